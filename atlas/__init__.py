@@ -1,0 +1,1 @@
+"""Attention Atlas: the build pipeline and command-line interface."""
