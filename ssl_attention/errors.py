@@ -1,0 +1,21 @@
+"""User-facing errors: each carries one line that names the file or option and the problem."""
+
+
+class AtlasError(Exception):
+    """An error caused by bad input; its message is one line, shown without a traceback."""
+
+
+class UnsupportedError(AtlasError):
+    """A combination that does not exist, e.g. rollout per head or Grad-CAM on a ViT."""
+
+
+class ModelLoadError(AtlasError):
+    """An unknown model name, or a checkpoint that cannot be read."""
+
+
+class ImageError(AtlasError):
+    """An image file that cannot be decoded or used."""
+
+
+class AnnotationError(AtlasError):
+    """An annotation file that is malformed or does not match the images."""
