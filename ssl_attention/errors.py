@@ -19,3 +19,9 @@ class ImageError(AtlasError):
 
 class AnnotationError(AtlasError):
     """An annotation file that is malformed or does not match the images."""
+
+
+def first_line(exc: BaseException, limit: int = 240) -> str:
+    """The first line of an exception's message (its type name if empty), cut to ``limit`` characters."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:limit]

@@ -1,0 +1,46 @@
+"""Grad-CAM of CNN stages (Selvaraju et al. 2017), one forward and one backward pass per batch.
+
+For stage output A (channels c) and target score y (the top-1 class logit by default):
+weights w_c = spatial mean of dy/dA_c; map = ReLU(sum_c w_c * A_c). Each stage's map is upsampled
+bilinearly to the grid of the first stage (input size / 4) so all stages share one array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ssl_attention.models.base import VisionModel
+
+
+def gradcam_maps(model: VisionModel, pixel_values: torch.Tensor,
+                 target: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """``gradcam`` [B, stages, gh, gw] (float32) and ``gradcam_class`` [B] (the target class index).
+
+    Gradients are taken with ``torch.autograd.grad`` with respect to the stage outputs only, so nothing
+    accumulates in parameter ``.grad`` between calls.
+    """
+    activations: list[torch.Tensor] = []
+    handles = [stage.register_forward_hook(lambda _m, _i, out: activations.append(out)) for stage in model.stages]
+    try:
+        with torch.enable_grad():
+            inputs = pixel_values.detach().requires_grad_(True)
+            logits = model.run(inputs).float()
+            classes = logits.argmax(dim=1) if target is None else target.to(logits.device)
+            score = logits.gather(1, classes[:, None]).sum()
+            grads = torch.autograd.grad(score, activations)
+    finally:
+        for handle in handles:
+            handle.remove()
+    gh, gw = model.grid
+    cams = []
+    for act, grad in zip(activations, grads, strict=True):
+        weights = grad.float().mean(dim=(2, 3), keepdim=True)
+        cam = F.relu((weights * act.detach().float()).sum(dim=1, keepdim=True))
+        cams.append(F.interpolate(cam, size=(gh, gw), mode="bilinear", align_corners=False)[:, 0])
+    stacked = torch.stack(cams, dim=1)
+    return {
+        "gradcam": stacked.cpu().numpy().astype(np.float32),
+        "gradcam_class": classes.cpu().numpy().astype(np.int64),
+    }

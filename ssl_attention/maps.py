@@ -1,0 +1,49 @@
+"""``compute_maps``: the maps of a batch for any model, with checks on what may be requested."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ssl_attention.attention import vit_attention_maps
+from ssl_attention.errors import UnsupportedError
+from ssl_attention.gradcam import gradcam_maps
+from ssl_attention.models.base import VisionModel
+
+ALL_METHODS = ("cls", "mean", "rollout", "gradcam")
+HEADLESS_METHODS = ("rollout", "gradcam")
+
+
+def check_request(model: VisionModel, methods: tuple[str, ...], per_head: bool | None = None) -> None:
+    """Raise UnsupportedError (one line) for a method the model lacks or per-head maps that do not exist."""
+    for method in methods:
+        if method not in ALL_METHODS:
+            raise UnsupportedError(f"unknown method {method!r}; methods are {', '.join(ALL_METHODS)}")
+        if per_head and method in HEADLESS_METHODS:
+            raise UnsupportedError(
+                f"{method} has no per-head maps ({'it fuses all heads' if method == 'rollout' else 'a CNN has no heads'})"
+            )
+        if method not in model.methods:
+            raise UnsupportedError(_why_unsupported(model, method))
+
+
+def _why_unsupported(model: VisionModel, method: str) -> str:
+    offers = ", ".join(model.methods)
+    if method == "gradcam":
+        reason = "Grad-CAM is implemented for CNNs only"
+    elif method == "cls" and model.kind == "vit":
+        reason = "it has no CLS token"
+    else:
+        reason = "it is a CNN without attention"
+    return f"model {model.name} ({model.architecture}) does not support {method}: {reason}; it offers {offers}"
+
+
+def compute_maps(model: VisionModel, pixel_values: torch.Tensor,
+                 methods: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Maps for a batch: float32 arrays with a leading batch axis, keyed as in the export contract."""
+    methods = model.methods if methods is None else methods
+    check_request(model, methods)
+    pixel_values = pixel_values.to(next(model.module.parameters()).device)
+    if model.kind == "cnn":
+        return gradcam_maps(model, pixel_values)
+    return vit_attention_maps(model, pixel_values, methods)

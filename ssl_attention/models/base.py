@@ -1,0 +1,85 @@
+"""The one type every adapter produces: a loaded model plus what the extractors need to know."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ssl_attention.preprocess import Preprocessing
+
+VIT_METHODS_CLS = ("cls", "mean", "rollout")
+VIT_METHODS_NO_CLS = ("mean", "rollout")
+CNN_METHODS = ("gradcam",)
+
+
+@dataclass
+class VisionModel:
+    """A loaded model in eval mode.
+
+    ViTs (kind "vit") expose ``attention_points``: one (module, getter) per layer, in depth order, where
+    ``getter(module_output)`` returns that layer's post-softmax attention [B, heads, T, T].
+    CNNs (kind "cnn") expose ``stages``: the modules whose outputs Grad-CAM uses.
+    ``run(pixel_values)`` performs the forward pass (and returns logits for CNNs).
+    """
+
+    name: str
+    checkpoint: str
+    weights: str  # "pretrained" | "random"
+    family: str
+    architecture: str
+    kind: str  # "vit" | "cnn"
+    module: nn.Module
+    preprocessing: Preprocessing
+    run: Callable[[torch.Tensor], Any]
+    patch_size: int
+    layers: int
+    heads: int = 0
+    num_registers: int = 0
+    has_cls: bool = True
+    attention_points: list[tuple[nn.Module, Callable[[Any], torch.Tensor]]] = field(default_factory=list)
+    stages: list[nn.Module] = field(default_factory=list)
+    class_names: list[str] | None = None
+    note: str = ""  # e.g. why weights are random
+
+    @property
+    def prefix_tokens(self) -> int:
+        """Tokens before the first patch token (CLS and registers)."""
+        return int(self.has_cls) + self.num_registers
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The map kinds this model supports."""
+        if self.kind == "cnn":
+            return CNN_METHODS
+        return VIT_METHODS_CLS if self.has_cls else VIT_METHODS_NO_CLS
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Map grid (rows, cols) for this model's input size: input size / patch size, not sqrt(N)."""
+        h, w = self.preprocessing.size
+        return h // self.patch_size, w // self.patch_size
+
+    def manifest_entry(self) -> dict:
+        """The model's description in ``maps/manifest.json``."""
+        return {
+            "name": self.name,
+            "checkpoint": self.checkpoint,
+            "weights": self.weights,
+            "family": self.family,
+            "architecture": self.architecture,
+            "kind": self.kind,
+            "layers": self.layers,
+            "heads": self.heads,
+            "patch_size": self.patch_size,
+            "grid": list(self.grid),
+            "prefix_tokens": self.prefix_tokens if self.kind == "vit" else 0,
+            "num_registers": self.num_registers,
+            "has_cls": self.has_cls if self.kind == "vit" else False,
+            "methods": list(self.methods),
+            "preprocessing": self.preprocessing.to_dict(),
+            "note": self.note,
+        }

@@ -1,0 +1,262 @@
+"""Adapter for Hugging Face transformers ViTs: DINOv2 (+registers), DINOv3, MAE, CLIP, SigLIP, SigLIP2, ViT."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ssl_attention.errors import ModelLoadError, first_line
+from ssl_attention.models.base import VisionModel
+from ssl_attention.models.seeding import seeded
+from ssl_attention.preprocess import CLIP_MEAN, CLIP_STD, HALF, IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to build and run one transformers architecture."""
+
+    name: str
+    model_class: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    forward_kwargs: tuple[tuple[str, Any], ...] = (("interpolate_pos_encoding", True),)
+    naflex: bool = False  # SigLIP2 NaFlex: patchified input with spatial shapes
+
+
+_DINO = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+FAMILIES: dict[str, Family] = {
+    "dinov2": Family("dinov2", "Dinov2Model", **_DINO, forward_kwargs=()),
+    "dinov2_with_registers": Family("dinov2", "Dinov2WithRegistersModel", **_DINO, forward_kwargs=()),
+    "dinov3_vit": Family("dinov3", "DINOv3ViTModel", **_DINO, forward_kwargs=()),
+    "vit_mae": Family("mae", "ViTMAEModel", **_DINO),
+    "vit": Family("vit", "ViTModel", **_DINO),
+    "clip": Family("clip", "CLIPVisionModel", CLIP_MEAN, CLIP_STD),
+    "clip_vision_model": Family("clip", "CLIPVisionModel", CLIP_MEAN, CLIP_STD),
+    "siglip": Family("siglip", "SiglipVisionModel", HALF, HALF),
+    "siglip_vision_model": Family("siglip", "SiglipVisionModel", HALF, HALF),
+    "siglip2": Family("siglip2", "Siglip2VisionModel", HALF, HALF, forward_kwargs=(), naflex=True),
+    "siglip2_vision_model": Family("siglip2", "Siglip2VisionModel", HALF, HALF, forward_kwargs=(), naflex=True),
+}
+
+_VIT_B = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
+# Architectures of the default checkpoints, so that random-weight models can be built offline.
+BUILTIN_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "facebook/dinov2-with-registers-base": (
+        "dinov2_with_registers",
+        dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, mlp_ratio=4, patch_size=14,
+             image_size=518, num_register_tokens=4, layerscale_value=1.0),
+    ),
+    "facebook/dinov3-vitb16-pretrain-lvd1689m": (
+        "dinov3_vit", dict(**_VIT_B, patch_size=16, image_size=224, num_register_tokens=4)
+    ),
+    "facebook/vit-mae-base": ("vit_mae", dict(**_VIT_B, patch_size=16, image_size=224)),
+    "openai/clip-vit-base-patch16": ("clip_vision_model", dict(**_VIT_B, patch_size=16, image_size=224)),
+    "google/siglip-base-patch16-224": ("siglip_vision_model", dict(**_VIT_B, patch_size=16, image_size=224)),
+    "google/siglip2-base-patch16-224": ("siglip_vision_model", dict(**_VIT_B, patch_size=16, image_size=224)),
+}
+_BUILTIN_INPUT_SIZE = 224
+_RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
+_ALLOWED_MISSING = ("pooler",)
+
+
+def load_hf_config(checkpoint: str):
+    """The transformers config of ``checkpoint`` (ModelLoadError if unreadable or unsupported)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(checkpoint)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{checkpoint}: cannot read the model config ({first_line(exc)})") from None
+    family_of(config, checkpoint)
+    return config
+
+
+def builtin_config(checkpoint: str):
+    """The config of a default checkpoint, without network access (None for other checkpoints)."""
+    from transformers import AutoConfig
+
+    if checkpoint not in BUILTIN_CONFIGS:
+        return None
+    model_type, kwargs = BUILTIN_CONFIGS[checkpoint]
+    return AutoConfig.for_model(model_type, **kwargs)
+
+
+def family_of(config, checkpoint: str) -> Family:
+    """The Family of a config; ModelLoadError for architectures without attention maps."""
+    family = FAMILIES.get(config.model_type)
+    if family is None:
+        known = ", ".join(sorted(FAMILIES))
+        raise ModelLoadError(
+            f"{checkpoint}: model type {config.model_type!r} is not supported (supported: {known})"
+        )
+    return family
+
+
+def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image_size: tuple[int, int] | None,
+                  seed: int) -> VisionModel:
+    """Build the model for ``config``: weights from ``checkpoint`` if ``pretrained``, else seeded random."""
+    import transformers
+
+    family = family_of(config, checkpoint)
+    model_class = getattr(transformers, family.model_class)
+    overrides: dict[str, Any] = {"mask_ratio": 0.0} if family.name == "mae" else {}
+    if pretrained:
+        module = _from_pretrained(model_class, checkpoint, overrides)
+    else:
+        vision_config = getattr(config, "vision_config", config)
+        for key, value in overrides.items():
+            setattr(vision_config, key, value)
+        with seeded(seed):
+            module = model_class._from_config(vision_config, attn_implementation="eager", dtype=torch.float32)
+    module.eval()
+    vcfg = module.config
+    if getattr(vcfg, "_attn_implementation", "eager") != "eager":
+        raise ModelLoadError(f"{checkpoint}: could not switch to eager attention (needed for attention weights)")
+    patch = _int_patch(vcfg.patch_size, checkpoint)
+    prep = _preprocessing(checkpoint, vcfg, family, pretrained, image_size, patch)
+    has_cls = family.name not in ("siglip", "siglip2")
+    return VisionModel(
+        name=name,
+        checkpoint=checkpoint,
+        weights="pretrained" if pretrained else "random",
+        family=family.name,
+        architecture=type(module).__name__,
+        kind="vit",
+        module=module,
+        preprocessing=prep,
+        run=_runner(module, family, patch),
+        patch_size=patch,
+        layers=vcfg.num_hidden_layers,
+        heads=vcfg.num_attention_heads,
+        num_registers=int(getattr(vcfg, "num_register_tokens", 0) or 0),
+        has_cls=has_cls,
+        attention_points=_attention_points(module, vcfg.num_hidden_layers, checkpoint),
+    )
+
+
+def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) -> nn.Module:
+    try:
+        module, info = model_class.from_pretrained(
+            checkpoint, attn_implementation="eager", dtype=torch.float32, output_loading_info=True,
+            **overrides,
+        )
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ModelLoadError(f"{checkpoint}: cannot load weights ({first_line(exc)})") from None
+    missing = [k for k in info.get("missing_keys", []) if not k.startswith(_ALLOWED_MISSING)]
+    mismatched = info.get("mismatched_keys", [])
+    if missing or mismatched:
+        bad = (missing or [m[0] if isinstance(m, tuple) else m for m in mismatched])[:3]
+        raise ModelLoadError(
+            f"{checkpoint}: checkpoint does not fit {model_class.__name__} "
+            f"({len(missing)} missing, {len(mismatched)} mismatched weights, e.g. {', '.join(map(str, bad))})"
+        )
+    return module
+
+
+def _int_patch(patch_size, checkpoint: str) -> int:
+    if isinstance(patch_size, (list, tuple)):
+        if len(set(patch_size)) != 1:
+            raise ModelLoadError(f"{checkpoint}: non-square patches {patch_size} are not supported")
+        patch_size = patch_size[0]
+    return int(patch_size)
+
+
+def _preprocessing(checkpoint: str, vcfg, family: Family, pretrained: bool,
+                   image_size: tuple[int, int] | None, patch: int) -> Preprocessing:
+    """Normalisation and input size: the checkpoint's image processor where it has one, else defaults."""
+    from ssl_attention.preprocess import snap_to_patch
+
+    mean, std, resample, size = family.mean, family.std, "bicubic", None
+    processor = _image_processor(checkpoint) if (pretrained or _has_local_processor(checkpoint)) else None
+    if processor is not None:
+        mean = tuple(float(v) for v in getattr(processor, "image_mean", mean))
+        std = tuple(float(v) for v in getattr(processor, "image_std", std))
+        resample = _RESAMPLE_NAMES.get(int(getattr(processor, "resample", 3) or 3), "bicubic")
+        size = _processor_size(processor)
+    if size is None:
+        size = (_BUILTIN_INPUT_SIZE,) * 2 if checkpoint in BUILTIN_CONFIGS else (_native_size(vcfg, patch),) * 2
+    if image_size is not None:
+        size = image_size
+    return Preprocessing(size=snap_to_patch(size, patch), mean=mean, std=std, resample=resample)
+
+
+def _native_size(vcfg, patch: int) -> int:
+    """The config's image size; NaFlex configs give a patch budget instead (its square side is used)."""
+    if getattr(vcfg, "image_size", None):
+        return int(vcfg.image_size)
+    return math.isqrt(int(getattr(vcfg, "num_patches", 196))) * patch
+
+
+def _has_local_processor(checkpoint: str) -> bool:
+    from pathlib import Path
+
+    return (Path(checkpoint) / "preprocessor_config.json").is_file()
+
+
+def _image_processor(checkpoint: str):
+    from transformers import AutoImageProcessor
+
+    try:
+        return AutoImageProcessor.from_pretrained(checkpoint)
+    except (OSError, ValueError, KeyError, ImportError):
+        return None
+
+
+def _processor_size(processor) -> tuple[int, int] | None:
+    """The size the processor feeds the model: the crop size if it crops (we resize to it instead)."""
+    size = processor.crop_size if getattr(processor, "do_center_crop", False) else getattr(processor, "size", None)
+    if size is None:
+        return None
+    size = dict(size)
+    if "height" in size and "width" in size:
+        return int(size["height"]), int(size["width"])
+    if "shortest_edge" in size:
+        return (int(size["shortest_edge"]),) * 2
+    return None
+
+
+def _attention_points(module: nn.Module, layers: int, checkpoint: str):
+    """One (attention module, weights getter) per encoder layer: transformers attention modules return
+    ``(attn_output, attn_weights)``, and with eager attention the weights are the post-softmax matrix."""
+    recordable = getattr(module, "_can_record_outputs", None) or {}
+    target = recordable.get("attentions")
+    target = getattr(target, "target_class", target)
+    points = [(m, _second) for m in module.modules() if target is not None and isinstance(m, target)]
+    if len(points) != layers:
+        raise ModelLoadError(f"{checkpoint}: found {len(points)} attention modules for {layers} layers")
+    return points
+
+
+def _second(output):
+    return output[1]
+
+
+def _runner(module: nn.Module, family: Family, patch: int):
+    kwargs = dict(family.forward_kwargs)
+
+    def run(pixel_values: torch.Tensor):
+        if family.naflex:
+            return module(**_naflex_inputs(pixel_values, patch))
+        if family.name == "mae":  # fixed noise: no shuffling, every patch kept (mask_ratio is 0)
+            tokens = (pixel_values.shape[-2] // patch) * (pixel_values.shape[-1] // patch)
+            noise = torch.arange(tokens, device=pixel_values.device, dtype=torch.float32)
+            return module(pixel_values=pixel_values, noise=noise.expand(pixel_values.shape[0], -1), **kwargs)
+        return module(pixel_values=pixel_values, **kwargs)
+
+    return run
+
+
+def _naflex_inputs(pixel_values: torch.Tensor, patch: int) -> dict[str, torch.Tensor]:
+    """SigLIP2 NaFlex takes row-major patches flattened as (patch, patch, channel) plus their grid shape."""
+    b, c, h, w = pixel_values.shape
+    gh, gw = h // patch, w // patch
+    patches = pixel_values.reshape(b, c, gh, patch, gw, patch).permute(0, 2, 4, 3, 5, 1)
+    patches = patches.reshape(b, gh * gw, patch * patch * c)
+    mask = torch.ones(b, gh * gw, dtype=torch.int32, device=pixel_values.device)
+    shapes = torch.tensor([[gh, gw]] * b, dtype=torch.long, device=pixel_values.device)
+    return {"pixel_values": patches, "pixel_attention_mask": mask, "spatial_shapes": shapes}
+

@@ -1,0 +1,71 @@
+"""Model input preparation: the whole image is resized to the input size, never cropped.
+
+Because nothing is cropped, grid cell (r, c) of a map covers exactly the fraction
+[c/gw, (c+1)/gw) x [r/gh, (r+1)/gh) of the image as the user sees it, so heatmaps, images and boxes
+register exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+HALF = (0.5, 0.5, 0.5)
+
+_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
+             "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes a model input: resize to ``size`` = (height, width), then normalise."""
+
+    size: tuple[int, int]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    resample: str = "bicubic"
+    crop: None = None  # recorded explicitly: this tool never crops
+
+    def to_dict(self) -> dict:
+        """JSON-ready description (for the manifest and the cache key)."""
+        d = asdict(self)
+        d["size"] = list(self.size)
+        d["mean"] = list(self.mean)
+        d["std"] = list(self.std)
+        return d
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``N`` or ``HxW`` into (height, width); raises ValueError with a readable message."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"image size must be N or HxW, got {text!r}")
+    nums = [int(p) for p in parts]
+    if min(nums) <= 0:
+        raise ValueError(f"image size must be positive, got {text!r}")
+    return (nums[0], nums[0]) if len(nums) == 1 else (nums[0], nums[1])
+
+
+def snap_to_patch(size: tuple[int, int], patch: int) -> tuple[int, int]:
+    """Round each side to the nearest multiple of ``patch`` (at least one patch)."""
+    return tuple(max(patch, int(round(s / patch)) * patch) for s in size)  # type: ignore[return-value]
+
+
+def to_tensor(images: list[Image.Image], prep: Preprocessing) -> torch.Tensor:
+    """Resize each RGB image to ``prep.size`` and normalise: a float32 tensor [B, 3, H, W]."""
+    h, w = prep.size
+    mean = np.asarray(prep.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(prep.std, dtype=np.float32)[:, None, None]
+    arrays = []
+    for img in images:
+        resized = img.convert("RGB").resize((w, h), _RESAMPLE[prep.resample])
+        arr = np.asarray(resized, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        arrays.append((arr - mean) / std)
+    return torch.from_numpy(np.stack(arrays))
