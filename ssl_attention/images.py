@@ -37,7 +37,7 @@ def load_image(path: Path) -> Image.Image:
             img.load()
             oriented = ImageOps.exif_transpose(img)
             return _to_rgb(oriented)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: cannot decode image ({first_line(exc, 200)})") from None
 
 

@@ -20,9 +20,8 @@ def check_request(model: VisionModel, methods: tuple[str, ...], per_head: bool |
         if method not in ALL_METHODS:
             raise UnsupportedError(f"unknown method {method!r}; methods are {', '.join(ALL_METHODS)}")
         if per_head and method in HEADLESS_METHODS:
-            raise UnsupportedError(
-                f"{method} has no per-head maps ({'it fuses all heads' if method == 'rollout' else 'a CNN has no heads'})"
-            )
+            why = "it fuses all heads" if method == "rollout" else "a CNN has no heads"
+            raise UnsupportedError(f"{method} has no per-head maps ({why})")
         if method not in model.methods:
             raise UnsupportedError(_why_unsupported(model, method))
 
@@ -38,12 +37,19 @@ def _why_unsupported(model: VisionModel, method: str) -> str:
     return f"model {model.name} ({model.architecture}) does not support {method}: {reason}; it offers {offers}"
 
 
-def compute_maps(model: VisionModel, pixel_values: torch.Tensor,
-                 methods: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """Maps for a batch: float32 arrays with a leading batch axis, keyed as in the export contract."""
+def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[str, ...] | None = None,
+                 per_head: bool | None = None) -> dict[str, np.ndarray]:
+    """Maps for a batch: float32 arrays with a leading batch axis, keyed as in the export contract.
+
+    ``per_head``: None keeps per-head maps where they exist; False keeps fused maps only; True demands
+    per-head maps, which is an error for methods without heads (rollout, gradcam).
+    """
     methods = model.methods if methods is None else methods
-    check_request(model, methods)
+    check_request(model, methods, per_head)
     pixel_values = pixel_values.to(next(model.module.parameters()).device)
     if model.kind == "cnn":
         return gradcam_maps(model, pixel_values)
-    return vit_attention_maps(model, pixel_values, methods)
+    maps = vit_attention_maps(model, pixel_values, methods)
+    if per_head is False:
+        maps = {name: values for name, values in maps.items() if name not in ("cls", "mean")}
+    return maps

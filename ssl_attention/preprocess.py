@@ -55,7 +55,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def snap_to_patch(size: tuple[int, int], patch: int) -> tuple[int, int]:
     """Round each side to the nearest multiple of ``patch`` (at least one patch)."""
-    return tuple(max(patch, int(round(s / patch)) * patch) for s in size)  # type: ignore[return-value]
+    return tuple(max(patch, round(s / patch) * patch) for s in size)  # type: ignore[return-value]
 
 
 def to_tensor(images: list[Image.Image], prep: Preprocessing) -> torch.Tensor:

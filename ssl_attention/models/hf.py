@@ -104,14 +104,17 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
     family = family_of(config, checkpoint)
     model_class = getattr(transformers, family.model_class)
     overrides: dict[str, Any] = {"mask_ratio": 0.0} if family.name == "mae" else {}
+    init_kwargs: dict[str, Any] = {"add_pooling_layer": False} if family.name == "vit" else {}
+    _quiet_transformers()
     if pretrained:
-        module = _from_pretrained(model_class, checkpoint, overrides)
+        module = _from_pretrained(model_class, checkpoint, {**overrides, **init_kwargs})
     else:
         vision_config = getattr(config, "vision_config", config)
         for key, value in overrides.items():
             setattr(vision_config, key, value)
         with seeded(seed):
-            module = model_class._from_config(vision_config, attn_implementation="eager", dtype=torch.float32)
+            module = model_class._from_config(vision_config, attn_implementation="eager", dtype=torch.float32,
+                                              **init_kwargs)
     module.eval()
     vcfg = module.config
     if getattr(vcfg, "_attn_implementation", "eager") != "eager":
@@ -136,6 +139,14 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
         has_cls=has_cls,
         attention_points=_attention_points(module, vcfg.num_hidden_layers, checkpoint),
     )
+
+
+def _quiet_transformers() -> None:
+    """Keep transformers' load reports and progress bars out of the CLI output (errors still show)."""
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
 
 
 def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) -> nn.Module:

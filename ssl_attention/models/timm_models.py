@@ -96,7 +96,7 @@ def _load_weights(module: nn.Module, path: Path, checkpoint: str) -> None:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
         module.load_state_dict(state, strict=True)
-    except Exception as exc:  # noqa: BLE001 - every failure here is "this file is not usable"
+    except Exception as exc:
         raise ModelLoadError(f"{path}: cannot load weights for {checkpoint} ({first_line(exc)})") from None
 
 
@@ -154,7 +154,7 @@ def _imagenet_names(module: nn.Module) -> list[str] | None:
 
         info = ImageNetInfo()
         return [info.index_to_description(i) for i in range(1000)]
-    except Exception:  # noqa: BLE001 - names are a nicety
+    except Exception:
         return None
 
 

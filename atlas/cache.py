@@ -1,0 +1,53 @@
+"""The map cache: one ``maps/<model>/<image_id>.npz`` per model and image, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+import ssl_attention
+
+FORMAT_VERSION = 1
+
+
+def cache_key(image_sha256: str, model_entry: dict, methods: tuple[str, ...], per_head: bool) -> str:
+    """What a cached map depends on: image bytes, model identity, preprocessing, methods, code version."""
+    identity = {
+        "image": image_sha256,
+        "checkpoint": model_entry["checkpoint"],
+        "weights": model_entry["weights"],
+        "architecture": model_entry["architecture"],
+        "preprocessing": model_entry["preprocessing"],
+        "methods": list(methods),
+        "per_head": per_head,
+        "library": ssl_attention.__version__,
+        "format": FORMAT_VERSION,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def read_key(path: Path) -> str | None:
+    """The cache key stored in an npz, or None if missing or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return json.loads(str(data["meta"]))["cache_key"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_maps(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write arrays plus a JSON ``meta`` string to ``path`` atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(buffer.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)

@@ -1,0 +1,176 @@
+"""The ``atlas`` command line: build, serve, deploy, models."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ssl_attention.errors import AtlasError
+
+app = typer.Typer(
+    help="Attention Atlas: see where vision models look, per model, layer and attention head.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+WEIGHTS_HELP = ("pretrained: download/load the checkpoint's weights or fail; random: same architecture, "
+                "randomly initialised (maps are meaningless, labelled as such); auto: pretrained where "
+                "obtainable, else random with a warning.")
+
+
+def _fail(message: str) -> None:
+    """Print one line to stderr and exit with code 2 (bad input or usage)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def build(
+    images: Annotated[Path | None, typer.Option(
+        "--images", help="Folder of images (jpg, png, webp, bmp, gif, tiff). Default: the bundled sample.",
+        file_okay=False)] = None,
+    annotations: Annotated[Path | None, typer.Option(
+        "--annotations", help="Boxes: COCO detection JSON or WikiChurches building_parts.json (optional).",
+        dir_okay=False)] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="NAME or NAME=CHECKPOINT (Hub id, local save_pretrained folder, or "
+        "timm:MODEL_NAME[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
+        "(see `atlas models`).")] = None,
+    weights: Annotated[str, typer.Option("--weights", help=WEIGHTS_HELP)] = "auto",
+    device: Annotated[str, typer.Option(
+        "--device", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 "
+        "autocast.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
+    image_size: Annotated[str | None, typer.Option(
+        "--image-size", help="Model input size N or HxW (rounded to the patch size). Default: the "
+        "checkpoint's own (224 for the defaults). The whole image is resized, never cropped.")] = None,
+    method: Annotated[list[str] | None, typer.Option(
+        "--method", help="cls, mean, rollout or gradcam; repeat for several. Default: every method each "
+        "model supports.")] = None,
+    heads: Annotated[bool | None, typer.Option(
+        "--heads/--no-heads", help="Keep per-head maps (default where they exist) or fused maps only. "
+        "Rollout and Grad-CAM have no heads.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Build folder (maps cache, images, site).")] = Path("build"),
+    site: Annotated[bool, typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs site.")] = True,
+    site_dir: Annotated[Path | None, typer.Option("--site-dir", help="Where the site goes. Default: OUT/site.")] = None,
+    colormap: Annotated[str, typer.Option("--colormap", help="Default colormap of the pages: viridis, inferno "
+                                          "or turbo (switchable in the page).")] = "viridis",
+) -> None:
+    """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
+    from atlas.pipeline import BuildOptions, run_build, validate_methods
+    from ssl_attention.models import DEFAULT_MODELS, parse_model_request
+    from ssl_attention.preprocess import parse_size
+
+    try:
+        requests = [parse_model_request(text) for text in (model or list(DEFAULT_MODELS))]
+        names = [r.name for r in requests]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            _fail(f"--model: the same name is given twice ({', '.join(twice)})")
+        if weights not in ("pretrained", "random", "auto"):
+            _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
+        size = _parse_image_size(image_size, parse_size)
+        methods = tuple(method) if method else None
+        validate_methods(requests, methods, heads)
+        options = BuildOptions(
+            requests=requests, images=images, annotations=annotations, weights=weights, device=device,
+            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=heads, site=site,
+            site_dir=site_dir, colormap=colormap,
+        )
+        report = run_build(options, console)
+    except AtlasError as exc:
+        _fail(str(exc))
+    _summary(report)
+
+
+def _parse_image_size(text: str | None, parse_size) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        _fail(f"--image-size: {exc}")
+    return None
+
+
+def _summary(report) -> None:
+    table = Table(title=f"Built {report.images} images in {report.seconds:.1f} s", title_justify="left")
+    for column in ("model", "weights", "methods", "computed", "reused"):
+        table.add_column(column)
+    for result in report.models:
+        entry = result.entry
+        weights = "[bold red]RANDOM[/]" if entry["weights"] == "random" else entry["weights"]
+        table.add_row(entry["name"], weights, ", ".join(entry["methods"]), str(result.computed), str(result.reused))
+    console.print(table)
+    if report.skipped:
+        console.print(f"[yellow]{len(report.skipped)} item(s) skipped[/] (listed above)")
+    if report.random_models:
+        console.print(f"[bold red]RANDOM weights:[/] {', '.join(report.random_models)} - "
+                      "their maps show no learned attention.", highlight=False)
+    if report.site_dir is not None:
+        console.print(f"Site: {report.site_dir}  (atlas serve --site-dir {report.site_dir})", highlight=False)
+
+
+@app.command()
+def models() -> None:
+    """List the known model names, their default checkpoints and methods."""
+    from ssl_attention.models import DEFAULT_MODELS
+
+    table = Table(title="Known models (use NAME, or NAME=CHECKPOINT for any other checkpoint)")
+    for column in ("name", "default checkpoint", "methods"):
+        table.add_column(column)
+    methods = {"resnet50": "gradcam", "siglip": "mean, rollout", "siglip2": "mean, rollout"}
+    for name, checkpoint in DEFAULT_MODELS.items():
+        table.add_row(name, checkpoint, methods.get(name, "cls, mean, rollout"))
+    console.print(table)
+
+
+@app.command()
+def serve(
+    site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+) -> None:
+    """Serve the built site locally (Ctrl-C stops)."""
+    from atlas.serve import serve as serve_site
+
+    if not (site_dir / "index.html").is_file():
+        _fail(f"{site_dir}: no built site here (run `atlas build` first)")
+    console.print(f"Serving {site_dir} at http://{host}:{port}/ (Ctrl-C stops)")
+    serve_site(site_dir, host=host, port=port)
+
+
+@app.command()
+def deploy(
+    remote: Annotated[str, typer.Option("--remote", help="Git remote URL or path to push to.")],
+    site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
+    branch: Annotated[str, typer.Option("--branch", help="Branch GitHub Pages serves.")] = "gh-pages",
+    message: Annotated[str | None, typer.Option("--message", help="Commit message.")] = None,
+) -> None:
+    """Publish the built site as one commit on a gh-pages branch of a git remote."""
+    from atlas.deploy import deploy as deploy_site
+
+    if not (site_dir / "index.html").is_file():
+        _fail(f"{site_dir}: no built site here (run `atlas build` first)")
+    try:
+        sha = deploy_site(site_dir, remote, branch=branch, message=message)
+    except AtlasError as exc:
+        _fail(str(exc))
+    console.print(f"Pushed {site_dir} to {remote} {branch} ({sha[:12]})")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Run the CLI (``python -m atlas``)."""
+    app(prog_name="atlas")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Stage 2 of a build: run each model over the images and cache every map (one forward per batch)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from atlas.cache import cache_key, read_key, write_maps
+from atlas.dataset import ImageRecord
+from ssl_attention.errors import AtlasError
+from ssl_attention.images import load_image
+from ssl_attention.maps import compute_maps
+from ssl_attention.models.base import VisionModel
+from ssl_attention.preprocess import to_tensor
+
+
+@dataclass
+class ModelMaps:
+    """What the compute stage produced for one model."""
+
+    entry: dict
+    maps: dict[str, str] = field(default_factory=dict)  # image id -> npz path relative to maps/
+    computed: int = 0
+    reused: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def pick_device(device: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then the CPU; an unavailable explicit device is an error."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AtlasError("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise AtlasError("--device mps: Apple MPS is not available (use --device auto or cpu)")
+    if device not in ("cpu", "cuda", "mps"):
+        raise AtlasError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
+    return torch.device(device)
+
+
+def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: Path, *,
+                       methods: tuple[str, ...], batch_size: int, device: torch.device,
+                       per_head: bool | None = None,
+                       advance: Callable[[int], None] = lambda n: None) -> ModelMaps:
+    """Compute (or reuse from the cache) the maps of ``model`` for ``images``."""
+    entry = model.manifest_entry()
+    entry["methods"] = list(methods)
+    entry["per_head"] = per_head is not False and model.kind == "vit"
+    result = ModelMaps(entry=entry)
+    todo: list[tuple[ImageRecord, str]] = []
+    for record in images:
+        key = cache_key(record.sha256, entry, methods, per_head is not False)
+        rel = f"{model.name}/{record.id}.npz"
+        if read_key(maps_dir / rel) == key:
+            result.maps[record.id] = rel
+            result.reused += 1
+            advance(1)
+        else:
+            todo.append((record, key))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        _compute_batch(model, batch, maps_dir, methods, per_head, device, result)
+        advance(len(batch))
+    return result
+
+
+def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], maps_dir: Path,
+                   methods: tuple[str, ...], per_head: bool | None, device: torch.device,
+                   result: ModelMaps) -> None:
+    loaded = []
+    for record, key in batch:
+        try:
+            loaded.append((record, key, load_image(record.path)))
+        except AtlasError as exc:  # the file changed since the dataset stage
+            result.skipped.append(f"{model.name}: {exc}")
+    if not loaded:
+        return
+    pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
+    maps = compute_maps(model, pixels, methods, per_head)
+    for i, (record, key, _) in enumerate(loaded):
+        arrays = {name: values[i] for name, values in maps.items()}
+        meta = {"cache_key": key, "model": model.name, "image": record.id}
+        if "gradcam_class" in arrays:
+            meta["gradcam_class"] = int(arrays["gradcam_class"])
+            if model.class_names:
+                meta["gradcam_label"] = model.class_names[meta["gradcam_class"]]
+        rel = f"{model.name}/{record.id}.npz"
+        write_maps(maps_dir / rel, arrays, meta)
+        result.maps[record.id] = rel
+        result.computed += 1
+
+
+def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[ModelMaps]) -> Path:
+    """Write ``maps/manifest.json`` (sorted keys, stable order: byte-identical for identical inputs)."""
+    import ssl_attention
+    from atlas.cache import FORMAT_VERSION
+
+    methods = sorted({m for model in models for m in model.entry["methods"]},
+                     key=["cls", "mean", "rollout", "gradcam"].index)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "library_version": ssl_attention.__version__,
+        "methods": methods,
+        "images": [record.manifest_entry() for record in images],
+        "models": [dict(model.entry, maps=dict(sorted(model.maps.items()))) for model in models],
+    }
+    path = maps_dir / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".manifest.json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,97 @@
+"""Stage 1 of a build: find and decode the images, read their boxes, write display copies."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from ssl_attention.annotations import Box, load_annotations
+from ssl_attention.errors import AtlasError
+from ssl_attention.images import image_id, list_images, load_image
+
+DISPLAY_MAX_SIDE = 1024
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ssl_attention" / "sample_data"
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One usable image: its id, source file, size as seen (after EXIF) and boxes."""
+
+    id: str
+    path: Path
+    width: int
+    height: int
+    sha256: str
+    boxes: tuple[Box, ...] = ()
+
+    def manifest_entry(self) -> dict:
+        """The image's description in ``maps/manifest.json``."""
+        return {
+            "id": self.id,
+            "file": self.path.name,
+            "width": self.width,
+            "height": self.height,
+            "display": f"images/{self.id}.jpg",
+            "boxes": [{"label": b.label, "bbox": [b.x, b.y, b.w, b.h]} for b in self.boxes],
+        }
+
+
+@dataclass
+class Dataset:
+    """The images of a build and what was skipped (one line each)."""
+
+    images: list[ImageRecord]
+    skipped: list[str] = field(default_factory=list)
+
+
+def sample_paths() -> tuple[Path, Path]:
+    """The bundled sample dataset: (images folder, COCO annotations file)."""
+    return SAMPLE_DIR / "images", SAMPLE_DIR / "annotations.json"
+
+
+def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> Dataset:
+    """Decode every image of ``images_dir`` (skipping bad ones), attach boxes, write ``out_dir/images``."""
+    display_dir = out_dir / "images"
+    display_dir.mkdir(parents=True, exist_ok=True)
+    records: list[ImageRecord] = []
+    skipped: list[str] = []
+    seen: dict[str, Path] = {}
+    for path in list_images(images_dir):
+        ident = image_id(path)
+        if ident in seen:
+            skipped.append(f"{path}: duplicate image id {ident!r} (also {seen[ident].name}); skipped")
+            continue
+        try:
+            image = load_image(path)
+        except AtlasError as exc:
+            skipped.append(str(exc))
+            continue
+        seen[ident] = path
+        _write_display_copy(image, display_dir / f"{ident}.jpg")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        records.append(ImageRecord(ident, path, image.width, image.height, digest))
+    if not records:
+        raise AtlasError(f"{images_dir}: no usable images found")
+    if annotations is not None:
+        records = _attach_boxes(records, annotations, skipped)
+    return Dataset(records, skipped)
+
+
+def _attach_boxes(records: list[ImageRecord], annotations: Path, skipped: list[str]) -> list[ImageRecord]:
+    sizes = {r.id: (r.width, r.height) for r in records}
+    boxes = load_annotations(annotations, sizes, report=skipped)
+    return [
+        ImageRecord(r.id, r.path, r.width, r.height, r.sha256, tuple(boxes.get(r.id, ())))
+        for r in records
+    ]
+
+
+def _write_display_copy(image: Image.Image, target: Path) -> None:
+    copy = image.copy()
+    copy.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.LANCZOS)
+    tmp = target.with_suffix(".tmp")
+    copy.save(tmp, format="JPEG", quality=90, optimize=True)
+    tmp.replace(target)

@@ -1,0 +1,146 @@
+"""``atlas build`` top to bottom: images -> maps -> cache -> PNGs -> pages -> site."""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from atlas.compute import ModelMaps, compute_model_maps, pick_device, write_manifest
+from atlas.dataset import load_dataset, sample_paths
+from ssl_attention.errors import UnsupportedError
+from ssl_attention.maps import HEADLESS_METHODS, check_request
+from ssl_attention.models import ModelRequest, load_model
+from ssl_attention.models.base import VisionModel
+
+
+@dataclass
+class BuildOptions:
+    """Everything ``atlas build`` can be told (see ``atlas build --help``)."""
+
+    requests: list[ModelRequest]
+    images: Path | None = None
+    annotations: Path | None = None
+    weights: str = "auto"
+    device: str = "auto"
+    batch_size: int = 8
+    out: Path = Path("build")
+    image_size: tuple[int, int] | None = None
+    methods: tuple[str, ...] | None = None
+    per_head: bool | None = None
+    site: bool = True
+    site_dir: Path | None = None
+    colormap: str = "viridis"
+
+
+@dataclass
+class BuildReport:
+    """What a build did: per-model counts, random-weight models, everything skipped."""
+
+    models: list[ModelMaps] = field(default_factory=list)
+    random_models: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    images: int = 0
+    site_dir: Path | None = None
+    seconds: float = 0.0
+
+
+def run_build(options: BuildOptions, console: Console) -> BuildReport:
+    """Run every stage; bad images and annotation items are skipped and listed, not fatal."""
+    started = time.perf_counter()
+    images_dir, annotations = options.images, options.annotations
+    if images_dir is None:
+        images_dir, sample_annotations = sample_paths()
+        annotations = annotations or sample_annotations
+        console.print(f"No --images given: building the bundled sample dataset ({images_dir})")
+    device = pick_device(options.device)
+    maps_dir = options.out / "maps"
+    report = BuildReport()
+    dataset = load_dataset(images_dir, annotations, options.out)
+    report.images = len(dataset.images)
+    report.skipped.extend(dataset.skipped)
+    for line in dataset.skipped:
+        console.print(f"[yellow]skipped:[/] {line}", highlight=False)
+    console.print(f"{len(dataset.images)} images, {len(options.requests)} models, device {device}")
+    with _progress(console) as progress:
+        for request in options.requests:
+            model = load_model(request, weights=options.weights, device=str(device), image_size=options.image_size)
+            methods = _methods_for(model, options)
+            _announce(console, model, methods)
+            if model.weights == "random":
+                report.random_models.append(model.name)
+            task = progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(dataset.images))
+            result = compute_model_maps(
+                model, dataset.images, maps_dir, methods=methods, per_head=options.per_head,
+                batch_size=options.batch_size, device=device,
+                advance=lambda n, task=task: progress.advance(task, n),
+            )
+            report.models.append(result)
+            report.skipped.extend(result.skipped)
+            del model
+            _free(device)
+    write_manifest(maps_dir, dataset.images, report.models)
+    if options.site:
+        report.site_dir = _build_site(options, console)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def validate_methods(requests: list[ModelRequest], methods: tuple[str, ...] | None,
+                     per_head: bool | None) -> None:
+    """Reject requests that can never be satisfied, before any model is loaded."""
+    if methods and per_head:
+        headless = [m for m in methods if m in HEADLESS_METHODS]
+        if headless:
+            raise UnsupportedError(
+                f"--heads: {', '.join(headless)} has no per-head maps (rollout fuses all heads; "
+                "Grad-CAM is for CNNs); drop --heads or the method"
+            )
+
+
+def _methods_for(model: VisionModel, options: BuildOptions) -> tuple[str, ...]:
+    """The requested methods this model supports; an error if it supports none of them."""
+    if options.methods is None:
+        return model.methods
+    chosen = tuple(m for m in options.methods if m in model.methods)
+    if not chosen:
+        check_request(model, options.methods, options.per_head)  # raises with the reason
+    return chosen
+
+
+def _announce(console: Console, model: VisionModel, methods: tuple[str, ...]) -> None:
+    layout = (f"{model.layers} layers x {model.heads} heads, grid {model.grid[0]}x{model.grid[1]}, "
+              f"{model.prefix_tokens} prefix tokens" if model.kind == "vit"
+              else f"{model.layers} stages, grid {model.grid[0]}x{model.grid[1]}")
+    console.print(f"[bold]{model.name}[/]: {model.checkpoint} ({model.architecture}; {layout})", highlight=False)
+    if model.weights == "random":
+        console.print(
+            f"[bold red]WARNING[/] {model.name}: {model.note or 'RANDOM weights'} - "
+            "its maps are meaningless and are labelled as such", highlight=False,
+        )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _build_site(options: BuildOptions, console: Console) -> Path:
+    from atlas.site import build_site
+
+    site_dir = options.site_dir or options.out / "site"
+    with _progress(console) as progress:
+        build_site(options.out, site_dir, colormap=options.colormap, progress=progress)
+    return site_dir
+

@@ -1,0 +1,20 @@
+"""Shared fixtures: tiny checkpoints of every supported architecture, built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
+from tests import tiny_models
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Folder of each tiny model, keyed as in tiny_models.HF_BUILDERS / TIMM_BUILDERS."""
+    root = tmp_path_factory.mktemp("tiny")
+    builders = {**tiny_models.HF_BUILDERS, **tiny_models.TIMM_BUILDERS}
+    return {name: build(root / name) for name, build in builders.items()}

@@ -1,0 +1,161 @@
+"""``atlas build`` end to end on the bundled sample with tiny models, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from atlas.cli import app
+from atlas.dataset import sample_paths
+from ssl_attention.images import load_image
+from ssl_attention.maps import compute_maps
+from ssl_attention.models import ModelRequest, load_model
+from ssl_attention.preprocess import to_tensor
+
+runner = CliRunner()
+
+
+def _models(tiny_checkpoints) -> list[str]:
+    pairs = {"dinov2": "dinov2_registers", "dinov3": "dinov3", "mae": "mae", "clip": "clip", "siglip": "siglip",
+             "siglip2": "siglip2_naflex", "vit": "timm_vit", "resnet50": "timm_resnet"}
+    args = []
+    for name, key in pairs.items():
+        args += ["--model", f"{name}={tiny_checkpoints[key]}"]
+    return args
+
+
+@pytest.fixture(scope="module")
+def sample_build(tiny_checkpoints, tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    started = time.perf_counter()
+    result = runner.invoke(app, ["build", *_models(tiny_checkpoints), "--weights", "pretrained",
+                                 "--image-size", "32", "--out", str(out), "--no-site", "--batch-size", "5"])
+    seconds = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    return out, result, seconds
+
+
+def test_sample_build_writes_the_export_contract(sample_build, tiny_checkpoints):
+    out, _, seconds = sample_build
+    assert seconds < 60, f"sample build took {seconds:.1f} s"
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    images_dir, _ = sample_paths()
+    ids = sorted(p.stem for p in images_dir.iterdir())
+    assert sorted(img["id"] for img in manifest["images"]) == ids
+    assert all((out / img["display"]).is_file() for img in manifest["images"])
+    assert any(img["boxes"] for img in manifest["images"])
+    models = {m["name"]: m for m in manifest["models"]}
+    assert set(models) == {"dinov2", "dinov3", "mae", "clip", "siglip", "siglip2", "vit", "resnet50"}
+    assert models["dinov2"]["prefix_tokens"] == 3 and models["dinov2"]["num_registers"] == 2
+    assert models["siglip"]["has_cls"] is False and models["siglip"]["methods"] == ["mean", "rollout"]
+    assert models["resnet50"]["methods"] == ["gradcam"]
+    assert all(m["weights"] == "pretrained" for m in manifest["models"])
+    for model in manifest["models"]:
+        assert sorted(model["maps"]) == ids
+        layers, heads, grid = model["layers"], model["heads"], tuple(model["grid"])
+        with np.load(out / "maps" / model["maps"]["chelsea"], allow_pickle=False) as data:
+            if model["kind"] == "cnn":
+                assert data["gradcam"].shape == (4, *grid)
+                continue
+            assert data["mean"].shape == (layers, heads, *grid) and data["mean"].dtype == np.float32
+            assert data["rollout"].shape == (layers, *grid)
+            assert ("cls" in data) == model["has_cls"]
+
+
+def test_cached_maps_equal_a_direct_library_call(sample_build, tiny_checkpoints):
+    """The npz of (dinov2, coffee) holds exactly what ssl_attention computes for that image."""
+    out, _, _ = sample_build
+    model = load_model(ModelRequest("dinov2", str(tiny_checkpoints["dinov2_registers"])), weights="pretrained",
+                       image_size=(32, 32))
+    images_dir, _ = sample_paths()
+    expected = compute_maps(model, to_tensor([load_image(images_dir / "coffee.jpg")], model.preprocessing))
+    with np.load(out / "maps" / "dinov2" / "coffee.npz", allow_pickle=False) as data:
+        for name, values in expected.items():
+            np.testing.assert_allclose(data[name], values[0], atol=1e-6)
+
+
+def test_rebuild_reuses_the_cache_and_is_byte_identical(sample_build, tiny_checkpoints):
+    out, _, _ = sample_build
+    before = {p: p.read_bytes() for p in sorted((out / "maps").rglob("*")) if p.is_file()}
+    result = runner.invoke(app, ["build", *_models(tiny_checkpoints), "--weights", "pretrained",
+                                 "--image-size", "32", "--out", str(out), "--no-site"])
+    assert result.exit_code == 0, result.output
+    after = {p: p.read_bytes() for p in sorted((out / "maps").rglob("*")) if p.is_file()}
+    assert before == after
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    assert len(manifest["models"]) == 8
+
+
+def test_random_weights_are_labelled(tiny_checkpoints, tmp_path):
+    result = runner.invoke(app, ["build", "--model", f"d={tiny_checkpoints['dinov2']}", "--weights", "random",
+                                 "--image-size", "16", "--out", str(tmp_path), "--no-site"])
+    assert result.exit_code == 0, result.output
+    assert "RANDOM" in result.output
+    manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())
+    assert manifest["models"][0]["weights"] == "random"
+    assert "RANDOM" in manifest["models"][0]["note"]
+
+
+def _one_line_error(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, ["build", *args, "--no-site"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_unknown_model_name():
+    _one_line_error(["--model", "dinov9"], "unknown model 'dinov9'")
+
+
+def test_unreadable_checkpoint(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    _one_line_error(["--model", f"x={broken}", "--out", str(tmp_path)], str(broken))
+
+
+def test_missing_local_weights(tmp_path, tiny_checkpoints):
+    import shutil
+
+    copy = tmp_path / "noweights"
+    shutil.copytree(tiny_checkpoints["dinov2"], copy)
+    (copy / "model.safetensors").unlink()
+    _one_line_error(["--model", f"x={copy}", "--weights", "pretrained", "--out", str(tmp_path)], "cannot load weights")
+
+
+def test_rollout_per_head_is_refused(tmp_path):
+    _one_line_error(["--method", "rollout", "--heads", "--out", str(tmp_path)], "rollout has no per-head maps")
+
+
+def test_gradcam_on_a_vit_is_refused(tmp_path, tiny_checkpoints):
+    _one_line_error(["--model", f"v={tiny_checkpoints['vit']}", "--method", "gradcam", "--out", str(tmp_path)],
+                    "Grad-CAM is implemented for CNNs only")
+
+
+def test_cls_on_siglip_is_refused(tmp_path, tiny_checkpoints):
+    _one_line_error(["--model", f"s={tiny_checkpoints['siglip']}", "--method", "cls", "--out", str(tmp_path)],
+                    "no CLS token")
+
+
+def test_bad_options(tmp_path):
+    _one_line_error(["--weights", "maybe"], "--weights must be pretrained, random or auto")
+    _one_line_error(["--image-size", "big"], "--image-size")
+    _one_line_error(["--images", str(tmp_path / "nowhere"), "--out", str(tmp_path)], "not a directory")
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    """The installed `atlas` command: exit code 2 and one line on stderr."""
+    atlas = Path(sys.executable).with_name("atlas")
+    proc = subprocess.run([str(atlas), "build", "--model", "nope"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "unknown model 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
