@@ -1,0 +1,266 @@
+"""The documentation site: `mkdocs build --strict` passes, the glossary tooltips are on every page,
+the math is rendered by the bundled KaTeX, and the built HTML/CSS loads nothing from a third-party host."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "site_src"
+
+# Glossary terms that must have a tooltip (abbreviations.md) and an entry (glossary.md).
+GLOSSARY_TERMS = [
+    "CLS token",
+    "register tokens",
+    "patch token",
+    "prefix tokens",
+    "grid",
+    "attention head",
+    "layer",
+    "fused map",
+    "per-head map",
+    "CLS attention",
+    "mean attention",
+    "attention rollout",
+    "Grad-CAM",
+    "stage",
+    "MAP head",
+    "ViT",
+    "SSL",
+    "DINO",
+    "DINOv2",
+    "DINOv3",
+    "MAE",
+    "CLIP",
+    "SigLIP",
+    "SigLIP2",
+    "eager attention",
+    "SDPA",
+    "min-max normalisation",
+    "colormap",
+    "overlay",
+    "top-p% threshold",
+    "mass threshold",
+    "colour-per-head composite",
+    "permalink",
+    "random weights",
+    "checkpoint",
+    "Hub",
+    "IoU",
+    "pointing game",
+    "coverage",
+    "bootstrap CI",
+    "WikiChurches",
+    "COCO",
+]
+SCREENSHOTS = ["gallery.png", "image-page.png", "head-page.png"]
+EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+
+
+def _mkdocs_command() -> list[str]:
+    if importlib.util.find_spec("mkdocs") is not None:
+        return [sys.executable, "-m", "mkdocs"]
+    venv = ROOT / ".venv" / "bin" / "mkdocs"
+    if venv.exists():
+        return [str(venv)]
+    pytest.skip("mkdocs is not installed")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("docsite")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [*_mkdocs_command(), "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def _pages(site: Path) -> list[Path]:
+    """The built content pages (one index.html per Markdown page)."""
+    pages = [p for p in site.rglob("index.html") if "search" not in p.relative_to(site).parts]
+    assert pages, "no pages built"
+    return pages
+
+
+def _abbreviations() -> dict[str, str]:
+    text = (DOCS / "includes" / "abbreviations.md").read_text(encoding="utf-8")
+    return dict(re.findall(r"^\*\[([^\]]+)\]:\s*(.+?)\s*$", text, re.MULTILINE))
+
+
+class _Refs(HTMLParser):
+    """Collects the URLs an HTML page *loads* (not plain links)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[tuple[str, str]] = []
+        self.styles: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "link" and a.get("href") and "canonical" not in (a.get("rel") or ""):
+            self.loads.append((tag, a["href"]))
+        if tag in {"script", "img", "source", "iframe", "video", "audio", "embed", "track", "input"}:
+            for key in ("src", "poster"):
+                if a.get(key):
+                    self.loads.append((tag, a[key]))
+        if tag in {"img", "source"} and a.get("srcset"):
+            self.loads.extend((tag, part.split()[0]) for part in a["srcset"].split(",") if part.strip())
+        if tag == "object" and a.get("data"):
+            self.loads.append((tag, a["data"]))
+        if a.get("style"):
+            self.styles.append(a["style"])
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+
+
+def _css_urls(css: str) -> list[str]:
+    urls = [u.strip("'\" ") for u in re.findall(r"url\(([^)]*)\)", css)]
+    urls += re.findall(r"@import\s+['\"]([^'\"]+)['\"]", css)
+    return [u for u in urls if not u.startswith("data:")]
+
+
+def test_build_strict_and_nav(built: Path):
+    for page in [
+        "getting-started",
+        "atlas-guide",
+        "methods",
+        "heads",
+        "metrics",
+        "models",
+        "cli",
+        "reference/export-format",
+        "performance",
+        "glossary",
+    ]:
+        assert (built / page / "index.html").is_file(), page
+    home = (built / "index.html").read_text(encoding="utf-8")
+    for title in [
+        "Getting started",
+        "Atlas guide",
+        "Methods",
+        "Per-head attention",
+        "Metrics",
+        "Models",
+        "CLI reference",
+        "Export format",
+        "Performance",
+        "Glossary",
+    ]:
+        assert re.search(rf'class="md-ellipsis">\s*{re.escape(title)}\s*<', home), f"nav lacks {title}"
+    assert "random weights" in home.lower() and "admonition danger" in home
+
+
+def test_glossary_defines_every_term():
+    abbrs = _abbreviations()
+    glossary = (DOCS / "glossary.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^#{2,4}\s+(.+?)\s*$", glossary, re.MULTILINE))
+    for term in GLOSSARY_TERMS:
+        assert term in abbrs, f"no tooltip for {term!r} in includes/abbreviations.md"
+        assert term in headings, f"no glossary entry for {term!r}"
+        assert '"' not in abbrs[term] and "<" not in abbrs[term], f"tooltip of {term!r} breaks in a title"
+
+
+def test_every_page_has_glossary_tooltips(built: Path):
+    abbrs = _abbreviations()
+    for page in _pages(built):
+        html = page.read_text(encoding="utf-8")
+        assert "<abbr title=" in html, f"{page.relative_to(built)} has no glossary tooltip"
+    methods = (built / "methods" / "index.html").read_text(encoding="utf-8")
+    for term in ["register tokens", "CLS token", "grid", "Grad-CAM"]:
+        assert re.search(rf'<abbr title="[^"]+">{re.escape(term)}</abbr>', methods), term
+    # the tooltip carries the definition from includes/abbreviations.md
+    assert f'title="{abbrs["register tokens"]}"' in methods
+
+
+def test_math_is_rendered_by_bundled_katex(built: Path):
+    methods_dir = built / "methods"
+    html = (methods_dir / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'<div class="arithmatex">\s*\\\[', html), "no display math"
+    assert re.search(r'<span class="arithmatex">\\\(', html), "no inline math"
+    # no tooltip markup was injected into the TeX source
+    for m in re.finditer(r'<(span|div) class="arithmatex">(.*?)</\1>', html, re.S):
+        assert "<" not in m.group(2), m.group(2)[:120]
+
+    refs = _Refs()
+    refs.feed(html)
+    loaded = {urlparse(urljoin("http://site/methods/", u)).path for _, u in refs.loads}
+    for asset in [
+        "assets/katex/katex.min.js",
+        "assets/katex/katex.min.css",
+        "assets/katex/contrib/auto-render.min.js",
+        "assets/javascripts/katex-init.js",
+    ]:
+        assert "/" + asset in loaded, f"methods page does not load {asset}"
+        assert (built / asset).is_file(), asset
+
+    katex_css = (built / "assets/katex/katex.min.css").read_text(encoding="utf-8")
+    fonts = _css_urls(katex_css)
+    assert fonts, "katex.min.css references no fonts"
+    for font in fonts:
+        assert not EXTERNAL.match(font), font
+        assert (built / "assets/katex" / font).is_file(), f"missing KaTeX font {font}"
+    katex_bytes = sum(f.stat().st_size for f in (DOCS / "assets" / "katex").rglob("*") if f.is_file())
+    assert katex_bytes < 1_100_000, f"bundled KaTeX is {katex_bytes} bytes"
+    assert "MIT" in (DOCS / "assets" / "katex" / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_screenshots_embedded(built: Path):
+    html = (built / "atlas-guide" / "index.html").read_text(encoding="utf-8")
+    refs = _Refs()
+    refs.feed(html)
+    imgs = {urlparse(urljoin("http://site/atlas-guide/", u)).path for t, u in refs.loads if t == "img"}
+    for name in SCREENSHOTS:
+        assert f"/assets/screenshots/{name}" in imgs, name
+        assert (built / "assets" / "screenshots" / name).is_file(), name
+
+
+def test_no_third_party_requests(built: Path):
+    offenders = []
+    for page in built.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        refs = _Refs()
+        refs.feed(html)
+        offenders += [f"{page.relative_to(built)}: <{t}> {u}" for t, u in refs.loads if EXTERNAL.match(u)]
+        for style in refs.styles:
+            offenders += [
+                f"{page.relative_to(built)}: style url {u}" for u in _css_urls(style) if EXTERNAL.match(u)
+            ]
+        for host in (
+            "fonts.googleapis.com",
+            "fonts.gstatic.com",
+            "cdn.jsdelivr.net",
+            "unpkg.com",
+            "cdnjs.cloudflare.com",
+        ):
+            if host in html:
+                offenders.append(f"{page.relative_to(built)}: mentions {host}")
+    for css in built.rglob("*.css"):
+        offenders += [
+            f"{css.relative_to(built)}: url {u}"
+            for u in _css_urls(css.read_text(encoding="utf-8"))
+            if EXTERNAL.match(u)
+        ]
+    assert not offenders, "\n".join(offenders)
