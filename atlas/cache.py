@@ -20,6 +20,7 @@ def cache_key(image_sha256: str, model_entry: dict, methods: tuple[str, ...], pe
     identity = {
         "image": image_sha256,
         "checkpoint": model_entry["checkpoint"],
+        "revision": model_entry["revision"],
         "weights": model_entry["weights"],
         "architecture": model_entry["architecture"],
         "preprocessing": model_entry["preprocessing"],

@@ -63,6 +63,8 @@ def build(
     site_dir: Annotated[Path | None, typer.Option("--site-dir", help="Where the site goes. Default: OUT/site.")] = None,
     colormap: Annotated[str, typer.Option("--colormap", help="Default colormap of the pages: viridis, inferno "
                                           "or turbo (switchable in the page).")] = "viridis",
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a "
+                                         "model) was skipped.")] = False,
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.pipeline import BuildOptions, run_build, validate_methods
@@ -89,6 +91,9 @@ def build(
     except AtlasError as exc:
         _fail(str(exc))
     _summary(report)
+    if strict and report.skipped:
+        err_console.print(f"[bold red]error:[/] --strict: {len(report.skipped)} item(s) skipped", highlight=False)
+        raise typer.Exit(code=1)
 
 
 def _parse_image_size(text: str | None, parse_size) -> tuple[int, int] | None:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ssl_attention.annotations import Box, load_annotations
 from ssl_attention.errors import AtlasError
-from ssl_attention.images import image_id, list_images, load_image
+from ssl_attention.images import decode_image, image_id, list_images
 
 DISPLAY_MAX_SIDE = 1024
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ssl_attention" / "sample_data"
@@ -65,14 +65,13 @@ def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> D
             skipped.append(f"{path}: duplicate image id {ident!r} (also {seen[ident].name}); skipped")
             continue
         try:
-            image = load_image(path)
+            decoded = decode_image(path)
         except AtlasError as exc:
             skipped.append(str(exc))
             continue
         seen[ident] = path
-        _write_display_copy(image, display_dir / f"{ident}.jpg")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        records.append(ImageRecord(ident, path, image.width, image.height, digest))
+        _write_display_copy(decoded.image, display_dir / f"{ident}.jpg")
+        records.append(ImageRecord(ident, path, decoded.width, decoded.height, _sha256(path)))
     if not records:
         raise AtlasError(f"{images_dir}: no usable images found")
     if annotations is not None:
@@ -87,6 +86,14 @@ def _attach_boxes(records: list[ImageRecord], annotations: Path, skipped: list[s
         ImageRecord(r.id, r.path, r.width, r.height, r.sha256, tuple(boxes.get(r.id, ())))
         for r in records
     ]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _write_display_copy(image: Image.Image, target: Path) -> None:

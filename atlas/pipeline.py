@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from atlas.compute import ModelMaps, compute_model_maps, pick_device, write_manifest
 from atlas.dataset import load_dataset, sample_paths
-from ssl_attention.errors import UnsupportedError
+from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import HEADLESS_METHODS, check_request
 from ssl_attention.models import ModelRequest, load_model
 from ssl_attention.models.base import VisionModel
@@ -45,6 +46,7 @@ class BuildReport:
     models: list[ModelMaps] = field(default_factory=list)
     random_models: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    failed_models: list[str] = field(default_factory=list)
     images: int = 0
     site_dir: Path | None = None
     seconds: float = 0.0
@@ -69,7 +71,9 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
     console.print(f"{len(dataset.images)} images, {len(options.requests)} models, device {device}")
     with _progress(console) as progress:
         for request in options.requests:
-            model = load_model(request, weights=options.weights, device=str(device), image_size=options.image_size)
+            model = _load_or_skip(request, options, device, report, console)
+            if model is None:
+                continue
             methods = _methods_for(model, options)
             _announce(console, model, methods)
             if model.weights == "random":
@@ -84,11 +88,40 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
             report.skipped.extend(result.skipped)
             del model
             _free(device)
+    if not report.models:
+        raise ModelLoadError("no model could be loaded: " + "; ".join(report.failed_models))
     write_manifest(maps_dir, dataset.images, report.models)
+    write_report(options.out / "report.json", report)
     if options.site:
         report.site_dir = _build_site(options, console)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _load_or_skip(request: ModelRequest, options: BuildOptions, device: torch.device, report: BuildReport,
+                  console: Console) -> VisionModel | None:
+    """Load one model; a checkpoint that cannot be loaded is skipped (one line) so the others still run."""
+    try:
+        return load_model(request, weights=options.weights, device=str(device), image_size=options.image_size)
+    except ModelLoadError as exc:
+        if len(options.requests) == 1:
+            raise
+        report.failed_models.append(str(exc))
+        report.skipped.append(f"model {request.name}: {exc}")
+        console.print(f"[yellow]skipped:[/] model {request.name}: {exc}", highlight=False)
+        return None
+
+
+def write_report(path: Path, report: BuildReport) -> None:
+    """``OUT/report.json``: what the build used and skipped (no timings, so identical builds match)."""
+    data = {
+        "images": report.images,
+        "models": [{"name": m.entry["name"], "weights": m.entry["weights"], "computed": m.computed,
+                    "reused": m.reused} for m in report.models],
+        "random_models": report.random_models,
+        "skipped": report.skipped,
+    }
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def validate_methods(requests: list[ModelRequest], methods: tuple[str, ...] | None,

@@ -1,20 +1,38 @@
-"""Finding and decoding images: EXIF orientation applied, always RGB."""
+"""Finding and decoding images: EXIF orientation applied, always 8-bit RGB, bounded in size."""
 
 from __future__ import annotations
 
 import re
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ssl_attention.errors import ImageError, first_line
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+MIN_SIDE = 16  # smaller than one patch of every supported model: no spatial map to show
+MAX_DECODE_SIDE = 4096  # larger images are decoded at reduced size (models see at most a few hundred px)
+MAX_PIXELS = 400_000_000  # 20000 x 20000; beyond this a file is refused rather than risk memory
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image as the user sees it: ``image`` (RGB, longest side <= MAX_DECODE_SIDE) and the full size."""
+
+    image: Image.Image
+    width: int  # full size after EXIF orientation, in pixels: the frame of the boxes
+    height: int
+
+
 def image_id(path: Path) -> str:
-    """The id of an image: its file stem, with characters outside ``[A-Za-z0-9._-]`` replaced by ``_``."""
+    """The id of an image: its file stem, with characters outside ``[A-Za-z0-9._-]`` replaced by ``_``.
+
+    Leading dots are removed, so an id can never be ``..`` or a hidden file name.
+    """
     cleaned = _ID_UNSAFE.sub("_", path.stem).strip("._")
     return cleaned or "image"
 
@@ -26,29 +44,76 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def load_image(path: Path) -> Image.Image:
-    """Decode ``path`` fully into an RGB image as the user sees it (EXIF rotation applied).
+def decode_image(path: Path) -> DecodedImage:
+    """Decode ``path`` into an RGB image as the user sees it (EXIF rotation applied).
 
-    Transparent images are composited onto white; 16-bit and greyscale images are scaled to 8-bit RGB.
-    Raises ImageError with one line naming the file when it cannot be decoded.
+    Transparent images are composited onto white; 16-bit, float, CMYK, palette and greyscale images
+    become 8-bit RGB. Images over MAX_DECODE_SIDE are decoded reduced (JPEG draft mode, then a
+    high-quality downscale). Raises ImageError, one line naming the file, for undecodable, tiny
+    (< MIN_SIDE px) or absurdly large (> MAX_PIXELS) images.
     """
     try:
-        with Image.open(path) as img:
-            img.load()
-            oriented = ImageOps.exif_transpose(img)
-            return _to_rgb(oriented)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _open(path) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(f"{path}: {width}x{height} px is larger than the {MAX_PIXELS // 10**6} MP limit")
+                orientation = img.getexif().get(0x0112, 1)
+                if max(width, height) > MAX_DECODE_SIDE:
+                    img.draft("RGB", (MAX_DECODE_SIDE, MAX_DECODE_SIDE))
+                img.load()
+                oriented = ImageOps.exif_transpose(img)
+                rgb = _to_rgb(oriented)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError,
+            TypeError, IndexError, KeyError, EOFError) as exc:
         raise ImageError(f"{path}: cannot decode image ({first_line(exc, 200)})") from None
+    if orientation in (5, 6, 7, 8):  # rotated by 90 degrees: the user sees height x width
+        width, height = height, width
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"{path}: {width}x{height} px is smaller than {MIN_SIDE} px, less than one patch")
+    if max(rgb.size) > MAX_DECODE_SIDE:
+        rgb.thumbnail((MAX_DECODE_SIDE, MAX_DECODE_SIDE), Image.Resampling.LANCZOS)
+    return DecodedImage(rgb, width, height)
+
+
+def load_image(path: Path) -> Image.Image:
+    """The decoded RGB image of ``path`` (see ``decode_image``)."""
+    return decode_image(path).image
+
+
+def _open(path: Path) -> Image.Image:
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own MAX_PIXELS check runs on the header instead
+    try:
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        img = img.point(lambda v: v / 256).convert("L")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        img = Image.fromarray(_to_uint8(np.asarray(img)), mode="L")
     if img.mode == "P":
         img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
 
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """16-bit integers scale by 1/257; floats in [0, 1] by 255; anything else is min-max scaled."""
+    is_float = np.issubdtype(values.dtype, np.floating)
+    values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(values.min(initial=0)), float(values.max(initial=0))
+    if is_float and low >= 0 and high <= 1.0:
+        scaled = values * 255.0
+    elif not is_float and low >= 0 and high <= 65535:
+        scaled = values / 257.0
+    else:
+        scaled = (values - low) / (high - low or 1.0) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

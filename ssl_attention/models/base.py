@@ -44,6 +44,7 @@ class VisionModel:
     stages: list[nn.Module] = field(default_factory=list)
     class_names: list[str] | None = None
     note: str = ""  # e.g. why weights are random
+    revision: str = ""  # Hub commit or local fingerprint of the weights ("" when random or unknown)
 
     @property
     def prefix_tokens(self) -> int:
@@ -68,6 +69,7 @@ class VisionModel:
         return {
             "name": self.name,
             "checkpoint": self.checkpoint,
+            "revision": self.revision,
             "weights": self.weights,
             "family": self.family,
             "architecture": self.architecture,

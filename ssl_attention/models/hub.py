@@ -44,3 +44,27 @@ def use_offline_mode_if_unreachable() -> bool:
     except ImportError:  # pragma: no cover - huggingface_hub is a dependency of transformers
         pass
     return True
+
+
+def checkpoint_revision(checkpoint: str) -> str:
+    """What identifies the exact weights: the Hub commit of the cached snapshot, or, for local files
+    and folders, a digest of their names, sizes and modification times. "" when unknown."""
+    import hashlib
+
+    local = checkpoint.removeprefix("timm:").partition("@")[2] if checkpoint.startswith("timm:") else checkpoint
+    path = Path(local).expanduser() if local else None
+    if path is not None and path.exists():
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        digest = hashlib.sha256()
+        for file in files:
+            stat = file.stat()
+            digest.update(f"{file.relative_to(path.parent)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return "local:" + digest.hexdigest()[:16]
+    repo = f"timm/{checkpoint.removeprefix('timm:')}" if checkpoint.startswith("timm:") else checkpoint
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(repo, "config.json")
+    except (ImportError, ValueError):
+        return ""
+    return f"hub:{Path(cached).parent.name}" if isinstance(cached, str) else ""

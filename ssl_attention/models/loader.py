@@ -5,7 +5,7 @@ from __future__ import annotations
 from ssl_attention.errors import ModelLoadError
 from ssl_attention.models import hf, timm_models
 from ssl_attention.models.base import VisionModel
-from ssl_attention.models.hub import is_local, use_offline_mode_if_unreachable
+from ssl_attention.models.hub import checkpoint_revision, is_local, use_offline_mode_if_unreachable
 from ssl_attention.models.seeding import seed_for
 from ssl_attention.models.specs import ModelRequest
 
@@ -39,6 +39,8 @@ def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "c
         model = load(request, pretrained=weights == "pretrained", image_size=image_size)
         if weights == "random":
             model.note = "RANDOM weights requested (--weights random)"
+    if model.weights == "pretrained":
+        model.revision = checkpoint_revision(request.checkpoint)
     model.module.to(device)
     return model
 

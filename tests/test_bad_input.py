@@ -1,0 +1,218 @@
+"""Bad and unusual input: one clear line each, and the rest of the build goes on."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+from atlas.cli import app
+from ssl_attention.errors import ImageError, ModelLoadError
+from ssl_attention.images import MAX_DECODE_SIDE, decode_image, image_id
+from ssl_attention.models import ModelRequest, load_model
+
+runner = CliRunner()
+
+
+def _gradient(width: int, height: int) -> np.ndarray:
+    x = np.linspace(0, 255, width)[None, :].repeat(height, 0)
+    y = np.linspace(0, 255, height)[:, None].repeat(width, 1)
+    return np.stack([x, y, 255 - x], axis=-1).astype(np.uint8)
+
+
+def _exif_rotated(path: Path) -> None:
+    """A 60x30 stored JPEG whose EXIF says 'rotate 90 CW': the user sees 30x60, white block on top."""
+    array = np.zeros((30, 60, 3), dtype=np.uint8)
+    array[:, :20] = 255  # left third of the stored image = top third once rotated 90 degrees clockwise
+    image = Image.fromarray(array)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(path, exif=exif, quality=95)
+
+
+def make_odd_images(folder: Path) -> dict[str, str]:
+    """Write one file per kind of input; returns id -> expected outcome ('ok' or a message part)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(_gradient(64, 48)).save(folder / "good.jpg")
+    Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)).save(folder / "sixteen.png")
+    Image.fromarray(_gradient(40, 40)).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(_gradient(40, 40)).convert("P").save(folder / "palette.png")
+    rgba = Image.fromarray(_gradient(40, 40)).convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(folder / "alpha.png")
+    Image.fromarray(_gradient(40, 40)).convert("L").save(folder / "grey.png")
+    _exif_rotated(folder / "rotated.jpg")
+    Image.fromarray(_gradient(8, 8)).save(folder / "tiny.png")
+    (folder / "fake.jpg").write_text("this is not a JPEG")
+    data = io.BytesIO()
+    Image.fromarray(_gradient(64, 64)).save(data, format="JPEG")
+    (folder / "truncated.jpg").write_bytes(data.getvalue()[: len(data.getvalue()) // 3])
+    Image.fromarray(_gradient(32, 32)).save(folder / "dup.png")
+    Image.fromarray(_gradient(32, 32)).save(folder / "dup.jpg")
+    return {"good": "ok", "sixteen": "ok", "cmyk": "ok", "palette": "ok", "alpha": "ok", "grey": "ok",
+            "rotated": "ok", "dup": "ok", "tiny": "smaller than 16 px", "fake": "cannot decode image",
+            "truncated": "cannot decode image"}
+
+
+def test_every_kind_of_image_decodes_or_fails_in_one_line(tmp_path):
+    expected = make_odd_images(tmp_path)
+    for path in sorted(tmp_path.iterdir()):
+        outcome = expected[path.stem]
+        if outcome == "ok":
+            decoded = decode_image(path)
+            assert decoded.image.mode == "RGB"
+        else:
+            with pytest.raises(ImageError) as err:
+                decode_image(path)
+            message = str(err.value)
+            assert "\n" not in message and str(path) in message and outcome in message
+
+
+def test_16_bit_and_alpha_are_converted_sensibly(tmp_path):
+    make_odd_images(tmp_path)
+    sixteen = np.asarray(decode_image(tmp_path / "sixteen.png").image)
+    assert sixteen.max() > 200 and sixteen.min() < 10  # full 16-bit range mapped to 8 bits, not clipped
+    alpha = np.asarray(decode_image(tmp_path / "alpha.png").image).astype(int)
+    assert alpha.min() >= 120  # half-transparent over white: nothing darker than about half grey
+
+
+def test_exif_rotation_is_what_the_user_sees(tmp_path):
+    _exif_rotated(tmp_path / "r.jpg")
+    decoded = decode_image(tmp_path / "r.jpg")
+    assert (decoded.width, decoded.height) == (30, 60)
+    array = np.asarray(decoded.image).mean(axis=(1, 2))
+    assert array[:15].mean() > 200 and array[-15:].mean() < 50  # the white block is on top
+
+
+def test_exif_rotated_boxes_follow_the_rotation(tmp_path, tiny_checkpoints):
+    """Boxes drawn on the rotated view (top third) stay on the top third of the display copy."""
+    images = tmp_path / "images"
+    images.mkdir()
+    _exif_rotated(images / "r.jpg")
+    coco = {"images": [{"id": 1, "file_name": "r.jpg", "width": 30, "height": 60}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 30, 20], "area": 600,
+                             "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "white"}]}
+    (tmp_path / "boxes.json").write_text(json.dumps(coco))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", "--images", str(images), "--annotations", str(tmp_path / "boxes.json"),
+                                 "--model", f"d={tiny_checkpoints['dinov2']}", "--image-size", "32",
+                                 "--out", str(out), "--no-site"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    image = manifest["images"][0]
+    assert (image["width"], image["height"]) == (30, 60)
+    assert image["boxes"] == [{"label": "white", "bbox": [0.0, 0.0, 30.0, 20.0]}]
+    display = np.asarray(Image.open(out / image["display"]).convert("L")).astype(float)
+    assert display.shape == (60, 30)
+    assert display[:20].mean() > 200 and display[20:].mean() < 50
+
+
+def test_huge_jpeg_is_decoded_reduced_with_its_full_size_kept(tmp_path):
+    path = tmp_path / "huge.jpg"
+    Image.new("RGB", (20000, 1000), (10, 200, 30)).save(path, quality=70)
+    decoded = decode_image(path)
+    assert (decoded.width, decoded.height) == (20000, 1000)
+    assert max(decoded.image.size) <= MAX_DECODE_SIDE
+    assert abs(decoded.image.size[0] / decoded.image.size[1] - 20) < 0.5
+
+
+def test_image_ids_cannot_escape_the_output_folder():
+    for name in ["../../etc/passwd.png", "..png", ".hidden.png", "a b<script>.png", "é.png"]:
+        ident = image_id(Path(name))
+        assert "/" not in ident and not ident.startswith(".") and ident not in ("", "..")
+        assert all(c.isalnum() or c in "._-" for c in ident)
+
+
+def test_build_goes_on_past_bad_images_and_lists_them(tmp_path, tiny_checkpoints):
+    expected = make_odd_images(tmp_path / "images")
+    out = tmp_path / "out"
+    args = ["build", "--images", str(tmp_path / "images"), "--model", f"d={tiny_checkpoints['dinov2']}",
+            "--image-size", "32", "--out", str(out), "--no-site"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    built = sorted(img["id"] for img in manifest["images"])
+    assert built == sorted(k for k, v in expected.items() if v == "ok")
+    assert sorted(manifest["models"][0]["maps"]) == built
+    report = json.loads((out / "report.json").read_text())
+    for name in ("tiny.png", "fake.jpg", "truncated.jpg", "dup.png"):
+        assert sum(name in line for line in report["skipped"]) == 1, name
+    strict = runner.invoke(app, [*args, "--strict"])
+    assert strict.exit_code == 1 and "--strict: 4 item(s) skipped" in strict.stderr
+
+
+def test_one_bad_checkpoint_does_not_stop_the_others(tmp_path, tiny_checkpoints):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("[]")
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(_gradient(40, 40)).save(images / "a.png")
+    result = runner.invoke(app, ["build", "--images", str(images), "--model", f"bad={broken}",
+                                 "--model", f"good={tiny_checkpoints['dinov2']}", "--image-size", "32",
+                                 "--out", str(tmp_path / "out"), "--no-site"])
+    assert result.exit_code == 0, result.output
+    assert "skipped: model bad" in result.output.replace("\n", " ")
+    manifest = json.loads((tmp_path / "out" / "maps" / "manifest.json").read_text())
+    assert [m["name"] for m in manifest["models"]] == ["good"]
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (Path.touch, (Path(_Exploit.target),))
+
+
+def test_pickled_weights_never_execute(tmp_path):
+    """A .pt weights file with a pickle payload is refused (weights_only) and the payload does not run."""
+    _Exploit.target = str(tmp_path / "pwned")
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(pickle.dumps({"state_dict": _Exploit()}))
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("x", f"timm:test_vit@{weights}"), weights="pretrained")
+    assert str(weights) in str(err.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_timm_safetensors_weights_load(tmp_path):
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    source = timm.create_model("test_vit")
+    save_file(source.state_dict(), tmp_path / "w.safetensors")
+    model = load_model(ModelRequest("x", f"timm:test_vit@{tmp_path / 'w.safetensors'}"), weights="pretrained")
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(model.module.state_dict()[key], value)
+    assert model.revision.startswith("local:")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(min_size=0, max_size=2048), cut=st.integers(min_value=0, max_value=4000),
+       fmt=st.sampled_from(["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"]))
+def test_fuzzed_image_bytes_never_crash(tmp_path, data, cut, fmt):
+    """Garbage, truncated or bit-flipped files decode or raise ImageError; nothing else."""
+    buffer = io.BytesIO()
+    Image.fromarray(_gradient(40, 30)).save(buffer, format=fmt)
+    raw = bytearray(buffer.getvalue())
+    raw = raw[:cut] if cut < len(raw) else raw
+    for i, byte in enumerate(data[:64]):
+        if raw:
+            raw[(i * 7919) % len(raw)] ^= byte
+    path = tmp_path / f"fuzz.{fmt.lower()}"
+    path.write_bytes(bytes(raw) + data[64:])
+    try:
+        decoded = decode_image(path)
+    except ImageError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+    else:
+        assert decoded.image.mode == "RGB" and min(decoded.width, decoded.height) >= 16
