@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from atlas.compute import ModelMaps, compute_model_maps, pick_device, write_manifest
 from atlas.dataset import load_dataset, sample_paths
+from atlas.metrics_stage import compute_metrics
 from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import HEADLESS_METHODS, check_request
 from ssl_attention.models import ModelRequest, load_model
@@ -92,6 +93,10 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
         raise ModelLoadError("no model could be loaded: " + "; ".join(report.failed_models))
     write_manifest(maps_dir, dataset.images, report.models)
     write_report(options.out / "report.json", report)
+    if any(record.boxes for record in dataset.images):
+        metrics = compute_metrics(options.out)
+        console.print(f"Metrics: {metrics.rows} rows for {metrics.images_with_boxes} images with boxes "
+                      f"-> {options.out / 'metrics'}", highlight=False)
     if options.site:
         report.site_dir = _build_site(options, console)
     report.seconds = time.perf_counter() - started

@@ -159,3 +159,32 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown model 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_sample_build_scores_every_map_against_the_boxes(sample_build):
+    """OUT/metrics/<model>.csv holds, for a given map, exactly what ssl_attention.metrics computes."""
+    import csv
+
+    from ssl_attention.annotations import Box
+    from ssl_attention.metrics import make_target, score_map
+
+    out, _, _ = sample_build
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    image = next(img for img in manifest["images"] if img["id"] == "chelsea")
+    model = next(m for m in manifest["models"] if m["name"] == "dinov3")
+    with open(out / "metrics" / "dinov3.csv", newline="") as fh:
+        all_rows = list(csv.DictReader(fh))
+    rows = [r for r in all_rows if r["image"] == "chelsea"]
+    with np.load(out / "maps" / model["maps"]["chelsea"], allow_pickle=False) as data:
+        head_map = data["mean"][1, 2]
+    boxes = [Box(*b["bbox"], label=b["label"]) for b in image["boxes"]]
+    target = make_target(boxes, (image["width"], image["height"]), tuple(model["grid"]), model["patch_size"])
+    expected = {(s.metric, s.box): s.value for s in score_map(head_map, target)}
+    got = {(r["metric"], int(r["box"]) if r["box"] else None): float(r["value"])
+           for r in rows if (r["method"], r["layer"], r["head"]) == ("mean", "1", "2")}
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-6, nan_ok=True)
+    summary = json.loads((out / "metrics" / "summary.json").read_text())
+    assert {e["model"] for e in summary["leaderboard"]} == {m["name"] for m in manifest["models"]}
+    assert not [r for r in all_rows if r["image"] == "hubble_deep_field"]  # no boxes: no rows

@@ -1,0 +1,119 @@
+"""Build stage after compute: score every cached map against the boxes; write CSVs and a JSON summary.
+
+Output (documented on the metrics page):
+  OUT/metrics/<model>.csv    tidy rows: image, model, method, layer, head, metric, value, box, label
+  OUT/metrics/summary.json   leaderboard, best heads, baselines, layer x head tables, head ranking,
+                             per-label breakdown, head similarity with clustering (per model x method)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ssl_attention.aggregate import (
+    FUSED,
+    MetricRow,
+    best_layer,
+    cluster_heads,
+    head_similarity,
+    index_rows,
+    rows_from_scores,
+    summarise,
+    write_metrics_csv,
+    write_summary_json,
+)
+from ssl_attention.annotations import Box
+from ssl_attention.metrics import Target, baseline_scores, make_target, score_map
+
+PER_HEAD = ("cls", "mean")
+FUSED_ARRAYS = {"cls": "cls_fused", "mean": "mean_fused", "rollout": "rollout", "gradcam": "gradcam"}
+SIMILARITY_CLUSTERS = 4
+
+
+@dataclass
+class MetricsReport:
+    """What the metrics stage wrote."""
+
+    rows: int = 0
+    images_with_boxes: int = 0
+    files: list[Path] = field(default_factory=list)
+
+
+def compute_metrics(build_dir: Path) -> MetricsReport:
+    """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out."""
+    maps_dir = build_dir / "maps"
+    manifest = json.loads((maps_dir / "manifest.json").read_text())
+    boxed = {img["id"]: img for img in manifest["images"] if img["boxes"]}
+    out_dir = build_dir / "metrics"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = MetricsReport(images_with_boxes=len(boxed))
+    all_rows: list[MetricRow] = []
+    similarity: list[dict] = []
+    for model in manifest["models"]:
+        rows, per_head_maps = _model_rows(model, boxed, maps_dir)
+        path = out_dir / f"{model['name']}.csv"
+        write_metrics_csv(rows, path)
+        report.files.append(path)
+        all_rows.extend(rows)
+        similarity.extend(_similarity(model["name"], rows, per_head_maps))
+    summary = summarise(all_rows)
+    summary["head_similarity"] = similarity
+    write_summary_json(summary, out_dir / "summary.json")
+    report.files.append(out_dir / "summary.json")
+    report.rows = len(all_rows)
+    return report
+
+
+def _target(model: dict, image: dict) -> Target:
+    boxes = [Box(*map(float, b["bbox"]), label=b["label"]) for b in image["boxes"]]
+    return make_target(boxes, (image["width"], image["height"]), tuple(model["grid"]), model["patch_size"])
+
+
+def _model_rows(model: dict, boxed: dict, maps_dir: Path) -> tuple[list[MetricRow], dict]:
+    """Rows of every map of one model, plus per-head maps {method: [L, H, N images, gh, gw]} for similarity."""
+    name = model["name"]
+    rows: list[MetricRow] = []
+    per_head: dict[str, list[np.ndarray]] = {}
+    for image_id, rel in sorted(model["maps"].items()):
+        if image_id not in boxed:
+            continue
+        target = _target(model, boxed[image_id])
+        for method, scores in baseline_scores(target).items():
+            rows += rows_from_scores(image_id, name, method, None, "", scores)
+        with np.load(maps_dir / rel, allow_pickle=False) as data:
+            for method in model["methods"]:
+                fused = data[FUSED_ARRAYS[method]]
+                for layer in range(fused.shape[0]):
+                    rows += rows_from_scores(image_id, name, method, layer, FUSED, score_map(fused[layer], target))
+                if method in PER_HEAD and method in data:
+                    heads = data[method]
+                    per_head.setdefault(method, []).append(heads)
+                    for layer in range(heads.shape[0]):
+                        for head in range(heads.shape[1]):
+                            scores = score_map(heads[layer, head], target)
+                            rows += rows_from_scores(image_id, name, method, layer, head, scores)
+    stacked = {method: np.stack(maps, axis=2) for method, maps in per_head.items()}
+    return rows, stacked
+
+
+def _similarity(model: str, rows: list[MetricRow], per_head: dict[str, np.ndarray]) -> list[dict]:
+    """Head-by-head correlation across the dataset at the model's best layer, with a clustering."""
+    index = index_rows(rows)
+    out = []
+    for method, maps in per_head.items():  # maps: [L, H, N, gh, gw]
+        best = best_layer(index, model, method)
+        if best is None or maps.shape[1] < 2:
+            continue
+        layer = best[0]
+        sim = head_similarity(maps[layer])
+        clusters = cluster_heads(sim, min(SIMILARITY_CLUSTERS, maps.shape[1]))
+        out.append({
+            "model": model, "method": method, "layer": layer,
+            "similarity": np.round(sim, 4).tolist(),
+            "clusters": clusters.labels.tolist(), "order": list(clusters.order),
+        })
+    return out
