@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 import ssl_attention
+from atlas.atomic import write_bytes_atomic
 
 FORMAT_VERSION = 1
 
@@ -37,18 +38,12 @@ def read_key(path: Path) -> str | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             return json.loads(str(data["meta"]))["cache_key"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # torn or foreign file: recompute
         return None
 
 
 def write_maps(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write arrays plus a JSON ``meta`` string to ``path`` atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(buffer.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    write_bytes_atomic(path, buffer.getvalue())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from atlas.atomic import write_text_atomic
 from atlas.cache import cache_key, read_key, write_maps
 from atlas.dataset import ImageRecord
 from ssl_attention.errors import AtlasError
@@ -112,8 +113,5 @@ def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[Model
         "models": [dict(model.entry, maps=dict(sorted(model.maps.items()))) for model in models],
     }
     path = maps_dir / "manifest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".manifest.json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
+from atlas.atomic import write_bytes_atomic
 from ssl_attention.annotations import Box, load_annotations
 from ssl_attention.errors import AtlasError
 from ssl_attention.images import decode_image, image_id, list_images
@@ -99,6 +101,6 @@ def _sha256(path: Path) -> str:
 def _write_display_copy(image: Image.Image, target: Path) -> None:
     copy = image.copy()
     copy.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.LANCZOS)
-    tmp = target.with_suffix(".tmp")
-    copy.save(tmp, format="JPEG", quality=90, optimize=True)
-    tmp.replace(target)
+    buffer = io.BytesIO()
+    copy.save(buffer, format="JPEG", quality=90, optimize=True)
+    write_bytes_atomic(target, buffer.getvalue())

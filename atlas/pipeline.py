@@ -12,6 +12,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from atlas.atomic import remove_stale_temp_files, write_text_atomic
 from atlas.compute import ModelMaps, compute_model_maps, pick_device, write_manifest
 from atlas.dataset import load_dataset, sample_paths
 from atlas.metrics_stage import compute_metrics
@@ -63,6 +64,7 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
         console.print(f"No --images given: building the bundled sample dataset ({images_dir})")
     device = pick_device(options.device)
     maps_dir = options.out / "maps"
+    remove_stale_temp_files(options.out)
     report = BuildReport()
     dataset = load_dataset(images_dir, annotations, options.out)
     report.images = len(dataset.images)
@@ -118,15 +120,18 @@ def _load_or_skip(request: ModelRequest, options: BuildOptions, device: torch.de
 
 
 def write_report(path: Path, report: BuildReport) -> None:
-    """``OUT/report.json``: what the build used and skipped (no timings, so identical builds match)."""
+    """``OUT/report.json``: what the build used and skipped.
+
+    No timings and no computed/reused counts (the CLI prints those), so an interrupted-then-resumed build
+    and an uninterrupted one write the same bytes.
+    """
     data = {
         "images": report.images,
-        "models": [{"name": m.entry["name"], "weights": m.entry["weights"], "computed": m.computed,
-                    "reused": m.reused} for m in report.models],
+        "models": [{"name": m.entry["name"], "weights": m.entry["weights"]} for m in report.models],
         "random_models": report.random_models,
         "skipped": report.skipped,
     }
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def validate_methods(requests: list[ModelRequest], methods: tuple[str, ...] | None,
