@@ -1,5 +1,7 @@
 """``python -m atlas``."""
 
+import sys
+
 from atlas.cli import main
 
-main()
+sys.exit(main())

@@ -32,39 +32,49 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+_IMAGES = typer.Option("--images", metavar="DIR", file_okay=False,
+                       help="Folder of images (jpg, png, webp, bmp, gif, tiff). Default: the bundled sample.")
+_ANNOTATIONS = typer.Option("--annotations", metavar="FILE", dir_okay=False,
+                            help="Boxes: COCO detection JSON or WikiChurches building_parts.json (optional).")
+_MODEL = typer.Option("--model", "-m", metavar="NAME[=CHECKPOINT]",
+                      help="NAME or NAME=CHECKPOINT (Hub id, local save_pretrained folder, or "
+                      "timm:MODEL_NAME[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
+                      "(see `atlas models`).")
+_WEIGHTS = typer.Option("--weights", metavar="pretrained|random|auto", help=WEIGHTS_HELP)
+_DEVICE = typer.Option("--device", metavar="auto|cpu|cuda|mps",
+                       help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.")
+_BATCH = typer.Option("--batch-size", min=1, metavar="N", help="Images per forward pass.")
+_SIZE = typer.Option("--image-size", metavar="N|HxW",
+                     help="Model input size N or HxW (rounded to the patch size). Default: the checkpoint's own "
+                     "(224 for the defaults). The whole image is resized, never cropped.")
+_METHOD = typer.Option("--method", metavar="cls|mean|rollout|gradcam",
+                       help="Methods to compute; repeat for several. Default: every method each model supports.")
+_HEADS = typer.Option("--heads/--no-heads", help="Keep per-head maps (default where they exist) or fused maps "
+                      "only. Rollout and Grad-CAM have no heads.")
+_OUT = typer.Option("--out", "-o", metavar="DIR", help="Build folder (maps cache, images, metrics, site).")
+_SITE = typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs site.")
+_SITE_DIR = typer.Option("--site-dir", metavar="DIR", help="Where the site goes. Default: OUT/site.")
+_COLORMAP = typer.Option("--colormap", metavar="viridis|inferno|turbo",
+                         help="Default colormap of the pages (switchable in the page).")
+_STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model) was skipped.")
+
+
 @app.command()
 def build(
-    images: Annotated[Path | None, typer.Option(
-        "--images", help="Folder of images (jpg, png, webp, bmp, gif, tiff). Default: the bundled sample.",
-        file_okay=False)] = None,
-    annotations: Annotated[Path | None, typer.Option(
-        "--annotations", help="Boxes: COCO detection JSON or WikiChurches building_parts.json (optional).",
-        dir_okay=False)] = None,
-    model: Annotated[list[str] | None, typer.Option(
-        "--model", "-m", help="NAME or NAME=CHECKPOINT (Hub id, local save_pretrained folder, or "
-        "timm:MODEL_NAME[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
-        "(see `atlas models`).")] = None,
-    weights: Annotated[str, typer.Option("--weights", help=WEIGHTS_HELP)] = "auto",
-    device: Annotated[str, typer.Option(
-        "--device", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 "
-        "autocast.")] = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
-    image_size: Annotated[str | None, typer.Option(
-        "--image-size", help="Model input size N or HxW (rounded to the patch size). Default: the "
-        "checkpoint's own (224 for the defaults). The whole image is resized, never cropped.")] = None,
-    method: Annotated[list[str] | None, typer.Option(
-        "--method", help="cls, mean, rollout or gradcam; repeat for several. Default: every method each "
-        "model supports.")] = None,
-    heads: Annotated[bool | None, typer.Option(
-        "--heads/--no-heads", help="Keep per-head maps (default where they exist) or fused maps only. "
-        "Rollout and Grad-CAM have no heads.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Build folder (maps cache, images, site).")] = Path("build"),
-    site: Annotated[bool, typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs site.")] = True,
-    site_dir: Annotated[Path | None, typer.Option("--site-dir", help="Where the site goes. Default: OUT/site.")] = None,
-    colormap: Annotated[str, typer.Option("--colormap", help="Default colormap of the pages: viridis, inferno "
-                                          "or turbo (switchable in the page).")] = "viridis",
-    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a "
-                                         "model) was skipped.")] = False,
+    images: Annotated[Path | None, _IMAGES] = None,
+    annotations: Annotated[Path | None, _ANNOTATIONS] = None,
+    model: Annotated[list[str] | None, _MODEL] = None,
+    weights: Annotated[str, _WEIGHTS] = "auto",
+    device: Annotated[str, _DEVICE] = "auto",
+    batch_size: Annotated[int, _BATCH] = 8,
+    image_size: Annotated[str | None, _SIZE] = None,
+    method: Annotated[list[str] | None, _METHOD] = None,
+    heads: Annotated[bool | None, _HEADS] = None,
+    out: Annotated[Path, _OUT] = Path("build"),
+    site: Annotated[bool, _SITE] = True,
+    site_dir: Annotated[Path | None, _SITE_DIR] = None,
+    colormap: Annotated[str, _COLORMAP] = "viridis",
+    strict: Annotated[bool, _STRICT] = False,
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.pipeline import BuildOptions, run_build, validate_methods
@@ -72,6 +82,8 @@ def build(
     from ssl_attention.preprocess import parse_size
 
     try:
+        if annotations is not None and not annotations.is_file():
+            _fail(f"{annotations}: annotation file not found")
         requests = [parse_model_request(text) for text in (model or list(DEFAULT_MODELS))]
         names = [r.name for r in requests]
         if len(set(names)) != len(names):
@@ -172,9 +184,34 @@ def deploy(
     console.print(f"Pushed {site_dir} to {remote} {branch} ({sha[:12]})")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    """Run the CLI (``python -m atlas``)."""
-    app(prog_name="atlas")
+def _click_exceptions():
+    """The click exception module Typer uses (recent Typer vendors its own copy of click)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older Typer on plain click
+        from click import exceptions
+    return exceptions
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``atlas`` console script: like ``app``, but usage errors are one line on stderr, exit code 2."""
+    exceptions = _click_exceptions()
+    try:
+        result = app(args=argv, prog_name="atlas", standalone_mode=False)
+    except exceptions.NoArgsIsHelpError as exc:
+        console.print(exc.ctx.get_help())
+        return 0
+    except exceptions.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+        return 2
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except exceptions.ClickException as exc:
+        err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

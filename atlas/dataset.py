@@ -11,7 +11,7 @@ from PIL import Image
 
 from atlas.atomic import write_bytes_atomic
 from ssl_attention.annotations import Box, load_annotations
-from ssl_attention.errors import AtlasError
+from ssl_attention.errors import AnnotationError, AtlasError
 from ssl_attention.images import decode_image, image_id, list_images
 
 DISPLAY_MAX_SIDE = 1024
@@ -83,7 +83,11 @@ def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> D
 
 def _attach_boxes(records: list[ImageRecord], annotations: Path, skipped: list[str]) -> list[ImageRecord]:
     sizes = {r.id: (r.width, r.height) for r in records}
-    boxes = load_annotations(annotations, sizes, report=skipped)
+    try:
+        boxes = load_annotations(annotations, sizes, report=skipped)
+    except AnnotationError as exc:  # the whole file is unusable: build without boxes, say so
+        skipped.append(f"{exc}; building without boxes")
+        return records
     return [
         ImageRecord(r.id, r.path, r.width, r.height, r.sha256, tuple(boxes.get(r.id, ())))
         for r in records

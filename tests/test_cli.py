@@ -188,3 +188,19 @@ def test_sample_build_scores_every_map_against_the_boxes(sample_build):
     summary = json.loads((out / "metrics" / "summary.json").read_text())
     assert {e["model"] for e in summary["leaderboard"]} == {m["name"] for m in manifest["models"]}
     assert not [r for r in all_rows if r["image"] == "hubble_deep_field"]  # no boxes: no rows
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["build", "--batch-size", "0"], "--batch-size"),
+    (["build", "--bogus"], "No such option: --bogus"),
+    (["frobnicate"], "No such command"),
+    (["deploy"], "Missing option '--remote'"),
+    (["build", "--annotations", "/nonexistent/boxes.json"], "annotation file not found"),
+])
+def test_usage_errors_are_one_line(argv, expected, capsys):
+    from atlas.cli import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], captured.err
