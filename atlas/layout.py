@@ -1,0 +1,85 @@
+"""Where every atlas file lives in the site: page sources, heatmap PNGs, raw values, photos.
+
+``templates/assets/atlas.js`` builds the same asset URLs (``mapUrl``, ``rawUrl``); keep both in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import PurePosixPath
+
+DATA_DIR = "atlas-data"  # heavy assets, copied into the site after the MkDocs build
+ASSETS_DIR = "atlas-assets"  # the atlas' own CSS/JS, part of the MkDocs docs dir
+PAGES_DIR = "atlas"  # generated Markdown pages inside the docs dir
+
+_SAFE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def slug(text: str) -> str:
+    """A lowercase ASCII name for ``text`` that is safe in paths and URLs; distinct texts give distinct slugs.
+
+    Safe lowercase names are kept as they are; anything else is cleaned and gets a hash suffix.
+    """
+    if _SAFE.fullmatch(text) and not text.endswith("."):
+        return text
+    clean = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "x"
+    return f"{clean}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
+
+
+def photo(image_slug: str) -> str:
+    """The display JPEG of an image, relative to the site root."""
+    return f"{DATA_DIR}/images/{image_slug}.jpg"
+
+
+def thumb(image_slug: str) -> str:
+    """The gallery thumbnail of an image, relative to the site root."""
+    return f"{DATA_DIR}/thumbs/{image_slug}.jpg"
+
+
+def pair_dir(model_slug: str, image_slug: str) -> str:
+    """The folder holding every map file of one (model, image), relative to the site root."""
+    return f"{DATA_DIR}/maps/{model_slug}/{image_slug}"
+
+
+def map_png(model_slug: str, image_slug: str, method: str, layer: int, variant: str) -> str:
+    """The heatmap PNG of one map (``variant`` is ``fused`` or ``hNN``), relative to the site root."""
+    return f"{pair_dir(model_slug, image_slug)}/{method}-l{layer:02d}-{variant}.png"
+
+
+def map_raw(model_slug: str, image_slug: str, method: str, layer: int) -> str:
+    """Raw little-endian float32 values of one layer: ``[variants, gh, gw]``, fused first."""
+    return f"{pair_dir(model_slug, image_slug)}/{method}-l{layer:02d}.f32"
+
+
+def head_page(model_slug: str, layer: int, head: int) -> str:
+    """Markdown source of a head page (its URL ``atlas/heads/<model>/lLL-hHH/`` is stable)."""
+    return f"{PAGES_DIR}/heads/{model_slug}/l{layer:02d}-h{head:02d}.md"
+
+
+def image_page(image_slug: str) -> str:
+    return f"{PAGES_DIR}/images/{image_slug}.md"
+
+
+def model_page(model_slug: str) -> str:
+    return f"{PAGES_DIR}/models/{model_slug}.md"
+
+
+GALLERY_PAGE = f"{PAGES_DIR}/index.md"
+MODELS_PAGE = f"{PAGES_DIR}/models/index.md"
+HEADS_PAGE = f"{PAGES_DIR}/heads/index.md"
+
+
+def page_url(src: str, use_directory_urls: bool) -> str:
+    """The URL (relative to the site root) MkDocs gives the Markdown page ``src``."""
+    path = PurePosixPath(src).with_suffix("")
+    if path.name == "index":
+        return f"{path.parent}/" if str(path.parent) != "." else ""
+    return f"{path}/" if use_directory_urls else f"{path}.html"
+
+
+def relative(from_src: str, to: str, use_directory_urls: bool) -> str:
+    """A relative URL from the page ``from_src`` to ``to``: a site-root path, or another page's ``.md``."""
+    target = page_url(to, use_directory_urls) if to.endswith(".md") else to
+    depth = page_url(from_src, use_directory_urls).count("/")
+    return "../" * depth + target if target else "../" * depth or "./"

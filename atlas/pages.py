@@ -1,0 +1,309 @@
+"""Generate the atlas' Markdown pages (front matter + an HTML block) from the catalog with Jinja.
+
+Each page is ``atlas/...md`` in the composed docs dir, rendered by mkdocs-material with the
+``atlas.html`` override template. The page's data for ``atlas.js`` is JSON in a
+``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from atlas import layout
+from atlas.catalog import Catalog, ImageInfo, ModelInfo
+from atlas.colormaps import COLORMAPS, lut
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+METHOD_LABELS = {
+    "cls": "CLS attention",
+    "mean": "mean attention received",
+    "rollout": "rollout",
+    "gradcam": "Grad-CAM",
+}
+
+
+def json_for_html(data: Any) -> Markup:
+    """JSON that is safe inside a ``<script type="application/json">`` element (no ``<``, ``>``, ``&``)."""
+    text = json.dumps(data, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def safe_title(text: str) -> str:
+    """A page title without characters the theme might not escape (``<>&"'`` and backquote)."""
+    return re.sub(r"[<>&\"'`\\]+", " ", text).strip() or "untitled"
+
+
+def colormap_filters() -> list[tuple[str, tuple[str, str, str]]]:
+    """``feFuncX tableValues`` per colormap; ``(c + 0.5) / 255`` survives Chromium's truncation to bytes."""
+    return [
+        (name, tuple(" ".join(f"{(int(c) + 0.5) / 255:.4f}" for c in lut(name)[:, ch]) for ch in range(3)))
+        for name in COLORMAPS
+    ]
+
+
+class PageWriter:
+    """Renders the atlas pages of one catalog into ``docs_dir`` (one instance per build)."""
+
+    def __init__(self, catalog: Catalog, docs_dir: Path, *, colormap: str, use_directory_urls: bool) -> None:
+        if colormap not in COLORMAPS:
+            raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
+        self.catalog, self.docs_dir = catalog, docs_dir
+        self.colormap, self.dir_urls = colormap, use_directory_urls
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.common = {
+            "random_models": catalog.random_models,
+            "colormap_filters": colormap_filters(),
+            "colormaps": COLORMAPS,
+            "colormap": colormap,
+        }
+        self.written: list[str] = []
+
+    # -- helpers -------------------------------------------------------------------------------
+    def url(self, src: str, to: str) -> str:
+        return layout.relative(src, to, self.dir_urls)
+
+    def model_data(self, model: ModelInfo) -> dict:
+        return {
+            "name": model.name,
+            "slug": model.slug,
+            "kind": model.kind,
+            "weights": model.weights,
+            "layers": model.layers,
+            "heads": model.heads,
+            "grid": list(model.grid),
+            "methods": list(model.methods),
+            "headMethods": list(model.head_methods),
+            "images": [i.slug for i in self.catalog.images if i.id in model.maps],
+        }
+
+    def base_data(self, src: str, page: str) -> dict:
+        head_tpl = self.url(src, layout.head_page("MODEL", 0, 0)).replace("l00-h00", "lLAYER-hHEAD")
+        return {
+            "page": page,
+            "colormap": self.colormap,
+            "colormaps": list(COLORMAPS),
+            "maps": self.url(src, f"{layout.DATA_DIR}/maps/"),
+            "headUrl": head_tpl,
+            "imageUrl": self.url(src, layout.image_page("IMAGE")),
+            "modelUrl": self.url(src, layout.model_page("MODEL")),
+            "models": [self.model_data(m) for m in self.catalog.models],
+        }
+
+    def write(self, src: str, template: str, title: str, context: dict, *, search: bool = True) -> None:
+        html = self.env.get_template(template).render(**self.common, **context)
+        front = {"title": safe_title(title), "template": "atlas.html", "hide": ["toc"]}
+        if not search:
+            front["search"] = {"exclude": True}
+        # one-line HTML blocks: nothing for Markdown (snippets, abbr) to rewrite inside
+        lines = "\n".join(line for line in html.splitlines() if line.strip())
+        body = f'<div class="atlas-fragment">\n{lines}\n</div>'  # one raw HTML block for Markdown
+        path = self.docs_dir / src
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"---\n{json.dumps(front)}\n---\n\n{body}\n", encoding="utf-8")
+        self.written.append(src)
+
+    def methods(self, models: list[ModelInfo]) -> list[tuple[str, str]]:
+        present = {m for model in models for m in model.methods}
+        return [(k, v) for k, v in METHOD_LABELS.items() if k in present]
+
+    def image_cards(self, src: str, images: tuple[ImageInfo, ...]) -> list[dict]:
+        return [
+            {
+                "id": i.id,
+                "slug": i.slug,
+                "name": i.id.lower(),
+                "width": i.width,
+                "height": i.height,
+                "href": self.url(src, layout.image_page(i.slug)),
+                "thumb": self.url(src, layout.thumb(i.slug)),
+                "models": [m.slug for m in self.catalog.models if i.id in m.maps],
+                "labels_json": json.dumps(sorted({b.label for b in i.boxes})),
+                "boxes": len(i.boxes),
+            }
+            for i in images
+        ]
+
+    # -- pages ---------------------------------------------------------------------------------
+    def gallery(self) -> None:
+        src = layout.GALLERY_PAGE
+        labels = sorted({b.label for i in self.catalog.images for b in i.boxes})
+        self.write(
+            src,
+            "pages/gallery.html",
+            "Gallery",
+            {
+                "cards": self.image_cards(src, self.catalog.images),
+                "models": self.catalog.models,
+                "labels": labels,
+                "data_json": json_for_html(self.base_data(src, "gallery")),
+            },
+        )
+
+    def image(self, index: int) -> None:
+        image = self.catalog.images[index]
+        src = layout.image_page(image.slug)
+        models = [m for m in self.catalog.models if image.id in m.maps]
+        near = self.image_cards(src, self.catalog.images)
+        data = self.base_data(src, "image")
+        data["image"] = {"id": image.id, "slug": image.slug, "width": image.width, "height": image.height}
+        data["photo"] = self.url(src, layout.photo(image.slug))
+        data["models"] = [self.model_data(m) for m in models]
+        self.write(
+            src,
+            "pages/image.html",
+            f"Image {image.id}",
+            {
+                "image": image,
+                "photo": self.url(src, layout.photo(image.slug)),
+                "models": models,
+                "missing": [m.name for m in self.catalog.models if image.id not in m.maps],
+                "methods": self.methods(models),
+                "gallery": self.url(src, layout.GALLERY_PAGE),
+                "prev": near[index - 1] if index > 0 else None,
+                "next": near[index + 1] if index + 1 < len(near) else None,
+                "data_json": json_for_html(data),
+            },
+        )
+
+    def models_index(self) -> None:
+        src = layout.MODELS_PAGE
+        rows = [
+            {
+                "name": m.name,
+                "href": self.url(src, layout.model_page(m.slug)),
+                "checkpoint": m.checkpoint,
+                "weights": m.weights,
+                "kind": m.kind,
+                "layers": m.layers,
+                "heads": m.heads,
+                "grid": m.grid,
+                "methods": m.methods,
+                "image_count": len(m.maps),
+            }
+            for m in self.catalog.models
+        ]
+        self.write(
+            src,
+            "pages/models.html",
+            "Models",
+            {"models": rows, "data_json": json_for_html(self.base_data(src, "models"))},
+        )
+
+    def model(self, model: ModelInfo) -> None:
+        src = layout.model_page(model.slug)
+        images = tuple(i for i in self.catalog.images if i.id in model.maps)
+        data = self.base_data(src, "model")
+        data.update(
+            model=model.slug,
+            images=[
+                {
+                    "slug": c["slug"],
+                    "id": c["id"],
+                    "width": c["width"],
+                    "height": c["height"],
+                    "thumb": c["thumb"],
+                    "href": c["href"],
+                }
+                for c in self.image_cards(src, images)
+            ],
+        )
+        self.write(
+            src,
+            "pages/model.html",
+            f"Model {model.name}",
+            {
+                "model": model,
+                "images": images,
+                "methods": self.methods([model]),
+                "data_json": json_for_html(data),
+            },
+        )
+
+    def heads_index(self) -> None:
+        src = layout.HEADS_PAGE
+        models = [
+            {
+                "name": m.name,
+                "slug": m.slug,
+                "heads": m.heads,
+                "rows": [
+                    (layer, [(h, self.url(src, layout.head_page(m.slug, layer, h))) for h in range(m.heads)])
+                    for layer in range(m.layers)
+                ],
+            }
+            for m in self.catalog.models
+            if m.head_methods
+        ]
+        self.write(
+            src,
+            "pages/heads.html",
+            "Heads",
+            {"models": models, "data_json": json_for_html(self.base_data(src, "heads"))},
+        )
+
+    def head(self, model: ModelInfo, layer: int, head: int) -> None:
+        src = layout.head_page(model.slug, layer, head)
+        images = tuple(i for i in self.catalog.images if i.id in model.maps)
+        method = model.head_methods[0]
+        cards = self.image_cards(src, images)
+        for card in cards:
+            card["png"] = self.url(src, layout.map_png(model.slug, card["slug"], method, layer, f"h{head:02d}"))
+            card["href"] += f"#models={model.slug}&method={method}&layer={layer}&view=heads"
+        neighbours = [
+            (label, self.url(src, layout.head_page(model.slug, lv, hv)))
+            for label, lv, hv in (
+                ("previous layer", layer - 1, head),
+                ("next layer", layer + 1, head),
+                ("previous head", layer, head - 1),
+                ("next head", layer, head + 1),
+            )
+            if 0 <= lv < model.layers and 0 <= hv < model.heads
+        ]
+        data = self.base_data(src, "head")
+        data.update(model=model.slug, layer=layer, head=head, method=method)
+        self.write(
+            src,
+            "pages/head.html",
+            f"{model.name} layer {layer} head {head}",
+            {
+                "model": model,
+                "layer": layer,
+                "head": head,
+                "cards": cards,
+                "neighbours": neighbours,
+                "methods": [(k, METHOD_LABELS[k]) for k in model.head_methods],
+                "model_href": self.url(src, layout.model_page(model.slug)),
+                "heads_href": self.url(src, layout.HEADS_PAGE),
+                "data_json": json_for_html(data),
+            },
+            search=False,
+        )
+
+
+def write_pages(
+    catalog: Catalog, docs_dir: Path, *, colormap: str = "viridis", use_directory_urls: bool = True
+) -> list[str]:
+    """Write every atlas page into ``docs_dir``; returns their paths relative to ``docs_dir``."""
+    writer = PageWriter(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls)
+    writer.gallery()
+    for index in range(len(catalog.images)):
+        writer.image(index)
+    writer.models_index()
+    writer.heads_index()
+    for model in catalog.models:
+        writer.model(model)
+        for layer in range(model.layers if model.head_methods else 0):
+            for head in range(model.heads):
+                writer.head(model, layer, head)
+    return writer.written

@@ -1,0 +1,128 @@
+"""Rasters of the atlas: heatmap PNGs, raw float32 layers and photo copies, rendered once and cached.
+
+Heatmap format: one 8-bit greyscale PNG per map at patch resolution (one pixel per grid cell).
+The pixel is the colormap index ``floor(255 * (x - min) / (max - min) + 0.5)`` (min-max per map;
+a constant map is all 0). The page colours it with an SVG ``feComponentTransfer`` table filter
+(viridis / inferno / turbo, switchable without new downloads) and scales it up in the browser.
+PNG bytes are deterministic: no timestamps or text chunks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from atlas import layout
+from atlas.catalog import Catalog, ImageInfo, ModelInfo
+
+RENDER_VERSION = 1  # bump when the output of this module changes, to invalidate caches
+THUMB_SIZE = 320
+
+
+def to_indices(values: np.ndarray) -> np.ndarray:
+    """Min-max normalise a map to colormap indices 0..255 (uint8); NaN and constant maps give 0."""
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    if not finite.any():
+        return np.zeros(v.shape, np.uint8)
+    lo, hi = v[finite].min(), v[finite].max()
+    if hi <= lo:
+        return np.zeros(v.shape, np.uint8)
+    scaled = np.floor((np.where(finite, v, lo) - lo) / (hi - lo) * 255.0 + 0.5)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def encode_png(indices: np.ndarray) -> bytes:
+    """An 8-bit greyscale PNG of a ``[gh, gw]`` uint8 array (deterministic bytes)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), "L").save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def layer_maps(arrays: dict[str, np.ndarray], model: ModelInfo, method: str, layer: int) -> np.ndarray:
+    """``[variants, gh, gw]`` float32 maps of one layer (fused first, then each head)."""
+    if method in model.head_methods:
+        return np.concatenate([arrays[f"{method}_fused"][layer][None], arrays[method][layer]]).astype(np.float32)
+    return arrays[method][layer][None].astype(np.float32)
+
+
+@dataclass
+class RenderStats:
+    pngs: int = 0
+    png_bytes: int = 0
+    raw_bytes: int = 0
+    rendered_pairs: int = 0  # (model, image) pairs rendered now
+    cached_pairs: int = 0  # pairs whose files were up to date
+
+
+def _stamp(npz: Path) -> str:
+    st = npz.stat()
+    return json.dumps({"version": RENDER_VERSION, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+
+
+def _render_pair(model: ModelInfo, image: ImageInfo, npz: Path, out: Path) -> None:
+    with np.load(npz) as data:
+        arrays = {k: data[k] for k in data.files}
+    for method in model.methods:
+        for layer in range(model.layers):
+            maps = layer_maps(arrays, model, method, layer)
+            raw = out / layout.map_raw(model.slug, image.slug, method, layer)
+            raw.parent.mkdir(parents=True, exist_ok=True)
+            raw.write_bytes(maps.astype("<f4").tobytes())
+            for variant, values in zip(model.variants(method), maps, strict=True):
+                png = out / layout.map_png(model.slug, image.slug, method, layer, variant)
+                png.write_bytes(encode_png(to_indices(values)))
+
+
+def _render_photo(image: ImageInfo, out: Path) -> None:
+    photo, thumb = out / layout.photo(image.slug), out / layout.thumb(image.slug)
+    if thumb.exists() and thumb.stat().st_mtime_ns >= image.display.stat().st_mtime_ns and photo.exists():
+        return
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    thumb.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(image.display, photo)
+    with Image.open(image.display) as im:
+        small = im.convert("RGB")
+        small.thumbnail((THUMB_SIZE, THUMB_SIZE))
+        small.save(thumb, "JPEG", quality=80)
+
+
+def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None = None) -> RenderStats:
+    """Render photos, PNGs and raw layers of every (model, image) into ``out`` (laid out as in the site).
+
+    Pairs whose npz is unchanged since the last render are skipped. ``on_pair`` is called after each pair.
+    """
+    stats = RenderStats()
+    stamps = out.parent / (out.name + "-stamps")
+    for image in catalog.images:
+        _render_photo(image, out)
+    for model in catalog.models:
+        for image in catalog.images:
+            npz = model.maps.get(image.id)
+            if npz is None:
+                continue
+            stamp_file = stamps / model.slug / f"{image.slug}.json"
+            stamp = _stamp(npz)
+            if stamp_file.exists() and stamp_file.read_text() == stamp:
+                stats.cached_pairs += 1
+            else:
+                _render_pair(model, image, npz, out)
+                stamp_file.parent.mkdir(parents=True, exist_ok=True)
+                stamp_file.write_text(stamp)
+                stats.rendered_pairs += 1
+            for f in (out / layout.pair_dir(model.slug, image.slug)).iterdir():
+                if f.suffix == ".png":
+                    stats.pngs += 1
+                    stats.png_bytes += f.stat().st_size
+                else:
+                    stats.raw_bytes += f.stat().st_size
+            if on_pair:
+                on_pair()
+    return stats

@@ -1,0 +1,100 @@
+"""Crawl the built site: every internal link, image, script and stylesheet resolves; nothing is third-party."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from atlas import layout
+from atlas.site import SiteReport
+from tests.fixtures.site_fixtures import built_site, fake_build  # noqa: F401
+
+RESOURCE_ATTRS = {("img", "src"), ("script", "src"), ("link", "href"), ("source", "src"), ("iframe", "src")}
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []  # (tag, url)
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        for name in ("href", "src"):
+            if a.get(name) is not None and (tag == "a" or (tag, name) in RESOURCE_ATTRS):
+                self.refs.append((tag, a[name]))
+
+
+def _parse(path: Path) -> _Refs:
+    parser = _Refs()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def _target(site: Path, page: Path, url: str) -> tuple[Path, str]:
+    parts = urlsplit(url)
+    base = page.parent
+    path = (base / unquote(parts.path)).resolve() if parts.path else page
+    if path.is_dir():
+        path = path / "index.html"
+    assert site.resolve() in path.parents or path == site.resolve(), f"{page}: {url} leaves the site"
+    return path, parts.fragment
+
+
+def test_every_internal_reference_resolves(built_site: SiteReport):  # noqa: F811
+    site = built_site.site_dir
+    pages = sorted(p for p in site.rglob("*.html") if p.name != "404.html")
+    assert len(pages) > 20
+    parsed = {p: _parse(p) for p in pages}
+    broken, foreign, checked = [], [], 0
+    for page, refs in parsed.items():
+        for tag, url in refs.refs:
+            scheme = urlsplit(url).scheme
+            if scheme or url.startswith("//"):
+                if tag != "a":  # a resource from elsewhere would be a third-party request
+                    foreign.append(f"{page.relative_to(site)}: {url}")
+                continue
+            if url.startswith("#") and len(url) == 1:
+                continue
+            target, fragment = _target(site, page, url)
+            checked += 1
+            if not target.is_file():
+                broken.append(f"{page.relative_to(site)}: {url}")
+            elif fragment and target.suffix == ".html":
+                ids = parsed[target].ids if target in parsed else _parse(target).ids
+                if fragment not in ids and not fragment.startswith(("models=", "image=", "method=")):
+                    broken.append(f"{page.relative_to(site)}: {url} (no #{fragment})")
+    assert not foreign, foreign
+    assert not broken, broken
+    assert checked > 500
+
+
+def test_css_references_resolve(built_site: SiteReport):  # noqa: F811
+    site = built_site.site_dir
+    for css in site.rglob("*.css"):
+        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text(encoding="utf-8", errors="replace")):
+            if url.startswith(("data:", "#")):
+                continue
+            assert not urlsplit(url).scheme, f"{css}: third-party {url}"
+            assert (css.parent / urlsplit(url).path).resolve().is_file(), f"{css}: {url}"
+
+
+def test_every_map_a_page_can_show_exists(built_site: SiteReport):  # noqa: F811
+    """The head grid builds map URLs in JS; every (model, image, method, layer, variant) must be there."""
+    site = built_site.site_dir
+    for page in (site / "atlas" / "images").glob("*/index.html"):
+        raw = re.search(r'id="atlas-data">(.*?)</script>', page.read_text(encoding="utf-8"), re.S).group(1)
+        data = json.loads(raw)
+        for model in data["models"]:
+            for method in model["methods"]:
+                heads = model["heads"] if method in model["headMethods"] else 0
+                for layer in range(model["layers"]):
+                    image = data["image"]["slug"]
+                    assert (site / layout.map_raw(model["slug"], image, method, layer)).is_file()
+                    for variant in ["fused"] + [f"h{h:02d}" for h in range(heads)]:
+                        assert (site / layout.map_png(model["slug"], image, method, layer, variant)).is_file()

@@ -1,0 +1,118 @@
+"""Generated atlas pages: escaping, CSP-safe markup, banners, stable URLs, colormap filters."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atlas import layout
+from atlas.catalog import load_catalog
+from atlas.colormaps import COLORMAPS, lut
+from atlas.pages import colormap_filters, json_for_html, write_pages
+from tests.fixtures.fake_maps import write_fake_build
+
+ODD_ID = next(i for i in __import__("tests.fixtures.fake_maps", fromlist=["IMAGES"]).IMAGES if "<" in i[0])[0]
+
+
+def _pages(tmp_path: Path, *, random_weights: bool = True) -> dict[str, str]:
+    write_fake_build(tmp_path)
+    if not random_weights:
+        manifest_path = tmp_path / "maps" / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        for model in manifest["models"]:
+            model["weights"] = "pretrained"
+        manifest_path.write_text(json.dumps(manifest))
+    docs = tmp_path / "docs"
+    written = write_pages(load_catalog(tmp_path), docs)
+    return {src: (docs / src).read_text(encoding="utf-8") for src in written}
+
+
+def test_json_for_html_cannot_close_the_script_element():
+    text = json_for_html({"label": "</script><script>alert(1)</script> & <!--"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"label": "</script><script>alert(1)</script> & <!--"}
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_slugs_are_safe(text):
+    s = layout.slug(text)
+    assert re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", s) and not s.endswith(".")
+
+
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
+def test_distinct_ids_get_distinct_slugs(a, b):
+    if a != b:
+        assert layout.slug(a) != layout.slug(b)
+
+
+def test_relative_urls():
+    assert layout.relative("atlas/images/x.md", "atlas-data/a.png", True) == "../../../atlas-data/a.png"
+    assert layout.relative("atlas/index.md", layout.image_page("y"), True) == "../atlas/images/y/"
+    assert layout.relative("atlas/images/x.md", "atlas/index.md", False) == "../../atlas/"
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_pages_escape_user_strings_and_have_no_inline_code(tmp_path):
+    pages = _pages(tmp_path)
+    for src, text in pages.items():
+        parser = _Tags()
+        parser.feed(text.split("---\n", 2)[2])
+        for tag, attrs in parser.tags:
+            assert tag != "script" or attrs == {"type": "application/json", "id": "atlas-data"}, src
+            assert not any(name.startswith("on") or name == "style" for name in attrs), (src, tag, attrs)
+            assert not any((v or "").strip().lower().startswith("javascript:") for v in attrs.values()), src
+            assert tag != "b" and (tag != "img" or attrs.get("src") != "x"), src  # from the odd id/label
+    odd = pages[layout.image_page(layout.slug(ODD_ID))]
+    assert "odd name &amp; &lt;b&gt;&#34;quotes&#34; &#39;x&#39;" in odd
+    assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in odd
+    front = json.loads(odd.split("---\n")[1])
+    assert front["template"] == "atlas.html" and not set(front["title"]) & set("<>&\"'")
+
+
+def test_every_atlas_page_has_the_random_weights_banner(tmp_path):
+    pages = _pages(tmp_path)
+    assert len(pages) > 10
+    for src, text in pages.items():
+        assert 'class="admonition danger atlas-random-banner" role="alert"' in text, src
+        assert "<strong>siglip</strong>" in text, src
+
+
+def test_no_banner_without_random_weights(tmp_path):
+    assert not any("atlas-random-banner" in t for t in _pages(tmp_path, random_weights=False).values())
+
+
+def test_head_pages_have_stable_paths(tmp_path):
+    pages = _pages(tmp_path)
+    catalog = load_catalog(tmp_path)
+    heads = sorted(src for src in pages if src.startswith("atlas/heads/") and not src.endswith("index.md"))
+    expected = sorted(
+        f"atlas/heads/{m.slug}/l{layer:02d}-h{h:02d}.md"
+        for m in catalog.models
+        if m.head_methods
+        for layer in range(m.layers)
+        for h in range(m.heads)
+    )
+    assert heads == expected and "atlas/heads/dinov2/l02-h03.md" in heads
+    assert not any(src.startswith("atlas/heads/resnet50") for src in pages)
+
+
+def test_colormap_filters_reproduce_the_lookup_tables_after_truncation():
+    filters = dict(colormap_filters())
+    assert set(filters) == set(COLORMAPS)
+    for name, tables in filters.items():
+        for channel, values in enumerate(tables):
+            decoded = [int(float(v) * 255) for v in values.split()]  # Chromium truncates to a byte
+            assert decoded == lut(name)[:, channel].tolist()
