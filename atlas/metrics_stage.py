@@ -27,7 +27,7 @@ from ssl_attention.aggregate import (
     write_summary_json,
 )
 from ssl_attention.annotations import Box
-from ssl_attention.metrics import Target, baseline_scores, make_target, score_map
+from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
 
 PER_HEAD = ("cls", "mean")
 FUSED_ARRAYS = {"cls": "cls_fused", "mean": "mean_fused", "rollout": "rollout", "gradcam": "gradcam"}
@@ -82,22 +82,33 @@ def _model_rows(model: dict, boxed: dict, maps_dir: Path) -> tuple[list[MetricRo
         if image_id not in boxed:
             continue
         target = _target(model, boxed[image_id])
+        columns = metric_columns(target)
         for method, scores in baseline_scores(target).items():
             rows += rows_from_scores(image_id, name, method, None, "", scores)
         with np.load(maps_dir / rel, allow_pickle=False) as data:
             for method in model["methods"]:
                 fused = data[FUSED_ARRAYS[method]]
-                for layer in range(fused.shape[0]):
-                    rows += rows_from_scores(image_id, name, method, layer, FUSED, score_map(fused[layer], target))
+                keys = [(layer, FUSED) for layer in range(fused.shape[0])]
+                stacks = [fused]
                 if method in PER_HEAD and method in data:
                     heads = data[method]
                     per_head.setdefault(method, []).append(heads)
-                    for layer in range(heads.shape[0]):
-                        for head in range(heads.shape[1]):
-                            scores = score_map(heads[layer, head], target)
-                            rows += rows_from_scores(image_id, name, method, layer, head, scores)
+                    keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
+                    stacks.append(heads.reshape(-1, *heads.shape[2:]))
+                values = score_maps(np.concatenate(stacks), target)
+                rows += _rows(image_id, name, method, keys, values, columns)
     stacked = {method: np.stack(maps, axis=2) for method, maps in per_head.items()}
     return rows, stacked
+
+
+def _rows(image: str, model: str, method: str, keys: list[tuple[int, str]], values: np.ndarray,
+          columns: list[tuple[str, int | None, str]]) -> list[MetricRow]:
+    """One MetricRow per (map, column) of a score_maps result."""
+    return [
+        MetricRow(image, model, method, layer, head, metric, float(value), box, label)
+        for (layer, head), row in zip(keys, values.tolist(), strict=True)
+        for (metric, box, label), value in zip(columns, row, strict=True)
+    ]
 
 
 def _similarity(model: str, rows: list[MetricRow], per_head: dict[str, np.ndarray]) -> list[dict]:

@@ -30,7 +30,7 @@ Edge cases (never an exception for map values):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,10 +38,8 @@ import numpy as np
 from ssl_attention.annotations import Box, box_mask, clamp_box, rescale_boxes
 from ssl_attention.thresholds import (
     DEFAULT_MASS,
-    descending_order,
     mass_threshold_mask,
     mass_values,
-    rank_values,
     top_k,
 )
 
@@ -174,24 +172,78 @@ def score_map(m: np.ndarray, target: Target) -> list[Score]:
     m = np.asarray(m)
     if m.shape != target.grid:
         raise ValueError(f"map shape {m.shape} does not match the grid {target.grid}")
+    return _scores(target, score_maps(m[None], target)[0])
+
+
+def score_maps(maps: np.ndarray, target: Target) -> np.ndarray:
+    """The metrics of a stack of maps ``[K, gh, gw]`` at once: float64 ``[K, columns]``.
+
+    Columns follow :func:`metric_columns` (whole-image metrics, then each box's metrics); an image
+    without boxes gives zero columns. Same values as :func:`score_map`, vectorised over the stack:
+    one sort per map, and top-p intersections read off cumulative box-pixel counts in that order.
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 3 or maps.shape[1:] != target.grid:
+        raise ValueError(f"maps of shape {maps.shape} do not match [K, {target.grid[0]}, {target.grid[1]}]")
+    k, n, cfg, cell = maps.shape[0], target.n_cells, target.config, target.cell_pixels
+    if not target.boxes:
+        return np.empty((k, 0))
+    flat = maps.reshape(k, n)
+    rank = np.asarray(flat, dtype=np.float32).copy()
+    rank[np.isnan(rank)] = -np.inf
+    order = np.argsort(-rank, axis=1, kind="stable")
+    best = np.take_along_axis(rank, order[:, :1], axis=1)
+    counts = np.vstack([target.union_counts[None, :], target.box_counts]).astype(np.int64)  # [1+B, n]
+    areas = counts.sum(axis=1)
+    cumulative = np.cumsum(counts[:, order], axis=2)  # [1+B, K, n]: box pixels in the first j+1 cells
+
+    def top_iou(p: float, which: int) -> np.ndarray:
+        kept = top_k(n, p)
+        inter = cumulative[which, :, kept - 1]
+        return inter / (kept * cell + areas[which] - inter)
+
+    weights = np.stack([mass_values(row) for row in flat])
+    total = weights.sum(axis=1)
+    positive = total > 0
+    coverage = np.full((k, counts.shape[0]), math.nan)
+    coverage[positive] = (weights[positive] @ counts.T) / cell / total[positive, None]
+    maxima = rank == best
+    columns = [top_iou(p, 0) for p in cfg.percents]
+    columns += [_mass_iou(weights, positive, counts[0], cell, cfg.mass), coverage[:, 0]]
+    columns += [(maxima & target.hit).sum(1) / maxima.sum(1), (maxima & target.hit_tolerant).sum(1) / maxima.sum(1)]
+    for b in range(len(target.boxes)):
+        columns += [top_iou(p, b + 1) for p in cfg.box_percents]
+        columns.append(coverage[:, b + 1])
+    values = np.stack(columns, axis=1).astype(np.float64)
+    values[best[:, 0] == -np.inf] = math.nan  # no value above -inf: all NaN / -inf
+    return values
+
+
+def metric_columns(target: Target) -> list[tuple[str, int | None, str]]:
+    """(metric, box index or None, box label) of each column of :func:`score_maps` (none without boxes)."""
     if not target.boxes:
         return []
-    rank = rank_values(m)
-    order = descending_order(m)
-    if rank[order[0]] == -np.inf:  # no value above -inf: all NaN / -inf
-        return _all_nan(target)
-    w = mass_values(m)
-    total = w.sum()
-    masks = {p: _first_k(order, top_k(m.size, p)) for p in _all_percents(target.config)}
-    masks["mass"] = mass_threshold_mask(m, target.config.mass).ravel() if total > 0 else None
+    cfg = target.config
+    columns: list[tuple[str, int | None, str]] = [(name, None, "") for name in cfg.names()]
+    for b, box in enumerate(target.boxes):
+        columns += [(name, b, box.label) for name in cfg.box_names()]
+    return columns
 
-    def iou(key: float | str, counts: np.ndarray) -> float:
-        return _mask_iou(masks[key], counts, target.cell_pixels)
 
-    def coverage(counts: np.ndarray) -> float:
-        return float(np.dot(w, counts) / target.cell_pixels / total) if total > 0 else math.nan
+def _mass_iou(weights: np.ndarray, positive: np.ndarray, counts: np.ndarray, cell: int, mass: float) -> np.ndarray:
+    """IoU of the mass-rule cells of each row of ``weights`` (NaN for rows without positive mass)."""
+    out = np.full(weights.shape[0], math.nan)
+    area = counts.sum()
+    for row in np.flatnonzero(positive):
+        kept = mass_threshold_mask(weights[row], mass)
+        inter = counts[kept].sum()
+        out[row] = inter / (kept.sum() * cell + area - inter)
+    return out
 
-    return _assemble(target, iou, coverage, maxima=rank == rank[order[0]])
+
+def _scores(target: Target, values: np.ndarray) -> list[Score]:
+    return [Score(metric, float(v), box, label)
+            for (metric, box, label), v in zip(metric_columns(target), values, strict=True)]
 
 
 def uniform_scores(target: Target) -> list[Score]:
@@ -203,18 +255,20 @@ def uniform_scores(target: Target) -> list[Score]:
     """
     if not target.boxes:
         return []
-    n = target.n_cells
-    fraction: dict[float | str, float] = {p: top_k(n, p) / n for p in _all_percents(target.config)}
-    fraction["mass"] = mass_threshold_mask(np.ones(n), target.config.mass).sum() / n
+    cfg, n = target.config, target.n_cells
     pixels = n * target.cell_pixels
+    mass_fraction = mass_threshold_mask(np.ones(n), cfg.mass).sum() / n
 
-    def iou(key: float | str, counts: np.ndarray) -> float:
-        return chance_iou(counts.sum() / pixels, fraction[key])
+    def area(counts: np.ndarray) -> float:
+        return counts.sum() / pixels
 
-    def coverage(counts: np.ndarray) -> float:
-        return float(counts.sum() / pixels)
-
-    return _assemble(target, iou, coverage, np.ones(n, dtype=bool))
+    values = [chance_iou(area(target.union_counts), top_k(n, p) / n) for p in cfg.percents]
+    values += [chance_iou(area(target.union_counts), mass_fraction), area(target.union_counts)]
+    values += [float(target.hit.mean()), float(target.hit_tolerant.mean())]
+    for counts in target.box_counts:
+        values += [chance_iou(area(counts), top_k(n, p) / n) for p in cfg.box_percents]
+        values.append(area(counts))
+    return _scores(target, np.asarray(values, dtype=np.float64))
 
 
 def centre_gaussian_map(grid: tuple[int, int], sigma: float = GAUSSIAN_SIGMA) -> np.ndarray:
@@ -247,49 +301,3 @@ def chance_iou(box_fraction: float, selected_fraction: float) -> float:
     a, s = float(box_fraction), float(selected_fraction)
     union = s + a - s * a
     return s * a / union if union > 0 else math.nan
-
-
-def _all_percents(config: MetricConfig) -> list[float]:
-    return sorted(set(config.percents) | set(config.box_percents))
-
-
-def _first_k(order: np.ndarray, k: int) -> np.ndarray:
-    keep = np.zeros(order.size, dtype=bool)
-    keep[order[:k]] = True
-    return keep
-
-
-def _mask_iou(selected: np.ndarray | None, counts: np.ndarray, cell_pixels: int) -> float:
-    """IoU of the pixel blocks of the ``selected`` cells with the pixels counted in ``counts``."""
-    if selected is None:
-        return math.nan
-    inter = int(counts[selected].sum())
-    union = int(selected.sum()) * cell_pixels + int(counts.sum()) - inter
-    return inter / union if union > 0 else math.nan
-
-
-def _assemble(
-    target: Target,
-    iou: Callable[[float | str, np.ndarray], float],
-    coverage: Callable[[np.ndarray], float],
-    maxima: np.ndarray,
-) -> list[Score]:
-    """The scores in the order of ``MetricConfig.names()`` then per box ``box_names()``."""
-    cfg = target.config
-    values = [iou(p, target.union_counts) for p in cfg.percents]
-    values += [iou("mass", target.union_counts), coverage(target.union_counts)]
-    values += [float(target.hit[maxima].mean()), float(target.hit_tolerant[maxima].mean())]
-    out = [Score(name, v) for name, v in zip(cfg.names(), values, strict=True)]
-    for b, box in enumerate(target.boxes):
-        box_values = [iou(p, target.box_counts[b]) for p in cfg.box_percents]
-        box_values.append(coverage(target.box_counts[b]))
-        out += [Score(n, v, b, box.label) for n, v in zip(cfg.box_names(), box_values, strict=True)]
-    return out
-
-
-def _all_nan(target: Target) -> list[Score]:
-    cfg = target.config
-    out = [Score(name, math.nan) for name in cfg.names()]
-    for b, box in enumerate(target.boxes):
-        out += [Score(n, math.nan, b, box.label) for n in cfg.box_names()]
-    return out

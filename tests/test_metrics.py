@@ -207,3 +207,64 @@ def test_centre_gaussian_map_and_baselines():
     b = baseline_scores(make_target([Box(3, 3, 3, 3, "c")], (9, 9), (3, 3), 1))
     assert values(b["centre_gaussian"])["iou@10"] == 1  # top cell = the centre = the box
     assert values(b["uniform"])["coverage"] == pytest.approx(1 / 9)
+
+
+def test_score_maps_equals_a_pixel_level_reference():
+    """The vectorised stack scorer against a plain per-map computation on full-resolution pixel masks."""
+    from ssl_attention.metrics import metric_columns, score_maps
+    from ssl_attention.thresholds import mass_values
+
+    rng = np.random.default_rng(7)
+    grid, patch, image = (5, 7), 4, (70, 50)
+    boxes = [Box(3, 4, 30, 20, "a"), Box(40, 25, 25, 20, "b"), Box(60, 0, 30, 10, "c")]
+    maps = rng.random((12, *grid)).astype(np.float32)
+    maps[1] = np.round(maps[1] * 3)  # many ties
+    maps[2] = 0.0  # no mass
+    maps[3, 0, :3] = np.nan
+    maps[4, 2, 2] = np.inf
+    maps[5] = -maps[5]  # no positive mass, ranking still defined
+    t = make_target(boxes, image, grid, patch)
+    got = score_maps(maps, t)
+    columns = metric_columns(t)
+    assert got.shape == (12, len(columns))
+    h, w = grid[0] * patch, grid[1] * patch
+    scaled = rescale_boxes([clamp_box_like(b, image) for b in boxes], image, (w, h))
+    union = box_mask(scaled, w, h)
+    singles = [box_mask([b], w, h) for b in scaled]
+
+    def pixels(cells: np.ndarray) -> np.ndarray:
+        return np.kron(cells.reshape(grid), np.ones((patch, patch))).astype(bool)
+
+    def iou(a: np.ndarray, b: np.ndarray) -> float:
+        return (a & b).sum() / (a | b).sum()
+
+    for k, m in enumerate(maps):
+        expected = {}
+        for p in t.config.percents:
+            expected[(f"iou@{p:g}", None)] = iou(pixels(top_percent_mask(m, p)), union)
+        weights = mass_values(m).reshape(grid)
+        if weights.sum() > 0:
+            expected[("iou_mass@60", None)] = iou(pixels(mass_threshold_mask(m, 0.6)), union)
+            spread = np.kron(weights, np.ones((patch, patch))) / patch**2
+            expected[("coverage", None)] = spread[union].sum() / spread.sum()
+            for b, single in enumerate(singles):
+                expected[("box_coverage", b)] = spread[single].sum() / spread.sum()
+        ranks = np.where(np.isnan(m), -np.inf, m)
+        peaks = np.argwhere(ranks == ranks.max())
+        centres = [((c + 0.5) * image[0] / grid[1], (r + 0.5) * image[1] / grid[0]) for r, c in peaks]
+        expected[("pointing", None)] = np.mean([any(b.x <= x < b.x + b.w and b.y <= y < b.y + b.h
+                                                    for b in boxes) for x, y in centres])
+        for b, single in enumerate(singles):
+            expected[("box_iou@25", b)] = iou(pixels(top_percent_mask(m, 25)), single)
+        for (metric, box), value in expected.items():
+            column = next(i for i, (name, bx, _) in enumerate(columns) if (name, bx) == (metric, box))
+            assert got[k, column] == pytest.approx(value, rel=1e-9, abs=1e-12), (k, metric, box)
+        if weights.sum() == 0:
+            assert np.isnan(got[k, [i for i, c in enumerate(columns) if c[0] == "coverage"]]).all()
+
+
+def clamp_box_like(box: Box, image: tuple[int, int]) -> Box:
+    """Clamp to the image the plain way (the reference's own code, not clamp_box)."""
+    x0, y0 = max(box.x, 0), max(box.y, 0)
+    x1, y1 = min(box.x + box.w, image[0]), min(box.y + box.h, image[1])
+    return Box(x0, y0, x1 - x0, y1 - y0, box.label)
