@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ssl_attention.errors import AnnotationError
+from ssl_attention.images import image_id as file_image_id
 
 # Relative (WikiChurches) coordinates may overshoot [0, 1] by this much; they are then clamped.
 # Farther out a box is skipped as "out of range" (such values are usually pixels, not fractions).
@@ -141,9 +142,9 @@ def load_annotations(
             f"{path}: unknown annotation format (expected COCO 'images'+'annotations' "
             "or WikiChurches 'annotations' with 'bbox_groups')"
         )
-    for image_id, size in image_sizes.items():
+    for ident, size in image_sizes.items():
         if not (len(size) == 2 and size[0] > 0 and size[1] > 0):
-            raise ValueError(f"image {image_id!r} has an invalid size {size!r}")
+            raise ValueError(f"image {ident!r} has an invalid size {size!r}")
     skipped: list[str] = []
     raw = reader(path, data, image_sizes, skipped)
     boxes = _finalise(path, raw, image_sizes, skipped)
@@ -341,7 +342,7 @@ def _coco_frames(
         _expect(path, img, dict, f"images[{i}]")
         if not _hashable(img.get("id")) or not isinstance(img.get("file_name"), str):
             raise AnnotationError(f"{path}: images[{i}] needs an 'id' and a string 'file_name'")
-        stem = Path(img["file_name"]).stem
+        stem = file_image_id(Path(img["file_name"]))  # the same id the image files get
         try:
             frames[img["id"]] = _coco_frame(stem, img, image_sizes)
         except _ItemProblem as exc:

@@ -11,6 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
 from tests import tiny_models
 
+# Shared site fixtures: one browser for the whole session (Playwright's sync API allows one at a time).
+pytest_plugins = ["tests.fixtures.site_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
