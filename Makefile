@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup browser atlas serve test lint bench clean
+.PHONY: setup browser webtools atlas serve test lint bench clean
 
 setup: $(STAMP)
 
@@ -23,13 +23,19 @@ browser:
 	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "warning: no /usr/bin/chromium; browser tests will be skipped" >&2; fi
 
+# axe-core (accessibility scan) and the Nu Html Checker (vnu-jar, needs Java) for the site tests.
+webtools:
+	@if command -v npm >/dev/null; then \
+	  npm install --prefix .cache/node --no-audit --no-fund --ignore-scripts --silent axe-core@4.14.1 vnu-jar@26.9.27; \
+	else echo "warning: no npm; accessibility and HTML-validity tests will be skipped" >&2; fi
+
 atlas: setup
 	$(BIN)/atlas build --out build
 
 serve: atlas
 	$(BIN)/atlas serve --site-dir build/site
 
-test: setup browser
+test: setup browser webtools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

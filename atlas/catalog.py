@@ -27,6 +27,7 @@ class ImageInfo:
     height: int
     display: Path  # absolute path of the display JPEG
     boxes: tuple[Box, ...]
+    file: str = ""  # the source file name (shown, escaped, on the image page)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def load_catalog(build_dir: Path) -> Catalog:
                 height=int(i["height"]),
                 display=build_dir / i["display"],
                 boxes=tuple(Box(str(b["label"]), tuple(float(v) for v in b["bbox"])) for b in i.get("boxes", [])),
+                file=str(i.get("file", "")),
             )
             for i in manifest["images"]
         )

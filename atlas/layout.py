@@ -65,9 +65,15 @@ def model_page(model_slug: str) -> str:
     return f"{PAGES_DIR}/models/{model_slug}.md"
 
 
+def metrics_page(model_slug: str) -> str:
+    """Markdown source of a model's metrics page (layer x head tables, ranking, similarity)."""
+    return f"{PAGES_DIR}/leaderboard/{model_slug}.md"
+
+
 GALLERY_PAGE = f"{PAGES_DIR}/index.md"
 MODELS_PAGE = f"{PAGES_DIR}/models/index.md"
 HEADS_PAGE = f"{PAGES_DIR}/heads/index.md"
+LEADERBOARD_PAGE = f"{PAGES_DIR}/leaderboard/index.md"
 
 
 def page_url(src: str, use_directory_urls: bool) -> str:

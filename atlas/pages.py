@@ -18,6 +18,8 @@ from markupsafe import Markup
 from atlas import layout
 from atlas.catalog import Catalog, ImageInfo, ModelInfo
 from atlas.colormaps import COLORMAPS, lut
+from atlas.metrics_data import MetricsData
+from atlas.metrics_pages import panel_data, write_metric_pages
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 METHOD_LABELS = {
@@ -50,11 +52,20 @@ def colormap_filters() -> list[tuple[str, tuple[str, str, str]]]:
 class PageWriter:
     """Renders the atlas pages of one catalog into ``docs_dir`` (one instance per build)."""
 
-    def __init__(self, catalog: Catalog, docs_dir: Path, *, colormap: str, use_directory_urls: bool) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        docs_dir: Path,
+        *,
+        colormap: str,
+        use_directory_urls: bool,
+        metrics: MetricsData | None = None,
+    ) -> None:
         if colormap not in COLORMAPS:
             raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
         self.catalog, self.docs_dir = catalog, docs_dir
         self.colormap, self.dir_urls = colormap, use_directory_urls
+        self.metrics = metrics
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
             autoescape=True,
@@ -99,6 +110,10 @@ class PageWriter:
             "modelUrl": self.url(src, layout.model_page("MODEL")),
             "models": [self.model_data(m) for m in self.catalog.models],
         }
+
+    def data_json(self, src: str, page: str) -> Markup:
+        """The page's JSON data block with only the common data."""
+        return json_for_html(self.base_data(src, page))
 
     def write(self, src: str, template: str, title: str, context: dict, *, search: bool = True) -> None:
         html = self.env.get_template(template).render(**self.common, **context)
@@ -159,6 +174,7 @@ class PageWriter:
         data["image"] = {"id": image.id, "slug": image.slug, "width": image.width, "height": image.height}
         data["photo"] = self.url(src, layout.photo(image.slug))
         data["models"] = [self.model_data(m) for m in models]
+        data["metrics"] = panel_data(self.metrics, image, models)
         self.write(
             src,
             "pages/image.html",
@@ -172,6 +188,8 @@ class PageWriter:
                 "gallery": self.url(src, layout.GALLERY_PAGE),
                 "prev": near[index - 1] if index > 0 else None,
                 "next": near[index + 1] if index + 1 < len(near) else None,
+                "has_metrics": data["metrics"] is not None,
+                "leaderboard": self.url(src, layout.LEADERBOARD_PAGE),
                 "data_json": json_for_html(data),
             },
         )
@@ -226,6 +244,7 @@ class PageWriter:
                 "model": model,
                 "images": images,
                 "methods": self.methods([model]),
+                "metrics_href": self.url(src, layout.metrics_page(model.slug)),
                 "data_json": json_for_html(data),
             },
         )
@@ -292,10 +311,21 @@ class PageWriter:
 
 
 def write_pages(
-    catalog: Catalog, docs_dir: Path, *, colormap: str = "viridis", use_directory_urls: bool = True
+    catalog: Catalog,
+    docs_dir: Path,
+    *,
+    colormap: str = "viridis",
+    use_directory_urls: bool = True,
+    metrics: MetricsData | None = None,
 ) -> list[str]:
-    """Write every atlas page into ``docs_dir``; returns their paths relative to ``docs_dir``."""
-    writer = PageWriter(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls)
+    """Write every atlas page into ``docs_dir``; returns their paths relative to ``docs_dir``.
+
+    ``metrics`` (the metrics stage's output) fills the leaderboard, the model metric pages and the
+    image pages' metric panels; without it those pages say that no metrics were computed.
+    """
+    writer = PageWriter(
+        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics
+    )
     writer.gallery()
     for index in range(len(catalog.images)):
         writer.image(index)
@@ -306,4 +336,5 @@ def write_pages(
         for layer in range(model.layers if model.head_methods else 0):
             for head in range(model.heads):
                 writer.head(model, layer, head)
+    write_metric_pages(writer, metrics)
     return writer.written

@@ -4,14 +4,15 @@ Heatmap format: one 8-bit greyscale PNG per map at patch resolution (one pixel p
 The pixel is the colormap index ``floor(255 * (x - min) / (max - min) + 0.5)`` (min-max per map;
 a constant map is all 0). The page colours it with an SVG ``feComponentTransfer`` table filter
 (viridis / inferno / turbo, switchable without new downloads) and scales it up in the browser.
-PNG bytes are deterministic: no timestamps or text chunks.
+PNG bytes are deterministic: no timestamps or text chunks. Every file is written atomically
+(``atlas.atomic``), and a pair's stamp only after its files, so a killed build never leaves a torn
+file that a later build would take as up to date.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from atlas import layout
+from atlas.atomic import write_bytes_atomic, write_text_atomic
 from atlas.catalog import Catalog, ImageInfo, ModelInfo
 
 RENDER_VERSION = 1  # bump when the output of this module changes, to invalidate caches
@@ -74,24 +76,23 @@ def _render_pair(model: ModelInfo, image: ImageInfo, npz: Path, out: Path) -> No
         for layer in range(model.layers):
             maps = layer_maps(arrays, model, method, layer)
             raw = out / layout.map_raw(model.slug, image.slug, method, layer)
-            raw.parent.mkdir(parents=True, exist_ok=True)
-            raw.write_bytes(maps.astype("<f4").tobytes())
+            write_bytes_atomic(raw, maps.astype("<f4").tobytes())
             for variant, values in zip(model.variants(method), maps, strict=True):
                 png = out / layout.map_png(model.slug, image.slug, method, layer, variant)
-                png.write_bytes(encode_png(to_indices(values)))
+                write_bytes_atomic(png, encode_png(to_indices(values)))
 
 
 def _render_photo(image: ImageInfo, out: Path) -> None:
     photo, thumb = out / layout.photo(image.slug), out / layout.thumb(image.slug)
     if thumb.exists() and thumb.stat().st_mtime_ns >= image.display.stat().st_mtime_ns and photo.exists():
         return
-    photo.parent.mkdir(parents=True, exist_ok=True)
-    thumb.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(image.display, photo)
+    write_bytes_atomic(photo, image.display.read_bytes())
     with Image.open(image.display) as im:
         small = im.convert("RGB")
         small.thumbnail((THUMB_SIZE, THUMB_SIZE))
-        small.save(thumb, "JPEG", quality=80)
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=80)
+    write_bytes_atomic(thumb, buffer.getvalue())  # last: its presence marks the photo pair as done
 
 
 def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None = None) -> RenderStats:
@@ -114,8 +115,7 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
                 stats.cached_pairs += 1
             else:
                 _render_pair(model, image, npz, out)
-                stamp_file.parent.mkdir(parents=True, exist_ok=True)
-                stamp_file.write_text(stamp)
+                write_text_atomic(stamp_file, stamp)
                 stats.rendered_pairs += 1
             for f in (out / layout.pair_dir(model.slug, image.slug)).iterdir():
                 if f.suffix == ".png":

@@ -4,13 +4,21 @@ Stages: ``BUILD/maps`` (compute output) -> ``BUILD/render/atlas-data`` (PNGs, ra
 cached between builds) -> ``BUILD/docs`` (a copy of ``site_src/`` + generated atlas pages) -> MkDocs
 (reads the project's ``mkdocs.yml`` with overrides) -> ``site_dir``, into which ``atlas-data/`` is
 linked or copied after MkDocs ran (MkDocs would otherwise copy thousands of files on every build).
+
+Robustness: MkDocs writes into a hidden sibling ``.<site>.partial`` that replaces ``site_dir`` only when
+the site is complete, so an interrupted build never leaves a half-written site in place; dates
+(sitemap ``lastmod``, the gzip header of ``sitemap.xml.gz``) come from ``SOURCE_DATE_EPOCH``, which
+defaults to a date derived from the build's inputs, so the same inputs give byte-identical sites.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,15 +30,29 @@ from mkdocs.exceptions import MkDocsException
 from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
 from atlas import layout
+from atlas.atomic import remove_stale_temp_files
 from atlas.catalog import load_catalog
+from atlas.metrics_data import load_metrics
+from atlas.metrics_pages import copy_metric_files
 from atlas.pages import write_pages
 from atlas.render import render_all
+from atlas.report_page import REPORT_PAGE, write_report_page
 from ssl_attention.errors import AtlasError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = PROJECT_ROOT / "mkdocs.yml"
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
-ATLAS_NAV = {"Atlas": [{"Gallery": layout.GALLERY_PAGE}, {"Models": layout.MODELS_PAGE}, {"Heads": layout.HEADS_PAGE}]}
+ATLAS_NAV = {
+    "Atlas": [
+        {"Gallery": layout.GALLERY_PAGE},
+        {"Models": layout.MODELS_PAGE},
+        {"Heads": layout.HEADS_PAGE},
+        {"Leaderboard": layout.LEADERBOARD_PAGE},
+        {"Build report": REPORT_PAGE},
+    ]
+}
+# Default SOURCE_DATE_EPOCH: a day in [2020-01-01, 2025-01-01) picked by a hash of the build's inputs.
+_EPOCH_BASE, _EPOCH_DAYS = 1577836800, 1827
 
 
 @dataclass
@@ -105,7 +127,54 @@ def _add_data(render_dir: Path, site_dir: Path) -> None:
     target = site_dir / layout.DATA_DIR
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(render_dir / layout.DATA_DIR, target, copy_function=_link_or_copy)
+    shutil.copytree(
+        render_dir / layout.DATA_DIR, target, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".*.tmp")
+    )
+
+
+def default_source_date_epoch(build_dir: Path) -> int:
+    """A stable build date for ``build_dir``: midnight UTC of a day picked by a hash of the maps manifest
+    and ``report.json`` (the build's inputs as the site sees them), so equal inputs give equal dates."""
+    digest = hashlib.sha256()
+    for name in ("maps/manifest.json", "report.json"):
+        path = build_dir / name
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return _EPOCH_BASE + int(digest.hexdigest()[:12], 16) % _EPOCH_DAYS * 86400
+
+
+@contextmanager
+def source_date_epoch(build_dir: Path) -> Iterator[int]:
+    """``SOURCE_DATE_EPOCH`` for the MkDocs build: the user's value, else ``default_source_date_epoch``."""
+    given = os.environ.get("SOURCE_DATE_EPOCH")
+    if given is not None:
+        try:
+            value = int(given)
+        except ValueError:
+            raise AtlasError(f"SOURCE_DATE_EPOCH={given!r}: not an integer (seconds since 1970)") from None
+        yield value
+        return
+    value = default_source_date_epoch(build_dir)
+    os.environ["SOURCE_DATE_EPOCH"] = str(value)
+    try:
+        yield value
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+def _partial_dirs(site_dir: Path) -> tuple[Path, Path]:
+    """Hidden siblings of ``site_dir``: the site being built, and the previous site while it is replaced."""
+    return site_dir.with_name(f".{site_dir.name}.partial"), site_dir.with_name(f".{site_dir.name}.old")
+
+
+def _swap_in(partial: Path, site_dir: Path) -> None:
+    """Replace ``site_dir`` by the finished ``partial`` (two renames; the old site is removed after)."""
+    old = _partial_dirs(site_dir)[1]
+    if old.exists():
+        shutil.rmtree(old)
+    if site_dir.exists():
+        site_dir.rename(old)
+    partial.rename(site_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def build_site(
@@ -125,6 +194,12 @@ def build_site(
     build_dir, site_dir = Path(build_dir).resolve(), Path(site_dir).resolve()
     catalog = load_catalog(build_dir)
     render_dir = build_dir / "render"
+    if render_dir.exists():
+        remove_stale_temp_files(render_dir)  # torn writes of a killed build
+    partial, old = _partial_dirs(site_dir)
+    for stale in (partial, old):
+        if stale.exists():
+            shutil.rmtree(stale)
     task = None
     if progress is not None:
         pairs = sum(len(m.maps) for m in catalog.models)
@@ -135,24 +210,31 @@ def build_site(
     docs_dir = build_dir / "docs"
     _compose_docs(config_file, raw, docs_dir)
     use_directory_urls = bool(raw.get("use_directory_urls", True))
-    pages = write_pages(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls)
+    metrics = load_metrics(build_dir)  # None when the metrics stage did not run
+    pages = write_pages(
+        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics
+    )
+    pages.append(write_report_page(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls))
     if progress is not None and task is not None:
         progress.update(task, description="Building site (MkDocs)")
     try:
         config = load_config(
             str(config_file),
             docs_dir=str(docs_dir),
-            site_dir=str(site_dir),
+            site_dir=str(partial),
             nav=_nav_with_atlas(raw.get("nav"), docs_dir),
             theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
             extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
             extra_javascript=[*raw.get("extra_javascript", []), f"{layout.ASSETS_DIR}/atlas.js"],
-            not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads")),
+            not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
         )
-        mkdocs_build(config)
+        with source_date_epoch(build_dir):
+            mkdocs_build(config)
     except MkDocsException as exc:
         raise AtlasError(f"MkDocs build failed: {' '.join(str(exc).split())}") from None
-    _add_data(render_dir, site_dir)
+    _add_data(render_dir, partial)
+    copy_metric_files(metrics, catalog.models, partial)
+    _swap_in(partial, site_dir)
     if progress is not None and task is not None:
         progress.update(task, description="Site built")
     return SiteReport(

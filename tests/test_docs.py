@@ -19,6 +19,9 @@ DOCS = ROOT / "site_src"
 
 # Glossary terms that must have a tooltip (abbreviations.md) and an entry (glossary.md).
 GLOSSARY_TERMS = [
+    "cache key",
+    "SOURCE_DATE_EPOCH",
+    "CSP",
     "CLS token",
     "register tokens",
     "patch token",
@@ -61,6 +64,15 @@ GLOSSARY_TERMS = [
     "bootstrap CI",
     "WikiChurches",
     "COCO",
+    "IoU@p",
+    "Chance-level IoU",
+    "Centre-Gaussian baseline",
+    "Box union",
+    "Head ranking",
+    "Head grid",
+    "Head page",
+    "Patch-resolution PNG",
+    "Leaderboard",
 ]
 SCREENSHOTS = ["gallery.png", "image-page.png", "head-page.png"]
 EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)

@@ -10,7 +10,6 @@ from urllib.parse import unquote, urlsplit
 
 from atlas import layout
 from atlas.site import SiteReport
-from tests.fixtures.site_fixtures import built_site, fake_build  # noqa: F401
 
 RESOURCE_ATTRS = {("img", "src"), ("script", "src"), ("link", "href"), ("source", "src"), ("iframe", "src")}
 
@@ -46,10 +45,15 @@ def _target(site: Path, page: Path, url: str) -> tuple[Path, str]:
     return path, parts.fragment
 
 
-def test_every_internal_reference_resolves(built_site: SiteReport):  # noqa: F811
-    site = built_site.site_dir
+def test_every_internal_reference_resolves(built_site: SiteReport):
+    crawl(built_site.site_dir, min_pages=20, min_checked=500)
+
+
+def crawl(site: Path, *, min_pages: int, min_checked: int) -> None:
+    """Every internal link, image, script and stylesheet of every page of ``site`` resolves (also used on a
+    real tiny-model build by tests/test_site_hostile.py)."""
     pages = sorted(p for p in site.rglob("*.html") if p.name != "404.html")
-    assert len(pages) > 20
+    assert len(pages) > min_pages
     parsed = {p: _parse(p) for p in pages}
     broken, foreign, checked = [], [], 0
     for page, refs in parsed.items():
@@ -71,10 +75,10 @@ def test_every_internal_reference_resolves(built_site: SiteReport):  # noqa: F81
                     broken.append(f"{page.relative_to(site)}: {url} (no #{fragment})")
     assert not foreign, foreign
     assert not broken, broken
-    assert checked > 500
+    assert checked > min_checked
 
 
-def test_css_references_resolve(built_site: SiteReport):  # noqa: F811
+def test_css_references_resolve(built_site: SiteReport):
     site = built_site.site_dir
     for css in site.rglob("*.css"):
         for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text(encoding="utf-8", errors="replace")):
@@ -84,7 +88,7 @@ def test_css_references_resolve(built_site: SiteReport):  # noqa: F811
             assert (css.parent / urlsplit(url).path).resolve().is_file(), f"{css}: {url}"
 
 
-def test_every_map_a_page_can_show_exists(built_site: SiteReport):  # noqa: F811
+def test_every_map_a_page_can_show_exists(built_site: SiteReport):
     """The head grid builds map URLs in JS; every (model, image, method, layer, variant) must be there."""
     site = built_site.site_dir
     for page in (site / "atlas" / "images").glob("*/index.html"):

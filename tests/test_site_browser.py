@@ -16,7 +16,6 @@ from PIL import Image
 
 from atlas.colormaps import lut
 from atlas.layout import slug
-from tests.fixtures.site_fixtures import browser, built_site, fake_build, page, site_url  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +23,7 @@ IMAGE = "astronaut"
 IMAGE_PAGE = f"atlas/images/{IMAGE}/"
 
 
-def _open(page, site_url, path, hash_=""):  # noqa: F811
+def _open(page, site_url, path, hash_=""):
     """Go to an atlas page once the current one finished loading (leaving early aborts its requests)."""
     page.wait_for_load_state("networkidle")
     page.goto(site_url + path + (f"#{hash_}" if hash_ else ""))
@@ -32,7 +31,7 @@ def _open(page, site_url, path, hash_=""):  # noqa: F811
     page.wait_for_load_state("networkidle")
 
 
-def _wait_until(page, predicate: str, timeout_s: float = 10.0) -> None:  # noqa: F811
+def _wait_until(page, predicate: str, timeout_s: float = 10.0) -> None:
     """Poll a JS function from Python (page.wait_for_function would need eval, which the CSP forbids)."""
     deadline = time.monotonic() + timeout_s
     while not page.evaluate(predicate):
@@ -40,11 +39,11 @@ def _wait_until(page, predicate: str, timeout_s: float = 10.0) -> None:  # noqa:
         page.wait_for_timeout(50)
 
 
-def _heat_srcs(page) -> list[str]:  # noqa: F811
+def _heat_srcs(page) -> list[str]:
     return page.eval_on_selector_all(".atlas-grid .atlas-heat", "els => els.map(e => e.getAttribute('src'))")
 
 
-def _tile_pixels(page, model="dinov2", variant="fused") -> np.ndarray:  # noqa: F811
+def _tile_pixels(page, model="dinov2", variant="fused") -> np.ndarray:
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(50)
     shot = page.locator(f".atlas-grid .atlas-tile[data-model={model}][data-variant={variant}] .atlas-stack")
@@ -57,12 +56,12 @@ def _expected_indices(values: np.ndarray) -> np.ndarray:
     return np.floor((v - v.min()) / (v.max() - v.min()) * 255 + 0.5).astype(np.uint8)
 
 
-def _npz(fake_build, model, image):  # noqa: F811
+def _npz(fake_build, model, image):
     return np.load(fake_build / "maps" / model / f"{image}.npz")
 
 
 @pytest.mark.parametrize("cmap", ["viridis", "turbo"])
-def test_shown_png_is_the_colormapped_cached_map(page, site_url, fake_build, cmap):  # noqa: F811
+def test_shown_png_is_the_colormapped_cached_map(page, site_url, fake_build, cmap):
     _open(page, site_url, IMAGE_PAGE, f"models=dinov2&method=mean&layer=1&view=heads&display=heat"
           f"&boxes=0&cmap={cmap}")  # fmt: skip
     heat = page.locator(".atlas-tile[data-model=dinov2][data-variant=h02] img.atlas-heat")
@@ -82,7 +81,7 @@ def test_shown_png_is_the_colormapped_cached_map(page, site_url, fake_build, cma
             assert np.abs(shown - table[expected[r, c]]).max() <= 2, (r, c, shown, table[expected[r, c]])
 
 
-def test_every_control_changes_what_is_shown(page, site_url):  # noqa: F811
+def test_every_control_changes_what_is_shown(page, site_url):
     _open(page, site_url, IMAGE_PAGE)
     form = page.locator("form.atlas-controls")
 
@@ -130,7 +129,7 @@ def test_every_control_changes_what_is_shown(page, site_url):  # noqa: F811
     assert _heat_srcs(page) != before
 
 
-def test_permalink_restores_the_view_and_history_steps_back(page, site_url):  # noqa: F811
+def test_permalink_restores_the_view_and_history_steps_back(page, site_url):
     state = (
         "models=dinov2&method=cls&layer=1&view=heads&display=heat&opacity=30&cmap=turbo"
         "&boxes=0&smooth=1&thr=mass&mass=0.4"
@@ -162,7 +161,7 @@ def test_permalink_restores_the_view_and_history_steps_back(page, site_url):  # 
     other.close()
 
 
-def test_unsupported_options_are_hidden(page, site_url):  # noqa: F811
+def test_unsupported_options_are_hidden(page, site_url):
     _open(page, site_url, IMAGE_PAGE, "models=siglip")
     form = page.locator("form.atlas-controls")
     assert form.locator("[data-method=cls]").is_hidden() and form.locator("[data-method=gradcam]").is_hidden()
@@ -184,7 +183,7 @@ def test_unsupported_options_are_hidden(page, site_url):  # noqa: F811
     assert page.locator("input[name=models][value=resnet50]").count() == 0
 
 
-def _composite_heads(page) -> set[int]:  # noqa: F811
+def _composite_heads(page) -> set[int]:
     """The heads whose legend colour the composite canvas shows (nearest legend colour per pixel)."""
     page.wait_for_selector(".atlas-composite[data-ready]")
     legend = page.eval_on_selector_all(".atlas-legend .atlas-swatch", "els => els.map(e => e.style.background)")
@@ -200,7 +199,7 @@ def _composite_heads(page) -> set[int]:  # noqa: F811
     return set(distance.argmin(axis=1).tolist())
 
 
-def test_composite_shows_distinct_colours_per_head(page, site_url):  # noqa: F811
+def test_composite_shows_distinct_colours_per_head(page, site_url):
     _open(page, site_url, IMAGE_PAGE, "models=dinov2&method=mean&layer=2&composite=1")
     legend = page.eval_on_selector_all(".atlas-legend .atlas-swatch", "els => els.map(e => e.style.background)")
     assert len(legend) == 4 and len(set(legend)) == 4
@@ -218,7 +217,7 @@ def test_composite_shows_distinct_colours_per_head(page, site_url):  # noqa: F81
     assert _composite_heads(page) == before | {0}
 
 
-def test_thresholded_cells_equal_python_masks(page, site_url, fake_build):  # noqa: F811
+def test_thresholded_cells_equal_python_masks(page, site_url, fake_build):
     from ssl_attention.thresholds import mass_threshold_mask, top_percent_mask
 
     maps = _npz(fake_build, "dinov2", IMAGE)
@@ -239,7 +238,7 @@ def test_thresholded_cells_equal_python_masks(page, site_url, fake_build):  # no
             assert np.array_equal(shown, expected), (mode, arg, variant)
 
 
-def test_zoom_keyboard_and_help(page, site_url):  # noqa: F811
+def test_zoom_keyboard_and_help(page, site_url):
     _open(page, site_url, IMAGE_PAGE, "models=dinov2&method=cls&layer=1")
     page.locator(".atlas-tile[data-variant=h01] .atlas-tile-open").click()
     assert page.locator("dialog.atlas-zoom").is_visible() and "zoom=dinov2%3Ah01" in page.url
@@ -259,7 +258,7 @@ def test_zoom_keyboard_and_help(page, site_url):  # noqa: F811
     assert page.locator("dialog.atlas-help").is_visible()
 
 
-def test_gallery_filters(page, site_url):  # noqa: F811
+def test_gallery_filters(page, site_url):
     _open(page, site_url, "atlas/")
     visible = lambda: page.eval_on_selector_all(  # noqa: E731
         ".atlas-card:not([hidden]) .atlas-card-title", "els => els.map(e => e.textContent)"
@@ -279,7 +278,7 @@ def test_gallery_filters(page, site_url):  # noqa: F811
     assert page.locator(".atlas-random-banner").is_visible()
 
 
-def test_model_and_head_pages(page, site_url, fake_build):  # noqa: F811
+def test_model_and_head_pages(page, site_url, fake_build):
     _open(page, site_url, "atlas/models/dinov2/")
     heats = page.locator(".atlas-layer-grid img.atlas-heat")
     assert heats.count() == 3 * 5

@@ -1,0 +1,54 @@
+"""The build report page (Atlas → Build report): what ``OUT/report.json`` says the build used and skipped.
+
+Written by the site stage next to the pages of ``atlas.pages``; every string from the report (file
+names, labels, error messages) is escaped by the template's autoescaping.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from atlas import layout
+from atlas.catalog import Catalog
+from atlas.pages import PageWriter, json_for_html
+
+REPORT_PAGE = f"{layout.PAGES_DIR}/report.md"
+REPORT_FILE = "report.json"  # in the build dir, written by atlas.pipeline.write_report
+
+
+def read_report(build_dir: Path) -> dict | None:
+    """``build_dir/report.json`` as plain lists and strings, or None when there is none (or it is unreadable)."""
+    try:
+        raw = json.loads((build_dir / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    models = [m for m in raw.get("models") or [] if isinstance(m, dict)]
+    return {
+        "images": raw.get("images"),
+        "models": [{"name": str(m.get("name", "")), "weights": str(m.get("weights", ""))} for m in models],
+        "random_models": [str(m) for m in raw.get("random_models") or []],
+        "skipped": [str(line) for line in raw.get("skipped") or []],
+    }
+
+
+def write_report_page(catalog: Catalog, docs_dir: Path, *, colormap: str, use_directory_urls: bool) -> str:
+    """Write the report page into ``docs_dir``; returns its path relative to ``docs_dir``."""
+    writer = PageWriter(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls)
+    missing = [
+        (m.name, [i.id for i in catalog.images if i.id not in m.maps]) for m in catalog.models
+    ]
+    writer.write(
+        REPORT_PAGE,
+        "pages/report.html",
+        "Build report",
+        {
+            "report": read_report(catalog.build_dir),
+            "catalog_images": len(catalog.images),
+            "missing": [(name, ids) for name, ids in missing if ids],
+            "data_json": json_for_html(writer.base_data(REPORT_PAGE, "report")),
+        },
+    )
+    return REPORT_PAGE

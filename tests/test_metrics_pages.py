@@ -1,0 +1,204 @@
+"""The metric results in the built site: leaderboard, layer x head heat tables, per-image panels, exports.
+
+Expected values are recomputed here from ``summary.json`` and the tidy CSVs, independently of the page code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from atlas import layout
+from atlas.catalog import load_catalog
+from atlas.metrics_data import load_metrics
+from atlas.metrics_stage import compute_metrics
+from atlas.pages import write_pages
+from atlas.site import SiteReport
+from tests.fixtures.fake_maps import write_fake_build
+
+
+class _Rows(HTMLParser):
+    """Every table row of a page: ``(table attrs, row attrs, [(cell attrs, text, [hrefs])])``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[dict, dict, list[tuple[dict, str, list[str]]]]] = []
+        self._table: dict = {}
+        self._cell: tuple[dict, list[str], list[str]] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "table":
+            self._table = a
+        elif tag == "tr":
+            self.rows.append((self._table, a, []))
+        elif tag in ("td", "th") and self.rows:
+            self._cell = (a, [], [])
+            self.rows[-1][2].append(self._cell)
+        elif tag == "a" and self._cell is not None:
+            self._cell[2].append(a.get("href", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th"):
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell[1].append(data)
+
+
+def _rows(
+    path: Path, table_class: str, method: str | None = None
+) -> list[tuple[dict, list[tuple[dict, str, list[str]]]]]:
+    """Rows of the tables with ``table_class`` (and ``data-method``), cell texts whitespace-normalised."""
+    parser = _Rows()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return [
+        (row, [(a, " ".join("".join(text).split()), hrefs) for a, text, hrefs in cells])
+        for table, row, cells in parser.rows
+        if table_class in table.get("class", "").split() and method in (None, table.get("data-method"))
+    ]
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:.3f}"
+
+
+def _csv(build: Path, model: str) -> list[dict[str, str]]:
+    with (build / "metrics" / f"{model}.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_leaderboard_shows_the_summary(built_site: SiteReport, fake_build: Path):
+    summary = json.loads((fake_build / "metrics" / "summary.json").read_text())
+    html_file = built_site.site_dir / "atlas" / "leaderboard" / "index.html"
+    rows = {(r["data-model"], r["data-method"]): cells for r, cells in _rows(html_file, "atlas-leaderboard") if r}
+    expected = summary["leaderboard"] + summary["baselines"]
+    assert len(rows) == len(expected) and len(summary["leaderboard"]) == 6  # 3 + 2 + 1 model x method
+    for entry in expected:
+        cells = {a["data-metric"]: text for a, text, _ in rows[(entry["model"], entry["method"])] if "data-metric" in a}
+        assert set(cells) == set(entry["metrics"])
+        for metric, e in entry["metrics"].items():
+            assert cells[metric] == f"{_fmt(e['mean'])} [{_fmt(e['lo'])}, {_fmt(e['hi'])}]", (entry, metric)
+        layer_cell = rows[(entry["model"], entry["method"])][2][1]
+        assert layer_cell == ("–" if entry["layer"] is None else str(entry["layer"]))
+    html = html_file.read_text(encoding="utf-8")
+    assert "Numbers of random-weight models are meaningless" in html and "atlas-random-banner" in html
+    assert html.count('<svg class="atlas-chart') >= 4  # CI chart, one layer chart per model, label chart
+    assert f"{summary['n_images']} images with boxes" in html
+    for label in ("uniform (chance-level IoU)", "centre Gaussian"):
+        assert label in html
+
+
+def test_heat_table_cells_link_to_head_pages_with_the_csv_mean(built_site: SiteReport, fake_build: Path):
+    site = built_site.site_dir
+    html_file = site / "atlas" / "leaderboard" / "dinov2" / "index.html"
+    assert len(_rows(html_file, "atlas-heat-table")) == 2 * (1 + 3)  # cls and mean: header + 3 layers
+    rows = _rows(html_file, "atlas-heat-table", "cls")
+    cells = {
+        (a["data-layer"], a["data-head"]): (text, hrefs)
+        for _, cs in rows
+        for a, text, hrefs in cs
+        if a.get("data-head")
+    }
+    assert len(cells) == 3 * 5  # 3 layers x (4 heads + fused)
+    values = [
+        float(r["value"])
+        for r in _csv(fake_build, "dinov2")
+        if (r["method"], r["layer"], r["head"], r["metric"], r["box"]) == ("cls", "1", "2", "iou@25", "") and r["value"]
+    ]
+    text, hrefs = cells[("1", "2")]
+    assert text.split()[0] == _fmt(sum(values) / len(values))
+    target = urlsplit(hrefs[0])
+    assert target.fragment == "method=cls"
+    resolved = (html_file.parent / target.path).resolve()
+    assert resolved == (site / "atlas" / "heads" / "dinov2" / "l01-h02").resolve()
+    assert (resolved / "index.html").is_file()
+    summary = json.loads((fake_build / "metrics" / "summary.json").read_text())
+    best = next(b for b in summary["best_heads"] if (b["model"], b["method"]) == ("dinov2", "cls"))
+    starred = [k for k, (t, _) in cells.items() if "★" in t]
+    assert starred == [(str(best["layer"]), best["head"])]
+    html = html_file.read_text(encoding="utf-8")
+    assert "Head ranking" in html and "Cluster 0:" in html and "atlas-matrix-chart" in html
+
+
+def test_exported_files_are_linked_and_copied(built_site: SiteReport, fake_build: Path):
+    site = built_site.site_dir
+    assert (site / "atlas-data" / "metrics" / "summary.json").read_bytes() == (
+        fake_build / "metrics" / "summary.json"
+    ).read_bytes()
+    html = (site / "atlas" / "leaderboard" / "index.html").read_text(encoding="utf-8")
+    for name in ("summary.json", "dinov2.csv", "siglip.csv", "resnet50.csv"):
+        assert f'href="../../atlas-data/metrics/{name}"' in html
+        assert (site / "atlas-data" / "metrics" / name).is_file()
+
+
+def test_image_without_boxes_says_metrics_are_skipped(tmp_path: Path):
+    write_fake_build(tmp_path)
+    manifest_path = tmp_path / "maps" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    next(i for i in manifest["images"] if i["id"] == "church_01")["boxes"] = []
+    manifest_path.write_text(json.dumps(manifest))
+    compute_metrics(tmp_path)
+    docs = tmp_path / "docs"
+    write_pages(load_catalog(tmp_path), docs, metrics=load_metrics(tmp_path))
+    church = (docs / layout.image_page("church_01")).read_text(encoding="utf-8")
+    astronaut = (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
+    assert "No boxes: metrics skipped." in church and 'data-role="metrics"' not in church
+    assert '"metrics":null' in church
+    assert "No boxes" not in astronaut and 'data-role="metrics"' in astronaut
+    assert all(r["image"] != "church_01" for r in _csv(tmp_path, "dinov2"))
+
+
+def test_pages_without_metrics_say_so(tmp_path: Path):
+    write_fake_build(tmp_path)
+    docs = tmp_path / "docs"
+    write_pages(load_catalog(tmp_path), docs)
+    assert "has no alignment metrics" in (docs / layout.LEADERBOARD_PAGE).read_text(encoding="utf-8")
+    assert "No metrics in this build" in (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
+
+
+def _panel(page, model: str) -> dict[tuple[str, str], str]:
+    cells = page.eval_on_selector_all(
+        f".atlas-metric-panel[data-model={model}] td",
+        "els => els.map(e => [e.closest('tr').dataset.metric, e.dataset.col, e.textContent])",
+    )
+    return {(metric, col): text for metric, col, text in cells}
+
+
+@pytest.mark.browser
+def test_image_panel_shows_the_csv_values_of_the_selected_view(page, site_url, fake_build):
+    rows = [r for r in _csv(fake_build, "dinov2") if r["image"] == "astronaut" and not r["box"]]
+
+    def value(method: str, layer: str, head: str, metric: str) -> float:
+        found = [
+            r["value"]
+            for r in rows
+            if (r["method"], r["layer"], r["head"], r["metric"]) == (method, layer, head, metric)
+        ]
+        assert len(found) == 1
+        return float(found[0]) if found[0] else math.nan
+
+    page.goto(site_url + "atlas/images/astronaut/#method=cls&layer=2")
+    page.wait_for_selector(".atlas-metric-panel[data-model=dinov2]")
+    page.check("input[name=method][value=mean]")  # toggle the method, then the layer
+    page.fill("input[name=layer]", "1")
+    page.dispatch_event("input[name=layer]", "change")
+    page.wait_for_selector(".atlas-metric-panel[data-model=dinov2] caption:text('mean · layer 1')")
+    shown = _panel(page, "dinov2")
+    heads = [str(h) for h in range(4)]
+    best = max(heads, key=lambda h: (value("mean", "1", h, "iou@25"), -int(h)))
+    for metric in ("iou@10", "iou@25", "iou@50", "iou_mass@60", "coverage", "pointing", "pointing@15px"):
+        assert abs(float(shown[(metric, "fused")]) - value("mean", "1", "fused", metric)) <= 5e-4, metric
+        assert abs(float(shown[(metric, "best")]) - value("mean", "1", best, metric)) <= 5e-4, metric
+        assert abs(float(shown[(metric, "uniform")]) - value("uniform", "", "", metric)) <= 5e-4, metric
+    header = page.text_content(".atlas-metric-panel[data-model=dinov2] th[data-col=best]")
+    assert header == f"best head h{int(best):02d}"
+    assert re.search(r"resnet50", page.text_content("[data-role=metrics]") or "") is None  # no mean maps: no table
