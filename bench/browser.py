@@ -1,0 +1,124 @@
+"""Image-page load time and layer-toggle latency of a built site, in headless Chromium (Playwright).
+
+The site is served by Python's http.server on 127.0.0.1 (a thread of this process). Timings:
+
+* load: navigation start -> every heatmap ``<img>`` of the page decoded (and the ``load`` event);
+  the first load is cold (empty browser cache), later loads are fresh pages in a new context.
+* toggle: the layer slider is moved (an ``input`` event, as a user's drag) and the clock stops when every
+  heatmap ``<img>`` of the grid has its new source decoded and two animation frames have passed (the
+  new image is on screen; ``decoded`` stops before the frames, so it excludes up to ~33 ms of frame wait).
+  The first toggle to each layer fetches new PNGs from the server; repeating it hits the browser cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import statistics
+import threading
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+_WAIT_HEATMAPS = """
+async () => {
+  const imgs = [...document.querySelectorAll('[data-role=grid] img.atlas-heat')];
+  await Promise.all(imgs.map((i) => i.decode().catch(() => null)));
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const nav = performance.getEntriesByType('navigation')[0];
+  return {ready_ms: performance.now(), load_event_ms: nav ? nav.loadEventEnd : null,
+          dom_content_loaded_ms: nav ? nav.domContentLoadedEventEnd : null, heatmaps: imgs.length,
+          broken: imgs.filter((i) => !i.naturalWidth).length};
+}
+"""
+
+_TOGGLE = """
+async (layer) => {
+  const slider = document.querySelector('form.atlas-controls input[name=layer]');
+  const t0 = performance.now();
+  slider.value = String(layer);
+  slider.dispatchEvent(new Event('input', {bubbles: true}));
+  const imgs = [...document.querySelectorAll('[data-role=grid] img.atlas-heat')];
+  await Promise.all(imgs.map((i) => i.decode().catch(() => null)));
+  const decoded = performance.now() - t0;
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return {ms: performance.now() - t0, decoded_ms: decoded, heatmaps: imgs.length,
+          ok: imgs.every((i) => i.src.includes('-l' + String(layer).padStart(2, '0') + '-'))};
+}
+"""
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # silence the access log
+        pass
+
+
+def serve(site_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(_Quiet, directory=str(site_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def image_pages(site_dir: Path) -> list[str]:
+    """Site-relative URLs of the atlas image pages."""
+    root = site_dir / "atlas" / "images"
+    return sorted(f"atlas/images/{p.parent.name}/" for p in root.glob("*/index.html"))
+
+
+def measure(site_dir: Path, loads: int = 5, toggles: int = 10) -> dict:
+    """Load and toggle timings (milliseconds) of the site's image pages."""
+    from playwright.sync_api import sync_playwright
+
+    pages = image_pages(site_dir)
+    if not pages:
+        return {"error": f"no image pages under {site_dir}/atlas/images"}
+    server, base = serve(site_dir)
+    result: dict = {"pages": len(pages), "url_example": pages[0]}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            result["browser"] = browser.version
+            loads_ms, load_events, heatmaps = [], [], 0
+            for i in range(min(loads, len(pages))):
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                page = context.new_page()
+                page.goto(f"{base}/{pages[i]}", wait_until="load")
+                info = page.evaluate(_WAIT_HEATMAPS)
+                loads_ms.append(info["ready_ms"])
+                load_events.append(info["load_event_ms"])
+                heatmaps = info["heatmaps"]
+                if info["broken"]:
+                    result.setdefault("broken_images", 0)
+                    result["broken_images"] += info["broken"]
+                context.close()
+            result["load_ms"] = {"cold_first": loads_ms[0], "median": statistics.median(loads_ms),
+                                 "max": max(loads_ms), "load_event_median": statistics.median(load_events),
+                                 "heatmaps_on_page": heatmaps, "samples": loads_ms}
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            page.goto(f"{base}/{pages[0]}", wait_until="load")
+            page.evaluate(_WAIT_HEATMAPS)
+            layers = int(page.evaluate("() => Number(document.querySelector('input[name=layer]').max)")) + 1
+            first, again, decoded, ok = [], [], [], True
+            for k in range(toggles):
+                r = page.evaluate(_TOGGLE, k % layers)
+                first.append(r["ms"])
+                ok = ok and r["ok"]
+            for k in range(toggles):  # the same layers again: PNGs now in the browser cache
+                r = page.evaluate(_TOGGLE, k % layers)
+                again.append(r["ms"])
+                decoded.append(r["decoded_ms"])
+                ok = ok and r["ok"]
+            result["toggle_ms"] = {"first_visit_median": statistics.median(first), "first_visit_max": max(first),
+                                   "cached_median": statistics.median(again), "cached_max": max(again),
+                                   "cached_decoded_median": statistics.median(decoded),
+                                   "heatmaps_updated": r["heatmaps"], "sources_changed": ok,
+                                   "samples_first": first, "samples_cached": again}
+            context.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return result
