@@ -43,6 +43,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
+	$(BIN)/pip install -e '.[bench]'
 	$(BIN)/python bench/run.py
 
 clean:

@@ -46,7 +46,7 @@ class _Reducer:
             )
         patches = slice(self.prefix, self.prefix + n)
         if "cls" in self.methods:
-            self.out["cls"][layer] = attn[:, :, 0, patches]
+            self.out["cls"][layer] = attn[:, :, 0, patches].clone()  # a view would keep all of attn alive
         if "mean" in self.methods:
             self.out["mean"][layer] = attn[:, :, patches, patches].mean(dim=2)
         if "rollout" in self.methods:
@@ -60,7 +60,7 @@ class _Reducer:
         step = step / step.sum(dim=-1, keepdim=True)
         self.rollout = step if self.rollout is None else step @ self.rollout
         if self.has_cls:
-            self.out["rollout"][layer] = self.rollout[:, 0, patches]
+            self.out["rollout"][layer] = self.rollout[:, 0, patches].clone()
         else:
             self.out["rollout"][layer] = self.rollout[:, patches, patches].mean(dim=1)
 
