@@ -16,8 +16,9 @@ from atlas.atomic import write_bytes_atomic
 FORMAT_VERSION = 1
 
 
-def cache_key(image_sha256: str, model_entry: dict, methods: tuple[str, ...], per_head: bool) -> str:
-    """What a cached map depends on: image bytes, model identity, preprocessing, methods, code version."""
+def cache_key(image_sha256: str, model_entry: dict) -> str:
+    """What a cached map depends on: image bytes, model identity and revision, preprocessing, methods,
+    per-head or fused-only, code version (all but the image from the model's manifest entry)."""
     identity = {
         "image": image_sha256,
         "checkpoint": model_entry["checkpoint"],
@@ -25,8 +26,8 @@ def cache_key(image_sha256: str, model_entry: dict, methods: tuple[str, ...], pe
         "weights": model_entry["weights"],
         "architecture": model_entry["architecture"],
         "preprocessing": model_entry["preprocessing"],
-        "methods": list(methods),
-        "per_head": per_head,
+        "methods": list(model_entry["methods"]),
+        "per_head": model_entry["per_head"],
         "library": ssl_attention.__version__,
         "format": FORMAT_VERSION,
     }

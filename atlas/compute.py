@@ -54,22 +54,29 @@ def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: 
     entry = model.manifest_entry()
     entry["methods"] = list(methods)
     entry["per_head"] = per_head is not False and model.kind == "vit"
-    result = ModelMaps(entry=entry)
-    todo: list[tuple[ImageRecord, str]] = []
-    for record in images:
-        key = cache_key(record.sha256, entry, methods, per_head is not False)
-        rel = f"{model.name}/{record.id}.npz"
-        if read_key(maps_dir / rel) == key:
-            result.maps[record.id] = rel
-            result.reused += 1
-            advance(1)
-        else:
-            todo.append((record, key))
+    result, todo = reuse_cached_maps(entry, images, maps_dir)
+    advance(result.reused)
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
         _compute_batch(model, batch, maps_dir, methods, per_head, device, result)
         advance(len(batch))
     return result
+
+
+def reuse_cached_maps(entry: dict, images: list[ImageRecord],
+                      maps_dir: Path) -> tuple[ModelMaps, list[tuple[ImageRecord, str]]]:
+    """The maps of ``entry``'s model already valid in the cache, and the (image, cache key) pairs still to do."""
+    result = ModelMaps(entry=entry)
+    todo: list[tuple[ImageRecord, str]] = []
+    for record in images:
+        key = cache_key(record.sha256, entry)
+        rel = f"{entry['name']}/{record.id}.npz"
+        if read_key(maps_dir / rel) == key:
+            result.maps[record.id] = rel
+            result.reused += 1
+        else:
+            todo.append((record, key))
+    return result, todo
 
 
 def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], maps_dir: Path,

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atlas.atomic import remove_stale_temp_files, write_text_atomic
-from atlas.compute import ModelMaps, compute_model_maps, pick_device, write_manifest
+from atlas.compute import ModelMaps, compute_model_maps, pick_device, reuse_cached_maps, write_manifest
 from atlas.dataset import load_dataset, sample_paths
 from atlas.metrics_stage import compute_metrics
+from atlas.model_cache import cached_entry, request_identity, save_entry
 from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import HEADLESS_METHODS, check_request
 from ssl_attention.models import ModelRequest, load_model
@@ -74,23 +75,13 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
     console.print(f"{len(dataset.images)} images, {len(options.requests)} models, device {device}")
     with _progress(console) as progress:
         for request in options.requests:
-            model = _load_or_skip(request, options, device, report, console)
-            if model is None:
+            result = _maps_of(request, options, dataset.images, device, report, console, progress)
+            if result is None:
                 continue
-            methods = _methods_for(model, options)
-            _announce(console, model, methods)
-            if model.weights == "random":
-                report.random_models.append(model.name)
-            task = progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(dataset.images))
-            result = compute_model_maps(
-                model, dataset.images, maps_dir, methods=methods, per_head=options.per_head,
-                batch_size=options.batch_size, device=device,
-                advance=lambda n, task=task: progress.advance(task, n),
-            )
             report.models.append(result)
             report.skipped.extend(result.skipped)
-            del model
-            _free(device)
+            if result.entry["weights"] == "random":
+                report.random_models.append(result.entry["name"])
     if not report.models:
         raise ModelLoadError("no model could be loaded: " + "; ".join(report.failed_models))
     write_manifest(maps_dir, dataset.images, report.models)
@@ -103,6 +94,35 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
         report.site_dir = _build_site(options, console)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _maps_of(request: ModelRequest, options: BuildOptions, images: list, device: torch.device,
+             report: BuildReport, console: Console, progress: Progress) -> ModelMaps | None:
+    """The maps of one model: from the cache without loading it when all are there, else computed."""
+    maps_dir = options.out / "maps"
+    identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head)
+    entry = cached_entry(maps_dir, request, identity)
+    if entry is not None:
+        cached, todo = reuse_cached_maps(entry, images, maps_dir)
+        if not todo:
+            _announce(console, entry)
+            task = progress.add_task(f"{request.name} (cached, model not loaded)", total=len(images))
+            progress.advance(task, len(images))
+            return cached
+    model = _load_or_skip(request, options, device, report, console)
+    if model is None:
+        return None
+    methods = _methods_for(model, options)
+    task = progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(images))
+    result = compute_model_maps(
+        model, images, maps_dir, methods=methods, per_head=options.per_head,
+        batch_size=options.batch_size, device=device, advance=lambda n: progress.advance(task, n),
+    )
+    _announce(console, result.entry)
+    save_entry(maps_dir, identity, result.entry)
+    del model
+    _free(device)
+    return result
 
 
 def _load_or_skip(request: ModelRequest, options: BuildOptions, device: torch.device, report: BuildReport,
@@ -156,14 +176,16 @@ def _methods_for(model: VisionModel, options: BuildOptions) -> tuple[str, ...]:
     return chosen
 
 
-def _announce(console: Console, model: VisionModel, methods: tuple[str, ...]) -> None:
-    layout = (f"{model.layers} layers x {model.heads} heads, grid {model.grid[0]}x{model.grid[1]}, "
-              f"{model.prefix_tokens} prefix tokens" if model.kind == "vit"
-              else f"{model.layers} stages, grid {model.grid[0]}x{model.grid[1]}")
-    console.print(f"[bold]{model.name}[/]: {model.checkpoint} ({model.architecture}; {layout})", highlight=False)
-    if model.weights == "random":
+def _announce(console: Console, entry: dict) -> None:
+    """One line on the model (checkpoint, architecture, token layout) and a warning for random weights."""
+    grid = f"grid {entry['grid'][0]}x{entry['grid'][1]}"
+    layout = (f"{entry['layers']} layers x {entry['heads']} heads, {grid}, {entry['prefix_tokens']} prefix tokens"
+              if entry["kind"] == "vit" else f"{entry['layers']} stages, {grid}")
+    console.print(f"[bold]{entry['name']}[/]: {entry['checkpoint']} ({entry['architecture']}; {layout})",
+                  highlight=False)
+    if entry["weights"] == "random":
         console.print(
-            f"[bold red]WARNING[/] {model.name}: {model.note or 'RANDOM weights'} - "
+            f"[bold red]WARNING[/] {entry['name']}: {entry.get('note') or 'RANDOM weights'} - "
             "its maps are meaningless and are labelled as such", highlight=False,
         )
 

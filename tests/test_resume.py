@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,3 +71,29 @@ def test_sigkill_at_any_point_then_resume(tiny_checkpoints, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "reused" in result.stdout
     assert _tree(out) == _tree(clean)
+
+
+def test_fully_cached_rebuild_loads_no_model_until_a_checkpoint_changes(tiny_checkpoints, tmp_path, monkeypatch):
+    import atlas.pipeline
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints["dinov2"], checkpoint)
+    args = ["build", "--model", f"d={checkpoint}", "--image-size", "32", "--out", str(tmp_path / "out"),
+            "--no-site"]
+    assert runner.invoke(app, args).exit_code == 0
+    manifest = (tmp_path / "out" / "maps" / "manifest.json").read_bytes()
+    loads = []
+    real_load = atlas.pipeline.load_model
+    monkeypatch.setattr(atlas.pipeline, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert loads == [] and "model not loaded" in result.output
+    assert (tmp_path / "out" / "maps" / "manifest.json").read_bytes() == manifest
+    # new weights file (new revision): the model is loaded again and every map recomputed
+    weights = checkpoint / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(loads) == 1
+    before, after = json.loads(manifest), json.loads((tmp_path / "out" / "maps" / "manifest.json").read_text())
+    assert before["models"][0]["revision"] != after["models"][0]["revision"]

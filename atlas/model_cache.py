@@ -1,0 +1,63 @@
+"""A model's manifest entry kept beside its maps, so a rebuild whose maps are all cached loads no model.
+
+``maps/<model>/model.json`` records what was asked for (checkpoint, weights mode, input size, methods,
+heads, code version) and the entry the loaded model produced. The entry is reused only while it still
+describes what loading would give now: the same weights revision for pretrained weights; for ``auto``
+that fell back to random weights, only while pretrained weights are still unobtainable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ssl_attention
+from atlas.atomic import write_text_atomic
+from atlas.cache import FORMAT_VERSION
+from ssl_attention.models import ModelRequest
+from ssl_attention.models.hub import checkpoint_revision, hub_reachable, is_local
+
+ENTRY_FILE = "model.json"
+
+
+def request_identity(request: ModelRequest, weights: str, image_size: tuple[int, int] | None,
+                     methods: tuple[str, ...] | None, per_head: bool | None) -> dict:
+    """Everything about a model request that changes the entry it produces."""
+    return {
+        "checkpoint": request.checkpoint,
+        "weights": weights,
+        "image_size": list(image_size) if image_size else None,
+        "methods": list(methods) if methods else None,
+        "per_head": per_head,
+        "library": ssl_attention.__version__,
+        "format": FORMAT_VERSION,
+    }
+
+
+def save_entry(maps_dir: Path, identity: dict, entry: dict) -> None:
+    """Remember the entry a request produced."""
+    text = json.dumps({"request": identity, "entry": entry}, indent=2, sort_keys=True) + "\n"
+    write_text_atomic(maps_dir / entry["name"] / ENTRY_FILE, text)
+
+
+def cached_entry(maps_dir: Path, request: ModelRequest, identity: dict) -> dict | None:
+    """The remembered entry for this request if it is still what loading the model would give."""
+    try:
+        data = json.loads((maps_dir / request.name / ENTRY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("request") != identity:
+        return None
+    entry = data.get("entry") or {}
+    return entry if _still_valid(entry, request, identity["weights"]) else None
+
+
+def _still_valid(entry: dict, request: ModelRequest, weights: str) -> bool:
+    if entry.get("weights") == "pretrained":
+        revision = entry.get("revision", "")
+        return bool(revision) and checkpoint_revision(request.checkpoint) == revision
+    if weights == "random":
+        return True
+    # "auto" fell back to random weights: valid while pretrained weights remain out of reach
+    local = is_local(request.checkpoint) or "@" in request.checkpoint
+    return not local and not checkpoint_revision(request.checkpoint) and not hub_reachable()
