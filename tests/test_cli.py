@@ -36,7 +36,7 @@ def sample_build(tiny_checkpoints, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     started = time.perf_counter()
     result = runner.invoke(app, ["build", *_models(tiny_checkpoints), "--weights", "pretrained",
-                                 "--image-size", "32", "--out", str(out), "--no-site", "--batch-size", "5"])
+                                 "--image-size", "32", "--out", str(out), "--batch-size", "5"])
     seconds = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     return out, result, seconds
@@ -44,11 +44,16 @@ def sample_build(tiny_checkpoints, tmp_path_factory):
 
 def test_sample_build_writes_the_export_contract(sample_build, tiny_checkpoints):
     out, _, seconds = sample_build
-    assert seconds < 60, f"sample build took {seconds:.1f} s"
+    assert seconds < 60, f"sample build took {seconds:.1f} s"  # maps, metrics, PNGs, pages and MkDocs
+    site = out / "site"
+    assert (site / "index.html").is_file() and (site / "atlas" / "leaderboard" / "index.html").is_file()
     manifest = json.loads((out / "maps" / "manifest.json").read_text())
     images_dir, _ = sample_paths()
     ids = sorted(p.stem for p in images_dir.iterdir())
     assert sorted(img["id"] for img in manifest["images"]) == ids
+    for ident in ids:
+        page = (site / "atlas" / "images" / ident / "index.html").read_text()
+        assert "random weights" not in page.lower()  # every model here ran with its saved weights
     assert all((out / img["display"]).is_file() for img in manifest["images"])
     assert any(img["boxes"] for img in manifest["images"])
     models = {m["name"]: m for m in manifest["models"]}
