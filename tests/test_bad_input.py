@@ -216,3 +216,32 @@ def test_fuzzed_image_bytes_never_crash(tmp_path, data, cut, fmt):
         assert "\n" not in str(exc) and str(path) in str(exc)
     else:
         assert decoded.image.mode == "RGB" and min(decoded.width, decoded.height) >= 16
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blobs=st.lists(st.binary(max_size=300), min_size=1, max_size=4),
+       annotation=st.one_of(st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+                            st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
+                                         lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
+                                                                                              max_size=3),
+                                         max_leaves=12).map(json.dumps)))
+def test_dataset_stage_survives_generated_garbage(tmp_path_factory, blobs, annotation):
+    """Broken files beside good images and a garbage annotation file: no crash, no good image lost."""
+    from atlas.dataset import load_dataset
+
+    folder = tmp_path_factory.mktemp("garbage")
+    images = folder / "images"
+    images.mkdir()
+    for name in ("good1.png", "good2.jpg"):
+        Image.fromarray(_gradient(40, 32)).save(images / name)
+    for i, blob in enumerate(blobs):
+        (images / f"broken{i}.{['jpg', 'png', 'webp', 'gif'][i % 4]}").write_bytes(blob)
+    (folder / "boxes.json").write_text(annotation, encoding="utf-8")
+    dataset = load_dataset(images, folder / "boxes.json", folder / "out")
+    ids = {record.id for record in dataset.images}
+    assert {"good1", "good2"} <= ids
+    assert all("\n" not in line for line in dataset.skipped)
+    for i in range(len(blobs)):
+        name = f"broken{i}"
+        listed = [line for line in dataset.skipped if f"{name}." in line]
+        assert (name in ids) != (len(listed) == 1), (name, dataset.skipped)

@@ -97,3 +97,29 @@ def test_fully_cached_rebuild_loads_no_model_until_a_checkpoint_changes(tiny_che
     assert len(loads) == 1
     before, after = json.loads(manifest), json.loads((tmp_path / "out" / "maps" / "manifest.json").read_text())
     assert before["models"][0]["revision"] != after["models"][0]["revision"]
+
+
+def _computed_reused(output: str, model: str) -> tuple[int, int]:
+    """(computed, reused) of ``model`` from the CLI's summary table."""
+    row = next(line for line in output.splitlines() if line.startswith("│") and f" {model} " in line)
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    return int(cells[-2]), int(cells[-1])
+
+
+def test_adding_an_image_or_a_model_computes_only_what_is_new(tiny_checkpoints, tmp_path):
+    from atlas.dataset import sample_paths
+
+    images_dir, _ = sample_paths()
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("coffee.jpg", "rocket.jpg"):
+        shutil.copy(images_dir / name, images)
+    base = ["build", "--images", str(images), "--image-size", "32", "--out", str(tmp_path / "out"), "--no-site",
+            "--model", f"a={tiny_checkpoints['dinov2']}"]
+    assert runner.invoke(app, base).exit_code == 0
+    shutil.copy(images_dir / "chelsea.jpg", images)
+    result = runner.invoke(app, base)
+    assert _computed_reused(result.output, "a") == (1, 2)
+    result = runner.invoke(app, [*base, "--model", f"b={tiny_checkpoints['siglip']}"])
+    assert _computed_reused(result.output, "a") == (0, 3)
+    assert _computed_reused(result.output, "b") == (3, 0)
