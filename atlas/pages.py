@@ -1,8 +1,10 @@
 """Generate the atlas' Markdown pages (front matter + an HTML block) from the catalog with Jinja.
 
 Each page is ``atlas/...md`` in the composed docs dir, rendered by mkdocs-material with the
-``atlas.html`` override template. The page's data for ``atlas.js`` is JSON in a
-``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
+``atlas.html`` override template. Its body is finished HTML, which the build's MkDocs hook
+(``atlas.mkdocs_hooks``, front matter ``atlas_html: true``) passes to the theme without Markdown.
+The page's data for ``atlas.js`` is JSON in a ``<script type="application/json" id="atlas-data">``
+element: no inline code, CSP-safe.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from atlas.catalog import Catalog, ImageInfo, ModelInfo
 from atlas.colormaps import COLORMAPS, lut
 from atlas.metrics_data import MetricsData
 from atlas.metrics_pages import panel_data, write_metric_pages
+from atlas.mkdocs_hooks import RAW_HTML_KEY
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 METHOD_LABELS = {
@@ -117,12 +120,12 @@ class PageWriter:
 
     def write(self, src: str, template: str, title: str, context: dict, *, search: bool = True) -> None:
         html = self.env.get_template(template).render(**self.common, **context)
-        front = {"title": safe_title(title), "template": "atlas.html", "hide": ["toc"]}
+        front = {"title": safe_title(title), "template": "atlas.html", "hide": ["toc"], RAW_HTML_KEY: True}
         if not search:
             front["search"] = {"exclude": True}
-        # one-line HTML blocks: nothing for Markdown (snippets, abbr) to rewrite inside
+        # one raw HTML block, also valid Markdown should the page ever be built without the hook
         lines = "\n".join(line for line in html.splitlines() if line.strip())
-        body = f'<div class="atlas-fragment">\n{lines}\n</div>'  # one raw HTML block for Markdown
+        body = f'<div class="atlas-fragment">\n{lines}\n</div>'
         path = self.docs_dir / src
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"---\n{json.dumps(front)}\n---\n\n{body}\n", encoding="utf-8")

@@ -206,6 +206,7 @@ def _build_site(options: BuildOptions, console: Console) -> Path:
 
     site_dir = options.site_dir or options.out / "site"
     with _progress(console) as progress:
-        build_site(options.out, site_dir, colormap=options.colormap, progress=progress)
+        site = build_site(options.out, site_dir, colormap=options.colormap, progress=progress)
+    console.print(site.timing_line(), highlight=False)
     return site_dir
 

@@ -2,7 +2,8 @@
 
 Stages: ``BUILD/maps`` (compute output) -> ``BUILD/render/atlas-data`` (PNGs, raw float32, photos;
 cached between builds) -> ``BUILD/docs`` (a copy of ``site_src/`` + generated atlas pages) -> MkDocs
-(reads the project's ``mkdocs.yml`` with overrides) -> ``site_dir``, into which ``atlas-data/`` is
+(reads the project's ``mkdocs.yml`` with overrides, plus the hooks of ``atlas.mkdocs_hooks``, which
+pass the generated pages' HTML around Python-Markdown) -> ``site_dir``, into which ``atlas-data/`` is
 linked or copied after MkDocs ran (MkDocs would otherwise copy thousands of files on every build).
 
 Robustness: MkDocs writes into a hidden sibling ``.<site>.partial`` that replaces ``site_dir`` only when
@@ -42,6 +43,7 @@ from ssl_attention.errors import AtlasError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = PROJECT_ROOT / "mkdocs.yml"
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
+HOOKS_FILE = Path(__file__).resolve().with_name("mkdocs_hooks.py")
 ATLAS_NAV = {
     "Atlas": [
         {"Gallery": layout.GALLERY_PAGE},
@@ -65,6 +67,15 @@ class SiteReport:
     png_bytes: int
     raw_bytes: int  # float32 files for the thresholded and composite views
     seconds: float
+    render_seconds: float = 0.0  # of which rendering heatmaps and photos
+    mkdocs_seconds: float = 0.0  # of which the MkDocs build
+
+    def timing_line(self) -> str:
+        """One line with the stage times, e.g. for the CLI output."""
+        return (
+            f"Site: {self.pages} atlas pages, {self.pngs} PNGs in {self.seconds:.1f} s "
+            f"(render {self.render_seconds:.1f} s, MkDocs {self.mkdocs_seconds:.1f} s)"
+        )
 
 
 def _read_raw_config(config_file: Path) -> dict:
@@ -205,6 +216,7 @@ def build_site(
         pairs = sum(len(m.maps) for m in catalog.models)
         task = progress.add_task("Rendering heatmaps", total=pairs)
     stats = render_all(catalog, render_dir, on_pair=(lambda: progress.advance(task)) if progress else None)
+    render_seconds = time.perf_counter() - start
 
     raw = _read_raw_config(config_file)
     docs_dir = build_dir / "docs"
@@ -226,10 +238,13 @@ def build_site(
             theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
             extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
             extra_javascript=[*raw.get("extra_javascript", []), f"{layout.ASSETS_DIR}/atlas.js"],
+            hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
             not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
         )
+        mkdocs_start = time.perf_counter()
         with source_date_epoch(build_dir):
             mkdocs_build(config)
+        mkdocs_seconds = time.perf_counter() - mkdocs_start
     except MkDocsException as exc:
         raise AtlasError(f"MkDocs build failed: {' '.join(str(exc).split())}") from None
     _add_data(render_dir, partial)
@@ -244,4 +259,6 @@ def build_site(
         png_bytes=stats.png_bytes,
         raw_bytes=stats.raw_bytes,
         seconds=time.perf_counter() - start,
+        render_seconds=render_seconds,
+        mkdocs_seconds=mkdocs_seconds,
     )
