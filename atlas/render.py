@@ -6,7 +6,9 @@ a constant map is all 0). The page colours it with an SVG ``feComponentTransfer`
 (viridis / inferno / turbo, switchable without new downloads) and scales it up in the browser.
 PNG bytes are deterministic: no timestamps or text chunks. Every file is written atomically
 (``atlas.atomic``), and a pair's stamp only after its files, so a killed build never leaves a torn
-file that a later build would take as up to date.
+file that a later build would take as up to date. Everything here can be re-created from the maps
+cache, so the writes skip ``fsync`` (``durable=False``): safe against a killed process, not against a
+power loss (delete ``BUILD/render*`` after one).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from atlas.catalog import Catalog, ImageInfo, ModelInfo
 
 RENDER_VERSION = 1  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write a render output atomically, without ``fsync`` (it can be re-created from the maps cache)."""
+    write_bytes_atomic(path, data, durable=False)
 
 
 def to_indices(values: np.ndarray) -> np.ndarray:
@@ -76,23 +83,23 @@ def _render_pair(model: ModelInfo, image: ImageInfo, npz: Path, out: Path) -> No
         for layer in range(model.layers):
             maps = layer_maps(arrays, model, method, layer)
             raw = out / layout.map_raw(model.slug, image.slug, method, layer)
-            write_bytes_atomic(raw, maps.astype("<f4").tobytes())
+            _write(raw, maps.astype("<f4").tobytes())
             for variant, values in zip(model.variants(method), maps, strict=True):
                 png = out / layout.map_png(model.slug, image.slug, method, layer, variant)
-                write_bytes_atomic(png, encode_png(to_indices(values)))
+                _write(png, encode_png(to_indices(values)))
 
 
 def _render_photo(image: ImageInfo, out: Path) -> None:
     photo, thumb = out / layout.photo(image.slug), out / layout.thumb(image.slug)
     if thumb.exists() and thumb.stat().st_mtime_ns >= image.display.stat().st_mtime_ns and photo.exists():
         return
-    write_bytes_atomic(photo, image.display.read_bytes())
+    _write(photo, image.display.read_bytes())
     with Image.open(image.display) as im:
         small = im.convert("RGB")
         small.thumbnail((THUMB_SIZE, THUMB_SIZE))
         buffer = io.BytesIO()
         small.save(buffer, "JPEG", quality=80)
-    write_bytes_atomic(thumb, buffer.getvalue())  # last: its presence marks the photo pair as done
+    _write(thumb, buffer.getvalue())  # last: its presence marks the photo pair as done
 
 
 def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None = None) -> RenderStats:
@@ -115,7 +122,7 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
                 stats.cached_pairs += 1
             else:
                 _render_pair(model, image, npz, out)
-                write_text_atomic(stamp_file, stamp)
+                write_text_atomic(stamp_file, stamp, durable=False)
                 stats.rendered_pairs += 1
             for f in (out / layout.pair_dir(model.slug, image.slug)).iterdir():
                 if f.suffix == ".png":
