@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ssl_attention.errors import AtlasError
@@ -28,7 +29,7 @@ WEIGHTS_HELP = ("pretrained: download/load the checkpoint's weights or fail; ran
 
 def _fail(message: str) -> None:
     """Print one line to stderr and exit with code 2 (bad input or usage)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -125,15 +126,16 @@ def _summary(report) -> None:
     for result in report.models:
         entry = result.entry
         weights = "[bold red]RANDOM[/]" if entry["weights"] == "random" else entry["weights"]
-        table.add_row(entry["name"], weights, ", ".join(entry["methods"]), str(result.computed), str(result.reused))
+        methods = ", ".join(entry["methods"])
+        table.add_row(escape(entry["name"]), weights, methods, str(result.computed), str(result.reused))
     console.print(table)
     if report.skipped:
         console.print(f"[yellow]{len(report.skipped)} item(s) skipped[/] (listed above)")
     if report.random_models:
-        console.print(f"[bold red]RANDOM weights:[/] {', '.join(report.random_models)} - "
+        console.print(f"[bold red]RANDOM weights:[/] {escape(', '.join(report.random_models))} - "
                       "their maps show no learned attention.", highlight=False)
     if report.site_dir is not None:
-        console.print(f"Site: {report.site_dir}  (atlas serve --site-dir {report.site_dir})", highlight=False)
+        console.print(escape(f"Site: {report.site_dir}  (atlas serve --site-dir {report.site_dir})"), highlight=False)
 
 
 @app.command()
@@ -161,7 +163,7 @@ def serve(
 
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
-    console.print(f"Serving {site_dir} at http://{host}:{port}/ (Ctrl-C stops)")
+    console.print(escape(f"Serving {site_dir} at http://{host}:{port}/ (Ctrl-C stops)"), highlight=False)
     serve_site(site_dir, host=host, port=port)
 
 
@@ -181,7 +183,7 @@ def deploy(
         sha = deploy_site(site_dir, remote, branch=branch, message=message)
     except AtlasError as exc:
         _fail(str(exc))
-    console.print(f"Pushed {site_dir} to {remote} {branch} ({sha[:12]})")
+    console.print(escape(f"Pushed {site_dir} to {remote} {branch} ({sha[:12]})"), highlight=False)
 
 
 def _click_exceptions():
@@ -203,13 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except exceptions.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.format_message() + hint)}", highlight=False, soft_wrap=True)
         return 2
     except typer.Abort:
         err_console.print("aborted")
         return 130
     except exceptions.ClickException as exc:
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
         return exc.exit_code
     return result if isinstance(result, int) else 0
 

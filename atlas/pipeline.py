@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atlas.atomic import remove_stale_temp_files, write_text_atomic
@@ -62,7 +63,7 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
     if images_dir is None:
         images_dir, sample_annotations = sample_paths()
         annotations = annotations or sample_annotations
-        console.print(f"No --images given: building the bundled sample dataset ({images_dir})")
+        console.print(escape(f"No --images given: building the bundled sample dataset ({images_dir})"), highlight=False)
     device = pick_device(options.device)
     maps_dir = options.out / "maps"
     remove_stale_temp_files(options.out)
@@ -71,7 +72,7 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
     report.images = len(dataset.images)
     report.skipped.extend(dataset.skipped)
     for line in dataset.skipped:
-        console.print(f"[yellow]skipped:[/] {line}", highlight=False)
+        console.print(f"[yellow]skipped:[/] {escape(line)}", highlight=False)
     console.print(f"{len(dataset.images)} images, {len(options.requests)} models, device {device}")
     with _progress(console) as progress:
         for request in options.requests:
@@ -135,7 +136,7 @@ def _load_or_skip(request: ModelRequest, options: BuildOptions, device: torch.de
             raise
         report.failed_models.append(str(exc))
         report.skipped.append(f"model {request.name}: {exc}")
-        console.print(f"[yellow]skipped:[/] model {request.name}: {exc}", highlight=False)
+        console.print(f"[yellow]skipped:[/] {escape(f'model {request.name}: {exc}')}", highlight=False)
         return None
 
 
@@ -181,18 +182,18 @@ def _announce(console: Console, entry: dict) -> None:
     grid = f"grid {entry['grid'][0]}x{entry['grid'][1]}"
     layout = (f"{entry['layers']} layers x {entry['heads']} heads, {grid}, {entry['prefix_tokens']} prefix tokens"
               if entry["kind"] == "vit" else f"{entry['layers']} stages, {grid}")
-    console.print(f"[bold]{entry['name']}[/]: {entry['checkpoint']} ({entry['architecture']}; {layout})",
-                  highlight=False)
+    what = f"{entry['checkpoint']} ({entry['architecture']}; {layout})"
+    console.print(f"[bold]{escape(entry['name'])}[/]: {escape(what)}", highlight=False)
     if entry["weights"] == "random":
         console.print(
-            f"[bold red]WARNING[/] {entry['name']}: {entry.get('note') or 'RANDOM weights'} - "
+            f"[bold red]WARNING[/] {escape(entry['name'])}: {escape(entry.get('note') or 'RANDOM weights')} - "
             "its maps are meaningless and are labelled as such", highlight=False,
         )
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
 
 
 def _free(device: torch.device) -> None:

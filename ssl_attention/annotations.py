@@ -231,9 +231,10 @@ def _read_wikichurches(
     names = _meta_names(path, data.get("meta", []))
     out: list[_Candidate] = []
     matched = 0
-    for image_id, entry in annotations.items():
-        if image_id not in image_sizes:
-            skipped.append(f"{path}: image {image_id!r} is not in the image set; its boxes are skipped")
+    for key, entry in annotations.items():
+        image_id = _wikichurches_id(key, image_sizes)
+        if image_id is None:
+            skipped.append(f"{path}: image {key!r} is not in the image set; its boxes are skipped")
             continue
         matched += 1
         width, height = image_sizes[image_id]
@@ -291,6 +292,14 @@ def _label(value: Any, names: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- COCO
+
+
+def _wikichurches_id(key: str, image_sizes: Mapping[str, tuple[int, int]]) -> str | None:
+    """The image id a WikiChurches key names: the key itself, or the id its file name gets (``image_id``)."""
+    if key in image_sizes:
+        return key
+    derived = file_image_id(Path(key)) if key else None
+    return derived if derived in image_sizes else None
 
 
 def _read_coco(

@@ -7,6 +7,9 @@ bilinearly to the grid of the first stage (input size / 4) so all stages share o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,17 +17,37 @@ import torch.nn.functional as F
 from ssl_attention.models.base import VisionModel
 
 
+@contextmanager
+def _reproducible_backward(device: torch.device) -> Iterator[None]:
+    """Make the backward pass give the same bits on every run.
+
+    CPU backward kernels sum partial gradients across threads in a run-dependent order (seen here:
+    differences of 1e-9 between two identical calls with 2 threads, none with 1), which would break
+    byte-identical rebuilds; on CUDA, cuDNN picks non-deterministic algorithms unless told otherwise.
+    """
+    cudnn = torch.backends.cudnn
+    threads, cudnn_det, cudnn_bench = torch.get_num_threads(), cudnn.deterministic, cudnn.benchmark
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        cudnn.deterministic, cudnn.benchmark = cudnn_det, cudnn_bench
+
+
 def gradcam_maps(model: VisionModel, pixel_values: torch.Tensor,
                  target: torch.Tensor | None = None) -> dict[str, np.ndarray]:
     """``gradcam`` [B, stages, gh, gw] (float32) and ``gradcam_class`` [B] (the target class index).
 
     Gradients are taken with ``torch.autograd.grad`` with respect to the stage outputs only, so nothing
-    accumulates in parameter ``.grad`` between calls.
+    accumulates in parameter ``.grad`` between calls, and reproducibly (``_reproducible_backward``).
     """
     activations: list[torch.Tensor] = []
     handles = [stage.register_forward_hook(lambda _m, _i, out: activations.append(out)) for stage in model.stages]
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), _reproducible_backward(pixel_values.device):
             inputs = pixel_values.detach().requires_grad_(True)
             logits = model.run(inputs).float()
             classes = logits.argmax(dim=1) if target is None else target.to(logits.device)

@@ -150,6 +150,29 @@ def test_build_goes_on_past_bad_images_and_lists_them(tmp_path, tiny_checkpoints
     assert strict.exit_code == 1 and "--strict: 4 item(s) skipped" in strict.stderr
 
 
+def test_names_that_look_like_console_markup_are_printed_verbatim(tmp_path, tiny_checkpoints):
+    """File names and annotation keys are user text: '[/x]' or '[bold]' must neither crash nor vanish."""
+    images = tmp_path / "[bold]imgs"
+    images.mkdir()
+    Image.fromarray(_gradient(40, 40)).save(images / "a[red].png")
+    (images / "b[italic].jpg").write_text("not a JPEG")
+    boxes = {"meta": [{"name": "[/y]", "parents": []}],
+             "annotations": {"ghost[/z]": {"styles": [], "bbox_groups": []},
+                             "a[red]": {"styles": [], "bbox_groups": [{"group_label": 0, "elements": [
+                                 {"left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5, "label": 0}]}]}}}
+    (tmp_path / "parts.json").write_text(json.dumps(boxes))
+    result = runner.invoke(app, ["build", "--images", str(images), "--annotations", str(tmp_path / "parts.json"),
+                                 "--model", f"d={tiny_checkpoints['dinov2']}", "--image-size", "32",
+                                 "--out", str(tmp_path / "out"), "--no-site"])
+    assert result.exit_code == 0, result.output
+    output = "".join(result.output.split())  # the console wraps long lines anywhere
+    assert "b[italic].jpg" in output and "ghost[/z]" in output and "[bold]imgs" in output
+    manifest = json.loads((tmp_path / "out" / "maps" / "manifest.json").read_text())
+    assert [img["id"] for img in manifest["images"]] == ["a_red"]  # ids are sanitised file stems
+    assert [box["label"] for box in manifest["images"][0]["boxes"]] == ["[/y]"]  # WikiChurches key "a[red]"
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["images"] == 1
+
+
 def test_one_bad_checkpoint_does_not_stop_the_others(tmp_path, tiny_checkpoints):
     broken = tmp_path / "broken"
     broken.mkdir()
