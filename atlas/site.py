@@ -15,6 +15,7 @@ defaults to a date derived from the build's inputs, so the same inputs give byte
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import time
@@ -143,6 +144,28 @@ def _add_data(render_dir: Path, site_dir: Path) -> None:
     )
 
 
+class _Warnings(logging.Handler):
+    """Collects the warnings MkDocs logs, so a strict-mode failure can say what it was about."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
+
+
+@contextmanager
+def _mkdocs_warnings() -> Iterator[_Warnings]:
+    handler = _Warnings()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
 def default_source_date_epoch(build_dir: Path) -> int:
     """A stable build date for ``build_dir``: midnight UTC of a day picked by a hash of the maps manifest
     and ``report.json`` (the build's inputs as the site sees them), so equal inputs give equal dates."""
@@ -230,23 +253,26 @@ def build_site(
     if progress is not None and task is not None:
         progress.update(task, description="Building site (MkDocs)")
     try:
-        config = load_config(
-            str(config_file),
-            docs_dir=str(docs_dir),
-            site_dir=str(partial),
-            nav=_nav_with_atlas(raw.get("nav"), docs_dir),
-            theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
-            extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
-            extra_javascript=[*raw.get("extra_javascript", []), f"{layout.ASSETS_DIR}/atlas.js"],
-            hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
-            not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
-        )
-        mkdocs_start = time.perf_counter()
-        with source_date_epoch(build_dir):
-            mkdocs_build(config)
-        mkdocs_seconds = time.perf_counter() - mkdocs_start
+        with _mkdocs_warnings() as warnings:
+            config = load_config(
+                str(config_file),
+                strict=True,  # a broken link or a missing page in the generated site is a bug, not a warning
+                docs_dir=str(docs_dir),
+                site_dir=str(partial),
+                nav=_nav_with_atlas(raw.get("nav"), docs_dir),
+                theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
+                extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
+                extra_javascript=[*raw.get("extra_javascript", []), f"{layout.ASSETS_DIR}/atlas.js"],
+                hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
+                not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
+            )
+            mkdocs_start = time.perf_counter()
+            with source_date_epoch(build_dir):
+                mkdocs_build(config)
+            mkdocs_seconds = time.perf_counter() - mkdocs_start
     except MkDocsException as exc:
-        raise AtlasError(f"MkDocs build failed: {' '.join(str(exc).split())}") from None
+        first = f" (first warning: {warnings.messages[0]})" if warnings.messages else ""
+        raise AtlasError(f"MkDocs build failed: {' '.join(str(exc).split())}{first}") from None
     _add_data(render_dir, partial)
     copy_metric_files(metrics, catalog.models, partial)
     _swap_in(partial, site_dir)

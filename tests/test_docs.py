@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -276,3 +277,23 @@ def test_no_third_party_requests(built: Path):
             if EXTERNAL.match(u)
         ]
     assert not offenders, "\n".join(offenders)
+
+
+def test_atlas_build_runs_mkdocs_strictly(tmp_path: Path):
+    """`atlas build` builds the site with --strict: a broken link in the docs fails it with one line."""
+    from atlas.site import build_site
+    from ssl_attention.errors import AtlasError
+    from tests.fixtures.fake_maps import write_fake_build
+
+    build = tmp_path / "build"
+    write_fake_build(build)
+    project = tmp_path / "project"
+    shutil.copytree(DOCS, project / "site_src")
+    shutil.copy(ROOT / "mkdocs.yml", project / "mkdocs.yml")
+    assert build_site(build, tmp_path / "site", config_file=project / "mkdocs.yml").pages > 0
+    with (project / "site_src" / "cli.md").open("a", encoding="utf-8") as fh:
+        fh.write("\nSee [the missing page](no-such-page.md).\n")
+    with pytest.raises(AtlasError) as err:
+        build_site(build, tmp_path / "site", config_file=project / "mkdocs.yml")
+    assert str(err.value).startswith("MkDocs build failed") and "\n" not in str(err.value)
+    assert "no-such-page.md" in str(err.value)
