@@ -164,7 +164,10 @@ def serve(
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
     console.print(escape(f"Serving {site_dir} at http://{host}:{port}/ (Ctrl-C stops)"), highlight=False)
-    serve_site(site_dir, host=host, port=port)
+    try:
+        serve_site(site_dir, host=host, port=port)
+    except AtlasError as exc:
+        _fail(str(exc))
 
 
 @app.command()

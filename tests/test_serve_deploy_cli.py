@@ -1,0 +1,87 @@
+"""`atlas serve` and `atlas deploy` as a user runs them: the installed console script, real processes."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.fixtures.site_fixtures import built_site, fake_build  # noqa: F401 (fixtures)
+
+ATLAS = str(Path(sys.executable).with_name("atlas"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 30.0) -> tuple[bytes, str]:
+    """GET ``url``, retrying while the server starts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read(), response.headers.get("Content-Type", "")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_serve_serves_the_built_site_and_stops_on_ctrl_c(built_site):  # noqa: F811
+    site = built_site.site_dir
+    raw = next(site.rglob("*.f32"))
+    port = _free_port()
+    proc = subprocess.Popen([ATLAS, "serve", "--site-dir", str(site), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body, _ = _get(f"http://127.0.0.1:{port}/")
+        assert body == (site / "index.html").read_bytes()
+        data, kind = _get(f"http://127.0.0.1:{port}/{raw.relative_to(site).as_posix()}")
+        assert data == raw.read_bytes() and kind == "application/octet-stream"
+        _, kind = _get(f"http://127.0.0.1:{port}/atlas-assets/atlas.js")
+        assert kind.startswith("text/javascript")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{port}/" in out and "Traceback" not in err
+
+
+def test_serve_errors_are_one_line(built_site, tmp_path):  # noqa: F811
+    missing = subprocess.run([ATLAS, "serve", "--site-dir", str(tmp_path / "nothing")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no built site here" in missing.stderr
+    assert missing.stderr.strip().count("\n") == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run([ATLAS, "serve", "--site-dir", str(built_site.site_dir), "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+    assert busy.stderr.strip().count("\n") == 0 and "Traceback" not in busy.stderr
+
+
+def test_deploy_command_pushes_the_site_to_a_bare_remote(built_site, tmp_path):  # noqa: F811
+    remote = tmp_path / "pages.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    result = subprocess.run([ATLAS, "deploy", "--site-dir", str(built_site.site_dir), "--remote", str(remote)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    files = subprocess.run(["git", "ls-tree", "-r", "--name-only", "gh-pages"], cwd=remote,
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    site_files = sorted(p.relative_to(built_site.site_dir).as_posix()
+                        for p in built_site.site_dir.rglob("*") if p.is_file())
+    assert sorted(files) == sorted([*site_files, ".nojekyll"])
+    head = subprocess.run(["git", "rev-parse", "gh-pages"], cwd=remote, capture_output=True, text=True).stdout
+    assert head[:12] in result.stdout
+    bad = subprocess.run([ATLAS, "deploy", "--site-dir", str(built_site.site_dir), "--remote",
+                          str(tmp_path / "no-such.git")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "git push failed" in bad.stderr
