@@ -39,8 +39,9 @@ _ANNOTATIONS = typer.Option("--annotations", metavar="FILE", dir_okay=False,
                             help="Boxes: COCO detection JSON or WikiChurches building_parts.json (optional).")
 _MODEL = typer.Option("--model", "-m", metavar="NAME[=CHECKPOINT]",
                       help="NAME or NAME=CHECKPOINT (Hub id, local save_pretrained folder, or "
-                      "timm:MODEL_NAME[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
-                      "(see `atlas models`).")
+                      "timm:MODEL_NAME\\[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
+                      "(see `atlas models`). Among several, an unknown name or a checkpoint that cannot be "
+                      "loaded is skipped (one line, listed in OUT/report.json); alone, it is an error.")
 _WEIGHTS = typer.Option("--weights", metavar="pretrained|random|auto", help=WEIGHTS_HELP)
 _DEVICE = typer.Option("--device", metavar="auto|cpu|cuda|mps",
                        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.")
@@ -49,15 +50,19 @@ _SIZE = typer.Option("--image-size", metavar="N|HxW",
                      help="Model input size N or HxW (rounded to the patch size). Default: the checkpoint's own "
                      "(224 for the defaults). The whole image is resized, never cropped.")
 _METHOD = typer.Option("--method", metavar="cls|mean|rollout|gradcam",
-                       help="Methods to compute; repeat for several. Default: every method each model supports.")
-_HEADS = typer.Option("--heads/--no-heads", help="Keep per-head maps (default where they exist) or fused maps "
-                      "only. Rollout and Grad-CAM have no heads.")
+                       help="Methods to compute; repeat for several. Default: every method each model supports. "
+                       "A model that lacks some of them computes the others; one that lacks all is skipped "
+                       "(an error if it is the only model).")
+_HEADS = typer.Option("--heads/--no-heads", help="--heads (the default): keep per-head maps where they exist "
+                      "(cls, mean; rollout and Grad-CAM have no heads and stay fused); naming rollout or "
+                      "gradcam with --method together with --heads is an error. --no-heads: fused maps only.")
 _OUT = typer.Option("--out", "-o", metavar="DIR", help="Build folder (maps cache, images, metrics, site).")
 _SITE = typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs site.")
 _SITE_DIR = typer.Option("--site-dir", metavar="DIR", help="Where the site goes. Default: OUT/site.")
 _COLORMAP = typer.Option("--colormap", metavar="viridis|inferno|turbo",
                          help="Default colormap of the pages (switchable in the page).")
-_STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model) was skipped.")
+_STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model, a requested "
+                       "method a model lacks) was skipped.")
 
 
 @app.command()
@@ -78,14 +83,13 @@ def build(
     strict: Annotated[bool, _STRICT] = False,
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
-    from atlas.pipeline import BuildOptions, run_build, validate_methods
-    from ssl_attention.models import DEFAULT_MODELS, parse_model_request
+    from atlas.pipeline import BuildOptions, build_methods, run_build
     from ssl_attention.preprocess import parse_size
 
     try:
         if annotations is not None and not annotations.is_file():
             _fail(f"{annotations}: annotation file not found")
-        requests = [parse_model_request(text) for text in (model or list(DEFAULT_MODELS))]
+        requests, unknown = _model_requests(model)
         names = [r.name for r in requests]
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
@@ -93,12 +97,11 @@ def build(
         if weights not in ("pretrained", "random", "auto"):
             _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
         size = _parse_image_size(image_size, parse_size)
-        methods = tuple(method) if method else None
-        validate_methods(requests, methods, heads)
+        methods, per_head = build_methods(method, heads)
         options = BuildOptions(
             requests=requests, images=images, annotations=annotations, weights=weights, device=device,
-            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=heads, site=site,
-            site_dir=site_dir, colormap=colormap,
+            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, site=site,
+            site_dir=site_dir, colormap=colormap, skipped_models=unknown,
         )
         report = run_build(options, console)
     except AtlasError as exc:
@@ -107,6 +110,24 @@ def build(
     if strict and report.skipped:
         err_console.print(f"[bold red]error:[/] --strict: {len(report.skipped)} item(s) skipped", highlight=False)
         raise typer.Exit(code=1)
+
+
+def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
+    """The parsed ``--model`` values and one line per value that names no model (skipped when others do).
+
+    A bad value is an error when it is the only ``--model``, or when no value names a model.
+    """
+    from ssl_attention.models import DEFAULT_MODELS, parse_model_request
+
+    requests, unknown = [], []
+    for text in texts or list(DEFAULT_MODELS):
+        try:
+            requests.append(parse_model_request(text))
+        except AtlasError as exc:
+            unknown.append(str(exc))
+    if unknown and not requests:
+        _fail("; ".join(unknown))
+    return requests, unknown
 
 
 def _parse_image_size(text: str | None, parse_size) -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ from atlas.dataset import load_dataset, sample_paths
 from atlas.metrics_stage import compute_metrics
 from atlas.model_cache import cached_entry, request_identity, save_entry
 from ssl_attention.errors import ModelLoadError, UnsupportedError
-from ssl_attention.maps import HEADLESS_METHODS, check_request
+from ssl_attention.maps import check_methods, unsupported_reason
 from ssl_attention.models import ModelRequest, load_model
 from ssl_attention.models.base import VisionModel
 
@@ -41,6 +41,7 @@ class BuildOptions:
     site: bool = True
     site_dir: Path | None = None
     colormap: str = "viridis"
+    skipped_models: list[str] = field(default_factory=list)  # one line per --model that could not be parsed
 
 
 @dataclass
@@ -70,9 +71,8 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
     report = BuildReport()
     dataset = load_dataset(images_dir, annotations, options.out)
     report.images = len(dataset.images)
-    report.skipped.extend(dataset.skipped)
-    for line in dataset.skipped:
-        console.print(f"[yellow]skipped:[/] {escape(line)}", highlight=False)
+    for line in [*options.skipped_models, *dataset.skipped]:
+        _skip(report, console, line)
     console.print(f"{len(dataset.images)} images, {len(options.requests)} models, device {device}")
     with _progress(console) as progress:
         for request in options.requests:
@@ -84,7 +84,7 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
             if result.entry["weights"] == "random":
                 report.random_models.append(result.entry["name"])
     if not report.models:
-        raise ModelLoadError("no model could be loaded: " + "; ".join(report.failed_models))
+        raise ModelLoadError("no model could be built: " + "; ".join(report.failed_models))
     write_manifest(maps_dir, dataset.images, report.models)
     write_report(options.out / "report.json", report)
     if any(record.boxes for record in dataset.images):
@@ -109,11 +109,26 @@ def _maps_of(request: ModelRequest, options: BuildOptions, images: list, device:
             _announce(console, entry)
             task = progress.add_task(f"{request.name} (cached, model not loaded)", total=len(images))
             progress.advance(task, len(images))
+            _note_unsupported(entry, options, report, console)
             return cached
+    result = _compute(request, options, images, device, report, console, progress, identity)
+    if result is not None:
+        _note_unsupported(result.entry, options, report, console)
+    return result
+
+
+def _compute(request: ModelRequest, options: BuildOptions, images: list, device: torch.device,
+             report: BuildReport, console: Console, progress: Progress, identity: dict) -> ModelMaps | None:
+    """Load the model and compute its maps (reusing those already cached); None if it was skipped."""
+    maps_dir = options.out / "maps"
     model = _load_or_skip(request, options, device, report, console)
     if model is None:
         return None
-    methods = _methods_for(model, options)
+    methods = _methods_for(model, options, report, console)
+    if methods is None:
+        del model
+        _free(device)
+        return None
     task = progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(images))
     result = compute_model_maps(
         model, images, maps_dir, methods=methods, per_head=options.per_head,
@@ -135,8 +150,7 @@ def _load_or_skip(request: ModelRequest, options: BuildOptions, device: torch.de
         if len(options.requests) == 1:
             raise
         report.failed_models.append(str(exc))
-        report.skipped.append(f"model {request.name}: {exc}")
-        console.print(f"[yellow]skipped:[/] {escape(f'model {request.name}: {exc}')}", highlight=False)
+        _skip(report, console, f"model {request.name}: {exc}")
         return None
 
 
@@ -155,26 +169,60 @@ def write_report(path: Path, report: BuildReport) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def validate_methods(requests: list[ModelRequest], methods: tuple[str, ...] | None,
-                     per_head: bool | None) -> None:
-    """Reject requests that can never be satisfied, before any model is loaded."""
-    if methods and per_head:
-        headless = [m for m in methods if m in HEADLESS_METHODS]
-        if headless:
-            raise UnsupportedError(
-                f"--heads: {', '.join(headless)} has no per-head maps (rollout fuses all heads; "
-                "Grad-CAM is for CNNs); drop --heads or the method"
-            )
+def build_methods(methods: list[str] | None, per_head: bool | None) -> tuple[tuple[str, ...] | None, bool | None]:
+    """``--method`` and ``--heads`` as the build uses them, checked before any model is loaded.
+
+    Unknown method names are refused. ``--heads`` keeps per-head maps where they exist, which is the
+    default: without ``--method`` every model computes all its methods, rollout and Grad-CAM fused;
+    naming a method without heads (rollout, gradcam) together with ``--heads`` is refused.
+    Returns (methods or None for each model's own, per-head: False for fused only, else None).
+    """
+    chosen = tuple(dict.fromkeys(methods)) if methods else None
+    try:
+        check_methods(chosen or (), None)
+    except UnsupportedError as exc:
+        raise UnsupportedError(f"--method: {exc}") from None
+    try:
+        check_methods(chosen or (), per_head)
+    except UnsupportedError as exc:
+        raise UnsupportedError(f"--heads: {exc}; drop --heads or the method") from None
+    return chosen, (False if per_head is False else None)
 
 
-def _methods_for(model: VisionModel, options: BuildOptions) -> tuple[str, ...]:
-    """The requested methods this model supports; an error if it supports none of them."""
+def _methods_for(model: VisionModel, options: BuildOptions, report: BuildReport,
+                 console: Console) -> tuple[str, ...] | None:
+    """The requested methods this model supports; None (skipped, one line) if it supports none of them.
+
+    The only model of a build that supports none of them is an error.
+    """
     if options.methods is None:
         return model.methods
     chosen = tuple(m for m in options.methods if m in model.methods)
-    if not chosen:
-        check_request(model, options.methods, options.per_head)  # raises with the reason
-    return chosen
+    if chosen:
+        return chosen
+    reasons = "; ".join(dict.fromkeys(unsupported_reason(model.kind, m) for m in options.methods))
+    line = (f"model {model.name} ({model.architecture}) does not support {' or '.join(options.methods)}: "
+            f"{reasons}; it offers {', '.join(model.methods)}")
+    if len(options.requests) == 1:
+        raise UnsupportedError(line)
+    report.failed_models.append(line)
+    _skip(report, console, line)
+    return None
+
+
+def _note_unsupported(entry: dict, options: BuildOptions, report: BuildReport, console: Console) -> None:
+    """One line (kept in the report) naming the requested methods a model computed without."""
+    missing = [m for m in options.methods or () if m not in entry["methods"]]
+    if not missing:
+        return
+    reasons = "; ".join(f"{m} not computed ({unsupported_reason(entry['kind'], m)})" for m in missing)
+    _skip(report, console, f"model {entry['name']}: {reasons}; computing {', '.join(entry['methods'])}")
+
+
+def _skip(report: BuildReport, console: Console, line: str) -> None:
+    """Record a skipped item in the report and say so in one line."""
+    report.skipped.append(line)
+    console.print(f"[yellow]skipped:[/] {escape(line)}", highlight=False)
 
 
 def _announce(console: Console, entry: dict) -> None:

@@ -14,26 +14,39 @@ ALL_METHODS = ("cls", "mean", "rollout", "gradcam")
 HEADLESS_METHODS = ("rollout", "gradcam")
 
 
+def check_methods(methods: tuple[str, ...], per_head: bool | None = None) -> None:
+    """Raise UnsupportedError (one line) for an unknown method name or per-head maps that do not exist."""
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown:
+        names = ", ".join(repr(m) for m in unknown)
+        raise UnsupportedError(f"unknown method {names}; methods are {', '.join(ALL_METHODS)}")
+    if per_head:
+        for method in methods:
+            if method in HEADLESS_METHODS:
+                why = "it fuses all heads" if method == "rollout" else "a CNN has no heads"
+                raise UnsupportedError(f"{method} has no per-head maps ({why})")
+
+
 def check_request(model: VisionModel, methods: tuple[str, ...], per_head: bool | None = None) -> None:
     """Raise UnsupportedError (one line) for a method the model lacks or per-head maps that do not exist."""
+    check_methods(methods, per_head)
     for method in methods:
-        if method not in ALL_METHODS:
-            raise UnsupportedError(f"unknown method {method!r}; methods are {', '.join(ALL_METHODS)}")
-        if per_head and method in HEADLESS_METHODS:
-            why = "it fuses all heads" if method == "rollout" else "a CNN has no heads"
-            raise UnsupportedError(f"{method} has no per-head maps ({why})")
         if method not in model.methods:
             raise UnsupportedError(_why_unsupported(model, method))
 
 
+def unsupported_reason(kind: str, method: str) -> str:
+    """Why a model of ``kind`` ("vit" or "cnn") that lacks ``method`` lacks it."""
+    if method == "gradcam":
+        return "Grad-CAM is implemented for CNNs only"
+    if method == "cls" and kind == "vit":
+        return "it has no CLS token"
+    return "it is a CNN without attention"
+
+
 def _why_unsupported(model: VisionModel, method: str) -> str:
     offers = ", ".join(model.methods)
-    if method == "gradcam":
-        reason = "Grad-CAM is implemented for CNNs only"
-    elif method == "cls" and model.kind == "vit":
-        reason = "it has no CLS token"
-    else:
-        reason = "it is a CNN without attention"
+    reason = unsupported_reason(model.kind, method)
     return f"model {model.name} ({model.architecture}) does not support {method}: {reason}; it offers {offers}"
 
 
@@ -42,9 +55,12 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
     """Maps for a batch: float32 arrays with a leading batch axis, keyed as in the export contract.
 
     ``per_head``: None keeps per-head maps where they exist; False keeps fused maps only; True demands
-    per-head maps, which is an error for methods without heads (rollout, gradcam).
+    per-head maps, which is an error for methods without heads (rollout, gradcam) named in ``methods``.
+    With ``methods`` None (every method of the model), True is the same as None.
     """
-    methods = model.methods if methods is None else methods
+    if methods is None:
+        methods = model.methods
+        per_head = None if per_head else per_head
     check_request(model, methods, per_head)
     pixel_values = pixel_values.to(next(model.module.parameters()).device)
     if model.kind == "cnn":

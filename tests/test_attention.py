@@ -167,6 +167,8 @@ def test_per_head_requests(tiny_checkpoints):
         compute_maps(model, pixels, ("rollout",), per_head=True)
     fused_only = compute_maps(model, pixels, ("cls", "rollout"), per_head=False)
     assert sorted(fused_only) == ["cls_fused", "rollout"]
+    every_method = compute_maps(model, pixels, per_head=True)  # heads where they exist, rollout fused
+    assert sorted(every_method) == ["cls", "cls_fused", "mean", "mean_fused", "rollout"]
 
 
 def test_unsupported_methods_name_the_reason(tiny_checkpoints):

@@ -209,3 +209,99 @@ def test_usage_errors_are_one_line(argv, expected, capsys):
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0], captured.err
+
+
+def _small_build(tiny_checkpoints, out: Path, models: dict[str, str], *args: str):
+    """A --no-site build of the sample images with tiny models ``{name: tiny checkpoint key}``."""
+    argv = ["build", "--weights", "pretrained", "--image-size", "16", "--out", str(out), "--no-site", *args]
+    for name, key in models.items():
+        argv += ["--model", f"{name}={tiny_checkpoints[key]}" if key else name]
+    return runner.invoke(app, argv)
+
+
+def _arrays(out: Path, model: str, image: str = "chelsea") -> set[str]:
+    with np.load(out / "maps" / model / f"{image}.npz", allow_pickle=False) as data:
+        return set(data.files) - {"meta"}
+
+
+def test_heads_without_method_keeps_heads_where_they_exist(tiny_checkpoints, tmp_path):
+    """--heads alone is the default: per-head cls/mean, fused rollout, Grad-CAM; --no-heads drops the heads."""
+    models = {"d": "dinov2_registers", "r": "timm_resnet"}
+    result = _small_build(tiny_checkpoints, tmp_path / "heads", models, "--heads")
+    assert result.exit_code == 0, result.output
+    assert _arrays(tmp_path / "heads", "d") == {"cls", "cls_fused", "mean", "mean_fused", "rollout"}
+    assert _arrays(tmp_path / "heads", "r") == {"gradcam", "gradcam_class"}
+    result = _small_build(tiny_checkpoints, tmp_path / "fused", models, "--no-heads")
+    assert result.exit_code == 0, result.output
+    assert _arrays(tmp_path / "fused", "d") == {"cls_fused", "mean_fused", "rollout"}
+
+
+def test_explicit_headless_method_with_heads_is_refused(tmp_path):
+    _one_line_error(["--method", "cls", "--method", "rollout", "--heads", "--out", str(tmp_path)],
+                    "rollout has no per-head maps")
+    _one_line_error(["--method", "gradcam", "--heads", "--out", str(tmp_path)], "gradcam has no per-head maps")
+
+
+def test_unknown_method_is_refused_before_any_model_loads(tmp_path):
+    """A bad --method is named with the valid ones, even beside a valid one and a checkpoint that cannot load."""
+    args = ["--model", f"x={tmp_path / 'nowhere'}", "--model", "y=/nonexistent", "--out", str(tmp_path)]
+    _one_line_error([*args, "--method", "cls", "--method", "foo"], "--method: unknown method 'foo'; methods are "
+                    "cls, mean, rollout, gradcam")
+    assert not (tmp_path / "report.json").exists()
+
+
+def _report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+def test_a_model_without_the_method_is_skipped_when_others_have_it(tiny_checkpoints, tmp_path):
+    """--method cls: siglip (no CLS token) and the CNN are skipped with one line each; --strict exits 1."""
+    models = {"s": "siglip", "d": "dinov2_registers", "r": "timm_resnet"}
+    result = _small_build(tiny_checkpoints, tmp_path, models, "--method", "cls", "--strict")
+    assert result.exit_code == 1, result.output
+    skipped = _report(tmp_path)["skipped"]
+    assert [line for line in skipped if line.startswith("model ")] == [
+        next(line for line in skipped if line.startswith("model s ") and "no CLS token" in line),
+        next(line for line in skipped if line.startswith("model r ") and "CNN without attention" in line),
+    ]
+    assert result.output.count("no CLS token") == 1
+    manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())
+    assert [(m["name"], m["methods"]) for m in manifest["models"]] == [("d", ["cls"])]
+
+
+def test_a_model_with_some_of_the_methods_computes_those(tiny_checkpoints, tmp_path):
+    """--method cls --method mean on siglip: mean is computed, cls is named once as not computed."""
+    models = {"s": "siglip", "d": "dinov2_registers"}
+    result = _small_build(tiny_checkpoints, tmp_path, models, "--method", "cls", "--method", "mean")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())
+    assert [(m["name"], m["methods"]) for m in manifest["models"]] == [("s", ["mean"]), ("d", ["cls", "mean"])]
+    assert _arrays(tmp_path, "s") == {"mean", "mean_fused"}
+    assert result.output.count("no CLS token") == 1
+    assert [line for line in _report(tmp_path)["skipped"] if "no CLS token" in line] == [
+        "model s: cls not computed (it has no CLS token); computing mean"
+    ]
+    again = _small_build(tiny_checkpoints, tmp_path, models, "--method", "cls", "--method", "mean")
+    assert again.exit_code == 0 and again.output.count("no CLS token") == 1  # the same from the cache
+    assert "model not loaded" in again.output
+
+
+def test_unknown_model_among_several_is_skipped(tiny_checkpoints, tmp_path):
+    result = _small_build(tiny_checkpoints, tmp_path, {"dinov9": "", "d": "dinov2_registers"}, "--strict")
+    assert result.exit_code == 1, result.output
+    assert result.output.count("unknown model 'dinov9'") == 1
+    assert [line for line in _report(tmp_path)["skipped"] if "dinov9" in line] == [
+        next(line for line in _report(tmp_path)["skipped"] if line.startswith("unknown model 'dinov9'"))
+    ]
+    manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())
+    assert [m["name"] for m in manifest["models"]] == ["d"]
+
+
+def test_only_unknown_models_is_an_error(tmp_path):
+    _one_line_error(["--model", "dinov9", "--model", "dinov8", "--out", str(tmp_path)], "unknown model 'dinov9'")
+
+
+def test_no_model_with_the_method_is_an_error(tiny_checkpoints, tmp_path):
+    args = ["--model", f"s={tiny_checkpoints['siglip']}", "--model", f"r={tiny_checkpoints['timm_resnet']}",
+            "--method", "cls", "--image-size", "16", "--weights", "pretrained", "--out", str(tmp_path)]
+    _one_line_error(args, "no model could be built: model s (SiglipVisionModel) does not support cls")
