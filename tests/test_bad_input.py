@@ -205,6 +205,82 @@ def test_pickled_weights_never_execute(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+def _hf_folder_with_pickled_weights(source: Path, folder: Path, payload: object | None) -> Path:
+    """A copy of an HF save_pretrained folder whose weights are a torch pickle (plus ``payload`` if given)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    shutil.copytree(source, folder)
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save({**state, "payload": payload} if payload is not None else state, folder / "pytorch_model.bin")
+    return folder
+
+
+def test_hf_pickled_weights_never_execute(tmp_path, tiny_checkpoints):
+    """pytorch_model.bin with a pickle payload: refused in one line naming the file; the payload never runs.
+    The same file without the payload loads (weights_only semantics, not a blanket refusal of .bin)."""
+    import torch
+
+    _Exploit.target = str(tmp_path / "pwned")
+    folder = _hf_folder_with_pickled_weights(tiny_checkpoints["dinov2"], tmp_path / "evil", _Exploit())
+    for weights in ("pretrained", "auto"):
+        with pytest.raises(ModelLoadError) as err:
+            load_model(ModelRequest("x", str(folder)), weights=weights)
+        message = str(err.value)
+        assert str(folder / "pytorch_model.bin") in message and "\n" not in message, message
+        assert not (tmp_path / "pwned").exists()
+    plain = _hf_folder_with_pickled_weights(tiny_checkpoints["dinov2"], tmp_path / "plain", None)
+    model = load_model(ModelRequest("x", str(plain)), weights="pretrained")
+    expected = load_model(ModelRequest("x", str(tiny_checkpoints["dinov2"])), weights="pretrained")
+    for key, value in expected.module.state_dict().items():
+        torch.testing.assert_close(model.module.state_dict()[key], value)
+    torch.load(folder / "pytorch_model.bin", weights_only=False)  # positive control: the payload is live
+    assert (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("model_type", ["dinov2", "custom-vit"])
+def test_hf_custom_code_is_never_imported(tmp_path, tiny_checkpoints, monkeypatch, model_type):
+    """config.json and preprocessor_config.json name code in the folder (auto_map): it is never imported,
+    not even when the user would answer 'yes' to transformers' trust_remote_code prompt."""
+    import runpy
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints["dinov2"], folder)
+    marker = tmp_path / "pwned"
+    (folder / "custom_vit.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\n"
+        "from transformers import Dinov2Config, Dinov2Model, BaseImageProcessor\n"
+        "class CustomConfig(Dinov2Config):\n    model_type = 'custom-vit'\n"
+        "class CustomModel(Dinov2Model):\n    config_class = CustomConfig\n"
+        "class CustomProcessor(BaseImageProcessor):\n    pass\n"
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = model_type
+    config["auto_map"] = {"AutoConfig": "custom_vit.CustomConfig", "AutoModel": "custom_vit.CustomModel",
+                          "AutoImageProcessor": "custom_vit.CustomProcessor"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "preprocessor_config.json").write_text(json.dumps(
+        {"image_processor_type": "CustomProcessor", "auto_map": {"AutoImageProcessor": "custom_vit.CustomProcessor"}}
+    ))
+    prompts: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt="": prompts.append(prompt) or "yes")
+    for weights in ("pretrained", "random", "auto"):
+        try:
+            model = load_model(ModelRequest("x", str(folder)), weights=weights)
+        except ModelLoadError as exc:  # a model type only its own code defines: refused in one line
+            assert model_type == "custom-vit" and "\n" not in str(exc) and str(folder) in str(exc), exc
+            assert "trust_remote_code" in str(exc)
+        else:  # a known model type: the built-in class, whatever auto_map says
+            assert model_type == "dinov2" and type(model.module).__name__ == "Dinov2Model"
+        assert prompts == [] and not marker.exists(), weights
+    runpy.run_path(str(folder / "custom_vit.py"))  # positive control: importing the file leaves the mark
+    assert marker.exists()
+
+
 def test_timm_safetensors_weights_load(tmp_path):
     import timm
     import torch

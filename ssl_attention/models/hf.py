@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +68,14 @@ def load_hf_config(checkpoint: str):
     """The transformers config of ``checkpoint`` (ModelLoadError if unreadable or unsupported)."""
     from transformers import AutoConfig
 
-    try:
-        config = AutoConfig.from_pretrained(checkpoint)
+    try:  # never run a checkpoint's own code (config "auto_map"); False also stops transformers' y/N prompt
+        config = AutoConfig.from_pretrained(checkpoint, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
+        if "custom code" in str(exc):
+            raise ModelLoadError(
+                f"{checkpoint}: the config needs the checkpoint's own Python code (auto_map), "
+                "which is never run (no trust_remote_code)"
+            ) from None
         raise ModelLoadError(f"{checkpoint}: cannot read the model config ({first_line(exc)})") from None
     family_of(config, checkpoint)
     return config
@@ -153,8 +159,13 @@ def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) ->
     try:
         module, info = model_class.from_pretrained(
             checkpoint, attn_implementation="eager", dtype=torch.float32, output_loading_info=True,
-            **overrides,
+            trust_remote_code=False, **overrides,
         )
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickled object that is not a tensor
+        raise ModelLoadError(
+            f"{_pickled_weights(checkpoint)}: refused to load pickled weights holding objects other than "
+            "tensors (they could run code); convert the checkpoint to safetensors"
+        ) from None
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelLoadError(f"{checkpoint}: cannot load weights ({first_line(exc)})") from None
     missing = [k for k in info.get("missing_keys", []) if not k.startswith(_ALLOWED_MISSING)]
@@ -166,6 +177,14 @@ def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) ->
             f"({len(missing)} missing, {len(mismatched)} mismatched weights, e.g. {', '.join(map(str, bad))})"
         )
     return module
+
+
+def _pickled_weights(checkpoint: str) -> str:
+    """The pickled weights file(s) of a local checkpoint folder, else the checkpoint itself."""
+    from pathlib import Path
+
+    files = sorted(p for p in Path(checkpoint).glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+    return ", ".join(map(str, files)) or checkpoint
 
 
 def _int_patch(patch_size, checkpoint: str) -> int:
@@ -212,7 +231,7 @@ def _image_processor(checkpoint: str):
     from transformers import AutoImageProcessor
 
     try:
-        return AutoImageProcessor.from_pretrained(checkpoint)
+        return AutoImageProcessor.from_pretrained(checkpoint, trust_remote_code=False)
     except (OSError, ValueError, KeyError, ImportError):
         return None
 
