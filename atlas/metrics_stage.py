@@ -4,11 +4,18 @@ Output (documented on the metrics page):
   OUT/metrics/<model>.csv    tidy rows: image, model, method, layer, head, metric, value, box, label
   OUT/metrics/summary.json   leaderboard, best heads, baselines, layer x head tables, head ranking,
                              per-label breakdown, head similarity with clustering (per model x method)
+
+OUT/metrics holds exactly the metrics of the last build: files of models no longer built are removed,
+and so is the whole folder when no image has boxes. ``summary.json`` marks complete metrics (the site
+reads none without it): it is removed first and written last, each file through a temp file and a rename,
+so an interrupted stage leaves the old complete set, or no summary, never a mix.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,28 +51,48 @@ class MetricsReport:
 
 
 def compute_metrics(build_dir: Path) -> MetricsReport:
-    """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out."""
+    """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out.
+
+    Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
+    """
     maps_dir = build_dir / "maps"
     manifest = json.loads((maps_dir / "manifest.json").read_text())
     boxed = {img["id"]: img for img in manifest["images"] if img["boxes"]}
     out_dir = build_dir / "metrics"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = out_dir / "summary.json"
+    summary_path.unlink(missing_ok=True)  # from here until the new summary is written: no metrics
     report = MetricsReport(images_with_boxes=len(boxed))
+    if not boxed:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return report
+    out_dir.mkdir(parents=True, exist_ok=True)
     all_rows: list[MetricRow] = []
     similarity: list[dict] = []
     for model in manifest["models"]:
         rows, per_head_maps = _model_rows(model, boxed, maps_dir)
         path = out_dir / f"{model['name']}.csv"
-        write_metrics_csv(rows, path)
+        _write_via_temp(path, lambda tmp, rows=rows: write_metrics_csv(rows, tmp))
         report.files.append(path)
         all_rows.extend(rows)
         similarity.extend(_similarity(model["name"], rows, per_head_maps))
+    for stale in sorted(set(out_dir.iterdir()) - set(report.files)):  # e.g. the CSV of a model not built now
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
     summary = summarise(all_rows)
     summary["head_similarity"] = similarity
-    write_summary_json(summary, out_dir / "summary.json")
-    report.files.append(out_dir / "summary.json")
+    _write_via_temp(summary_path, lambda tmp: write_summary_json(summary, tmp))
+    report.files.append(summary_path)
     report.rows = len(all_rows)
     return report
+
+
+def _write_via_temp(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` to a hidden temp file beside ``path`` (removed by the next build if interrupted), then rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    tmp.replace(path)
 
 
 def _target(model: dict, image: dict) -> Target:

@@ -87,8 +87,8 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
         raise ModelLoadError("no model could be built: " + "; ".join(report.failed_models))
     write_manifest(maps_dir, dataset.images, report.models)
     write_report(options.out / "report.json", report)
-    if any(record.boxes for record in dataset.images):
-        metrics = compute_metrics(options.out)
+    metrics = compute_metrics(options.out)  # also removes the metrics of an earlier build
+    if metrics.images_with_boxes:
         console.print(f"Metrics: {metrics.rows} rows for {metrics.images_with_boxes} images with boxes "
                       f"-> {options.out / 'metrics'}", highlight=False)
     if options.site:

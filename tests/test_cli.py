@@ -305,3 +305,23 @@ def test_no_model_with_the_method_is_an_error(tiny_checkpoints, tmp_path):
     args = ["--model", f"s={tiny_checkpoints['siglip']}", "--model", f"r={tiny_checkpoints['timm_resnet']}",
             "--method", "cls", "--image-size", "16", "--weights", "pretrained", "--out", str(tmp_path)]
     _one_line_error(args, "no model could be built: model s (SiglipVisionModel) does not support cls")
+
+
+def test_metrics_are_exactly_those_of_the_last_build(tiny_checkpoints, tmp_path):
+    """A dropped model leaves no CSV behind; a rebuild without boxes leaves no metrics at all."""
+    from atlas.metrics_data import load_metrics
+
+    both = {"d": "dinov2_registers", "s": "siglip"}
+    assert _small_build(tiny_checkpoints, tmp_path, both).exit_code == 0
+    metrics = tmp_path / "metrics"
+    assert sorted(p.name for p in metrics.iterdir()) == ["d.csv", "s.csv", "summary.json"]
+    (metrics / "old-model.csv").write_text("stale\n")
+    result = _small_build(tiny_checkpoints, tmp_path, {"d": "dinov2_registers"})
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in metrics.iterdir()) == ["d.csv", "summary.json"]
+    summary = json.loads((metrics / "summary.json").read_text())
+    assert {e["model"] for e in summary["leaderboard"]} == {"d"}
+    images_dir, _ = sample_paths()
+    result = _small_build(tiny_checkpoints, tmp_path, {"d": "dinov2_registers"}, "--images", str(images_dir))
+    assert result.exit_code == 0, result.output
+    assert not metrics.exists() and load_metrics(tmp_path) is None
