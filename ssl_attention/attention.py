@@ -8,6 +8,10 @@ produced, so only the reduced maps and one running rollout matrix are kept, neve
 * rollout to l:  R = I; for k <= l: M = mean_h A[k]; M = (M + I) / 2; M /= M.sum(-1, keepdim); R = M @ R
                  map = R[0, P] with a CLS token, else the mean over patch rows of R[P, P]
 Fused cls/mean maps are the mean over heads.
+
+On a GPU the forward pass runs under bf16/fp16 autocast; every reduction here (including rollout's
+matrix product, which autocast would otherwise run in reduced precision) runs in float32 with autocast
+disabled (``_float32``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ class _Reducer:
     def __call__(self, layer: int, attn: torch.Tensor | None) -> None:
         if attn is None:
             raise AtlasError("the model returned no attention weights: it must run with eager attention")
-        attn = attn.detach().float()
+        with _float32(attn.device):
+            self._reduce(layer, attn.detach().float())
+
+    def _reduce(self, layer: int, attn: torch.Tensor) -> None:
         tokens = attn.shape[-1]
         n = self.grid[0] * self.grid[1]
         if tokens != self.prefix + n:
@@ -101,7 +108,8 @@ def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor,
     finally:
         for handle in handles:
             handle.remove()
-    return reducer.result()
+    with _float32(pixel_values.device):  # also when the caller runs this under autocast
+        return reducer.result()
 
 
 def _hook(reducer: _Reducer, layer: int, getter):
@@ -109,6 +117,11 @@ def _hook(reducer: _Reducer, layer: int, getter):
         reducer(layer, getter(output))
 
     return hook
+
+
+def _float32(device: torch.device):
+    """Autocast off (the caller passes float32 tensors), so reductions are not run in bf16/fp16."""
+    return torch.autocast(device_type=device.type, enabled=False)
 
 
 def _autocast(device: torch.device):

@@ -234,3 +234,36 @@ def test_reductions_do_not_keep_attention_matrices_alive(tiny_checkpoints):
     for method in ("cls", "mean", "rollout"):
         for kept in reducer.out[method]:
             assert kept.untyped_storage().nbytes() == kept.numel() * kept.element_size(), method
+
+
+@pytest.mark.parametrize("family", ["dinov2_registers", "siglip"])
+def test_reductions_run_in_float32_under_autocast(tiny_checkpoints, family):
+    """Under bf16 autocast (as on a GPU) the model's attention is bf16-ish, but every reduction of it
+    (cls, mean, rollout's matrix product) is float32: the maps equal the float64 reference computed from
+    the very attention weights of that autocast forward pass to float32 precision (bf16 gives ~1e-3)."""
+    model = _load(tiny_checkpoints, family)
+    pixels = _pixels(model)
+    captured: dict[int, torch.Tensor] = {}
+
+    def keep(layer, getter):
+        return lambda _m, _i, output: captured.__setitem__(layer, getter(output).detach().double().clone())
+
+    handles = [module.register_forward_hook(keep(layer, getter))
+               for layer, (module, getter) in enumerate(model.attention_points)]
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            maps = compute_maps(model, pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    attentions = torch.stack([captured[layer] for layer in range(model.layers)], dim=1).numpy()
+    prefix, grid = model.prefix_tokens, model.grid
+    for b in range(attentions.shape[0]):
+        expected = {"mean": reference.mean_maps(attentions[b], prefix, grid),
+                    "rollout": reference.rollout_maps(attentions[b], prefix, grid, model.has_cls)}
+        if model.has_cls:
+            expected["cls"] = reference.cls_maps(attentions[b], prefix, grid)
+        for name, values in expected.items():
+            np.testing.assert_allclose(maps[name][b], values, rtol=2e-6, atol=1e-8, err_msg=name)
+            if name != "rollout":
+                np.testing.assert_allclose(maps[f"{name}_fused"][b], values.mean(axis=1), rtol=2e-6, atol=1e-8)
