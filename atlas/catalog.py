@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from atlas.layout import slug
 from ssl_attention.errors import AtlasError
@@ -107,3 +110,13 @@ def load_catalog(build_dir: Path) -> Catalog:
     if len({i.slug for i in images}) != len(images) or len({m.slug for m in models}) != len(models):
         raise AtlasError(f"{path}: duplicate image or model ids")
     return Catalog(build_dir=build_dir, images=images, models=models)
+
+
+def gradcam_target(maps_file: Path) -> tuple[int, str] | None:
+    """The Grad-CAM target class of a cached map file: (class index, label or ""); None if not recorded."""
+    try:
+        with np.load(maps_file, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+        return int(meta["gradcam_class"]), str(meta.get("gradcam_label") or "")
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None

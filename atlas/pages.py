@@ -18,7 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from atlas import layout
-from atlas.catalog import Catalog, ImageInfo, ModelInfo
+from atlas.catalog import Catalog, ImageInfo, ModelInfo, gradcam_target
 from atlas.colormaps import COLORMAPS, lut
 from atlas.metrics_data import MetricsData
 from atlas.metrics_pages import panel_data, write_metric_pages
@@ -192,6 +192,11 @@ class PageWriter:
                 "prev": near[index - 1] if index > 0 else None,
                 "next": near[index + 1] if index + 1 < len(near) else None,
                 "has_metrics": data["metrics"] is not None,
+                "gradcam_targets": [
+                    {"model": m.name, "index": t[0], "label": t[1], "random": m.weights == "random"}
+                    for m in models
+                    if m.kind == "cnn" and (t := gradcam_target(m.maps[image.id])) is not None
+                ],
                 "leaderboard": self.url(src, layout.LEADERBOARD_PAGE),
                 "data_json": json_for_html(data),
             },

@@ -325,3 +325,12 @@ def test_metrics_are_exactly_those_of_the_last_build(tiny_checkpoints, tmp_path)
     result = _small_build(tiny_checkpoints, tmp_path, {"d": "dinov2_registers"}, "--images", str(images_dir))
     assert result.exit_code == 0, result.output
     assert not metrics.exists() and load_metrics(tmp_path) is None
+
+
+def test_image_page_names_the_grad_cam_target_of_the_build(sample_build):
+    out, _, _ = sample_build
+    with np.load(out / "maps" / "resnet50" / "chelsea.npz", allow_pickle=False) as data:
+        target = int(json.loads(str(data["meta"]))["gradcam_class"])
+        assert int(data["gradcam_class"]) == target
+    page = (out / "site" / "atlas" / "images" / "chelsea" / "index.html").read_text()
+    assert f"Grad-CAM target, the top-1 class logit: resnet50: class {target}." in page

@@ -116,3 +116,32 @@ def test_colormap_filters_reproduce_the_lookup_tables_after_truncation():
         for channel, values in enumerate(tables):
             decoded = [int(float(v) * 255) for v in values.split()]  # Chromium truncates to a byte
             assert decoded == lut(name)[:, channel].tolist()
+
+
+def test_image_page_names_the_grad_cam_target_class(tmp_path):
+    """Each CNN's target (the top-1 class) is on the image page: index, label (escaped), random weights said."""
+    import numpy as np
+
+    write_fake_build(tmp_path)
+    manifest_path = tmp_path / "maps" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    resnet = next(m for m in manifest["models"] if m["kind"] == "cnn")
+    npz = tmp_path / "maps" / resnet["maps"]["astronaut"]
+    with np.load(npz, allow_pickle=False) as data:
+        arrays = dict(data)
+    meta = {"gradcam_class": 409, "gradcam_label": "analog <clock>", "model": resnet["name"], "image": "astronaut"}
+    np.savez(npz, meta=np.array(json.dumps(meta)), **arrays)
+
+    def page(weights: str) -> str:
+        resnet["weights"] = weights
+        manifest_path.write_text(json.dumps(manifest))
+        docs = tmp_path / f"docs-{weights}"
+        write_pages(load_catalog(tmp_path), docs)
+        return (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
+
+    line = next(s for s in page("pretrained").splitlines() if 'data-role="gradcam-targets"' in s)
+    assert f"top-1 class logit: {resnet['name']}: class 409 (analog &lt;clock&gt;).</p>" in line
+    assert "RANDOM" not in line
+    assert "class 409 (analog &lt;clock&gt;), the top-1 of RANDOM weights" in page("random")
+    other = (tmp_path / "docs-random" / layout.image_page("church_01")).read_text(encoding="utf-8")
+    assert "gradcam-targets" not in other  # no map of the CNN for this image (and no target recorded)
