@@ -1,6 +1,7 @@
-"""Where every atlas file lives in the site: page sources, heatmap PNGs, raw values, photos.
+"""Where every atlas file lives in the site: page sources, heatmap sprite sheets, raw values, photos.
 
-``templates/assets/atlas.js`` builds the same asset URLs (``mapUrl``, ``rawUrl``); keep both in step.
+``templates/assets/atlas.js`` builds the same asset URLs (``spriteUrl``, ``rawUrl``) and finds a tile
+in a sprite as ``sprite_tile`` does; keep both in step.
 """
 
 from __future__ import annotations
@@ -42,9 +43,20 @@ def pair_dir(model_slug: str, image_slug: str) -> str:
     return f"{DATA_DIR}/maps/{model_slug}/{image_slug}"
 
 
-def map_png(model_slug: str, image_slug: str, method: str, layer: int, variant: str) -> str:
-    """The heatmap PNG of one map (``variant`` is ``fused`` or ``hNN``), relative to the site root."""
-    return f"{pair_dir(model_slug, image_slug)}/{method}-l{layer:02d}-{variant}.png"
+def map_sprite(model_slug: str, image_slug: str, method: str) -> str:
+    """The heatmap sprite sheet of one (model, image, method), relative to the site root.
+
+    An 8-bit greyscale PNG of ``layers * gh`` rows and ``variants * gw`` columns: one tile of the
+    patch grid per map, layer ``l`` in tile row ``l``, variant ``v`` (fused, then h00, h01...) in tile
+    column ``v`` (see ``sprite_tile``).
+    """
+    return f"{pair_dir(model_slug, image_slug)}/{method}.png"
+
+
+def sprite_tile(grid: tuple[int, int], layer: int, variant_index: int) -> tuple[int, int, int, int]:
+    """Pixel rectangle ``(x, y, width, height)`` of one map in its sprite sheet (variant 0 is fused)."""
+    gh, gw = grid
+    return variant_index * gw, layer * gh, gw, gh
 
 
 def map_raw(model_slug: str, image_slug: str, method: str, layer: int) -> str:

@@ -284,8 +284,7 @@ class PageWriter:
         images = tuple(i for i in self.catalog.images if i.id in model.maps)
         method = model.head_methods[0]
         cards = self.image_cards(src, images)
-        for card in cards:
-            card["png"] = self.url(src, layout.map_png(model.slug, card["slug"], method, layer, f"h{head:02d}"))
+        for card in cards:  # atlas.js paints each card's canvas from the image's sprite sheet once it is visible
             card["href"] += f"#models={model.slug}&method={method}&layer={layer}&view=heads"
         neighbours = [
             (label, self.url(src, layout.head_page(model.slug, lv, hv)))

@@ -1,9 +1,13 @@
-"""Rasters of the atlas: heatmap PNGs, raw float32 layers and photo copies, rendered once and cached.
+"""Rasters of the atlas: heatmap sprite sheets, raw float32 layers and photo copies, rendered once and cached.
 
-Heatmap format: one 8-bit greyscale PNG per map at patch resolution (one pixel per grid cell).
-The pixel is the colormap index ``floor(255 * (x - min) / (max - min) + 0.5)`` (min-max per map;
-a constant map is all 0). The page colours it with an SVG ``feComponentTransfer`` table filter
-(viridis / inferno / turbo, switchable without new downloads) and scales it up in the browser.
+Heatmap format: one 8-bit greyscale PNG *sprite sheet* per (model, image, method) at patch
+resolution, holding every map of that method: tile row ``l`` is layer ``l``, tile column ``v`` the
+variant (fused first, then h00, h01...; rollout and Grad-CAM have one column), each tile ``gh x gw``
+pixels, one pixel per grid cell (``layout.map_sprite``, ``layout.sprite_tile``). A pixel is the
+colormap index ``floor(255 * (x - min) / (max - min) + 0.5)``, min-max normalised per map (per tile);
+a constant map is all 0, NaN cells are 0. The page copies each tile 1:1 into a canvas, scales it up
+with CSS and colours it with an SVG ``feComponentTransfer`` table filter (viridis / inferno / turbo,
+switchable without new downloads).
 PNG bytes are deterministic: no timestamps or text chunks. Every file is written atomically
 (``atlas.atomic``), and a pair's stamp only after its files, so a killed build never leaves a torn
 file that a later build would take as up to date. Everything here can be re-created from the maps
@@ -26,7 +30,7 @@ from atlas import layout
 from atlas.atomic import write_bytes_atomic, write_text_atomic
 from atlas.catalog import Catalog, ImageInfo, ModelInfo
 
-RENDER_VERSION = 1  # bump when the output of this module changes, to invalidate caches
+RENDER_VERSION = 2  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
 
 
@@ -62,9 +66,17 @@ def layer_maps(arrays: dict[str, np.ndarray], model: ModelInfo, method: str, lay
     return arrays[method][layer][None].astype(np.float32)
 
 
+def sprite_indices(maps: np.ndarray) -> np.ndarray:
+    """The sprite sheet of ``[layers, variants, gh, gw]`` maps: ``[layers * gh, variants * gw]`` uint8,
+    each tile min-max normalised on its own (``to_indices``)."""
+    layers, variants, gh, gw = maps.shape
+    tiles = np.stack([to_indices(m) for m in maps.reshape(layers * variants, gh, gw)])
+    return tiles.reshape(layers, variants, gh, gw).transpose(0, 2, 1, 3).reshape(layers * gh, variants * gw)
+
+
 @dataclass
 class RenderStats:
-    pngs: int = 0
+    pngs: int = 0  # sprite sheets
     png_bytes: int = 0
     raw_bytes: int = 0
     rendered_pairs: int = 0  # (model, image) pairs rendered now
@@ -79,14 +91,19 @@ def _stamp(npz: Path) -> str:
 def _render_pair(model: ModelInfo, image: ImageInfo, npz: Path, out: Path) -> None:
     with np.load(npz) as data:
         arrays = {k: data[k] for k in data.files}
+    written = set()
     for method in model.methods:
-        for layer in range(model.layers):
-            maps = layer_maps(arrays, model, method, layer)
+        layers = [layer_maps(arrays, model, method, layer) for layer in range(model.layers)]
+        for layer, maps in enumerate(layers):
             raw = out / layout.map_raw(model.slug, image.slug, method, layer)
             _write(raw, maps.astype("<f4").tobytes())
-            for variant, values in zip(model.variants(method), maps, strict=True):
-                png = out / layout.map_png(model.slug, image.slug, method, layer, variant)
-                _write(png, encode_png(to_indices(values)))
+            written.add(raw.name)
+        sprite = out / layout.map_sprite(model.slug, image.slug, method)
+        _write(sprite, encode_png(sprite_indices(np.stack(layers))))
+        written.add(sprite.name)
+    for stale in (out / layout.pair_dir(model.slug, image.slug)).iterdir():  # e.g. an older format's files
+        if stale.name not in written:
+            stale.unlink()
 
 
 def _render_photo(image: ImageInfo, out: Path) -> None:
@@ -103,7 +120,7 @@ def _render_photo(image: ImageInfo, out: Path) -> None:
 
 
 def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None = None) -> RenderStats:
-    """Render photos, PNGs and raw layers of every (model, image) into ``out`` (laid out as in the site).
+    """Render photos, sprite sheets and raw layers of every (model, image) into ``out`` (laid out as in the site).
 
     Pairs whose npz is unchanged since the last render are skipped. ``on_pair`` is called after each pair.
     """

@@ -109,6 +109,33 @@ def test_head_pages_have_stable_paths(tmp_path):
     assert not any(src.startswith("atlas/heads/resnet50") for src in pages)
 
 
+def test_head_page_canvases_name_the_map_they_show(tmp_path):
+    """Each card of a head page is a canvas whose data attributes say which sprite tile atlas.js paints."""
+
+    class Canvases(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[dict] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "canvas":
+                self.found.append(dict(attrs))
+
+    pages = _pages(tmp_path)
+    catalog = load_catalog(tmp_path)
+    parser = Canvases()
+    parser.feed(pages["atlas/heads/dinov2/l02-h03.md"])
+    slugs = [i.slug for i in catalog.images]
+    assert [c["data-image"] for c in parser.found] == slugs
+    for canvas, image in zip(parser.found, catalog.images, strict=True):
+        assert canvas["class"] == "atlas-heat" and canvas["role"] == "img"
+        assert (canvas["width"], canvas["height"]) == ("6", "4")  # the 4 x 6 patch grid, one pixel per cell
+        assert (canvas["data-model"], canvas["data-method"], canvas["data-layer"], canvas["data-variant"]) == (
+            "dinov2", "cls", "2", "h03"
+        )
+        assert canvas["aria-label"] == f"dinov2 cls layer 2 head 3 on {image.id}"  # parsed back: escaped in HTML
+
+
 def test_colormap_filters_reproduce_the_lookup_tables_after_truncation():
     filters = dict(colormap_filters())
     assert set(filters) == set(COLORMAPS)

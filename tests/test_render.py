@@ -1,8 +1,9 @@
-"""Heatmap rasters: min-max indices, PNG encoding, the render cache."""
+"""Heatmap rasters: min-max indices, PNG encoding, sprite sheets, the render cache."""
 
 from __future__ import annotations
 
 import io
+import math
 import os
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.colormaps import COLORMAPS, lut
-from atlas.render import encode_png, layer_maps, render_all, to_indices
+from atlas.render import encode_png, layer_maps, render_all, sprite_indices, to_indices
 from tests.fixtures.fake_maps import write_fake_build
 
 
@@ -47,14 +48,77 @@ def test_colormap_tables():
     assert tuple(lut("viridis")[0]) == (68, 1, 84) and tuple(lut("viridis")[-1]) == (253, 231, 37)
 
 
-def test_render_all_writes_every_map_and_caches(tmp_path):
+def _index(x: float, lo: float, hi: float) -> int:
+    """One cell's colormap index, restated cell by cell in plain Python (no numpy)."""
+    if math.isnan(x) or not hi > lo:
+        return 0
+    return min(255, max(0, math.floor((x - lo) / (hi - lo) * 255 + 0.5)))
+
+
+def _expected_sprite(model, npz, method: str) -> np.ndarray:
+    """The sprite sheet of one (model, image, method) computed independently: one tile per map, placed by hand."""
+    gh, gw = model.grid
+    heads = model.heads if method in model.head_methods else 0
+    sheet = np.full((model.layers * gh, (1 + heads) * gw), -1, dtype=int)
+    for layer in range(model.layers):
+        for column in range(1 + heads):
+            if heads:
+                values = npz[f"{method}_fused"][layer] if column == 0 else npz[method][layer, column - 1]
+            else:
+                values = npz[method][layer]
+            cells = [float(v) for v in values.ravel()]
+            finite = [v for v in cells if not math.isnan(v)]
+            lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
+            for r in range(gh):
+                for c in range(gw):
+                    sheet[layer * gh + r, column * gw + c] = _index(cells[r * gw + c], lo, hi)
+    return sheet
+
+
+def test_sprite_indices_tile_layers_by_variants():
+    maps = np.arange(2 * 3 * 2 * 4, dtype=np.float32).reshape(2, 3, 2, 4)  # 2 layers, 3 variants, 2 x 4 grid
+    maps[1, 2] = 5.0  # a constant tile
+    sheet = sprite_indices(maps)
+    assert sheet.shape == (2 * 2, 3 * 4) and sheet.dtype == np.uint8
+    for layer in range(2):
+        for variant in range(3):
+            x, y, w, h = layout.sprite_tile((2, 4), layer, variant)
+            assert np.array_equal(sheet[y : y + h, x : x + w], to_indices(maps[layer, variant]))
+    assert not sheet[2:4, 8:12].any() and sheet[0, 0] == 0 and sheet[1, 3] == 255
+
+
+def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
     write_fake_build(tmp_path)
     catalog = load_catalog(tmp_path)
     out = tmp_path / "render"
     stats = render_all(catalog, out)
-    expected = sum(len(m.variants(method)) * m.layers for m in catalog.models for method in m.methods for _ in m.maps)
-    assert stats.pngs == expected and stats.rendered_pairs == sum(len(m.maps) for m in catalog.models)
-    assert stats.png_bytes / stats.pngs < 2048
+    assert stats.pngs == sum(len(m.methods) * len(m.maps) for m in catalog.models)
+    assert stats.rendered_pairs == sum(len(m.maps) for m in catalog.models)
+
+    checked = 0
+    for model in catalog.models:
+        for image in catalog.images:
+            if image.id not in model.maps:
+                continue
+            pair = out / layout.pair_dir(model.slug, image.slug)
+            with np.load(model.maps[image.id]) as npz:
+                for method in model.methods:
+                    sprite = Image.open(out / layout.map_sprite(model.slug, image.slug, method))
+                    assert sprite.mode == "L"
+                    assert np.array_equal(np.asarray(sprite).astype(int), _expected_sprite(model, npz, method))
+                    checked += 1
+            expected_files = {f"{m}.png" for m in model.methods} | {
+                f"{m}-l{layer:02d}.f32" for m in model.methods for layer in range(model.layers)
+            }
+            assert {f.name for f in pair.iterdir()} == expected_files  # no per-map PNGs
+    assert checked == stats.pngs
+
+    siglip = next(m for m in catalog.models if m.name == "siglip")  # the fixture's NaN cell: index 0
+    with np.load(siglip.maps["astronaut"]) as npz:
+        assert np.isnan(npz["mean"][1, 2, 1, 2])
+    sheet = np.asarray(Image.open(out / layout.map_sprite(siglip.slug, "astronaut", "mean")))
+    x, y, _, _ = layout.sprite_tile(siglip.grid, 1, 3)
+    assert sheet[y + 1, x + 2] == 0 and sheet[y : y + 5, x : x + 5].max() == 255
 
     model = next(m for m in catalog.models if m.name == "dinov2")
     image = catalog.images[0]
@@ -63,11 +127,26 @@ def test_render_all_writes_every_map_and_caches(tmp_path):
         assert np.array_equal(maps[0], npz["cls_fused"][2]) and np.array_equal(maps[3], npz["cls"][2, 2])
     raw = np.fromfile(out / layout.map_raw(model.slug, image.slug, "cls", 2), dtype="<f4")
     assert np.array_equal(raw.reshape(maps.shape), maps)
-    png = out / layout.map_png(model.slug, image.slug, "cls", 2, "h02")
-    assert np.array_equal(np.asarray(Image.open(png)), to_indices(maps[3]))
 
     again = render_all(catalog, out)
     assert again.rendered_pairs == 0 and again.cached_pairs == stats.rendered_pairs
     npz_path = model.maps[image.id]
     os.utime(npz_path, ns=(npz_path.stat().st_atime_ns, npz_path.stat().st_mtime_ns + 10**9))
     assert render_all(catalog, out).rendered_pairs == 1
+
+
+def test_sprites_are_deterministic_and_replace_an_older_format(tmp_path):
+    write_fake_build(tmp_path)
+    catalog = load_catalog(tmp_path)
+    first, second = tmp_path / "a", tmp_path / "b"
+    model, image = catalog.models[0], catalog.images[0]
+    stale = first / layout.pair_dir(model.slug, image.slug) / "cls-l00-fused.png"  # a per-map PNG of format 1
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    render_all(catalog, first)
+    render_all(catalog, second)
+    assert not stale.exists()
+    files = sorted(p.relative_to(first) for p in first.rglob("*.png"))
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*.png"))
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    assert all(b"tIME" not in (first / f).read_bytes() for f in files)

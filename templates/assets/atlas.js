@@ -3,7 +3,13 @@
  * No framework, no inline code, no eval: the page's data comes from
  * <script type="application/json" id="atlas-data">, every DOM node is built with createElement /
  * textContent. The whole view state lives in the URL hash (permalinks; back/forward restore it).
- * Asset URLs follow atlas/layout.py (mapUrl, rawUrl); thresholds follow ssl_attention/thresholds.py.
+ * Asset URLs follow atlas/layout.py (spriteUrl, rawUrl; a tile's place in its sprite sheet follows
+ * layout.sprite_tile); thresholds follow ssl_attention/thresholds.py.
+ *
+ * Heatmaps: each is a <canvas class="atlas-heat"> of the patch grid's size (gw x gh) whose data
+ * attributes name what it shows (model, image, method, layer, variant); its pixels are copied 1:1 from
+ * the greyscale sprite sheet of that (model, image, method), loaded once and cached, then CSS scales
+ * the canvas up and colours it with the SVG colormap filter. data-ready is set once it is painted.
  */
 (function () {
   "use strict";
@@ -47,8 +53,8 @@
   const pad = (n) => String(n).padStart(2, "0");
   const variantName = (h) => (h < 0 ? "fused" : "h" + pad(h));
 
-  function mapUrl(data, model, image, method, layer, variant) {
-    return data.maps + model + "/" + image + "/" + method + "-l" + pad(layer) + "-" + variant + ".png";
+  function spriteUrl(data, model, image, method) {
+    return data.maps + model + "/" + image + "/" + method + ".png";
   }
   function rawUrl(data, model, image, method, layer) {
     return data.maps + model + "/" + image + "/" + method + "-l" + pad(layer) + ".f32";
@@ -76,6 +82,58 @@
       }));
     }
     return rawCache.get(url);
+  }
+
+  // ---------------------------------------------------------------- heatmap sprite sheets
+  const sprites = new Map();  // url -> Promise of the decoded <img>
+  const decodedSprites = new Map();  // url -> decoded <img>: tiles of a loaded sprite paint synchronously
+  function loadSprite(url) {
+    if (!sprites.has(url)) {
+      const img = new Image();
+      img.src = url;
+      sprites.set(url, img.decode().then(() => { decodedSprites.set(url, img); return img; }, (err) => {
+        sprites.delete(url);  // a later paint may try again
+        throw err;
+      }));
+    }
+    return sprites.get(url);
+  }
+  /** Column of a variant in its sprite sheet: fused first, then h00, h01... (layout.sprite_tile). */
+  const variantColumn = (variant) => (variant === "fused" ? 0 : Number(variant.slice(1)) + 1);
+
+  /** Paint a heat canvas with the tile its data attributes name, copied 1:1 from the cached sprite
+   *  (source rectangle of the canvas' own size: no scaling, so no bleeding between tiles). */
+  function paintHeat(data, canvas) {
+    const d = canvas.dataset;
+    const url = spriteUrl(data, d.model, d.image, d.method);
+    const want = url + "|" + d.layer + "|" + d.variant;
+    if (canvas.atlasWant === want) return;  // painted already, or being painted
+    canvas.atlasWant = want;
+    delete canvas.dataset.ready;
+    const x = variantColumn(d.variant) * canvas.width, y = Number(d.layer) * canvas.height;
+    const draw = (img) => {
+      if (canvas.atlasWant !== want) return;  // the canvas was given another tile meanwhile
+      const ctx = canvas.getContext("2d");
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(img, x, y, canvas.width, canvas.height, 0, 0, canvas.width, canvas.height);
+      canvas.dataset.ready = "1";
+    };
+    if (decodedSprites.has(url)) draw(decodedSprites.get(url));
+    else loadSprite(url).then(draw, () => { canvas.atlasWant = null; console.error("atlas: cannot load " + url); });
+  }
+
+  /** Point a heat canvas at one map (and paint it; nothing happens if it already shows that map). */
+  function setHeat(data, canvas, map, label) {
+    for (const k of ["model", "image", "method", "layer", "variant"]) canvas.dataset[k] = String(map[k]);
+    canvas.setAttribute("aria-label", label);
+    paintHeat(data, canvas);
+  }
+
+  /** A new heat canvas for ``map`` = {model, image, method, layer, variant} of a ``grid`` = [gh, gw]. */
+  function heatCanvas(data, grid, map, label) {
+    const canvas = el("canvas", { class: "atlas-heat", width: grid[1], height: grid[0], role: "img" });
+    setHeat(data, canvas, map, label);
+    return canvas;
   }
 
   // ---------------------------------------------------------------- small DOM helpers
@@ -210,7 +268,13 @@
       s.p = clamp(numOr(q.get("p"), 20), 1, 100);
       s.mass = clamp(numOr(q.get("mass"), 0.6), 0.05, 1);
       s.composite = hasHeads && q.get("composite") === "1" ? 1 : 0;
-      s.off = (q.get("off") || "").split(",").filter((x) => /^\d+$/.test(x)).map(Number);
+      // heads hidden in the composite, per model: off.<model>=0,3 (an older permalink's off=0,3 hid them in every model)
+      const heads = (text) => (text || "").split(",").filter((x) => /^\d+$/.test(x)).map(Number);
+      s.off = {};
+      for (const m of models) {
+        const hidden = heads(q.has("off." + m.slug) ? q.get("off." + m.slug) : q.get("off")).filter((h) => h < m.heads);
+        if (hidden.length) s.off[m.slug] = hidden;
+      }
       s.zoom = q.get("zoom") || "";
       return s;
     }
@@ -225,7 +289,7 @@
       q.set("boxes", fd.get("boxes") ? "1" : "0");
       q.set("smooth", fd.get("smooth") ? "1" : "0");
       q.set("composite", fd.get("composite") ? "1" : "0");
-      q.set("off", state.off.join(","));
+      for (const [slug, hidden] of Object.entries(state.off)) q.set("off." + slug, hidden.join(","));
       q.set("zoom", state.zoom);
       return q;
     }
@@ -272,23 +336,6 @@
       if (boxesSvg) boxesSvg.classList.toggle("atlas-off", !state.boxes);
     }
 
-    function stack(model, variant, label) {
-      const box = el("span", { class: "atlas-stack" });
-      box.style.aspectRatio = image.width + " / " + image.height;
-      if (state.display === "overlay") {
-        box.appendChild(el("img", { class: "atlas-photo", src: data.photo, alt: "" }));
-      }
-      if (variant !== "composite") {
-        const heat = el("img", {
-          class: "atlas-heat", alt: label, "data-model": model.slug, "data-variant": variant,
-          src: mapUrl(data, model.slug, image.slug, state.method, state.layer, variant),
-        });
-        heat.style.opacity = state.display === "overlay" ? String(state.opacity / 100) : "1";
-        box.appendChild(heat);
-      }
-      return box;
-    }
-
     function addThreshold(box, model, variantIndex) {
       const [gh, gw] = model.grid;
       const canvas = el("canvas", { class: "atlas-mask", width: gw, height: gh, "aria-hidden": "true" });
@@ -316,7 +363,7 @@
       const canvas = el("canvas", { class: "atlas-composite", width: gw, height: gh,
         role: "img", "aria-label": model.name + " colour-per-head composite" });
       box.appendChild(canvas);
-      const off = new Set(state.off);
+      const off = new Set(state.off[model.slug] || []);
       fetchRaw(rawUrl(data, model.slug, image.slug, state.method, state.layer), model.heads + 1, gh * gw)
         .then((maps) => {
           const heads = maps.slice(1).map(minmax);
@@ -336,21 +383,42 @@
         });
     }
 
+    /** A tile's skeleton: photo, heat canvas (or composite), threshold veil, boxes, caption. */
     function tile(model, variant, index) {
+      const box = el("span", { class: "atlas-stack" });
+      box.style.aspectRatio = image.width + " / " + image.height;
+      if (state.display === "overlay") box.appendChild(el("img", { class: "atlas-photo", src: data.photo, alt: "" }));
+      if (variant === "composite") addComposite(box, model);
+      else {
+        box.appendChild(el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img" }));
+        if (state.thr !== "none") addThreshold(box, model, index);
+      }
+      if (state.boxes && boxesSvg) box.appendChild(boxesSvg.cloneNode(true));
+      const button = el("button", { type: "button", class: "atlas-tile-open", "data-zoom": model.slug + ":" + variant }, [box]);
+      const fig = el("figure", { class: "atlas-tile", "data-model": model.slug, "data-variant": variant },
+        [button, el("figcaption", {})]);
+      fillTile(fig, model, variant);
+      return fig;
+    }
+
+    /** What a layer, method or opacity change alters in a tile: labels, head link, heatmap pixels. */
+    function fillTile(fig, model, variant) {
       const head = variant.startsWith("h") ? Number(variant.slice(1)) : -1;
       const what = variant === "composite" ? "composite" : head >= 0 ? "head " + head : "fused";
       const unit = state.method === "gradcam" ? "stage" : "layer";
       const label = model.name + ", " + state.method + ", " + unit + " " + state.layer + ", " + what;
-      const box = stack(model, variant, label + " heatmap");
-      if (variant === "composite") addComposite(box, model);
-      else if (state.thr !== "none") addThreshold(box, model, index);
-      if (state.boxes && boxesSvg) box.appendChild(boxesSvg.cloneNode(true));
-      const button = el("button", { type: "button", class: "atlas-tile-open", "aria-label": "Enlarge " + label,
-        "data-zoom": model.slug + ":" + variant }, [box]);
-      const caption = el("figcaption", {});
-      if (head >= 0) caption.appendChild(el("a", { href: headUrl(data, model.slug, state.layer, head), text: what }));
-      else caption.textContent = what;
-      return el("figure", { class: "atlas-tile", "data-model": model.slug, "data-variant": variant }, [button, caption]);
+      fig.querySelector(".atlas-tile-open").setAttribute("aria-label", "Enlarge " + label);
+      const caption = fig.querySelector("figcaption");
+      if (head < 0) caption.textContent = what;
+      else {
+        if (!caption.firstElementChild) caption.replaceChildren(el("a", { text: what }));
+        caption.firstElementChild.href = headUrl(data, model.slug, state.layer, head);
+      }
+      const heat = fig.querySelector("canvas.atlas-heat");
+      if (!heat) return;
+      heat.style.opacity = state.display === "overlay" ? String(state.opacity / 100) : "1";
+      setHeat(data, heat, { model: model.slug, image: image.slug, method: state.method, layer: state.layer,
+        variant: variant }, label + " heatmap");
     }
 
     function legend(model) {
@@ -359,7 +427,7 @@
         const rgb = headColour(h, model.heads);
         const swatch = el("span", { class: "atlas-swatch" });
         swatch.style.background = "rgb(" + rgb.join(",") + ")";
-        const on = !state.off.includes(h);
+        const on = !(state.off[model.slug] || []).includes(h);
         list.appendChild(el("li", {}, [el("button", { type: "button", "data-head": h, "aria-pressed": String(on),
           title: "click: show/hide head " + h + "; double-click: solo" }, [swatch, el("span", { text: "h" + pad(h) })])]));
       }
@@ -374,12 +442,9 @@
         : a.dataset.head && row ? ".atlas-row[data-model='" + CSS.escape(row.dataset.model) + "'] [data-head='" + a.dataset.head + "']" : null;
     }
 
-    function render() {
-      const focused = focusKey();
-      state = parse();
-      syncForm();
-      grid.replaceChildren();
-      const hidden = [];
+    /** The rows the state shows ({model, perHead, variants}) and why other models are hidden. */
+    function plan() {
+      const rows = [], hidden = [];
       for (const slug of state.models) {
         const model = bySlug.get(slug);
         if (!model.methods.includes(state.method)) { hidden.push(model.name + " has no " + state.method + " map"); continue; }
@@ -388,19 +453,45 @@
         let variants = ["fused"];
         if (perHead && state.composite) variants = ["fused", "composite"];
         else if (perHead && state.view === "heads") variants = variants.concat(model.heads ? Array.from({ length: model.heads }, (_, h) => variantName(h)) : []);
-        const tiles = el("div", { class: "atlas-tiles" });
-        variants.forEach((v, i) => tiles.appendChild(tile(model, v, v === "composite" ? 0 : i)));
-        const title = el("h2", { class: "atlas-row-title" }, [
-          el("a", { href: data.modelUrl.replace("MODEL", model.slug), text: model.name }),
-          model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,
-        ]);
-        const row = el("section", { class: "atlas-row", "data-model": model.slug, "aria-label": model.name },
-          [title, tiles, perHead && state.composite ? legend(model) : null]);
-        grid.appendChild(row);
+        rows.push({ model: model, perHead: perHead, variants: variants });
+      }
+      return { rows: rows, hidden: hidden };
+    }
+
+    /** Everything that changes the grid's DOM; a state change that keeps it only updates the tiles.
+     *  Threshold veils and composites are drawn from one layer's raw values: they depend on the layer. */
+    function gridKey(rows) {
+      const perLayer = state.thr !== "none" || state.composite;
+      return JSON.stringify([rows.map((r) => [r.model.slug, r.variants]), state.display, state.boxes, state.thr,
+        state.p, state.mass, state.composite ? state.off : null, perLayer ? [state.method, state.layer] : null]);
+    }
+
+    let shownKey = null;
+    function render() {
+      const focused = focusKey();
+      state = parse();
+      syncForm();
+      const { rows, hidden } = plan();
+      const key = gridKey(rows);
+      if (key === shownKey) {
+        for (const fig of grid.querySelectorAll(".atlas-tile")) fillTile(fig, bySlug.get(fig.dataset.model), fig.dataset.variant);
+      } else {
+        shownKey = key;
+        grid.replaceChildren();
+        for (const { model, perHead, variants } of rows) {
+          const tiles = el("div", { class: "atlas-tiles" });
+          variants.forEach((v, i) => tiles.appendChild(tile(model, v, v === "composite" ? 0 : i)));
+          const title = el("h2", { class: "atlas-row-title" }, [
+            el("a", { href: data.modelUrl.replace("MODEL", model.slug), text: model.name }),
+            model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,
+          ]);
+          grid.appendChild(el("section", { class: "atlas-row", "data-model": model.slug, "aria-label": model.name },
+            [title, tiles, perHead && state.composite ? legend(model) : null]));
+        }
+        const again = focused && grid.querySelector(focused);
+        if (again) again.focus();
       }
       root.querySelector("[data-role=hidden-rows]").textContent = hidden.length ? "Hidden: " + hidden.join("; ") + "." : "";
-      const again = focused && grid.querySelector(focused);
-      if (again) again.focus();
       renderZoom();
       renderMetricPanel(root.querySelector("[data-role=metrics]"), data, state, bySlug);
     }
@@ -413,6 +504,7 @@
       body.replaceChildren(source.cloneNode(true));
       for (const c of source.querySelectorAll("canvas")) {
         const copy = body.querySelector("canvas." + c.className);
+        if (c.classList.contains("atlas-heat")) { paintHeat(data, copy); continue; }  // from the cached sprite
         const paint = () => copy.getContext("2d").drawImage(c, 0, 0);
         if (c.dataset.ready) paint(); else new MutationObserver((_, obs) => { paint(); obs.disconnect(); }).observe(c, { attributes: true });
       }
@@ -455,18 +547,18 @@
       const h = Number(head.dataset.head);
       const model = bySlug.get(head.closest(".atlas-row").dataset.model);
       const key = model.slug + ":" + h, now = performance.now();
-      const off = new Set(state.off);
+      const off = new Set(state.off[model.slug] || []);
       const toggle = () => { if (off.has(h)) off.delete(h); else off.add(h); };
       toggle();  // a single click toggles; the 2nd click of a double-click undoes the 1st
       if (lastHead && lastHead.key === key && now - lastHead.time < 450) {
         lastHead = null;  // double-click: solo the head, or show all heads if it was solo already
         const solo = off.size === model.heads - 1 && !off.has(h);
         const others = Array.from({ length: model.heads }, (_, i) => i).filter((i) => i !== h);
-        set("off", solo ? "" : others.join(","));
+        set("off." + model.slug, solo ? "" : others.join(","));
         return;
       }
       lastHead = { key: key, time: now };
-      set("off", [...off].sort((a, b) => a - b).join(","));
+      set("off." + model.slug, [...off].sort((a, b) => a - b).join(","));
     });
     zoom.addEventListener("close", () => { if (state.zoom) set("zoom", ""); });
     window.addEventListener("popstate", render);
@@ -561,8 +653,8 @@
           const box = el("span", { class: "atlas-stack" });
           box.style.aspectRatio = image.width + " / " + image.height;
           if (display === "overlay") box.appendChild(el("img", { class: "atlas-photo", src: image.thumb, alt: "", loading: "lazy" }));
-          box.appendChild(el("img", { class: "atlas-heat", loading: "lazy", src: mapUrl(data, model.slug, image.slug, method, l, v),
-            alt: model.name + " " + method + " " + unit + " " + l + " " + (i ? "head " + (i - 1) : "fused") + " on " + image.id }));
+          box.appendChild(heatCanvas(data, model.grid, { model: model.slug, image: image.slug, method: method, layer: l, variant: v },
+            model.name + " " + method + " " + unit + " " + l + " " + (i ? "head " + (i - 1) : "fused") + " on " + image.id));
           const href = i ? headUrl(data, model.slug, l, i - 1) : image.href + "#models=" + model.slug + "&method=" + method + "&layer=" + l;
           row.appendChild(el("td", {}, [el("a", { href: href }, [box])]));
         });
@@ -585,6 +677,10 @@
   function initHeadPage(root, data) {
     const form = root.querySelector("form.atlas-controls");
     const model = data.models.find((m) => m.slug === data.model);
+    // one sprite sheet per image, loaded when its card comes near the viewport
+    const visible = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) { visible.unobserve(e.target); paintHeat(data, e.target); }
+    }, { rootMargin: "300px" }) : { observe: (c) => paintHeat(data, c) };
     function render() {
       const q = readHash();
       const method = model.headMethods.includes(q.get("method")) ? q.get("method") : data.method;
@@ -596,8 +692,13 @@
       root.dataset.cmap = cmap;
       root.dataset.display = display;
       for (const link of root.querySelectorAll("a[data-image]")) {
-        const heat = link.querySelector(".atlas-heat");
-        heat.src = mapUrl(data, model.slug, link.dataset.image, method, data.layer, variantName(data.head));
+        const heat = link.querySelector("canvas.atlas-heat");
+        if (heat.dataset.method !== method || !heat.atlasWant) {
+          heat.dataset.method = method;
+          heat.setAttribute("aria-label", model.name + " " + method + " layer " + data.layer + " head " + data.head +
+            " on " + link.querySelector(".atlas-card-title").textContent);
+          visible.observe(heat);
+        }
         link.href = link.href.replace(/method=[a-z]+/, "method=" + method);
       }
     }
