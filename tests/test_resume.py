@@ -8,12 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from atlas.cli import app
+from tests.fixtures.interrupt import AFTER, BEFORE, MID, clean_env, interrupt, interrupt_mid_stage
 
 runner = CliRunner()
 
@@ -52,21 +52,25 @@ def test_torn_cache_files_are_recomputed(tiny_checkpoints, tmp_path):
 
 
 def test_sigkill_at_any_point_then_resume(tiny_checkpoints, tmp_path):
-    """Kill the real process once some maps exist; running again finishes with the clean build's bytes."""
+    """SIGKILL the real process while it computes maps (some written, the manifest not yet), then SIGINT the
+    next run once it has added maps of its own; running again finishes with the clean build's bytes."""
     clean = tmp_path / "clean"
     assert runner.invoke(app, _args(tiny_checkpoints, clean)).exit_code == 0
     out = tmp_path / "out"
     atlas = [sys.executable, "-m", "atlas", *_args(tiny_checkpoints, out)]
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    for signal_to_send in (signal.SIGKILL, signal.SIGINT):
-        proc = subprocess.Popen(atlas, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(out.glob("maps/*/*.npz"))) >= 3:
-                proc.send_signal(signal_to_send)
-                break
-            time.sleep(0.01)
-        proc.wait(timeout=60)
+    env = clean_env()
+
+    def computing(maps_at_least: int):
+        def state() -> str:
+            if (out / "maps" / "manifest.json").exists():  # written once every model's maps are there
+                return AFTER
+            return MID if len(list(out.glob("maps/*/*.npz"))) >= maps_at_least else BEFORE
+
+        return state
+
+    interrupt_mid_stage(atlas, env, out, [computing(3)] * 3)
+    cached = len(list(out.glob("maps/*/*.npz")))
+    assert interrupt(atlas, env, computing(cached + 1), sig=signal.SIGINT) == MID
     result = subprocess.run(atlas, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "reused" in result.stdout

@@ -5,19 +5,16 @@ One build per module (``hostile``); every check runs on its site:
 * the link crawl of tests/test_links.py;
 * HTML validity (Nu Html Checker) of every atlas page and a sample of docs pages;
 * axe-core on the gallery, an image page, a head page and the build report: no serious/critical violation;
-* a build killed (SIGKILL) during the site stage leaves no site that looks complete, and running it
-  again gives the same bytes as the uninterrupted build.
+* a build killed (SIGKILL) mid-stage (metrics, heatmap rendering, MkDocs) leaves no site that looks complete,
+  and running it again gives the same bytes as the uninterrupted build.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -29,6 +26,16 @@ from typer.testing import CliRunner
 
 from atlas.cli import app
 from tests.fixtures.hostile import IMG_NAME, LABELS, PLAIN, SCRIPT_NAME, write_hostile_inputs
+from tests.fixtures.interrupt import (
+    AFTER,
+    BEFORE,
+    MID,
+    NEAR,
+    clean_env,
+    finished_files,
+    interrupt_mid_stage,
+    stage_state,
+)
 from tests.fixtures.node_tools import axe_source, vnu_command
 from tests.fixtures.site_server import csp_for, serve_site
 from tests.test_links import crawl
@@ -274,28 +281,42 @@ def test_accessibility_axe(hostile: Hostile, hostile_url: str, browser, scheme):
 
 
 # ---------------------------------------------------------------------------------------- kill and resume
-def test_site_stage_killed_then_resumed_is_byte_identical(hostile: Hostile, tmp_path):
-    """SIGKILL while MkDocs writes the site: no half-written site is left at OUT/site; a rerun finishes it
-    with the same bytes as the uninterrupted build (same inputs, so the same default SOURCE_DATE_EPOCH)."""
+def _stage_states(out: Path, clean: Path, stage: str) -> list:
+    """Attempts at killing a build in ``out`` mid-``stage``: half-way first, then as early as possible
+    (see tests/fixtures/interrupt.py)."""
+    started = (out / "report.json").exists  # written right after the maps, before the metrics stage
+    if stage == "mkdocs":  # MkDocs writes into OUT/.site.partial, renamed to OUT/site when complete
+        clean_site = finished_files(clean / "site").keys()
+
+        def mkdocs() -> str:
+            if finished_files(out / "site").keys() == clean_site:
+                return AFTER
+            if (out / ".site.partial" / "atlas").is_dir() or (out / "site" / "atlas").is_dir():
+                return MID
+            return NEAR if started() else BEFORE
+
+        return [mkdocs] * 3
+    outputs = {"metrics": "metrics", "render": "render"}[stage]
+    complete = finished_files(clean / outputs)
+    return [stage_state(started, out / outputs, complete, at=at) for at in (0.5, 0.0, 0.0)]
+
+
+@pytest.mark.parametrize("stage", ["metrics", "render", "mkdocs"])
+def test_build_killed_mid_stage_then_resumed_is_byte_identical(hostile: Hostile, tmp_path, stage):
+    """SIGKILL while the metrics are written, while heatmaps are rendered, or while MkDocs writes the site;
+    the kill provably lands mid-stage (some of the stage's outputs there, not all). No half-written site is
+    left at OUT/site, and a rerun gives the uninterrupted build's bytes (same inputs, so the same default
+    SOURCE_DATE_EPOCH): site, metrics, maps and report."""
     out = tmp_path / "out"
     args = [a if a != str(hostile.out) else str(out) for a in hostile.args]
-    command = [sys.executable, "-m", "atlas", *args]
-    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    env["HF_HUB_OFFLINE"] = "1"
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, killed = time.monotonic() + 120, False
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(p.is_dir() for p in (out / ".site.partial" / "atlas", out / "site" / "atlas")):
-            proc.send_signal(signal.SIGKILL)
-            killed = True
-            break
-        time.sleep(0.005)
-    proc.wait(timeout=60)
-    assert killed, "the build finished before the site stage could be interrupted"
+    command, env = [sys.executable, "-m", "atlas", *args], clean_env()
+    interrupt_mid_stage(command, env, out, _stage_states(out, hostile.out, stage))
     assert not (out / "site").exists(), "a half-written site was left in place"
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert not (out / ".site.partial").exists() and not (out / ".site.old").exists()
-    clean, resumed = _tree(hostile.site), _tree(out / "site")
-    assert sorted(clean) == sorted(resumed)
-    assert [k for k in clean if clean[k] != resumed[k]] == []
+    for part in ("site", "metrics", "maps"):
+        clean, resumed = _tree(hostile.out / part), _tree(out / part)
+        assert sorted(clean) == sorted(resumed), part
+        assert [k for k in clean if clean[k] != resumed[k]] == [], part
+    assert (out / "report.json").read_bytes() == (hostile.out / "report.json").read_bytes()

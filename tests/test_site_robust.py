@@ -1,4 +1,7 @@
-"""The site stage on the fake build: dates from SOURCE_DATE_EPOCH, torn renders repaired, ids kept inside the site."""
+"""The site stage on the fake build: dates from SOURCE_DATE_EPOCH, ids kept inside the site.
+
+Killed builds (mid-render among other stages) are tested on a real process in tests/test_site_hostile.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from pathlib import Path
 
 import mkdocs.utils
 import pytest
-from PIL import Image
 
 from atlas.site import build_site, default_source_date_epoch
 from tests.fixtures.fake_maps import write_fake_build
@@ -64,37 +66,6 @@ def test_source_date_epoch_is_used_when_set(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="SOURCE_DATE_EPOCH"):
         build_site(build, build / "site")
     assert (build / "site" / "index.html").is_file()  # the failed build left the previous site in place
-
-
-def test_a_render_interrupted_mid_write_is_redone(tmp_path, monkeypatch):
-    """A kill while a thumbnail is being written must not leave a torn file that the next build keeps."""
-    clean = tmp_path / "clean"
-    write_fake_build(clean)
-    build_site(clean, clean / "site")
-    build = tmp_path / "b"
-    write_fake_build(build)
-    save = Image.Image.save
-
-    def torn_save(self, fp, format=None, **params):  # writes half of the file, then "dies"
-        import io
-
-        buffer = io.BytesIO()
-        save(self, buffer, format, **params)
-        data = buffer.getvalue()[: len(buffer.getvalue()) // 2]
-        if isinstance(fp, (str, Path)):
-            Path(fp).write_bytes(data)
-        else:
-            fp.write(data)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Image.Image, "save", torn_save)
-    with pytest.raises(KeyboardInterrupt):
-        build_site(build, build / "site")
-    monkeypatch.setattr(Image.Image, "save", save)
-    build_site(build, build / "site")
-    first, second = _tree(clean / "site"), _tree(build / "site")
-    assert sorted(first) == sorted(second)
-    assert [k for k in first if first[k] != second[k]] == []
 
 
 def test_ids_cannot_escape_the_output_directory(tmp_path):
