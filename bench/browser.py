@@ -1,13 +1,18 @@
 """Image-page load time and layer-toggle latency of a built site, in headless Chromium (Playwright).
 
-The site is served by Python's http.server on 127.0.0.1 (a thread of this process). Timings:
+The site is served by Python's http.server on 127.0.0.1 (a thread of this process). Heatmaps are
+``<canvas class="atlas-heat">`` tiles painted from one sprite sheet per (model, image, method); a
+canvas has ``data-ready`` once its tile is painted. Timings:
 
-* load: navigation start -> every heatmap ``<img>`` of the page decoded (and the ``load`` event);
-  the first load is cold (empty browser cache), later loads are fresh pages in a new context.
+* load: navigation start -> every heatmap canvas of the grid painted (``data-ready``), then two animation
+  frames (and the ``load`` event); the first load is cold (empty browser cache), later loads are fresh
+  pages in a new context.
 * toggle: the layer slider is moved (an ``input`` event, as a user's drag) and the clock stops when every
-  heatmap ``<img>`` of the grid has its new source decoded and two animation frames have passed (the
-  new image is on screen; ``decoded`` stops before the frames, so it excludes up to ~33 ms of frame wait).
-  The first toggle to each layer fetches new PNGs from the server; repeating it hits the browser cache.
+  heatmap canvas of the grid shows the new layer (``data-layer``) and is painted, and two animation frames
+  have passed (``painted_ms`` stops before the frames, so it excludes up to ~33 ms of frame wait).
+  The sprites hold every layer, so no toggle downloads anything; "first visit" and "cached" (the same
+  layers again) are both kept for comparison with the per-map PNGs of before, where the first visit of a
+  layer fetched new files.
 """
 
 from __future__ import annotations
@@ -22,32 +27,50 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
+# resolves once every heat canvas of the grid is painted for `layer` (null: any layer), or after 30 s
+_PAINTED = """
+(layer) => new Promise((resolve) => {
+  const t0 = performance.now();
+  const done = () => {
+    const tiles = [...document.querySelectorAll('[data-role=grid] canvas.atlas-heat')];
+    return tiles.length > 0 &&
+      tiles.every((c) => c.dataset.ready && (layer === null || c.dataset.layer === String(layer)));
+  };
+  const poll = () => (done() || performance.now() - t0 > 30000 ? resolve() : requestAnimationFrame(poll));
+  poll();
+})
+"""
+
 _WAIT_HEATMAPS = """
 async () => {
-  const imgs = [...document.querySelectorAll('[data-role=grid] img.atlas-heat')];
-  await Promise.all(imgs.map((i) => i.decode().catch(() => null)));
+  await (PAINTED)(null);
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const tiles = [...document.querySelectorAll('[data-role=grid] canvas.atlas-heat')];
   const nav = performance.getEntriesByType('navigation')[0];
+  const sprites = performance.getEntriesByType('resource').filter((e) => e.name.includes('/atlas-data/maps/'));
   return {ready_ms: performance.now(), load_event_ms: nav ? nav.loadEventEnd : null,
-          dom_content_loaded_ms: nav ? nav.domContentLoadedEventEnd : null, heatmaps: imgs.length,
-          broken: imgs.filter((i) => !i.naturalWidth).length};
+          dom_content_loaded_ms: nav ? nav.domContentLoadedEventEnd : null, heatmaps: tiles.length,
+          map_requests: sprites.length, broken: tiles.filter((c) => !c.dataset.ready).length};
 }
-"""
+""".replace("PAINTED", _PAINTED)
 
 _TOGGLE = """
 async (layer) => {
   const slider = document.querySelector('form.atlas-controls input[name=layer]');
+  const maps = () => performance.getEntriesByType('resource').filter((e) => e.name.includes('/atlas-data/')).length;
+  const before = maps();
   const t0 = performance.now();
   slider.value = String(layer);
   slider.dispatchEvent(new Event('input', {bubbles: true}));
-  const imgs = [...document.querySelectorAll('[data-role=grid] img.atlas-heat')];
-  await Promise.all(imgs.map((i) => i.decode().catch(() => null)));
-  const decoded = performance.now() - t0;
+  await (PAINTED)(layer);
+  const painted = performance.now() - t0;
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-  return {ms: performance.now() - t0, decoded_ms: decoded, heatmaps: imgs.length,
-          ok: imgs.every((i) => i.src.includes('-l' + String(layer).padStart(2, '0') + '-'))};
+  const tiles = [...document.querySelectorAll('[data-role=grid] canvas.atlas-heat')];
+  return {ms: performance.now() - t0, painted_ms: painted, heatmaps: tiles.length,
+          requests: maps() - before,  // atlas data files fetched by the toggle (not the favicon Chromium refetches)
+          ok: tiles.every((c) => c.dataset.layer === String(layer))};
 }
-"""
+""".replace("PAINTED", _PAINTED)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -81,7 +104,7 @@ def measure(site_dir: Path, loads: int = 5, toggles: int = 10) -> dict:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             result["browser"] = browser.version
-            loads_ms, load_events, heatmaps = [], [], 0
+            loads_ms, load_events, heatmaps, map_requests = [], [], 0, 0
             for i in range(min(loads, len(pages))):
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 page = context.new_page()
@@ -89,33 +112,35 @@ def measure(site_dir: Path, loads: int = 5, toggles: int = 10) -> dict:
                 info = page.evaluate(_WAIT_HEATMAPS)
                 loads_ms.append(info["ready_ms"])
                 load_events.append(info["load_event_ms"])
-                heatmaps = info["heatmaps"]
+                heatmaps, map_requests = info["heatmaps"], info["map_requests"]
                 if info["broken"]:
                     result.setdefault("broken_images", 0)
                     result["broken_images"] += info["broken"]
                 context.close()
             result["load_ms"] = {"cold_first": loads_ms[0], "median": statistics.median(loads_ms),
                                  "max": max(loads_ms), "load_event_median": statistics.median(load_events),
-                                 "heatmaps_on_page": heatmaps, "samples": loads_ms}
+                                 "heatmaps_on_page": heatmaps, "map_requests": map_requests, "samples": loads_ms}
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             page = context.new_page()
             page.goto(f"{base}/{pages[0]}", wait_until="load")
             page.evaluate(_WAIT_HEATMAPS)
             layers = int(page.evaluate("() => Number(document.querySelector('input[name=layer]').max)")) + 1
-            first, again, decoded, ok = [], [], [], True
+            first, again, painted, requests, ok = [], [], [], 0, True
             for k in range(toggles):
                 r = page.evaluate(_TOGGLE, k % layers)
                 first.append(r["ms"])
+                requests += r["requests"]
                 ok = ok and r["ok"]
-            for k in range(toggles):  # the same layers again: PNGs now in the browser cache
+            for k in range(toggles):  # the same layers again
                 r = page.evaluate(_TOGGLE, k % layers)
                 again.append(r["ms"])
-                decoded.append(r["decoded_ms"])
+                painted.append(r["painted_ms"])
+                requests += r["requests"]
                 ok = ok and r["ok"]
             result["toggle_ms"] = {"first_visit_median": statistics.median(first), "first_visit_max": max(first),
                                    "cached_median": statistics.median(again), "cached_max": max(again),
-                                   "cached_decoded_median": statistics.median(decoded),
-                                   "heatmaps_updated": r["heatmaps"], "sources_changed": ok,
+                                   "cached_painted_median": statistics.median(painted),
+                                   "heatmaps_updated": r["heatmaps"], "layers_changed": ok, "requests": requests,
                                    "samples_first": first, "samples_cached": again}
             context.close()
             browser.close()
