@@ -83,3 +83,24 @@ def test_ids_cannot_escape_the_output_directory(tmp_path):
     for p in site.rglob("*"):
         assert site in p.resolve().parents
     assert not list(site.rglob("*escaped*")) or all("escaped-" in p.name for p in site.rglob("*escaped*"))
+
+
+@pytest.mark.parametrize("ci", [None, "true"])
+def test_a_missing_test_tool_skips_locally_and_fails_on_ci(monkeypatch, ci):
+    """Without Chromium, npm packages or Java the site checks skip on a developer machine; on CI (CI=true,
+    where make test installs them) they fail, so a broken install cannot look like a green run."""
+    from tests.fixtures import node_tools, site_fixtures
+
+    if ci:
+        monkeypatch.setenv("CI", ci)
+    else:
+        monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(node_tools, "_installed", lambda name: False)
+    monkeypatch.setattr(node_tools.shutil, "which", lambda name: None)
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    checks = [lambda: node_tools.node_package("axe-core"), node_tools.axe_source, node_tools.vnu_command,
+              lambda: site_fixtures.missing_tool("Debian chromium is not installed")]
+    for check in checks:
+        with pytest.raises(expected) as err:
+            check()
+        assert ("CI=true" in str(err.value)) == bool(ci), str(err.value)
