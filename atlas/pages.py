@@ -20,6 +20,7 @@ from markupsafe import Markup
 from atlas import layout
 from atlas.catalog import Catalog, ImageInfo, ModelInfo, gradcam_target
 from atlas.colormaps import COLORMAPS, lut
+from atlas.glossary import Glossary, read_definitions
 from atlas.metrics_data import MetricsData
 from atlas.metrics_pages import panel_data, write_metric_pages
 from atlas.mkdocs_hooks import RAW_HTML_KEY
@@ -31,6 +32,7 @@ METHOD_LABELS = {
     "rollout": "rollout",
     "gradcam": "Grad-CAM",
 }
+METHOD_TERMS = {"mean": "mean attention"}  # glossary term of a label, where it is not the label itself
 
 
 def json_for_html(data: Any) -> Markup:
@@ -75,6 +77,7 @@ class PageWriter:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
         )
+        self.env.filters["term"] = Glossary(read_definitions(docs_dir)).term
         self.common = {
             "random_models": catalog.random_models,
             "colormap_filters": colormap_filters(),
@@ -131,9 +134,11 @@ class PageWriter:
         path.write_text(f"---\n{json.dumps(front)}\n---\n\n{body}\n", encoding="utf-8")
         self.written.append(src)
 
-    def methods(self, models: list[ModelInfo]) -> list[tuple[str, str]]:
+    def methods(self, models: list[ModelInfo]) -> list[tuple[str, Markup]]:
+        """``(method, label)`` of the methods present, labels with their glossary tooltip."""
         present = {m for model in models for m in model.methods}
-        return [(k, v) for k, v in METHOD_LABELS.items() if k in present]
+        term = self.env.filters["term"]
+        return [(k, term(v, METHOD_TERMS.get(k))) for k, v in METHOD_LABELS.items() if k in present]
 
     def image_cards(self, src: str, images: tuple[ImageInfo, ...]) -> list[dict]:
         return [

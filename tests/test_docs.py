@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -297,3 +298,31 @@ def test_atlas_build_runs_mkdocs_strictly(tmp_path: Path):
         build_site(build, tmp_path / "site", config_file=project / "mkdocs.yml")
     assert str(err.value).startswith("MkDocs build failed") and "\n" not in str(err.value)
     assert "no-such-page.md" in str(err.value)
+
+
+def test_atlas_pages_have_glossary_tooltips(tmp_path: Path):
+    """Generated pages skip Markdown, so their templates mark terms with the `term` filter: same definitions."""
+    from atlas.site import build_site
+    from tests.fixtures.fake_maps import write_fake_build
+
+    abbrs = _abbreviations()
+    templates = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "templates" / "pages").glob("*.html"))
+    used = re.findall(r'"([^"]+)"\s*\|\s*term\b(?!\()', templates)
+    used += re.findall(r'\|\s*term\("([^"]+)"\)', templates)
+    assert len(used) > 20
+    for term in used:
+        assert term in abbrs, f"templates use the glossary term {term!r}, which includes/abbreviations.md lacks"
+
+    build = tmp_path / "build"
+    write_fake_build(build)
+    site = build_site(build, tmp_path / "site").site_dir
+    pages = sorted((site / "atlas").rglob("index.html"))
+    assert len(pages) > 10
+    banner = re.compile(r'<div class="admonition danger atlas-random-banner".*?</div>', re.S)
+    for page in pages:
+        html = banner.sub("", page.read_text(encoding="utf-8"))  # tooltips beyond the random-weights banner
+        assert "<abbr title=" in html, f"{page.relative_to(site)} has no glossary tooltip"
+    image_page = next(p for p in pages if "/images/" in p.as_posix()).read_text(encoding="utf-8")
+    for term in ("overlay", "colour-per-head composite", "permalink", "CLS attention", "rollout"):
+        assert f'<abbr title="{html_escape(abbrs[term])}">{term}</abbr>' in image_page, term
+    assert f'<abbr title="{html_escape(abbrs["mean attention"])}">mean attention received</abbr>' in image_page
