@@ -74,7 +74,7 @@ class SiteReport:
     def timing_line(self) -> str:
         """One line with the stage times, e.g. for the CLI output."""
         return (
-            f"Site: {self.pages} atlas pages, {self.pngs} PNGs in {self.seconds:.1f} s "
+            f"Site: {self.pages} atlas pages, {self.pngs} heatmap sprite sheets in {self.seconds:.1f} s "
             f"(render {self.render_seconds:.1f} s, MkDocs {self.mkdocs_seconds:.1f} s)"
         )
 
