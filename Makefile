@@ -14,14 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[test]'
 	touch $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright's own browser download is not used).
+# Debian's Chromium for the browser tests (Playwright's own browser download is not used), and a Java
+# runtime for the Nu Html Checker. Installed with apt-get as root or through sudo, when missing.
+APT_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(shell command -v java),,default-jre-headless)
 browser:
-	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+	@if [ -z "$(strip $(APT_PACKAGES))" ]; then echo "chromium and java: present"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
-	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else echo "warning: no /usr/bin/chromium; browser tests will be skipped" >&2; fi
+	  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	else echo "warning: cannot install $(APT_PACKAGES); the tests that need them are skipped (fail with CI=true)" >&2; fi
 
 # axe-core (accessibility scan) and the Nu Html Checker (vnu-jar, needs Java) for the site tests.
 webtools:

@@ -6,10 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 
 from tests import tiny_models
+
+# Fuzz tests explore new random inputs on every local run; in CI (CI=true) they replay a fixed sequence,
+# so a landing never depends on luck. A bug found locally gets a fixed test of its own.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 # Shared site fixtures: one browser for the whole session (Playwright's sync API allows one at a time).
 pytest_plugins = ["tests.fixtures.site_fixtures"]
