@@ -31,6 +31,7 @@ class ImageInfo:
     display: Path  # absolute path of the display JPEG
     boxes: tuple[Box, ...]
     file: str = ""  # the source file name (shown, escaped, on the image page)
+    tags: tuple[str, ...] = ()  # gallery filter (WikiChurches styles, COCO image tags)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def load_catalog(build_dir: Path) -> Catalog:
                 display=build_dir / i["display"],
                 boxes=tuple(Box(str(b["label"]), tuple(float(v) for v in b["bbox"])) for b in i.get("boxes", [])),
                 file=str(i.get("file", "")),
+                tags=tuple(str(t) for t in i.get("tags", [])),
             )
             for i in manifest["images"]
         )

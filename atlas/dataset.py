@@ -20,7 +20,7 @@ SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ssl_attention" / "sample_
 
 @dataclass(frozen=True)
 class ImageRecord:
-    """One usable image: its id, source file, size as seen (after EXIF) and boxes."""
+    """One usable image: its id, source file, size as seen (after EXIF), boxes and tags."""
 
     id: str
     path: Path
@@ -28,6 +28,7 @@ class ImageRecord:
     height: int
     sha256: str
     boxes: tuple[Box, ...] = ()
+    tags: tuple[str, ...] = ()  # WikiChurches styles or COCO image tags, for filtering the gallery
 
     def manifest_entry(self) -> dict:
         """The image's description in ``maps/manifest.json``."""
@@ -38,6 +39,7 @@ class ImageRecord:
             "height": self.height,
             "display": f"images/{self.id}.jpg",
             "boxes": [{"label": b.label, "bbox": [b.x, b.y, b.w, b.h]} for b in self.boxes],
+            "tags": list(self.tags),
         }
 
 
@@ -83,13 +85,14 @@ def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> D
 
 def _attach_boxes(records: list[ImageRecord], annotations: Path, skipped: list[str]) -> list[ImageRecord]:
     sizes = {r.id: (r.width, r.height) for r in records}
+    tags: dict[str, list[str]] = {}
     try:
-        boxes = load_annotations(annotations, sizes, report=skipped)
+        boxes = load_annotations(annotations, sizes, report=skipped, tags=tags)
     except AnnotationError as exc:  # the whole file is unusable: build without boxes, say so
         skipped.append(f"{exc}; building without boxes")
         return records
     return [
-        ImageRecord(r.id, r.path, r.width, r.height, r.sha256, tuple(boxes.get(r.id, ())))
+        ImageRecord(r.id, r.path, r.width, r.height, r.sha256, tuple(boxes.get(r.id, ())), tuple(tags.get(r.id, ())))
         for r in records
     ]
 

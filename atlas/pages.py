@@ -152,6 +152,7 @@ class PageWriter:
                 "thumb": self.url(src, layout.thumb(i.slug)),
                 "models": [m.slug for m in self.catalog.models if i.id in m.maps],
                 "labels_json": json.dumps(sorted({b.label for b in i.boxes})),
+                "tags_json": json.dumps(list(i.tags)),
                 "boxes": len(i.boxes),
             }
             for i in images
@@ -161,6 +162,7 @@ class PageWriter:
     def gallery(self) -> None:
         src = layout.GALLERY_PAGE
         labels = sorted({b.label for i in self.catalog.images for b in i.boxes})
+        tags = sorted({t for i in self.catalog.images for t in i.tags})
         self.write(
             src,
             "pages/gallery.html",
@@ -169,6 +171,7 @@ class PageWriter:
                 "cards": self.image_cards(src, self.catalog.images),
                 "models": self.catalog.models,
                 "labels": labels,
+                "tags": tags,
                 "data_json": json_for_html(self.base_data(src, "gallery")),
             },
         )

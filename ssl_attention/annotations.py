@@ -121,6 +121,7 @@ def load_annotations(
     image_sizes: Mapping[str, tuple[int, int]],
     *,
     report: list[str] | None = None,
+    tags: dict[str, list[str]] | None = None,
 ) -> dict[str, list[Box]]:
     """Read boxes from a COCO detection JSON or a WikiChurches ``building_parts.json``.
 
@@ -129,7 +130,9 @@ def load_annotations(
     ``annotations`` mapping image ids to objects with ``bbox_groups`` -> WikiChurches).
     Returns a dict with one entry per id of ``image_sizes`` (an empty list for images without
     boxes), boxes clamped to the image. Skipped items are described, one line each, in ``report``
-    (when given). Raises :class:`AnnotationError` for file-level problems (see the module doc).
+    (when given). ``tags`` (when given) receives each image's sorted tags: WikiChurches ``styles``,
+    or a COCO image's optional ``tags`` list (an extension of COCO). Raises :class:`AnnotationError`
+    for file-level problems (see the module doc).
     """
     path = Path(path)
     data = _read_json(path)
@@ -150,7 +153,39 @@ def load_annotations(
     boxes = _finalise(path, raw, image_sizes, skipped)
     if report is not None:
         report.extend(skipped)
+    if tags is not None:
+        tags.update(_coco_tags(data, image_sizes) if reader is _read_coco else _wikichurches_tags(data, image_sizes))
     return boxes
+
+
+def _tag_list(values: Any) -> list[str]:
+    """The sorted, distinct, non-empty texts of a tag list (strings or numbers); anything else is ignored."""
+    if not isinstance(values, list):
+        return []
+    kept = [v for v in values if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    return sorted({text for text in (" ".join(str(v).split()) for v in kept) if text})
+
+
+def _wikichurches_tags(data: dict, image_sizes: Mapping[str, tuple[int, int]]) -> dict[str, list[str]]:
+    """Image id -> its ``styles`` (read after the boxes, so the file's structure is already checked)."""
+    out: dict[str, list[str]] = {}
+    for key, entry in data["annotations"].items():
+        image_id = _wikichurches_id(key, image_sizes)
+        styles = _tag_list(entry.get("styles")) if isinstance(entry, dict) else []
+        if image_id is not None and styles:
+            out[image_id] = styles
+    return out
+
+
+def _coco_tags(data: dict, image_sizes: Mapping[str, tuple[int, int]]) -> dict[str, list[str]]:
+    """Image id -> the ``tags`` of its COCO image entry (not part of COCO; lets users group images)."""
+    out: dict[str, list[str]] = {}
+    for img in data["images"]:
+        image_id = file_image_id(Path(img["file_name"]))
+        found = _tag_list(img.get("tags"))
+        if image_id in image_sizes and found:
+            out[image_id] = sorted({*out.get(image_id, []), *found})
+    return out
 
 
 def _read_json(path: Path) -> Any:

@@ -140,6 +140,23 @@ def test_coco_boxes_matched_by_file_stem(tmp_path):
     assert boxes["church"][1] == Box(190, 90, 10, 10, "9")
 
 
+def test_tags_from_wikichurches_styles_and_coco_image_tags(tmp_path):
+    data = wiki({"church": [el(0, 0, 1, 1)], "chapel.jpg": [el(0, 0, 1, 1)], "ghost": []})
+    data["annotations"]["church"]["styles"] = ["Q46261", "Gothic  revival", "Gothic  revival", "", None, True, 3]
+    data["annotations"]["chapel.jpg"]["styles"] = "Gothic"  # not a list: no tags, boxes still read
+    data["annotations"]["ghost"]["styles"] = ["Baroque"]  # not in the image set
+    tags: dict[str, list[str]] = {}
+    boxes = load_annotations(write(tmp_path, data), SIZES, tags=tags)
+    assert tags == {"church": ["3", "Gothic revival", "Q46261"]}  # distinct, whitespace folded, sorted
+    assert len(boxes["chapel"]) == 1
+
+    images = [{"id": 1, "file_name": "church.jpg", "tags": ["nave", "<b>x</b>", {"no": 1}]},
+              {"id": 2, "file_name": "chapel.png"}]
+    tags = {}
+    load_annotations(write(tmp_path, coco(images, []), "coco.json"), SIZES, tags=tags)
+    assert tags == {"church": ["<b>x</b>", "nave"]}
+
+
 def test_coco_resized_copy_is_rescaled_and_rotated_one_skipped(tmp_path):
     data = coco(
         [

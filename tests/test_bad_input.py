@@ -158,7 +158,7 @@ def test_names_that_look_like_console_markup_are_printed_verbatim(tmp_path, tiny
     (images / "b[italic].jpg").write_text("not a JPEG")
     boxes = {"meta": [{"name": "[/y]", "parents": []}],
              "annotations": {"ghost[/z]": {"styles": [], "bbox_groups": []},
-                             "a[red]": {"styles": [], "bbox_groups": [{"group_label": 0, "elements": [
+                             "a[red]": {"styles": ["[b]Gothic"], "bbox_groups": [{"group_label": 0, "elements": [
                                  {"left": 0.1, "top": 0.1, "width": 0.5, "height": 0.5, "label": 0}]}]}}}
     (tmp_path / "parts.json").write_text(json.dumps(boxes))
     result = runner.invoke(app, ["build", "--images", str(images), "--annotations", str(tmp_path / "parts.json"),
@@ -170,6 +170,7 @@ def test_names_that_look_like_console_markup_are_printed_verbatim(tmp_path, tiny
     manifest = json.loads((tmp_path / "out" / "maps" / "manifest.json").read_text())
     assert [img["id"] for img in manifest["images"]] == ["a_red"]  # ids are sanitised file stems
     assert [box["label"] for box in manifest["images"][0]["boxes"]] == ["[/y]"]  # WikiChurches key "a[red]"
+    assert manifest["images"][0]["tags"] == ["[b]Gothic"]  # its styles, for the gallery's tag filter
     assert json.loads((tmp_path / "out" / "report.json").read_text())["images"] == 1
 
 

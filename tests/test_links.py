@@ -73,7 +73,7 @@ def crawl(site: Path, *, min_pages: int, min_checked: int) -> None:
                 broken.append(f"{page.relative_to(site)}: {url}")
             elif fragment and target.suffix == ".html":
                 ids = parsed[target].ids if target in parsed else _parse(target).ids
-                if fragment not in ids and not fragment.startswith(("models=", "image=", "method=")):
+                if fragment not in ids and not fragment.startswith(("models=", "image=", "method=", "tag=")):
                     broken.append(f"{page.relative_to(site)}: {url} (no #{fragment})")
     assert not foreign, foreign
     assert not broken, broken

@@ -17,6 +17,7 @@ from PIL import Image
 from atlas.colormaps import lut
 from atlas.layout import slug
 from atlas.render import to_indices
+from tests.fixtures.fake_maps import IMAGES, TAGS
 
 pytestmark = pytest.mark.browser
 
@@ -390,6 +391,25 @@ def test_gallery_filters(page, site_url):
     page.wait_for_selector(".atlas-root[data-atlas-ready]")
     assert visible() == ["church_01"]  # the filter is in the URL
     assert page.locator(".atlas-random-banner").is_visible()
+    page.select_option("select[name=label]", "")
+    tags = page.eval_on_selector_all("select[name=tag] option", "els => els.map(e => e.value)")
+    assert tags == ["", *sorted({t for ts in TAGS.values() for t in ts})]
+    page.select_option("select[name=tag]", "Gothic")
+    assert sorted(visible()) == sorted(i for i, ts in TAGS.items() if "Gothic" in ts)
+    page.select_option("select[name=tag]", "<i>x</i> & \"q\"")  # a hostile tag is plain text
+    assert visible() == [IMAGES[2][0]]
+
+
+def test_image_page_tags_link_to_the_filtered_gallery(page, site_url):
+    _open(page, site_url, IMAGE_PAGE.replace("astronaut", "church_01"))
+    links = page.locator("figcaption a.atlas-tag")
+    assert links.all_text_contents() == ["Gothic", "Romanesque"]
+    links.first.click()
+    page.wait_for_selector(".atlas-root[data-atlas-page=gallery][data-atlas-ready]")
+    assert page.locator("select[name=tag]").input_value() == "Gothic"
+    shown = page.eval_on_selector_all(".atlas-card:not([hidden]) .atlas-card-title",
+                                      "els => els.map(e => e.textContent)")
+    assert sorted(shown) == sorted(i for i, ts in TAGS.items() if "Gothic" in ts)
 
 
 def test_layer_and_display_toggles_request_nothing_and_keep_the_tiles(page, site_url, fake_build):

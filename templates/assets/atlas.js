@@ -594,22 +594,24 @@
     const count = root.querySelector(".atlas-count");
     function render() {
       const q = readHash();
-      for (const name of ["q", "model", "label"]) setField(form, name, q.get(name) || "");
+      for (const name of ["q", "model", "label", "tag"]) if (form.elements[name]) setField(form, name, q.get(name) || "");
       const text = (q.get("q") || "").toLowerCase(), model = q.get("model") || "", label = q.get("label") || "";
+      const tag = form.elements.tag ? q.get("tag") || "" : "";
       const everyModel = data.models.length;
       let shown = 0;
       for (const card of cards) {
         const models = card.dataset.models.split(" ").filter(Boolean);
         const ok = card.dataset.name.includes(text) &&
           (!model || (model === "*" ? models.length === everyModel : models.includes(model))) &&
-          (!label || JSON.parse(card.dataset.labels).includes(label));
+          (!label || JSON.parse(card.dataset.labels).includes(label)) &&
+          (!tag || JSON.parse(card.dataset.tags).includes(tag));
         card.hidden = !ok;
         shown += ok;
       }
       count.textContent = shown + " of " + cards.length + " images";
     }
     const update = (push) => writeHash({ q: form.elements.q.value, model: form.elements.model.value,
-      label: form.elements.label.value }, push);
+      label: form.elements.label.value, tag: form.elements.tag ? form.elements.tag.value : "" }, push);
     form.addEventListener("input", () => { update(false); render(); });
     form.addEventListener("change", () => { update(true); render(); });
     form.addEventListener("submit", (e) => e.preventDefault());
