@@ -44,7 +44,7 @@ def sample_build(tiny_checkpoints, tmp_path_factory):
 
 def test_sample_build_writes_the_export_contract(sample_build, tiny_checkpoints):
     out, _, seconds = sample_build
-    assert seconds < 60, f"sample build took {seconds:.1f} s"  # maps, metrics, PNGs, pages and MkDocs
+    print(f"sample build with tiny models: {seconds:.1f} s")  # timed in bench/, never asserted here
     site = out / "site"
     assert (site / "index.html").is_file() and (site / "atlas" / "leaderboard" / "index.html").is_file()
     manifest = json.loads((out / "maps" / "manifest.json").read_text())
@@ -56,6 +56,10 @@ def test_sample_build_writes_the_export_contract(sample_build, tiny_checkpoints)
         assert "random weights" not in page.lower()  # every model here ran with its saved weights
     assert all((out / img["display"]).is_file() for img in manifest["images"])
     assert any(img["boxes"] for img in manifest["images"])
+    sample_tags = {t for img in manifest["images"] for t in img["tags"]}
+    assert {"people", "animals", "science", "greyscale"} <= sample_tags  # the sample's COCO image tags
+    gallery = (site / "atlas" / "index.html").read_text()
+    assert all(f'<option value="{t}">{t}</option>' in gallery for t in sample_tags)
     models = {m["name"]: m for m in manifest["models"]}
     assert set(models) == {"dinov2", "dinov3", "mae", "clip", "siglip", "siglip2", "vit", "resnet50"}
     assert models["dinov2"]["prefix_tokens"] == 3 and models["dinov2"]["num_registers"] == 2
