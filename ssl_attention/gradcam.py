@@ -47,12 +47,13 @@ def gradcam_maps(model: VisionModel, pixel_values: torch.Tensor,
     activations: list[torch.Tensor] = []
     handles = [stage.register_forward_hook(lambda _m, _i, out: activations.append(out)) for stage in model.stages]
     try:
-        with torch.enable_grad(), _reproducible_backward(pixel_values.device):
+        with torch.enable_grad():
             inputs = pixel_values.detach().requires_grad_(True)
             logits = model.run(inputs).float()
             classes = logits.argmax(dim=1) if target is None else target.to(logits.device)
             score = logits.gather(1, classes[:, None]).sum()
-            grads = torch.autograd.grad(score, activations)
+            with _reproducible_backward(pixel_values.device):  # the forward is reproducible as it is
+                grads = torch.autograd.grad(score, activations)
     finally:
         for handle in handles:
             handle.remove()
