@@ -338,3 +338,37 @@ def test_image_page_names_the_grad_cam_target_of_the_build(sample_build):
         assert int(data["gradcam_class"]) == target
     page = (out / "site" / "atlas" / "images" / "chelsea" / "index.html").read_text()
     assert f"Grad-CAM target, the top-1 class logit: resnet50: class {target}." in page
+
+
+@pytest.mark.browser
+def test_sample_site_shows_exactly_the_cached_maps_in_the_browser(sample_build, browser):
+    """The real sample build (tiny models) in headless Chromium: tiles are the cached maps, toggles need no
+    request, no console error, no failed or foreign request (the fake-build browser tests cover every control)."""
+    from atlas.render import to_indices
+    from tests.fixtures.site_fixtures import checked_page
+    from tests.fixtures.site_server import serve_site
+    from tests.test_site_browser import _canvas_indices, _heat, _wait_painted
+
+    out, _, _ = sample_build
+    with np.load(out / "maps" / "dinov2" / "chelsea.npz") as data:
+        cls, cls_fused = data["cls"], data["cls_fused"]
+    assert cls.shape[-2] * cls.shape[-1] >= 4 and (to_indices(cls[1, 1]) != to_indices(cls[1, 0])).any()  # telling
+    with np.load(out / "maps" / "resnet50" / "chelsea.npz") as data:
+        gradcam = data["gradcam"]
+    with serve_site(out / "site") as url, checked_page(browser) as page:
+        page.goto(url + "atlas/images/chelsea/#models=dinov2,resnet50&method=cls&layer=1&view=heads")
+        page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        _wait_painted(page)
+        assert (_canvas_indices(page, _heat("dinov2", "chelsea", "cls", 1, "fused")) == to_indices(cls_fused[1])).all()
+        assert (_canvas_indices(page, _heat("dinov2", "chelsea", "cls", 1, "h01")) == to_indices(cls[1, 1])).all()
+        requests: list[str] = []
+        page.on("request", lambda r: r.url.endswith("/favicon.png") or requests.append(r.url))
+        page.keyboard.press("ArrowRight")
+        _wait_painted(page)
+        assert (_canvas_indices(page, _heat("dinov2", "chelsea", "cls", 2, "h00")) == to_indices(cls[2, 0])).all()
+        assert requests == []  # the layer's tiles come from the sprite sheets already loaded
+        page.goto(url + "atlas/images/chelsea/#models=resnet50&method=gradcam&layer=3")
+        page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        _wait_painted(page)
+        shown = _canvas_indices(page, _heat("resnet50", "chelsea", "gradcam", 3, "fused"))
+        assert (shown == to_indices(gradcam[3])).all()
