@@ -257,6 +257,10 @@ def test_the_csp_is_enforced(hostile_url: str, browser):
     context.close()
 
 
+SETTLED = """async () => {
+  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  await Promise.all(document.getAnimations().map((a) => a.finished.catch(() => null)));
+}"""
 AXE_RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
   return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
@@ -274,6 +278,7 @@ def test_accessibility_axe(hostile: Hostile, hostile_url: str, browser, scheme):
         page.wait_for_selector(".atlas-root[data-atlas-ready]")
         if scheme == "slate":  # the dark palette
             page.evaluate("() => document.body.setAttribute('data-md-color-scheme', 'slate')")
+        page.evaluate(SETTLED)  # axe must not measure colours halfway through the theme's transitions
         page.evaluate(source)  # CDP evaluation: not subject to the page's CSP
         violations = page.evaluate(AXE_RUN)
         assert violations == [], (path, violations)
