@@ -347,7 +347,7 @@ def test_sample_site_shows_exactly_the_cached_maps_in_the_browser(sample_build, 
     from atlas.render import to_indices
     from tests.fixtures.site_fixtures import checked_page
     from tests.fixtures.site_server import serve_site
-    from tests.test_site_browser import _canvas_indices, _heat, _wait_painted
+    from tests.test_site_browser import _canvas_indices, _heat, _wait_painted, _wait_until
 
     out, _, _ = sample_build
     with np.load(out / "maps" / "dinov2" / "chelsea.npz") as data:
@@ -364,8 +364,9 @@ def test_sample_site_shows_exactly_the_cached_maps_in_the_browser(sample_build, 
         requests: list[str] = []
         page.on("request", lambda r: r.url.endswith("/favicon.png") or requests.append(r.url))
         page.keyboard.press("ArrowRight")
-        _wait_painted(page)
-        assert (_canvas_indices(page, _heat("dinov2", "chelsea", "cls", 2, "h00")) == to_indices(cls[2, 0])).all()
+        layer2 = _heat("dinov2", "chelsea", "cls", 2, "h00") + "[data-ready]"
+        _wait_until(page, f"() => document.querySelector({json.dumps(layer2)}) !== null")
+        assert (_canvas_indices(page, layer2) == to_indices(cls[2, 0])).all()
         assert requests == []  # the layer's tiles come from the sprite sheets already loaded
         page.goto(url + "atlas/images/chelsea/#models=resnet50&method=gradcam&layer=3")
         page.wait_for_selector(".atlas-root[data-atlas-ready]")
