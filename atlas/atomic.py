@@ -13,7 +13,20 @@ Two levels of safety, one implementation:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+
+
+def write_via_temp(path: Path, write: Callable[[Path], None]) -> None:
+    """Let ``write`` create a hidden temp file beside ``path`` (``.NAME.tmp``), then rename it over ``path``.
+
+    For writers that take a path (e.g. a CSV writer); a temp file left by a kill is removed by
+    ``remove_stale_temp_files``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    tmp.replace(path)
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -21,14 +34,15 @@ def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None
 
     With ``durable`` the temp file is flushed to disk (``fsync``) before the rename.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    write_via_temp(path, write)
 
 
 def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:

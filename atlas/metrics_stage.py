@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from atlas.atomic import write_via_temp
 from ssl_attention.aggregate import (
     FUSED,
     MetricRow,
@@ -71,7 +71,7 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     for model in manifest["models"]:
         rows, per_head_maps = _model_rows(model, boxed, maps_dir)
         path = out_dir / f"{model['name']}.csv"
-        _write_via_temp(path, lambda tmp, rows=rows: write_metrics_csv(rows, tmp))
+        write_via_temp(path, lambda tmp, rows=rows: write_metrics_csv(rows, tmp))
         report.files.append(path)
         all_rows.extend(rows)
         similarity.extend(_similarity(model["name"], rows, per_head_maps))
@@ -82,17 +82,10 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
             stale.unlink()
     summary = summarise(all_rows)
     summary["head_similarity"] = similarity
-    _write_via_temp(summary_path, lambda tmp: write_summary_json(summary, tmp))
+    write_via_temp(summary_path, lambda tmp: write_summary_json(summary, tmp))
     report.files.append(summary_path)
     report.rows = len(all_rows)
     return report
-
-
-def _write_via_temp(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` to a hidden temp file beside ``path`` (removed by the next build if interrupted), then rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
 
 
 def _target(model: dict, image: dict) -> Target:

@@ -326,15 +326,15 @@ def _label(value: Any, names: list[str]) -> str:
     raise _ItemProblem(f"label is neither an index nor a name ({value!r:.40})")
 
 
-# ----------------------------------------------------------------------------- COCO
-
-
 def _wikichurches_id(key: str, image_sizes: Mapping[str, tuple[int, int]]) -> str | None:
     """The image id a WikiChurches key names: the key itself, or the id its file name gets (``image_id``)."""
     if key in image_sizes:
         return key
     derived = file_image_id(Path(key)) if key else None
     return derived if derived in image_sizes else None
+
+
+# ----------------------------------------------------------------------------- COCO
 
 
 def _read_coco(

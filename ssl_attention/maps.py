@@ -60,7 +60,8 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
     """
     if methods is None:
         methods = model.methods
-        per_head = None if per_head else per_head
+        if per_head:  # nothing was named that could lack heads: keep them where they exist
+            per_head = None
     check_request(model, methods, per_head)
     pixel_values = pixel_values.to(next(model.module.parameters()).device)
     if model.kind == "cnn":

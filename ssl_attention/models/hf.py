@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -181,8 +182,6 @@ def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) ->
 
 def _pickled_weights(checkpoint: str) -> str:
     """The pickled weights file(s) of a local checkpoint folder, else the checkpoint itself."""
-    from pathlib import Path
-
     files = sorted(p for p in Path(checkpoint).glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
     return ", ".join(map(str, files)) or checkpoint
 
@@ -222,8 +221,6 @@ def _native_size(vcfg, patch: int) -> int:
 
 
 def _has_local_processor(checkpoint: str) -> bool:
-    from pathlib import Path
-
     return (Path(checkpoint) / "preprocessor_config.json").is_file()
 
 
