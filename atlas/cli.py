@@ -197,14 +197,21 @@ def deploy(
     site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
     branch: Annotated[str, typer.Option("--branch", help="Branch GitHub Pages serves.")] = "gh-pages",
     message: Annotated[str | None, typer.Option("--message", help="Commit message.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the branch even if its last commit was not "
+                                        "made by `atlas deploy` (e.g. a branch holding code).")] = False,
 ) -> None:
-    """Publish the built site as one commit on a gh-pages branch of a git remote."""
+    """Publish the built site as one commit on a gh-pages branch of a git remote.
+
+    The branch is replaced, so only a branch that is absent or was made by `atlas deploy` is
+    accepted without --force. Git runs in a private temporary repository: your own repository,
+    index and hooks are never touched.
+    """
     from atlas.deploy import deploy as deploy_site
 
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
     try:
-        sha = deploy_site(site_dir, remote, branch=branch, message=message)
+        sha = deploy_site(site_dir, remote, branch=branch, message=message, force=force)
     except AtlasError as exc:
         _fail(str(exc))
     console.print(escape(f"Pushed {site_dir} to {remote} {branch} ({sha[:12]})"), highlight=False)

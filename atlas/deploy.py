@@ -1,7 +1,21 @@
-"""Publish a built site to a branch of a git remote (e.g. ``gh-pages``) as one new commit."""
+"""Publish a built site to a branch of a git remote (e.g. ``gh-pages``) as one new commit.
+
+Safety (site_src/robust-builds.md, "Publishing safely"):
+
+- git runs in a private temporary repository with a cleaned environment: the caller's ``GIT_*``
+  variables (``GIT_DIR``, ``GIT_INDEX_FILE``, ``GIT_WORK_TREE`` ... as set inside a git hook) are
+  dropped, except the transport ones in ``_TRANSPORT_VARS`` that only say how to reach and log in to
+  the remote. Global and system config stay in effect (credential helpers, ``url.*.insteadOf``,
+  proxies), but the settings that could run code or change the committed files are overridden on the
+  command line (``_CONFIG``, plus hooks and templates pointed at an empty folder).
+- A remote branch is replaced only when its tip was made by ``atlas deploy`` (``TRAILER`` in the
+  message) or is absent, unless ``force``; the push is a ``--force-with-lease`` on the tip that was
+  checked, so a branch that changes meanwhile is not lost either.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -9,44 +23,116 @@ from pathlib import Path
 
 from ssl_attention.errors import AtlasError
 
+TRAILER_KEY = "Atlas-Deploy"
+TRAILER = f"{TRAILER_KEY}: 1"
 
-def _git(args: list[str], cwd: Path) -> str:
-    env_free = [
-        "-c",
-        "user.name=Attention Atlas",
-        "-c",
-        "user.email=atlas@localhost",
-        "-c",
-        "commit.gpgsign=false",
-    ]
-    try:
-        result = subprocess.run(["git", *env_free, *args], cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise AtlasError("git is not installed; `atlas deploy` needs the git command") from None
-    if result.returncode != 0:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        detail = lines[-1].strip() if lines else f"exit status {result.returncode}"
-        raise AtlasError(f"git {args[0]} failed: {detail}")
-    return result.stdout.strip()
+# GIT_* variables kept from the caller: how to reach the remote and authenticate, nothing about repositories.
+_TRANSPORT_VARS = frozenset({
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_TERMINAL_PROMPT",
+    "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY", "GIT_PROXY_COMMAND",
+})
+_CONFIG = {
+    "user.name": "Attention Atlas",
+    "user.email": "atlas@localhost",
+    "commit.gpgsign": "false",
+    "core.autocrlf": "false",  # publish the files byte for byte
+    "core.fsmonitor": "false",  # runs a command otherwise
+}
 
 
-def deploy(site_dir: Path, remote: str, branch: str = "gh-pages", message: str | None = None) -> str:
+def git_environment() -> dict[str, str]:
+    """The caller's environment without the ``GIT_*`` variables that pick a repository, index or config."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _TRANSPORT_VARS}
+
+
+class _Repo:
+    """A private repository in ``tmp``: git dir ``tmp/repo.git``, work tree ``tmp/site``; no hooks, no template."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.empty = tmp / "empty"
+        self.empty.mkdir()
+        self.work = tmp / "site"
+        self.options = [f"--git-dir={tmp / 'repo.git'}", f"--work-tree={self.work}",
+                        "-c", f"core.hooksPath={self.empty}"]
+        for key, value in _CONFIG.items():
+            self.options += ["-c", f"{key}={value}"]
+        self.env = git_environment()
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``git args`` here; with ``check``, a failure raises one line with all of git's error output."""
+        try:
+            result = subprocess.run(["git", *self.options, *args], cwd=self.work, env=self.env,
+                                    capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise AtlasError("git is not installed; `atlas deploy` needs the git command") from None
+        if check and result.returncode != 0:
+            raise AtlasError(f"git {args[0]} failed: {git_error(result)}")
+        return result
+
+
+def git_error(result: subprocess.CompletedProcess) -> str:
+    """All non-empty lines of git's error output, joined into one line."""
+    lines = [line.strip() for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
+    return " | ".join(lines) or f"exit status {result.returncode}"
+
+
+def _check_arguments(remote: str, branch: str, repo: _Repo) -> None:
+    if not remote.strip() or remote.startswith("-"):
+        raise AtlasError(f"--remote {remote!r}: a remote must be a URL or a path and must not begin with '-'")
+    if repo.git("check-ref-format", "--branch", branch, check=False).returncode != 0:
+        raise AtlasError(f"--branch {branch!r}: not a valid git branch name")
+
+
+def _remote_tip(repo: _Repo, remote: str, branch: str) -> str | None:
+    """The sha of ``branch`` on ``remote``; None when the branch does not exist there."""
+    listed = repo.git("ls-remote", "--", remote, f"refs/heads/{branch}").stdout.split()
+    return listed[0] if listed else None
+
+
+def _check_replaceable(repo: _Repo, remote: str, branch: str, tip: str) -> None:
+    """Refuse (AtlasError) when the remote tip ``tip`` is not a commit of ``atlas deploy``."""
+    repo.git("fetch", "-q", "--depth=1", "--no-tags", "--", remote, f"refs/heads/{branch}")
+    trailer = repo.git("log", "-1", f"--format=%(trailers:key={TRAILER_KEY},valueonly)", "FETCH_HEAD").stdout
+    if trailer.strip() != "1":
+        raise AtlasError(
+            f"refusing to replace branch {branch!r} of {remote}: its tip {tip[:12]} was not made by "
+            f"`atlas deploy` (no '{TRAILER}' line in its message), so it may hold other history; "
+            "choose another --branch, or pass --force to replace it anyway"
+        )
+
+
+def _local_path(remote: str) -> str:
+    """An existing local path as an absolute path (git runs in a temporary folder); anything else unchanged."""
+    return str(Path(remote).resolve()) if "://" not in remote and Path(remote).exists() else remote
+
+
+def deploy(site_dir: Path, remote: str, branch: str = "gh-pages", message: str | None = None,
+           force: bool = False) -> str:
     """Push ``site_dir`` (plus ``.nojekyll``) to ``branch`` of ``remote`` as a single new commit.
 
-    The branch is replaced (force push of a parentless commit), so the published history never
-    grows with old heatmaps. ``remote`` is a URL or a path. Returns the commit sha.
+    The branch is replaced by a parentless commit, so the published history never grows with old
+    heatmaps, but only if the branch is absent or its tip was made by ``atlas deploy``; ``force``
+    replaces any branch. ``remote`` is a URL or a path. Returns the commit sha.
     """
     site_dir = Path(site_dir)
     if not (site_dir / "index.html").is_file():
         raise AtlasError(f"{site_dir}: no built site here (index.html missing); run `atlas build` first")
     with tempfile.TemporaryDirectory(prefix="atlas-deploy-") as tmp:
-        work = Path(tmp) / "site"
-        shutil.copytree(site_dir, work)
-        (work / ".nojekyll").touch()
-        _git(["init", "-q"], work)
-        _git(["checkout", "-q", "--orphan", branch], work)
-        _git(["add", "-A"], work)
-        _git(["commit", "-q", "-m", message or "Publish Attention Atlas site"], work)
-        sha = _git(["rev-parse", "HEAD"], work)
-        _git(["push", "-q", "--force", remote, f"HEAD:refs/heads/{branch}"], work)
+        repo = _Repo(Path(tmp))
+        shutil.copytree(site_dir, repo.work)
+        _check_arguments(remote, branch, repo)
+        remote = _local_path(remote)
+        repo.git("init", "-q", f"--template={repo.empty}")
+        if force:
+            lease = "--force"
+        else:
+            tip = _remote_tip(repo, remote, branch)
+            if tip is not None:
+                _check_replaceable(repo, remote, branch, tip)
+            lease = f"--force-with-lease=refs/heads/{branch}:{tip or ''}"
+        (repo.work / ".nojekyll").touch()
+        repo.git("add", "--all", "--force", "--", ".")
+        repo.git("commit", "-q", "--no-verify", "-m", message or "Publish Attention Atlas site", "-m", TRAILER)
+        sha = repo.git("rev-parse", "HEAD").stdout.strip()
+        repo.git("push", "-q", "--no-verify", lease, "--", remote, f"HEAD:refs/heads/{branch}")
     return sha
