@@ -202,9 +202,9 @@ def deploy(
 ) -> None:
     """Publish the built site as one commit on a gh-pages branch of a git remote.
 
-    The branch is replaced, so only a branch that is absent or was made by `atlas deploy` is
-    accepted without --force. Git runs in a private temporary repository: your own repository,
-    index and hooks are never touched.
+    The branch is replaced: only an absent branch or one made by
+    `atlas deploy` is accepted without --force. Git runs in a private
+    temporary repository; your repository, index and hooks stay untouched.
     """
     from atlas.deploy import deploy as deploy_site
 

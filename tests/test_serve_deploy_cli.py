@@ -84,4 +84,44 @@ def test_deploy_command_pushes_the_site_to_a_bare_remote(built_site, tmp_path): 
     assert head[:12] in result.stdout
     bad = subprocess.run([ATLAS, "deploy", "--site-dir", str(built_site.site_dir), "--remote",
                           str(tmp_path / "no-such.git")], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "git push failed" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "git ls-remote failed" in bad.stderr
+    assert "does not appear to be a git repository" in bad.stderr
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_deploy_command_replaces_a_code_branch_only_with_force(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html>atlas</html>")
+    remote = tmp_path / "code.git"
+    _git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    _git("init", "-q", cwd=work)
+    (work / "main.py").write_text("print('my code')\n")
+    _git("add", "main.py", cwd=work)
+    _git("-c", "user.name=U", "-c", "user.email=u@x", "commit", "-q", "-m", "my code", cwd=work)
+    _git("push", "-q", str(remote), "HEAD:refs/heads/main", cwd=work)
+    code = _git("rev-parse", "HEAD", cwd=work)
+    command = [ATLAS, "deploy", "--site-dir", str(site), "--remote", str(remote), "--branch", "main"]
+
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
+    assert "refusing to replace branch 'main'" in refused.stderr and "--force" in refused.stderr
+    assert _git("rev-parse", "main", cwd=remote) == code
+
+    forced = subprocess.run([*command, "--force"], capture_output=True, text=True, timeout=120)
+    assert forced.returncode == 0, forced.stderr
+    assert _git("show", "main:index.html", cwd=remote) == "<html>atlas</html>"
+
+    marker = tmp_path / "pwned"
+    option = subprocess.run([ATLAS, "deploy", "--site-dir", str(site), f"--remote=--upload-pack=touch {marker}"],
+                            capture_output=True, text=True, timeout=120)
+    assert option.returncode == 2 and option.stderr.strip().count("\n") == 0
+    assert "must not begin with '-'" in option.stderr and not marker.exists()
+
+    help_text = subprocess.run([ATLAS, "deploy", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "--force" in help_text and "atlas deploy" in help_text
