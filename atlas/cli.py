@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from atlas.layout import RESERVED_MODEL_NAMES, slug
 from ssl_attention.errors import AtlasError
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+_RESERVED = ", ".join(sorted(RESERVED_MODEL_NAMES))
 _IMAGES = typer.Option("--images", metavar="DIR", file_okay=False,
                        help="Folder of images (jpg, png, webp, bmp, gif, tiff). Default: the bundled sample.")
 _ANNOTATIONS = typer.Option("--annotations", metavar="FILE", dir_okay=False,
@@ -41,7 +43,8 @@ _MODEL = typer.Option("--model", "-m", metavar="NAME[=CHECKPOINT]",
                       help="NAME or NAME=CHECKPOINT (Hub id, local save_pretrained folder, or "
                       "timm:MODEL_NAME\\[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
                       "(see `atlas models`). Among several, an unknown name or a checkpoint that cannot be "
-                      "loaded is skipped (one line, listed in OUT/report.json); alone, it is an error.")
+                      "loaded is skipped (one line, listed in OUT/report.json); alone, it is an error. "
+                      f"Reserved names (the site's own pages): {_RESERVED}.")
 _WEIGHTS = typer.Option("--weights", metavar="pretrained|random|auto", help=WEIGHTS_HELP)
 _DEVICE = typer.Option("--device", metavar="auto|cpu|cuda|mps",
                        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.")
@@ -113,7 +116,8 @@ def build(
 
 
 def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
-    """The parsed ``--model`` values and one line per value that names no model (skipped when others do).
+    """The parsed ``--model`` values and one line per value that names no model or a reserved name
+    (skipped when others do).
 
     A bad value is an error when it is the only ``--model``, or when no value names a model.
     """
@@ -122,9 +126,15 @@ def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
     requests, unknown = [], []
     for text in texts or list(DEFAULT_MODELS):
         try:
-            requests.append(parse_model_request(text))
+            request = parse_model_request(text)
         except AtlasError as exc:
             unknown.append(str(exc))
+            continue
+        if slug(request.name) in RESERVED_MODEL_NAMES:
+            unknown.append(f"model name {request.name!r} is reserved for the site's own pages (reserved names: "
+                           f"{_RESERVED}); choose another NAME")
+        else:
+            requests.append(request)
     if unknown and not requests:
         _fail("; ".join(unknown))
     return requests, unknown

@@ -87,6 +87,10 @@ MODELS_PAGE = f"{PAGES_DIR}/models/index.md"
 HEADS_PAGE = f"{PAGES_DIR}/heads/index.md"
 LEADERBOARD_PAGE = f"{PAGES_DIR}/leaderboard/index.md"
 
+# A model's pages are models/<slug>.md, leaderboard/<slug>.md and heads/<slug>/...: a model with the name of
+# one of these folders' own pages would overwrite it (e.g. ``index``: the Models index and the Leaderboard).
+RESERVED_MODEL_NAMES = frozenset(PurePosixPath(page).stem for page in (MODELS_PAGE, HEADS_PAGE, LEADERBOARD_PAGE))
+
 
 def page_url(src: str, use_directory_urls: bool) -> str:
     """The URL (relative to the site root) MkDocs gives the Markdown page ``src``."""

@@ -373,3 +373,25 @@ def test_sample_site_shows_exactly_the_cached_maps_in_the_browser(sample_build, 
         _wait_painted(page)
         shown = _canvas_indices(page, _heat("resnet50", "chelsea", "gradcam", 3, "fused"))
         assert (shown == to_indices(gradcam[3])).all()
+
+
+def test_a_reserved_model_name_is_refused(tiny_checkpoints, tmp_path):
+    """`index` would overwrite the Models index and the Leaderboard: alone an error, among several skipped."""
+    checkpoint = str(tiny_checkpoints["dinov2_registers"])
+    _one_line_error(["--model", f"index={checkpoint}", "--out", str(tmp_path / "alone")],
+                    "model name 'index' is reserved for the site's own pages (reserved names: index)")
+    assert not (tmp_path / "alone" / "maps").exists()
+    result = _small_build(tiny_checkpoints, tmp_path, {"index": "dinov2_registers", "d": "dinov2_registers"},
+                          "--strict")
+    assert result.exit_code == 1, result.output
+    assert [line for line in _report(tmp_path)["skipped"] if "index" in line] == [
+        "model name 'index' is reserved for the site's own pages (reserved names: index); choose another NAME"
+    ]
+    manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())
+    assert [m["name"] for m in manifest["models"]] == ["d"]
+
+
+@pytest.mark.parametrize("name", ["", "../up", "a/b", ".hidden", "..", "a\\b", "Index", " index/.."])
+def test_a_model_name_that_is_no_safe_path_component_is_refused(tmp_path, name):
+    _one_line_error(["--model", f"{name}=facebook/dinov2-base", "--out", str(tmp_path)], "is invalid")
+    assert not (tmp_path / "maps").exists()
