@@ -4,10 +4,11 @@ Safety (site_src/robust-builds.md, "Publishing safely"):
 
 - git runs in a private temporary repository with a cleaned environment: the caller's ``GIT_*``
   variables (``GIT_DIR``, ``GIT_INDEX_FILE``, ``GIT_WORK_TREE`` ... as set inside a git hook) are
-  dropped, except the transport ones in ``_TRANSPORT_VARS`` that only say how to reach and log in to
-  the remote. Global and system config stay in effect (credential helpers, ``url.*.insteadOf``,
-  proxies), but the settings that could run code or change the committed files are overridden on the
-  command line (``_CONFIG``, plus hooks and templates pointed at an empty folder).
+  dropped, except those in ``_TRANSPORT_VARS`` that only say how to reach and log in to the remote
+  or where the user's config is. Global and system config stay in effect (credential helpers,
+  ``url.*.insteadOf``, proxies), but the settings that could run code or change the committed files
+  are overridden on the command line (``_CONFIG``; hooks, template and attributes pointed at an empty
+  folder; ``add --force`` past ignore files).
 - A remote branch is replaced only when its tip was made by ``atlas deploy`` (``TRAILER`` in the
   message) or is absent, unless ``force``; the push is a ``--force-with-lease`` on the tip that was
   checked, so a branch that changes meanwhile is not lost either.
@@ -26,10 +27,12 @@ from ssl_attention.errors import AtlasError
 TRAILER_KEY = "Atlas-Deploy"
 TRAILER = f"{TRAILER_KEY}: 1"
 
-# GIT_* variables kept from the caller: how to reach the remote and authenticate, nothing about repositories.
+# GIT_* variables kept from the caller: how to reach the remote and log in, and where the user's own
+# global/system config is (for its credential helpers); nothing that names a repository, index or work tree.
 _TRANSPORT_VARS = frozenset({
-    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_TERMINAL_PROMPT",
-    "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY", "GIT_PROXY_COMMAND",
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_ASKPASS", "GIT_TERMINAL_PROMPT", "GIT_PROXY_COMMAND",
+    "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_SSL_CERT", "GIT_SSL_KEY", "GIT_SSL_NO_VERIFY",
+    "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
 })
 _CONFIG = {
     "user.name": "Attention Atlas",
@@ -41,7 +44,8 @@ _CONFIG = {
 
 
 def git_environment() -> dict[str, str]:
-    """The caller's environment without the ``GIT_*`` variables that pick a repository, index or config."""
+    """The caller's environment without its ``GIT_*`` variables (which pick a repository, index, work tree ...),
+    except those in ``_TRANSPORT_VARS``."""
     return {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _TRANSPORT_VARS}
 
 
@@ -53,7 +57,7 @@ class _Repo:
         self.empty.mkdir()
         self.work = tmp / "site"
         self.options = [f"--git-dir={tmp / 'repo.git'}", f"--work-tree={self.work}",
-                        "-c", f"core.hooksPath={self.empty}"]
+                        "-c", f"core.hooksPath={self.empty}", "-c", f"core.attributesFile={self.empty / 'none'}"]
         for key, value in _CONFIG.items():
             self.options += ["-c", f"{key}={value}"]
         self.env = git_environment()
@@ -85,8 +89,12 @@ def _check_arguments(remote: str, branch: str, repo: _Repo) -> None:
 
 def _remote_tip(repo: _Repo, remote: str, branch: str) -> str | None:
     """The sha of ``branch`` on ``remote``; None when the branch does not exist there."""
-    listed = repo.git("ls-remote", "--", remote, f"refs/heads/{branch}").stdout.split()
-    return listed[0] if listed else None
+    ref = f"refs/heads/{branch}"
+    for line in repo.git("ls-remote", "--", remote, ref).stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == ref:  # the pattern also matches e.g. refs/heads/x/refs/heads/BRANCH
+            return sha
+    return None
 
 
 def _check_replaceable(repo: _Repo, remote: str, branch: str, tip: str) -> None:
@@ -102,8 +110,10 @@ def _check_replaceable(repo: _Repo, remote: str, branch: str, tip: str) -> None:
 
 
 def _local_path(remote: str) -> str:
-    """An existing local path as an absolute path (git runs in a temporary folder); anything else unchanged."""
-    return str(Path(remote).resolve()) if "://" not in remote and Path(remote).exists() else remote
+    """A local path (as git tells them from ``host:path``) made absolute, since git runs in a temporary folder."""
+    scheme_or_host, colon, _ = remote.partition(":")
+    local = "://" not in remote and (not colon or "/" in scheme_or_host)
+    return str(Path(remote).resolve()) if local else remote
 
 
 def deploy(site_dir: Path, remote: str, branch: str = "gh-pages", message: str | None = None,

@@ -89,7 +89,7 @@ def test_deploy_ignores_the_callers_git_environment(tmp_path, monkeypatch):
     assert files == {".nojekyll", "index.html", "atlas-data/m.png"}
 
 
-def test_deploy_runs_no_user_hooks_and_ignores_their_gitignore_and_autocrlf(tmp_path, monkeypatch):
+def test_deploy_runs_no_user_hooks_or_filters_and_ignores_their_gitignore_and_autocrlf(tmp_path, monkeypatch):
     home = tmp_path / "home"
     hooks = home / "hooks"
     hooks.mkdir(parents=True)
@@ -100,8 +100,11 @@ def test_deploy_runs_no_user_hooks_and_ignores_their_gitignore_and_autocrlf(tmp_
                                   f"echo {hook} >> '{marker}'\nexit 1\n")
         (hooks / hook).chmod(0o755)
     (home / "ignore").write_text("*.png\n*.html\n")
-    (home / ".gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n\texcludesFile = {home / 'ignore'}\n"
-                                     "\tautocrlf = true\n[init]\n\ttemplateDir = /nonexistent\n")
+    (home / "attributes").write_text("*.html text\n*.png filter=boom\n")
+    (home / ".gitconfig").write_text(
+        f"[core]\n\thooksPath = {hooks}\n\texcludesFile = {home / 'ignore'}\n\tautocrlf = true\n"
+        f"\tattributesFile = {home / 'attributes'}\n[init]\n\ttemplateDir = /nonexistent\n"
+        f"[filter \"boom\"]\n\tclean = \"echo filter >> '{marker}'; cat\"\n\trequired = true\n")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     remote = tmp_path / "remote.git"
@@ -186,3 +189,13 @@ def test_deploy_takes_a_relative_remote_path_from_the_current_folder(tmp_path, m
     monkeypatch.chdir(tmp_path)
     sha = deploy(_site(tmp_path / "a", "x"), "remote.git")
     assert _git("rev-parse", "gh-pages", cwd=tmp_path / "remote.git") == sha
+
+
+def test_deploy_creates_an_absent_branch_even_when_a_longer_ref_ends_with_its_name(tmp_path):
+    remote = tmp_path / "remote.git"
+    _git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    code = _commit_on(remote, "x/refs/heads/gh-pages", tmp_path, "my code")  # ls-remote's pattern matches it
+    sha = deploy(_site(tmp_path / "a", "x"), str(remote))
+    assert _git("rev-parse", "refs/heads/gh-pages", cwd=remote) == sha
+    assert _git("rev-parse", "refs/heads/x/refs/heads/gh-pages", cwd=remote) == code
+
