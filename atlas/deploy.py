@@ -56,6 +56,7 @@ class _Repo:
         self.empty = tmp / "empty"
         self.empty.mkdir()
         self.work = tmp / "site"
+        self.work.mkdir()
         self.options = [f"--git-dir={tmp / 'repo.git'}", f"--work-tree={self.work}",
                         "-c", f"core.hooksPath={self.empty}", "-c", f"core.attributesFile={self.empty / 'none'}"]
         for key, value in _CONFIG.items():
@@ -129,7 +130,6 @@ def deploy(site_dir: Path, remote: str, branch: str = "gh-pages", message: str |
         raise AtlasError(f"{site_dir}: no built site here (index.html missing); run `atlas build` first")
     with tempfile.TemporaryDirectory(prefix="atlas-deploy-") as tmp:
         repo = _Repo(Path(tmp))
-        shutil.copytree(site_dir, repo.work)
         _check_arguments(remote, branch, repo)
         remote = _local_path(remote)
         repo.git("init", "-q", f"--template={repo.empty}")
@@ -140,6 +140,7 @@ def deploy(site_dir: Path, remote: str, branch: str = "gh-pages", message: str |
             if tip is not None:
                 _check_replaceable(repo, remote, branch, tip)
             lease = f"--force-with-lease=refs/heads/{branch}:{tip or ''}"
+        shutil.copytree(site_dir, repo.work, dirs_exist_ok=True)  # only now: refusals come first, and fast
         (repo.work / ".nojekyll").touch()
         repo.git("add", "--all", "--force", "--", ".")
         repo.git("commit", "-q", "--no-verify", "-m", message or "Publish Attention Atlas site", "-m", TRAILER)
