@@ -11,9 +11,7 @@ import numpy as np
 
 from atlas.layout import slug
 from ssl_attention.errors import AtlasError
-
-PER_HEAD_METHODS = ("cls", "mean")
-METHOD_ORDER = ("cls", "mean", "rollout", "gradcam")
+from ssl_attention.methods import get_method, in_order
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class ModelInfo:
     @property
     def head_methods(self) -> tuple[str, ...]:
         """Methods of this model that have per-head maps."""
-        return tuple(m for m in self.methods if m in PER_HEAD_METHODS and self.heads > 0)
+        return tuple(m for m in self.methods if get_method(m).per_head and self.heads > 0)
 
     def variants(self, method: str) -> list[str]:
         """Map variants of ``method``: ``fused`` then ``h00``, ``h01``... where the method has heads."""
@@ -100,7 +98,7 @@ def load_catalog(build_dir: Path) -> Catalog:
                 heads=int(m.get("heads") or 0),
                 grid=(int(m["grid"][0]), int(m["grid"][1])),
                 has_cls=bool(m.get("has_cls", False)),
-                methods=tuple(x for x in METHOD_ORDER if x in m["methods"]),
+                methods=in_order(m["methods"]),
                 maps={str(k): build_dir / "maps" / v for k, v in m.get("maps", {}).items()},
             )
             for m in manifest["models"]

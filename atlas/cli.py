@@ -163,13 +163,13 @@ def _summary(report) -> None:
 def models() -> None:
     """List the known model names, their default checkpoints and methods."""
     from ssl_attention.models import DEFAULT_MODELS
+    from ssl_attention.models.specs import default_methods
 
     table = Table(title="Known models (use NAME, or NAME=CHECKPOINT for any other checkpoint)")
     for column in ("name", "default checkpoint", "methods"):
         table.add_column(column)
-    methods = {"resnet50": "gradcam", "siglip": "mean, rollout", "siglip2": "mean, rollout"}
     for name, checkpoint in DEFAULT_MODELS.items():
-        table.add_row(name, checkpoint, methods.get(name, "cls, mean, rollout"))
+        table.add_row(name, checkpoint, ", ".join(default_methods(name)))
     console.print(table)
 
 

@@ -15,6 +15,7 @@ from atlas.dataset import ImageRecord
 from ssl_attention.errors import AtlasError
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
+from ssl_attention.methods import in_order
 from ssl_attention.models.base import VisionModel
 from ssl_attention.preprocess import to_tensor
 
@@ -110,12 +111,11 @@ def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[Model
     import ssl_attention
     from atlas.cache import FORMAT_VERSION
 
-    methods = sorted({m for model in models for m in model.entry["methods"]},
-                     key=["cls", "mean", "rollout", "gradcam"].index)
+    methods = in_order({m for model in models for m in model.entry["methods"]})
     manifest = {
         "format_version": FORMAT_VERSION,
         "library_version": ssl_attention.__version__,
-        "methods": methods,
+        "methods": list(methods),
         "images": [record.manifest_entry() for record in images],
         "models": [dict(model.entry, maps=dict(sorted(model.maps.items()))) for model in models],
     }

@@ -34,10 +34,9 @@ from ssl_attention.aggregate import (
     write_summary_json,
 )
 from ssl_attention.annotations import Box
+from ssl_attention.methods import get_method
 from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
 
-PER_HEAD = ("cls", "mean")
-FUSED_ARRAYS = {"cls": "cls_fused", "mean": "mean_fused", "rollout": "rollout", "gradcam": "gradcam"}
 SIMILARITY_CLUSTERS = 4
 
 
@@ -107,11 +106,12 @@ def _model_rows(model: dict, boxed: dict, maps_dir: Path) -> tuple[list[MetricRo
             rows += rows_from_scores(image_id, name, method, None, "", scores)
         with np.load(maps_dir / rel, allow_pickle=False) as data:
             for method in model["methods"]:
-                fused = data[FUSED_ARRAYS[method]]
+                arrays = get_method(method)
+                fused = data[arrays.fused_array]
                 keys = [(layer, FUSED) for layer in range(fused.shape[0])]
                 stacks = [fused]
-                if method in PER_HEAD and method in data:
-                    heads = data[method]
+                if arrays.head_array is not None and arrays.head_array in data:
+                    heads = data[arrays.head_array]
                     per_head.setdefault(method, []).append(heads)
                     keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
                     stacks.append(heads.reshape(-1, *heads.shape[2:]))

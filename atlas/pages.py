@@ -24,15 +24,9 @@ from atlas.glossary import Glossary, read_definitions
 from atlas.metrics_data import MetricsData
 from atlas.metrics_pages import panel_data, write_metric_pages
 from atlas.mkdocs_hooks import RAW_HTML_KEY
+from ssl_attention.methods import all_methods, get_method
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
-METHOD_LABELS = {
-    "cls": "CLS attention",
-    "mean": "mean attention received",
-    "rollout": "rollout",
-    "gradcam": "Grad-CAM",
-}
-METHOD_TERMS = {"mean": "mean attention"}  # glossary term of a label, where it is not the label itself
 
 
 def json_for_html(data: Any) -> Markup:
@@ -138,7 +132,7 @@ class PageWriter:
         """``(method, label)`` of the methods present, labels with their glossary tooltip."""
         present = {m for model in models for m in model.methods}
         term = self.env.filters["term"]
-        return [(k, term(v, METHOD_TERMS.get(k))) for k, v in METHOD_LABELS.items() if k in present]
+        return [(m.name, term(m.label, m.term)) for m in all_methods() if m.name in present]
 
     def image_cards(self, src: str, images: tuple[ImageInfo, ...]) -> list[dict]:
         return [
@@ -316,7 +310,7 @@ class PageWriter:
                 "head": head,
                 "cards": cards,
                 "neighbours": neighbours,
-                "methods": [(k, METHOD_LABELS[k]) for k in model.head_methods],
+                "methods": [(k, get_method(k).label) for k in model.head_methods],
                 "model_href": self.url(src, layout.model_page(model.slug)),
                 "heads_href": self.url(src, layout.HEADS_PAGE),
                 "data_json": json_for_html(data),

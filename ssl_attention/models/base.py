@@ -9,11 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ssl_attention.methods import methods_for
 from ssl_attention.preprocess import Preprocessing
-
-VIT_METHODS_CLS = ("cls", "mean", "rollout")
-VIT_METHODS_NO_CLS = ("mean", "rollout")
-CNN_METHODS = ("gradcam",)
 
 
 @dataclass
@@ -53,10 +50,8 @@ class VisionModel:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """The map kinds this model supports."""
-        if self.kind == "cnn":
-            return CNN_METHODS
-        return VIT_METHODS_CLS if self.has_cls else VIT_METHODS_NO_CLS
+        """The methods of the registry this model supports."""
+        return methods_for(self.kind, self.has_cls and self.kind == "vit")
 
     @property
     def grid(self) -> tuple[int, int]:
