@@ -146,9 +146,8 @@ def _summary(report) -> None:
         table.add_column(column)
     for result in report.models:
         entry = result.entry
-        weights = "[bold red]RANDOM[/]" if entry["weights"] == "random" else entry["weights"]
-        methods = ", ".join(entry["methods"])
-        table.add_row(escape(entry["name"]), weights, methods, str(result.computed), str(result.reused))
+        weights = "[bold red]RANDOM[/]" if entry.random else entry.weights
+        table.add_row(escape(entry.name), weights, ", ".join(entry.methods), str(result.computed), str(result.reused))
     console.print(table)
     if report.skipped:
         console.print(f"[yellow]{len(report.skipped)} item(s) skipped[/] (listed above)")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from atlas import layout
-from atlas.catalog import ImageInfo, ModelInfo
+from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData, image_panel
 from atlas.svg_charts import PALETTE, Interval, RefLine, Series, interval_chart, line_chart, matrix_chart
 from ssl_attention.methods import method_names
@@ -62,7 +62,7 @@ def metric_file(model_slug: str) -> str:
 SUMMARY_SITE_FILE = f"{layout.DATA_DIR}/metrics/summary.json"
 
 
-def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelInfo, ...], site_dir: Path) -> None:
+def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelEntry, ...], site_dir: Path) -> None:
     """Copy the exported CSVs (renamed to the model slugs) and ``summary.json`` into the site."""
     target = site_dir / layout.DATA_DIR / "metrics"
     if target.exists():
@@ -76,7 +76,7 @@ def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelInfo, ...]
             shutil.copy2(metrics.files[model.name], site_dir / metric_file(model.slug))
 
 
-def panel_data(metrics: MetricsData | None, image: ImageInfo, models: list[ModelInfo]) -> dict[str, Any] | None:
+def panel_data(metrics: MetricsData | None, image: ImageEntry, models: list[ModelEntry]) -> dict[str, Any] | None:
     """The image page's metric panel data (see ``image_panel``); None without boxes or metrics."""
     if metrics is None or not image.boxes:
         return None
@@ -323,7 +323,7 @@ class MetricPages:
             rows.append({"layer": layer, "cells": cells})
         return {"method": method, "heads": table["heads"], "rows": rows, "lo": fmt(lo), "hi": fmt(hi)}
 
-    def model_page(self, model: ModelInfo) -> None:
+    def model_page(self, model: ModelEntry) -> None:
         src = layout.metrics_page(model.slug)
         name = model.name
         best_heads = {

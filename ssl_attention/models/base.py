@@ -58,25 +58,3 @@ class VisionModel:
         """Map grid (rows, cols) for this model's input size: input size / patch size, not sqrt(N)."""
         h, w = self.preprocessing.size
         return h // self.patch_size, w // self.patch_size
-
-    def manifest_entry(self) -> dict:
-        """The model's description in ``maps/manifest.json``."""
-        return {
-            "name": self.name,
-            "checkpoint": self.checkpoint,
-            "revision": self.revision,
-            "weights": self.weights,
-            "family": self.family,
-            "architecture": self.architecture,
-            "kind": self.kind,
-            "layers": self.layers,
-            "heads": self.heads,
-            "patch_size": self.patch_size,
-            "grid": list(self.grid),
-            "prefix_tokens": self.prefix_tokens if self.kind == "vit" else 0,
-            "num_registers": self.num_registers,
-            "has_cls": self.has_cls if self.kind == "vit" else False,
-            "methods": list(self.methods),
-            "preprocessing": self.preprocessing.to_dict(),
-            "note": self.note,
-        }
