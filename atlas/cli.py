@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ssl_attention.errors import AtlasError
+from ssl_attention.methods import method_names
 
 app = typer.Typer(
     help="Attention Atlas: see where vision models look, per model, layer and attention head.",
@@ -49,7 +50,7 @@ _BATCH = typer.Option("--batch-size", min=1, metavar="N", help="Images per forwa
 _SIZE = typer.Option("--image-size", metavar="N|HxW",
                      help="Model input size N or HxW (rounded to the patch size). Default: the checkpoint's own "
                      "(224 for the defaults). The whole image is resized, never cropped.")
-_METHOD = typer.Option("--method", metavar="cls|mean|rollout|gradcam",
+_METHOD = typer.Option("--method", metavar="|".join(method_names()),
                        help="Methods to compute; repeat for several. Default: every method each model supports. "
                        "A model that lacks some of them computes the others; one that lacks all is skipped "
                        "(an error if it is the only model).")

@@ -84,7 +84,7 @@ class _Reducer:
         self.layout = TokenLayout(model.prefix_tokens, model.grid, model.has_cls)
         self.layers = model.layers
         self.methods = methods
-        self.steps = {m.name: m.reduction(self.layout) for m in methods}
+        self.steps = {m.name: m.reduction_factory()(self.layout) for m in methods}
         self.out: dict[str, list[torch.Tensor | None]] = {m.name: [None] * model.layers for m in methods}
         self.seen = 0
 

@@ -61,8 +61,9 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
     if reductions:
         maps.update(vit_attention_maps(model, pixel_values, reductions))
     for method in chosen:
-        if method.compute is not None:
-            maps.update(method.compute(model, pixel_values))
+        compute = method.compute_function()
+        if compute is not None:
+            maps.update(compute(model, pixel_values))
     if per_head is False:
         maps = {name: values for name, values in maps.items() if name not in _head_arrays(chosen)}
     return maps

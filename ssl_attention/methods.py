@@ -13,25 +13,30 @@ Two ways to compute:
   All reductions of a batch share one forward pass (``ssl_attention.attention``).
 * ``compute``: a function ``(model, pixel_values) -> {array name: [B, ...] float32}`` that does its own
   passes (Grad-CAM's forward and backward).
+
+Either is a callable or a ``"module:function"`` reference, imported when first used: the registry
+itself imports no torch, so the command line can read it (``atlas --help``) and stay fast.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ssl_attention.attention import TokenLayout, cls_reduction, mean_reduction, rollout_reduction
 from ssl_attention.errors import UnsupportedError
-from ssl_attention.gradcam import gradcam_maps
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from ssl_attention.attention import TokenLayout
     from ssl_attention.models.base import VisionModel
 
 LayerStep = Callable[[int, "torch.Tensor"], "torch.Tensor"]
+Reduction = Callable[["TokenLayout"], LayerStep]
+Compute = Callable[["VisionModel", "torch.Tensor"], "dict[str, np.ndarray]"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,8 @@ class Method:
     needs_cls: bool = False  # offered only by ViTs with a CLS token
     unit: str = "layer"  # what its depth axis counts: "layer" or "stage"
     term: str | None = None  # glossary term of the label, where it is not the label itself
-    reduction: Callable[[TokenLayout], LayerStep] | None = None
-    compute: Callable[[VisionModel, torch.Tensor], dict[str, np.ndarray]] | None = None
+    reduction: Reduction | str | None = None
+    compute: Compute | str | None = None
     extra_arrays: tuple[str, ...] = ()  # further npz arrays it writes (e.g. the Grad-CAM target class)
 
     @property
@@ -69,22 +74,38 @@ class Method:
         """Why a model of ``kind`` that does not offer this method lacks it."""
         return self.wrong_kind if kind not in self.kinds else "it has no CLS token"
 
+    def reduction_factory(self) -> Reduction | None:
+        """The per-layer reduction factory (imported on first use when given as a reference)."""
+        return _resolve(self.reduction)
+
+    def compute_function(self) -> Compute | None:
+        """The whole-batch computation (imported on first use when given as a reference)."""
+        return _resolve(self.compute)
+
     def page_data(self) -> dict[str, Any]:
         """What the page JavaScript needs to know of it."""
         return {"name": self.name, "label": self.label, "perHead": self.per_head, "unit": self.unit}
+
+
+def _resolve(target: Callable | str | None) -> Callable | None:
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 _NOT_A_VIT = "it is a CNN without attention"
 
 METHODS: tuple[Method, ...] = (
     Method("cls", "CLS attention", kinds=("vit",), per_head=True, needs_cls=True, wrong_kind=_NOT_A_VIT,
-           reduction=cls_reduction),
+           reduction="ssl_attention.attention:cls_reduction"),
     Method("mean", "mean attention received", kinds=("vit",), per_head=True, wrong_kind=_NOT_A_VIT,
-           term="mean attention", reduction=mean_reduction),
+           term="mean attention", reduction="ssl_attention.attention:mean_reduction"),
     Method("rollout", "rollout", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT,
-           no_heads="it fuses all heads", reduction=rollout_reduction),
+           no_heads="it fuses all heads", reduction="ssl_attention.attention:rollout_reduction"),
     Method("gradcam", "Grad-CAM", kinds=("cnn",), per_head=False, wrong_kind="Grad-CAM is implemented for CNNs only",
-           no_heads="a CNN has no heads", unit="stage", compute=gradcam_maps, extra_arrays=("gradcam_class",)),
+           no_heads="a CNN has no heads", unit="stage", compute="ssl_attention.gradcam:gradcam_maps",
+           extra_arrays=("gradcam_class",)),
 )
 
 
