@@ -84,7 +84,7 @@ class Method:
 
     def page_data(self) -> dict[str, Any]:
         """What the page JavaScript needs to know of it."""
-        return {"name": self.name, "label": self.label, "perHead": self.per_head, "unit": self.unit}
+        return {"key": self.name, "label": self.label, "unit": self.unit}
 
 
 def _resolve(target: Callable | str | None) -> Callable | None:
