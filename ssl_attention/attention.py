@@ -19,31 +19,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ssl_attention.errors import AtlasError
+from ssl_attention.methods import Method, TokenLayout
 
 if TYPE_CHECKING:
-    from ssl_attention.methods import Method
     from ssl_attention.models.base import VisionModel
-
-
-@dataclass(frozen=True)
-class TokenLayout:
-    """Where the patch tokens are in a ViT's sequence: ``prefix`` tokens (CLS, registers) first."""
-
-    prefix: int
-    grid: tuple[int, int]
-    has_cls: bool
-
-    @property
-    def patches(self) -> slice:
-        """The patch tokens' positions."""
-        return slice(self.prefix, self.prefix + self.grid[0] * self.grid[1])
 
 
 def cls_reduction(layout: TokenLayout) -> Callable[[int, torch.Tensor], torch.Tensor]:

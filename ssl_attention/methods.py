@@ -28,15 +28,25 @@ from typing import TYPE_CHECKING, Any
 from ssl_attention.errors import UnsupportedError
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
-
-    from ssl_attention.attention import TokenLayout
-    from ssl_attention.models.base import VisionModel
 
 LayerStep = Callable[[int, "torch.Tensor"], "torch.Tensor"]
 Reduction = Callable[["TokenLayout"], LayerStep]
-Compute = Callable[["VisionModel", "torch.Tensor"], "dict[str, np.ndarray]"]
+Compute = Callable[..., dict]  # (VisionModel, pixel_values) -> {array name: [B, ...] float32 ndarray}
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Where the patch tokens are in a ViT's sequence: ``prefix`` tokens (CLS, registers) first."""
+
+    prefix: int
+    grid: tuple[int, int]
+    has_cls: bool
+
+    @property
+    def patches(self) -> slice:
+        """The patch tokens' positions."""
+        return slice(self.prefix, self.prefix + self.grid[0] * self.grid[1])
 
 
 @dataclass(frozen=True)
