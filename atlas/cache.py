@@ -12,22 +12,21 @@ import numpy as np
 
 import ssl_attention
 from atlas.atomic import write_bytes_atomic
+from atlas.manifest import FORMAT_VERSION, ModelEntry
 
-FORMAT_VERSION = 1
 
-
-def cache_key(image_sha256: str, model_entry: dict) -> str:
+def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
     """What a cached map depends on: image bytes, model identity and revision, preprocessing, methods,
     per-head or fused-only, code version (all but the image from the model's manifest entry)."""
     identity = {
         "image": image_sha256,
-        "checkpoint": model_entry["checkpoint"],
-        "revision": model_entry["revision"],
-        "weights": model_entry["weights"],
-        "architecture": model_entry["architecture"],
-        "preprocessing": model_entry["preprocessing"],
-        "methods": list(model_entry["methods"]),
-        "per_head": model_entry["per_head"],
+        "checkpoint": model_entry.checkpoint,
+        "revision": model_entry.revision,
+        "weights": model_entry.weights,
+        "architecture": model_entry.architecture,
+        "preprocessing": model_entry.preprocessing,
+        "methods": list(model_entry.methods),
+        "per_head": model_entry.per_head,
         "library": ssl_attention.__version__,
         "format": FORMAT_VERSION,
     }

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from atlas.layout import RESERVED_MODEL_NAMES, slug
 from ssl_attention.errors import AtlasError
+from ssl_attention.methods import method_names
 
 app = typer.Typer(
     help="Attention Atlas: see where vision models look, per model, layer and attention head.",
@@ -52,7 +53,7 @@ _BATCH = typer.Option("--batch-size", min=1, metavar="N", help="Images per forwa
 _SIZE = typer.Option("--image-size", metavar="N|HxW",
                      help="Model input size N or HxW (rounded to the patch size). Default: the checkpoint's own "
                      "(224 for the defaults). The whole image is resized, never cropped.")
-_METHOD = typer.Option("--method", metavar="cls|mean|rollout|gradcam",
+_METHOD = typer.Option("--method", metavar="|".join(method_names()),
                        help="Methods to compute; repeat for several. Default: every method each model supports. "
                        "A model that lacks some of them computes the others; one that lacks all is skipped "
                        "(an error if it is the only model).")
@@ -156,9 +157,8 @@ def _summary(report) -> None:
         table.add_column(column)
     for result in report.models:
         entry = result.entry
-        weights = "[bold red]RANDOM[/]" if entry["weights"] == "random" else entry["weights"]
-        methods = ", ".join(entry["methods"])
-        table.add_row(escape(entry["name"]), weights, methods, str(result.computed), str(result.reused))
+        weights = "[bold red]RANDOM[/]" if entry.random else entry.weights
+        table.add_row(escape(entry.name), weights, ", ".join(entry.methods), str(result.computed), str(result.reused))
     console.print(table)
     if report.skipped:
         console.print(f"[yellow]{len(report.skipped)} item(s) skipped[/] (listed above)")
@@ -173,13 +173,13 @@ def _summary(report) -> None:
 def models() -> None:
     """List the known model names, their default checkpoints and methods."""
     from ssl_attention.models import DEFAULT_MODELS
+    from ssl_attention.models.specs import default_methods
 
     table = Table(title="Known models (use NAME, or NAME=CHECKPOINT for any other checkpoint)")
     for column in ("name", "default checkpoint", "methods"):
         table.add_column(column)
-    methods = {"resnet50": "gradcam", "siglip": "mean, rollout", "siglip2": "mean, rollout"}
     for name, checkpoint in DEFAULT_MODELS.items():
-        table.add_row(name, checkpoint, methods.get(name, "cls, mean, rollout"))
+        table.add_row(name, checkpoint, ", ".join(default_methods(name)))
     console.print(table)
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from atlas.atomic import write_text_atomic
 from atlas.cache import cache_key, read_key, write_maps
 from atlas.dataset import ImageRecord
+from atlas.manifest import Manifest, ModelEntry
 from ssl_attention.errors import AtlasError
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
@@ -23,11 +22,15 @@ from ssl_attention.preprocess import to_tensor
 class ModelMaps:
     """What the compute stage produced for one model."""
 
-    entry: dict
+    entry: ModelEntry  # without its maps (see ``manifest_entry``)
     maps: dict[str, str] = field(default_factory=dict)  # image id -> npz path relative to maps/
     computed: int = 0
     reused: int = 0
     skipped: list[str] = field(default_factory=list)
+
+    def manifest_entry(self) -> ModelEntry:
+        """The model's entry in the manifest, with its maps."""
+        return self.entry.with_maps(self.maps)
 
 
 def pick_device(device: str) -> torch.device:
@@ -51,9 +54,7 @@ def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: 
                        per_head: bool | None = None,
                        advance: Callable[[int], None] = lambda n: None) -> ModelMaps:
     """Compute (or reuse from the cache) the maps of ``model`` for ``images``."""
-    entry = model.manifest_entry()
-    entry["methods"] = list(methods)
-    entry["per_head"] = per_head is not False and model.kind == "vit"
+    entry = ModelEntry.of_model(model, methods, per_head)
     result, todo = reuse_cached_maps(entry, images, maps_dir)
     advance(result.reused)
     for start in range(0, len(todo), batch_size):
@@ -63,14 +64,14 @@ def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: 
     return result
 
 
-def reuse_cached_maps(entry: dict, images: list[ImageRecord],
+def reuse_cached_maps(entry: ModelEntry, images: list[ImageRecord],
                       maps_dir: Path) -> tuple[ModelMaps, list[tuple[ImageRecord, str]]]:
     """The maps of ``entry``'s model already valid in the cache, and the (image, cache key) pairs still to do."""
     result = ModelMaps(entry=entry)
     todo: list[tuple[ImageRecord, str]] = []
     for record in images:
         key = cache_key(record.sha256, entry)
-        rel = f"{entry['name']}/{record.id}.npz"
+        rel = f"{entry.name}/{record.id}.npz"
         if read_key(maps_dir / rel) == key:
             result.maps[record.id] = rel
             result.reused += 1
@@ -107,18 +108,5 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
 
 def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[ModelMaps]) -> Path:
     """Write ``maps/manifest.json`` (sorted keys, stable order: byte-identical for identical inputs)."""
-    import ssl_attention
-    from atlas.cache import FORMAT_VERSION
-
-    methods = sorted({m for model in models for m in model.entry["methods"]},
-                     key=["cls", "mean", "rollout", "gradcam"].index)
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "library_version": ssl_attention.__version__,
-        "methods": methods,
-        "images": [record.manifest_entry() for record in images],
-        "models": [dict(model.entry, maps=dict(sorted(model.maps.items()))) for model in models],
-    }
-    path = maps_dir / "manifest.json"
-    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return path
+    images_entries = tuple(record.manifest_entry() for record in images)
+    return Manifest(images=images_entries, models=tuple(m.manifest_entry() for m in models)).write(maps_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from atlas.atomic import write_bytes_atomic
+from atlas.manifest import ImageEntry
 from ssl_attention.annotations import Box, load_annotations
 from ssl_attention.errors import AnnotationError, AtlasError
 from ssl_attention.images import decode_image, image_id, list_images
@@ -30,17 +31,10 @@ class ImageRecord:
     boxes: tuple[Box, ...] = ()
     tags: tuple[str, ...] = ()  # WikiChurches styles or COCO image tags, for filtering the gallery
 
-    def manifest_entry(self) -> dict:
-        """The image's description in ``maps/manifest.json``."""
-        return {
-            "id": self.id,
-            "file": self.path.name,
-            "width": self.width,
-            "height": self.height,
-            "display": f"images/{self.id}.jpg",
-            "boxes": [{"label": b.label, "bbox": [b.x, b.y, b.w, b.h]} for b in self.boxes],
-            "tags": list(self.tags),
-        }
+    def manifest_entry(self) -> ImageEntry:
+        """The image's entry in ``maps/manifest.json``."""
+        return ImageEntry(id=self.id, file=self.path.name, width=self.width, height=self.height,
+                          display=f"images/{self.id}.jpg", boxes=self.boxes, tags=self.tags)
 
 
 @dataclass

@@ -16,18 +16,24 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from atlas import layout
-from atlas.catalog import ImageInfo, ModelInfo
+from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData, image_panel
 from atlas.svg_charts import PALETTE, Interval, RefLine, Series, interval_chart, line_chart, matrix_chart
+from ssl_attention.methods import method_names
 
 if TYPE_CHECKING:
     from atlas.pages import PageWriter
 
 BASELINE_LABELS = {"uniform": "uniform (chance-level IoU)", "centre_gaussian": "centre Gaussian"}
 BASELINE_COLOURS = {"uniform": "#888888", "centre_gaussian": "#D55E00"}
-METHOD_COLOURS = {"cls": PALETTE[0], "mean": PALETTE[1], "rollout": PALETTE[2], "gradcam": PALETTE[3]}
 HEAT_BINS = 10
 RANKING_ROWS = 10
+
+
+def method_colour(method: str) -> str:
+    """A method's colour in the charts: the palette colour of its place in the method registry."""
+    names = method_names()
+    return PALETTE[names.index(method) % len(PALETTE)] if method in names else PALETTE[-1]
 
 
 def fmt(v: float | None) -> str:
@@ -56,7 +62,7 @@ def metric_file(model_slug: str) -> str:
 SUMMARY_SITE_FILE = f"{layout.DATA_DIR}/metrics/summary.json"
 
 
-def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelInfo, ...], site_dir: Path) -> None:
+def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelEntry, ...], site_dir: Path) -> None:
     """Copy the exported CSVs (renamed to the model slugs) and ``summary.json`` into the site."""
     target = site_dir / layout.DATA_DIR / "metrics"
     if target.exists():
@@ -70,7 +76,7 @@ def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelInfo, ...]
             shutil.copy2(metrics.files[model.name], site_dir / metric_file(model.slug))
 
 
-def panel_data(metrics: MetricsData | None, image: ImageInfo, models: list[ModelInfo]) -> dict[str, Any] | None:
+def panel_data(metrics: MetricsData | None, image: ImageEntry, models: list[ModelEntry]) -> dict[str, Any] | None:
     """The image page's metric panel data (see ``image_panel``); None without boxes or metrics."""
     if metrics is None or not image.boxes:
         return None
@@ -157,7 +163,7 @@ class MetricPages:
             points = tuple(
                 (float(layer), _num(row[col])) for layer, row in zip(table["layers"], table["values"], strict=True)
             )
-            series.append(Series(table["method"], points, METHOD_COLOURS.get(table["method"], PALETTE[4])))
+            series.append(Series(table["method"], points, method_colour(table["method"])))
         if not series:
             return None
         kind = self.models[model].kind if model in self.models else "vit"
@@ -233,7 +239,7 @@ class MetricPages:
             Interval(
                 f"{e['model']} · {e['method']} · l{e['layer']}",
                 *(_num((e["metrics"].get(self.primary) or {}).get(k)) for k in ("mean", "lo", "hi")),
-                colour=METHOD_COLOURS.get(e["method"], PALETTE[4]),
+                colour=method_colour(e["method"]),
                 refs=self.baseline_refs(e["model"]),
             )
             for e in self.summary.get("leaderboard", [])
@@ -317,7 +323,7 @@ class MetricPages:
             rows.append({"layer": layer, "cells": cells})
         return {"method": method, "heads": table["heads"], "rows": rows, "lo": fmt(lo), "hi": fmt(hi)}
 
-    def model_page(self, model: ModelInfo) -> None:
+    def model_page(self, model: ModelEntry) -> None:
         src = layout.metrics_page(model.slug)
         name = model.name
         best_heads = {

@@ -13,7 +13,6 @@ so an interrupted stage leaves the old complete set, or no summary, never a mix.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from atlas.atomic import write_via_temp
+from atlas.manifest import ImageEntry, Manifest, ModelEntry
 from ssl_attention.aggregate import (
     FUSED,
     MetricRow,
@@ -33,11 +33,9 @@ from ssl_attention.aggregate import (
     write_metrics_csv,
     write_summary_json,
 )
-from ssl_attention.annotations import Box
+from ssl_attention.methods import get_method
 from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
 
-PER_HEAD = ("cls", "mean")
-FUSED_ARRAYS = {"cls": "cls_fused", "mean": "mean_fused", "rollout": "rollout", "gradcam": "gradcam"}
 SIMILARITY_CLUSTERS = 4
 
 
@@ -56,8 +54,8 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
     """
     maps_dir = build_dir / "maps"
-    manifest = json.loads((maps_dir / "manifest.json").read_text())
-    boxed = {img["id"]: img for img in manifest["images"] if img["boxes"]}
+    manifest = Manifest.load(maps_dir)
+    boxed = {image.id: image for image in manifest.images if image.boxes}
     out_dir = build_dir / "metrics"
     summary_path = out_dir / "summary.json"
     summary_path.unlink(missing_ok=True)  # from here until the new summary is written: no metrics
@@ -68,13 +66,13 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     all_rows: list[MetricRow] = []
     similarity: list[dict] = []
-    for model in manifest["models"]:
+    for model in manifest.models:
         rows, per_head_maps = _model_rows(model, boxed, maps_dir)
-        path = out_dir / f"{model['name']}.csv"
+        path = out_dir / f"{model.name}.csv"
         write_via_temp(path, lambda tmp, rows=rows: write_metrics_csv(rows, tmp))
         report.files.append(path)
         all_rows.extend(rows)
-        similarity.extend(_similarity(model["name"], rows, per_head_maps))
+        similarity.extend(_similarity(model.name, rows, per_head_maps))
     for stale in sorted(set(out_dir.iterdir()) - set(report.files)):  # e.g. the CSV of a model not built now
         if stale.is_dir():
             shutil.rmtree(stale)
@@ -88,17 +86,17 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     return report
 
 
-def _target(model: dict, image: dict) -> Target:
-    boxes = [Box(*map(float, b["bbox"]), label=b["label"]) for b in image["boxes"]]
-    return make_target(boxes, (image["width"], image["height"]), tuple(model["grid"]), model["patch_size"])
+def _target(model: ModelEntry, image: ImageEntry) -> Target:
+    return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
 
 
-def _model_rows(model: dict, boxed: dict, maps_dir: Path) -> tuple[list[MetricRow], dict]:
+def _model_rows(model: ModelEntry, boxed: dict[str, ImageEntry],
+                maps_dir: Path) -> tuple[list[MetricRow], dict]:
     """Rows of every map of one model, plus per-head maps {method: [L, H, N images, gh, gw]} for similarity."""
-    name = model["name"]
+    name = model.name
     rows: list[MetricRow] = []
     per_head: dict[str, list[np.ndarray]] = {}
-    for image_id, rel in sorted(model["maps"].items()):
+    for image_id, rel in sorted(model.maps.items()):
         if image_id not in boxed:
             continue
         target = _target(model, boxed[image_id])
@@ -106,12 +104,13 @@ def _model_rows(model: dict, boxed: dict, maps_dir: Path) -> tuple[list[MetricRo
         for method, scores in baseline_scores(target).items():
             rows += rows_from_scores(image_id, name, method, None, "", scores)
         with np.load(maps_dir / rel, allow_pickle=False) as data:
-            for method in model["methods"]:
-                fused = data[FUSED_ARRAYS[method]]
+            for method in model.methods:
+                arrays = get_method(method)
+                fused = data[arrays.fused_array]
                 keys = [(layer, FUSED) for layer in range(fused.shape[0])]
                 stacks = [fused]
-                if method in PER_HEAD and method in data:
-                    heads = data[method]
+                if arrays.head_array is not None and arrays.head_array in data:
+                    heads = data[arrays.head_array]
                     per_head.setdefault(method, []).append(heads)
                     keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
                     stacks.append(heads.reshape(-1, *heads.shape[2:]))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import ssl_attention
 from atlas.atomic import write_text_atomic
-from atlas.cache import FORMAT_VERSION
+from atlas.manifest import FORMAT_VERSION, ModelEntry
 from ssl_attention.models import ModelRequest
 from ssl_attention.models.hub import checkpoint_revision, hub_reachable, is_local
 
@@ -34,13 +34,13 @@ def request_identity(request: ModelRequest, weights: str, image_size: tuple[int,
     }
 
 
-def save_entry(maps_dir: Path, identity: dict, entry: dict) -> None:
+def save_entry(maps_dir: Path, identity: dict, entry: ModelEntry) -> None:
     """Remember the entry a request produced."""
-    text = json.dumps({"request": identity, "entry": entry}, indent=2, sort_keys=True) + "\n"
-    write_text_atomic(maps_dir / entry["name"] / ENTRY_FILE, text)
+    text = json.dumps({"request": identity, "entry": entry.to_json(maps=False)}, indent=2, sort_keys=True) + "\n"
+    write_text_atomic(maps_dir / entry.name / ENTRY_FILE, text)
 
 
-def cached_entry(maps_dir: Path, request: ModelRequest, identity: dict) -> dict | None:
+def cached_entry(maps_dir: Path, request: ModelRequest, identity: dict) -> ModelEntry | None:
     """The remembered entry for this request if it is still what loading the model would give."""
     try:
         data = json.loads((maps_dir / request.name / ENTRY_FILE).read_text())
@@ -48,14 +48,16 @@ def cached_entry(maps_dir: Path, request: ModelRequest, identity: dict) -> dict 
         return None
     if data.get("request") != identity:
         return None
-    entry = data.get("entry") or {}
+    try:
+        entry = ModelEntry.from_json(data.get("entry") or {})
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # an older or torn record
+        return None
     return entry if _still_valid(entry, request, identity["weights"]) else None
 
 
-def _still_valid(entry: dict, request: ModelRequest, weights: str) -> bool:
-    if entry.get("weights") == "pretrained":
-        revision = entry.get("revision", "")
-        return bool(revision) and checkpoint_revision(request.checkpoint) == revision
+def _still_valid(entry: ModelEntry, request: ModelRequest, weights: str) -> bool:
+    if entry.weights == "pretrained":
+        return bool(entry.revision) and checkpoint_revision(request.checkpoint) == entry.revision
     if weights == "random":
         return True
     # "auto" fell back to random weights: valid while pretrained weights remain out of reach

@@ -18,21 +18,16 @@ import jinja2
 from markupsafe import Markup
 
 from atlas import layout
-from atlas.catalog import Catalog, ImageInfo, ModelInfo, gradcam_target
+from atlas.catalog import Catalog, gradcam_target
 from atlas.colormaps import COLORMAPS, lut
 from atlas.glossary import Glossary, read_definitions
+from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData
 from atlas.metrics_pages import panel_data, write_metric_pages
 from atlas.mkdocs_hooks import RAW_HTML_KEY
+from ssl_attention.methods import all_methods, get_method
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
-METHOD_LABELS = {
-    "cls": "CLS attention",
-    "mean": "mean attention received",
-    "rollout": "rollout",
-    "gradcam": "Grad-CAM",
-}
-METHOD_TERMS = {"mean": "mean attention"}  # glossary term of a label, where it is not the label itself
 
 
 def json_for_html(data: Any) -> Markup:
@@ -90,7 +85,7 @@ class PageWriter:
     def url(self, src: str, to: str) -> str:
         return layout.relative(src, to, self.dir_urls)
 
-    def model_data(self, model: ModelInfo) -> dict:
+    def model_data(self, model: ModelEntry) -> dict:
         return {
             "name": model.name,
             "slug": model.slug,
@@ -134,13 +129,13 @@ class PageWriter:
         path.write_text(f"---\n{json.dumps(front)}\n---\n\n{body}\n", encoding="utf-8")
         self.written.append(src)
 
-    def methods(self, models: list[ModelInfo]) -> list[tuple[str, Markup]]:
+    def methods(self, models: list[ModelEntry]) -> list[tuple[str, Markup]]:
         """``(method, label)`` of the methods present, labels with their glossary tooltip."""
         present = {m for model in models for m in model.methods}
         term = self.env.filters["term"]
-        return [(k, term(v, METHOD_TERMS.get(k))) for k, v in METHOD_LABELS.items() if k in present]
+        return [(m.name, term(m.label, m.term)) for m in all_methods() if m.name in present]
 
-    def image_cards(self, src: str, images: tuple[ImageInfo, ...]) -> list[dict]:
+    def image_cards(self, src: str, images: tuple[ImageEntry, ...]) -> list[dict]:
         return [
             {
                 "id": i.id,
@@ -203,7 +198,7 @@ class PageWriter:
                 "gradcam_targets": [
                     {"model": m.name, "index": t[0], "label": t[1], "random": m.weights == "random"}
                     for m in models
-                    if m.kind == "cnn" and (t := gradcam_target(m.maps[image.id])) is not None
+                    if m.kind == "cnn" and (t := gradcam_target(self.catalog.maps_file(m, image.id))) is not None
                 ],
                 "leaderboard": self.url(src, layout.LEADERBOARD_PAGE),
                 "data_json": json_for_html(data),
@@ -234,7 +229,7 @@ class PageWriter:
             {"models": rows, "data_json": json_for_html(self.base_data(src, "models"))},
         )
 
-    def model(self, model: ModelInfo) -> None:
+    def model(self, model: ModelEntry) -> None:
         src = layout.model_page(model.slug)
         images = tuple(i for i in self.catalog.images if i.id in model.maps)
         data = self.base_data(src, "model")
@@ -287,7 +282,7 @@ class PageWriter:
             {"models": models, "data_json": json_for_html(self.base_data(src, "heads"))},
         )
 
-    def head(self, model: ModelInfo, layer: int, head: int) -> None:
+    def head(self, model: ModelEntry, layer: int, head: int) -> None:
         src = layout.head_page(model.slug, layer, head)
         images = tuple(i for i in self.catalog.images if i.id in model.maps)
         method = model.head_methods[0]
@@ -316,7 +311,7 @@ class PageWriter:
                 "head": head,
                 "cards": cards,
                 "neighbours": neighbours,
-                "methods": [(k, METHOD_LABELS[k]) for k in model.head_methods],
+                "methods": [(k, get_method(k).label) for k in model.head_methods],
                 "model_href": self.url(src, layout.model_page(model.slug)),
                 "heads_href": self.url(src, layout.HEADS_PAGE),
                 "data_json": json_for_html(data),

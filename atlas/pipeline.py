@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from atlas.atomic import remove_stale_temp_files, write_text_atomic
 from atlas.compute import ModelMaps, compute_model_maps, pick_device, reuse_cached_maps, write_manifest
 from atlas.dataset import load_dataset, sample_paths
+from atlas.manifest import ModelEntry
 from atlas.metrics_stage import compute_metrics
 from atlas.model_cache import cached_entry, request_identity, save_entry
 from ssl_attention.errors import ModelLoadError, UnsupportedError
@@ -81,8 +82,8 @@ def run_build(options: BuildOptions, console: Console) -> BuildReport:
                 continue
             report.models.append(result)
             report.skipped.extend(result.skipped)
-            if result.entry["weights"] == "random":
-                report.random_models.append(result.entry["name"])
+            if result.entry.random:
+                report.random_models.append(result.entry.name)
     if not report.models:
         raise ModelLoadError("no model could be built: " + "; ".join(report.failed_models))
     write_manifest(maps_dir, dataset.images, report.models)
@@ -162,7 +163,7 @@ def write_report(path: Path, report: BuildReport) -> None:
     """
     data = {
         "images": report.images,
-        "models": [{"name": m.entry["name"], "weights": m.entry["weights"]} for m in report.models],
+        "models": [{"name": m.entry.name, "weights": m.entry.weights} for m in report.models],
         "random_models": report.random_models,
         "skipped": report.skipped,
     }
@@ -210,13 +211,13 @@ def _methods_for(model: VisionModel, options: BuildOptions, report: BuildReport,
     return None
 
 
-def _note_unsupported(entry: dict, options: BuildOptions, report: BuildReport, console: Console) -> None:
+def _note_unsupported(entry: ModelEntry, options: BuildOptions, report: BuildReport, console: Console) -> None:
     """One line (kept in the report) naming the requested methods a model computed without."""
-    missing = [m for m in options.methods or () if m not in entry["methods"]]
+    missing = [m for m in options.methods or () if m not in entry.methods]
     if not missing:
         return
-    reasons = "; ".join(f"{m} not computed ({unsupported_reason(entry['kind'], m)})" for m in missing)
-    _skip(report, console, f"model {entry['name']}: {reasons}; computing {', '.join(entry['methods'])}")
+    reasons = "; ".join(f"{m} not computed ({unsupported_reason(entry.kind, m)})" for m in missing)
+    _skip(report, console, f"model {entry.name}: {reasons}; computing {', '.join(entry.methods)}")
 
 
 def _skip(report: BuildReport, console: Console, line: str) -> None:
@@ -225,16 +226,16 @@ def _skip(report: BuildReport, console: Console, line: str) -> None:
     console.print(f"[yellow]skipped:[/] {escape(line)}", highlight=False)
 
 
-def _announce(console: Console, entry: dict) -> None:
+def _announce(console: Console, entry: ModelEntry) -> None:
     """One line on the model (checkpoint, architecture, token layout) and a warning for random weights."""
-    grid = f"grid {entry['grid'][0]}x{entry['grid'][1]}"
-    layout = (f"{entry['layers']} layers x {entry['heads']} heads, {grid}, {entry['prefix_tokens']} prefix tokens"
-              if entry["kind"] == "vit" else f"{entry['layers']} stages, {grid}")
-    what = f"{entry['checkpoint']} ({entry['architecture']}; {layout})"
-    console.print(f"[bold]{escape(entry['name'])}[/]: {escape(what)}", highlight=False)
-    if entry["weights"] == "random":
+    grid = f"grid {entry.grid[0]}x{entry.grid[1]}"
+    layout = (f"{entry.layers} layers x {entry.heads} heads, {grid}, {entry.prefix_tokens} prefix tokens"
+              if entry.kind == "vit" else f"{entry.layers} stages, {grid}")
+    what = f"{entry.checkpoint} ({entry.architecture}; {layout})"
+    console.print(f"[bold]{escape(entry.name)}[/]: {escape(what)}", highlight=False)
+    if entry.random:
         console.print(
-            f"[bold red]WARNING[/] {escape(entry['name'])}: {escape(entry.get('note') or 'RANDOM weights')} - "
+            f"[bold red]WARNING[/] {escape(entry.name)}: {escape(entry.note or 'RANDOM weights')} - "
             "its maps are meaningless and are labelled as such", highlight=False,
         )
 

@@ -28,7 +28,8 @@ from PIL import Image
 
 from atlas import layout
 from atlas.atomic import write_bytes_atomic, write_text_atomic
-from atlas.catalog import Catalog, ImageInfo, ModelInfo
+from atlas.catalog import Catalog
+from atlas.manifest import ImageEntry, ModelEntry
 
 RENDER_VERSION = 2  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
@@ -59,7 +60,7 @@ def encode_png(indices: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def layer_maps(arrays: dict[str, np.ndarray], model: ModelInfo, method: str, layer: int) -> np.ndarray:
+def layer_maps(arrays: dict[str, np.ndarray], model: ModelEntry, method: str, layer: int) -> np.ndarray:
     """``[variants, gh, gw]`` float32 maps of one layer (fused first, then each head)."""
     if method in model.head_methods:
         return np.concatenate([arrays[f"{method}_fused"][layer][None], arrays[method][layer]]).astype(np.float32)
@@ -88,7 +89,7 @@ def _stamp(npz: Path) -> str:
     return json.dumps({"version": RENDER_VERSION, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
 
 
-def _render_pair(model: ModelInfo, image: ImageInfo, npz: Path, out: Path) -> None:
+def _render_pair(model: ModelEntry, image: ImageEntry, npz: Path, out: Path) -> None:
     with np.load(npz) as data:
         arrays = {k: data[k] for k in data.files}
     written = set()
@@ -106,12 +107,12 @@ def _render_pair(model: ModelInfo, image: ImageInfo, npz: Path, out: Path) -> No
             stale.unlink()
 
 
-def _render_photo(image: ImageInfo, out: Path) -> None:
+def _render_photo(display: Path, image: ImageEntry, out: Path) -> None:
     photo, thumb = out / layout.photo(image.slug), out / layout.thumb(image.slug)
-    if thumb.exists() and thumb.stat().st_mtime_ns >= image.display.stat().st_mtime_ns and photo.exists():
+    if thumb.exists() and thumb.stat().st_mtime_ns >= display.stat().st_mtime_ns and photo.exists():
         return
-    _write(photo, image.display.read_bytes())
-    with Image.open(image.display) as im:
+    _write(photo, display.read_bytes())
+    with Image.open(display) as im:
         small = im.convert("RGB")
         small.thumbnail((THUMB_SIZE, THUMB_SIZE))
         buffer = io.BytesIO()
@@ -127,12 +128,12 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
     stats = RenderStats()
     stamps = out.parent / (out.name + "-stamps")
     for image in catalog.images:
-        _render_photo(image, out)
+        _render_photo(catalog.display_file(image), image, out)
     for model in catalog.models:
         for image in catalog.images:
-            npz = model.maps.get(image.id)
-            if npz is None:
+            if image.id not in model.maps:
                 continue
+            npz = catalog.maps_file(model, image.id)
             stamp_file = stamps / model.slug / f"{image.slug}.json"
             stamp = _stamp(npz)
             if stamp_file.exists() and stamp_file.read_text() == stamp:

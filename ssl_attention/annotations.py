@@ -46,6 +46,11 @@ class Box:
     label: str
 
     @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """COCO-style ``(x, y, w, h)``."""
+        return self.x, self.y, self.w, self.h
+
+    @property
     def x2(self) -> float:
         """Right edge (exclusive)."""
         return self.x + self.w

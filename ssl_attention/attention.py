@@ -7,7 +7,8 @@ produced, so only the reduced maps and one running rollout matrix are kept, neve
 * mean, head h:  mean over patch queries i in P of A[l][h, i, P]   (the attention each patch receives)
 * rollout to l:  R = I; for k <= l: M = mean_h A[k]; M = (M + I) / 2; M /= M.sum(-1, keepdim); R = M @ R
                  map = R[0, P] with a CLS token, else the mean over patch rows of R[P, P]
-Fused cls/mean maps are the mean over heads.
+Fused cls/mean maps are the mean over heads. Each reduction is a method of the registry
+(``ssl_attention.methods``), which says which of them a model offers.
 
 On a GPU the forward pass runs under bf16/fp16 autocast; every reduction here (including rollout's
 matrix product, which autocast would otherwise run in reduced precision) runs in float32 with autocast
@@ -17,25 +18,59 @@ disabled (``_float32``).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ssl_attention.errors import AtlasError
-from ssl_attention.models.base import VisionModel
+from ssl_attention.methods import Method, TokenLayout
+
+if TYPE_CHECKING:
+    from ssl_attention.models.base import VisionModel
+
+
+def cls_reduction(layout: TokenLayout) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    """cls, head h: A[l][h, 0, P] -> [B, heads, patches]."""
+    patches = layout.patches
+    return lambda _layer, attn: attn[:, :, 0, patches].clone()  # a view would keep all of attn alive
+
+
+def mean_reduction(layout: TokenLayout) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    """mean, head h: mean over patch queries i of A[l][h, i, P] -> [B, heads, patches]."""
+    patches = layout.patches
+    return lambda _layer, attn: attn[:, :, patches, patches].mean(dim=2)
+
+
+def rollout_reduction(layout: TokenLayout) -> Callable[[int, torch.Tensor], torch.Tensor]:
+    """rollout to layer l (the layers arrive in depth order) -> [B, patches]; one running matrix is kept."""
+    patches = layout.patches
+    rollout: torch.Tensor | None = None
+
+    def step(_layer: int, attn: torch.Tensor) -> torch.Tensor:
+        nonlocal rollout
+        fused = attn.mean(dim=1)
+        eye = torch.eye(fused.shape[-1], device=fused.device, dtype=fused.dtype)
+        mixed = 0.5 * fused + 0.5 * eye
+        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        rollout = mixed if rollout is None else mixed @ rollout
+        if layout.has_cls:
+            return rollout[:, 0, patches].clone()
+        return rollout[:, patches, patches].mean(dim=1)
+
+    return step
 
 
 class _Reducer:
-    """Receives each layer's attention and keeps the per-layer reductions."""
+    """Receives each layer's attention and keeps every requested method's per-layer reduction."""
 
-    def __init__(self, model: VisionModel, methods: tuple[str, ...]):
-        self.methods = methods
-        self.prefix = model.prefix_tokens
-        self.grid = model.grid
-        self.has_cls = model.has_cls
+    def __init__(self, model: VisionModel, methods: tuple[Method, ...]):
+        self.layout = TokenLayout(model.prefix_tokens, model.grid, model.has_cls)
         self.layers = model.layers
-        self.out: dict[str, list[torch.Tensor | None]] = {m: [None] * model.layers for m in methods}
-        self.rollout: torch.Tensor | None = None
+        self.methods = methods
+        self.steps = {m.name: m.reduction_factory()(self.layout) for m in methods}
+        self.out: dict[str, list[torch.Tensor | None]] = {m.name: [None] * model.layers for m in methods}
         self.seen = 0
 
     def __call__(self, layer: int, attn: torch.Tensor | None) -> None:
@@ -46,56 +81,37 @@ class _Reducer:
 
     def _reduce(self, layer: int, attn: torch.Tensor) -> None:
         tokens = attn.shape[-1]
-        n = self.grid[0] * self.grid[1]
-        if tokens != self.prefix + n:
-            raise AtlasError(
-                f"layer {layer}: {tokens} tokens, expected {self.prefix} prefix + {n} patches for grid {self.grid}"
-            )
-        patches = slice(self.prefix, self.prefix + n)
-        if "cls" in self.methods:
-            self.out["cls"][layer] = attn[:, :, 0, patches].clone()  # a view would keep all of attn alive
-        if "mean" in self.methods:
-            self.out["mean"][layer] = attn[:, :, patches, patches].mean(dim=2)
-        if "rollout" in self.methods:
-            self._rollout_step(layer, attn, patches)
+        prefix, grid = self.layout.prefix, self.layout.grid
+        n = grid[0] * grid[1]
+        if tokens != prefix + n:
+            raise AtlasError(f"layer {layer}: {tokens} tokens, expected {prefix} prefix + {n} patches for grid {grid}")
+        for name, step in self.steps.items():
+            self.out[name][layer] = step(layer, attn)
         self.seen += 1
-
-    def _rollout_step(self, layer: int, attn: torch.Tensor, patches: slice) -> None:
-        fused = attn.mean(dim=1)
-        eye = torch.eye(fused.shape[-1], device=fused.device, dtype=fused.dtype)
-        step = 0.5 * fused + 0.5 * eye
-        step = step / step.sum(dim=-1, keepdim=True)
-        self.rollout = step if self.rollout is None else step @ self.rollout
-        if self.has_cls:
-            self.out["rollout"][layer] = self.rollout[:, 0, patches].clone()
-        else:
-            self.out["rollout"][layer] = self.rollout[:, patches, patches].mean(dim=1)
 
     def result(self) -> dict[str, np.ndarray]:
         """Arrays of the export contract with a leading batch axis."""
         if self.seen != self.layers:
             raise AtlasError(f"captured attention of {self.seen} layers, expected {self.layers}")
-        gh, gw = self.grid
+        gh, gw = self.layout.grid
         maps: dict[str, np.ndarray] = {}
-        for method in ("cls", "mean"):
-            if method in self.methods:
-                per_head = torch.stack(self.out[method], dim=1)  # [B, L, H, N]
-                b, layers, heads, _ = per_head.shape
-                per_head = per_head.reshape(b, layers, heads, gh, gw)
-                maps[method] = per_head.cpu().numpy().astype(np.float32)
-                maps[f"{method}_fused"] = per_head.mean(dim=2).cpu().numpy().astype(np.float32)
-        if "rollout" in self.methods:
-            rollout = torch.stack(self.out["rollout"], dim=1)
-            maps["rollout"] = rollout.reshape(rollout.shape[0], -1, gh, gw).cpu().numpy().astype(np.float32)
+        for method in self.methods:
+            stacked = torch.stack(self.out[method.name], dim=1)  # [B, L, (H,) N]
+            stacked = stacked.reshape(*stacked.shape[:-1], gh, gw)
+            if method.per_head:
+                maps[method.head_array] = stacked.cpu().numpy().astype(np.float32)
+                stacked = stacked.mean(dim=2)
+            maps[method.fused_array] = stacked.cpu().numpy().astype(np.float32)
         return maps
 
 
 def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor,
-                       methods: tuple[str, ...] = ("cls", "mean", "rollout")) -> dict[str, np.ndarray]:
+                       methods: tuple[Method, ...]) -> dict[str, np.ndarray]:
     """All requested maps of all layers for a batch, from one forward pass.
 
-    Returns float32 arrays keyed as in the export contract, each with a leading batch axis:
-    ``cls``/``mean`` [B, L, H, gh, gw], ``cls_fused``/``mean_fused``/``rollout`` [B, L, gh, gw].
+    ``methods`` are registry entries with a ``reduction``. Returns float32 arrays keyed as in the
+    export contract, each with a leading batch axis: per-head methods ``<name>`` [B, L, H, gh, gw] and
+    ``<name>_fused`` [B, L, gh, gw]; the others ``<name>`` [B, L, gh, gw].
     """
     reducer = _Reducer(model, methods)
     handles = [

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssl_attention.models.base import VisionModel
+if TYPE_CHECKING:
+    from ssl_attention.models.base import VisionModel
 
 
 @contextmanager

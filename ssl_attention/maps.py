@@ -7,24 +7,19 @@ import torch
 
 from ssl_attention.attention import vit_attention_maps
 from ssl_attention.errors import UnsupportedError
-from ssl_attention.gradcam import gradcam_maps
+from ssl_attention.methods import Method, get_method, method_names
 from ssl_attention.models.base import VisionModel
-
-ALL_METHODS = ("cls", "mean", "rollout", "gradcam")
-HEADLESS_METHODS = ("rollout", "gradcam")
 
 
 def check_methods(methods: tuple[str, ...], per_head: bool | None = None) -> None:
     """Raise UnsupportedError (one line) for an unknown method name or per-head maps that do not exist."""
-    unknown = [m for m in methods if m not in ALL_METHODS]
+    unknown = [m for m in methods if m not in method_names()]
     if unknown:
         names = ", ".join(repr(m) for m in unknown)
-        raise UnsupportedError(f"unknown method {names}; methods are {', '.join(ALL_METHODS)}")
-    if per_head:
-        for method in methods:
-            if method in HEADLESS_METHODS:
-                why = "it fuses all heads" if method == "rollout" else "a CNN has no heads"
-                raise UnsupportedError(f"{method} has no per-head maps ({why})")
+        raise UnsupportedError(f"unknown method {names}; methods are {', '.join(method_names())}")
+    for method in [get_method(name) for name in methods]:
+        if per_head and not method.per_head:
+            raise UnsupportedError(f"{method.name} has no per-head maps ({method.no_heads})")
 
 
 def check_request(model: VisionModel, methods: tuple[str, ...], per_head: bool | None = None) -> None:
@@ -37,11 +32,7 @@ def check_request(model: VisionModel, methods: tuple[str, ...], per_head: bool |
 
 def unsupported_reason(kind: str, method: str) -> str:
     """Why a model of ``kind`` ("vit" or "cnn") that lacks ``method`` lacks it."""
-    if method == "gradcam":
-        return "Grad-CAM is implemented for CNNs only"
-    if method == "cls" and kind == "vit":
-        return "it has no CLS token"
-    return "it is a CNN without attention"
+    return get_method(method).missing_reason(kind)
 
 
 def _why_unsupported(model: VisionModel, method: str) -> str:
@@ -64,9 +55,19 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
             per_head = None
     check_request(model, methods, per_head)
     pixel_values = pixel_values.to(next(model.module.parameters()).device)
-    if model.kind == "cnn":
-        return gradcam_maps(model, pixel_values)
-    maps = vit_attention_maps(model, pixel_values, methods)
+    chosen = [get_method(name) for name in methods]
+    maps: dict[str, np.ndarray] = {}
+    reductions = tuple(m for m in chosen if m.reduction is not None)
+    if reductions:
+        maps.update(vit_attention_maps(model, pixel_values, reductions))
+    for method in chosen:
+        compute = method.compute_function()
+        if compute is not None:
+            maps.update(compute(model, pixel_values))
     if per_head is False:
-        maps = {name: values for name, values in maps.items() if name not in ("cls", "mean")}
+        maps = {name: values for name, values in maps.items() if name not in _head_arrays(chosen)}
     return maps
+
+
+def _head_arrays(methods: list[Method]) -> set[str]:
+    return {m.head_array for m in methods if m.head_array}

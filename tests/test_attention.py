@@ -225,9 +225,10 @@ def test_reductions_do_not_keep_attention_matrices_alive(tiny_checkpoints):
     for a 518 px DINOv2 batch of two, measured with bench/.)
     """
     from ssl_attention.attention import _Reducer
+    from ssl_attention.methods import get_method
 
     model = _load(tiny_checkpoints, "dinov2_registers")
-    reducer = _Reducer(model, ("cls", "mean", "rollout"))
+    reducer = _Reducer(model, tuple(get_method(m) for m in ("cls", "mean", "rollout")))
     tokens = model.prefix_tokens + model.grid[0] * model.grid[1]
     for layer in range(model.layers):
         reducer(layer, torch.softmax(torch.randn(2, model.heads, tokens, tokens), dim=-1))

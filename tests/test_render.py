@@ -101,7 +101,7 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
             if image.id not in model.maps:
                 continue
             pair = out / layout.pair_dir(model.slug, image.slug)
-            with np.load(model.maps[image.id]) as npz:
+            with np.load(catalog.maps_file(model, image.id)) as npz:
                 for method in model.methods:
                     sprite = Image.open(out / layout.map_sprite(model.slug, image.slug, method))
                     assert sprite.mode == "L"
@@ -114,7 +114,7 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
     assert checked == stats.pngs
 
     siglip = next(m for m in catalog.models if m.name == "siglip")  # the fixture's NaN cell: index 0
-    with np.load(siglip.maps["astronaut"]) as npz:
+    with np.load(catalog.maps_file(siglip, "astronaut")) as npz:
         assert np.isnan(npz["mean"][1, 2, 1, 2])
     sheet = np.asarray(Image.open(out / layout.map_sprite(siglip.slug, "astronaut", "mean")))
     x, y, _, _ = layout.sprite_tile(siglip.grid, 1, 3)
@@ -122,7 +122,7 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
 
     model = next(m for m in catalog.models if m.name == "dinov2")
     image = catalog.images[0]
-    with np.load(model.maps[image.id]) as npz:
+    with np.load(catalog.maps_file(model, image.id)) as npz:
         maps = layer_maps(dict(npz), model, "cls", 2)
         assert np.array_equal(maps[0], npz["cls_fused"][2]) and np.array_equal(maps[3], npz["cls"][2, 2])
     raw = np.fromfile(out / layout.map_raw(model.slug, image.slug, "cls", 2), dtype="<f4")
@@ -130,7 +130,7 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
 
     again = render_all(catalog, out)
     assert again.rendered_pairs == 0 and again.cached_pairs == stats.rendered_pairs
-    npz_path = model.maps[image.id]
+    npz_path = catalog.maps_file(model, image.id)
     os.utime(npz_path, ns=(npz_path.stat().st_atime_ns, npz_path.stat().st_mtime_ns + 10**9))
     assert render_all(catalog, out).rendered_pairs == 1
 

@@ -9,11 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ssl_attention.methods import methods_for
 from ssl_attention.preprocess import Preprocessing
-
-VIT_METHODS_CLS = ("cls", "mean", "rollout")
-VIT_METHODS_NO_CLS = ("mean", "rollout")
-CNN_METHODS = ("gradcam",)
 
 
 @dataclass
@@ -53,35 +50,11 @@ class VisionModel:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """The map kinds this model supports."""
-        if self.kind == "cnn":
-            return CNN_METHODS
-        return VIT_METHODS_CLS if self.has_cls else VIT_METHODS_NO_CLS
+        """The methods of the registry this model supports."""
+        return methods_for(self.kind, self.has_cls and self.kind == "vit")
 
     @property
     def grid(self) -> tuple[int, int]:
         """Map grid (rows, cols) for this model's input size: input size / patch size, not sqrt(N)."""
         h, w = self.preprocessing.size
         return h // self.patch_size, w // self.patch_size
-
-    def manifest_entry(self) -> dict:
-        """The model's description in ``maps/manifest.json``."""
-        return {
-            "name": self.name,
-            "checkpoint": self.checkpoint,
-            "revision": self.revision,
-            "weights": self.weights,
-            "family": self.family,
-            "architecture": self.architecture,
-            "kind": self.kind,
-            "layers": self.layers,
-            "heads": self.heads,
-            "patch_size": self.patch_size,
-            "grid": list(self.grid),
-            "prefix_tokens": self.prefix_tokens if self.kind == "vit" else 0,
-            "num_registers": self.num_registers,
-            "has_cls": self.has_cls if self.kind == "vit" else False,
-            "methods": list(self.methods),
-            "preprocessing": self.preprocessing.to_dict(),
-            "note": self.note,
-        }

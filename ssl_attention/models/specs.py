@@ -17,6 +17,16 @@ DEFAULT_MODELS: dict[str, str] = {
     "siglip2": "google/siglip2-base-patch16-224",
     "resnet50": "timm:resnet50.a1_in1k",
 }
+# (kind, has a CLS token) of the default models that are not CLS ViTs, known without loading them
+DEFAULT_LAYOUTS: dict[str, tuple[str, bool]] = {"siglip": ("vit", False), "siglip2": ("vit", False),
+                                                "resnet50": ("cnn", False)}
+
+
+def default_methods(name: str) -> tuple[str, ...]:
+    """The methods the default checkpoint of the known model ``name`` offers (without loading it)."""
+    from ssl_attention.methods import methods_for
+
+    return methods_for(*DEFAULT_LAYOUTS.get(name, ("vit", True)))
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

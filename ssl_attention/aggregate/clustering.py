@@ -1,0 +1,90 @@
+"""How alike the heads' maps are across the dataset, and a deterministic clustering of the heads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def head_similarity(maps: np.ndarray) -> np.ndarray:
+    """Pearson correlation between heads of their maps across the dataset.
+
+    ``maps``: ``[K heads, N images, ...cells]``. Each map is first standardised on its own image
+    (z-score; non-finite cells get the map's finite mean, a constant map becomes all zeros), then each
+    head's maps are concatenated and correlated. A head whose maps are all constant has correlation 0
+    with every other head (1 with itself). Returns ``[K, K]``.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    k, n = maps.shape[:2]
+    z = maps.reshape(k, n, -1).copy()
+    finite = np.isfinite(z)
+    counts = finite.sum(axis=2, keepdims=True)
+    fill = np.where(finite, z, 0).sum(axis=2, keepdims=True) / np.maximum(counts, 1)
+    z = np.where(finite, z, fill)
+    z -= z.mean(axis=2, keepdims=True)
+    sd = z.std(axis=2, keepdims=True)
+    z = np.divide(z, sd, out=np.zeros_like(z), where=sd > 0).reshape(k, -1)
+    z -= z.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(z, axis=1)
+    safe = np.where(norm > 0, norm, 1)
+    corr = (z @ z.T) / np.outer(safe, safe)
+    corr[norm == 0, :] = 0
+    corr[:, norm == 0] = 0
+    np.fill_diagonal(corr, 1.0)
+    return np.clip(corr, -1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Agglomerative clustering: ``merges[i] = (a, b, distance, size)`` like scipy's linkage matrix
+    (cluster ``K + i`` is born at step ``i``), ``labels`` per head, ``order`` = dendrogram leaf order."""
+
+    merges: np.ndarray
+    labels: np.ndarray
+    order: list[int]
+
+
+def cluster_heads(similarity: np.ndarray, n_clusters: int) -> Clustering:
+    """Average-linkage clustering of heads on the distance ``1 - similarity`` (NaN similarity -> 0).
+
+    Deterministic: each step merges the closest pair of clusters, ties -> the pair with the lowest
+    ``(i, j)`` in the order the clusters were created. ``labels`` come from stopping at
+    ``n_clusters`` clusters, numbered 0.. by their smallest member head.
+    """
+    sim = np.nan_to_num(np.asarray(similarity, dtype=np.float64), nan=0.0)
+    k = sim.shape[0]
+    if not 1 <= n_clusters <= max(k, 1):
+        raise ValueError(f"n_clusters must be in [1, {k}], got {n_clusters}")
+    dist = 1.0 - sim
+    members: dict[int, list[int]] = {i: [i] for i in range(k)}
+    alive = list(range(k))  # cluster ids in creation order
+    d = {(a, b): dist[a, b] for a in range(k) for b in range(a + 1, k)}
+    merges, labels = [], None
+    for step in range(k - 1):
+        if len(alive) == n_clusters:
+            labels = _labels(members, alive, k)
+        a, b = min(((a, b) for i, a in enumerate(alive) for b in alive[i + 1 :]), key=lambda p: d[p])
+        new = k + step
+        size_a, size_b = len(members[a]), len(members[b])
+        for c in alive:
+            if c not in (a, b):
+                d[(c, new)] = (size_a * d[_pair(a, c)] + size_b * d[_pair(b, c)]) / (size_a + size_b)
+        members[new] = members.pop(a) + members.pop(b)
+        alive = [c for c in alive if c not in (a, b)] + [new]
+        merges.append((a, b, d[(a, b)], size_a + size_b))
+    if labels is None:
+        labels = _labels(members, alive, k)
+    order = members[alive[0]] if len(alive) == 1 else [i for c in alive for i in members[c]]
+    return Clustering(np.array(merges, dtype=np.float64).reshape(-1, 4), labels, order)
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _labels(members: dict[int, list[int]], alive: list[int], k: int) -> np.ndarray:
+    labels = np.empty(k, dtype=np.int64)
+    for number, c in enumerate(sorted(alive, key=lambda c: min(members[c]))):
+        labels[members[c]] = number
+    return labels

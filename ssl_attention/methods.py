@@ -1,0 +1,158 @@
+"""The method registry: every kind of map the atlas computes, defined once.
+
+Everything that needs to know a method reads it from ``METHODS``: which models offer it, whether it has
+per-head maps, the arrays it exports, its label on the pages (which receive the table in their data
+block), its unit of depth, and how it is computed. Adding a method is one ``Method`` entry plus its
+computation (a per-layer attention reduction for ViTs, or a whole-batch function) plus its docs.
+
+Two ways to compute:
+
+* ``reduction``: for ViTs, a factory called once per batch with the model's ``TokenLayout``; it returns
+  a step ``(layer, attn) -> maps`` called for each layer's post-softmax attention ``attn``
+  [B, heads, T, T] (float32), returning [B, heads, patches] for a per-head method, else [B, patches].
+  All reductions of a batch share one forward pass (``ssl_attention.attention``).
+* ``compute``: a function ``(model, pixel_values) -> {array name: [B, ...] float32}`` that does its own
+  passes (Grad-CAM's forward and backward).
+
+Either is a callable or a ``"module:function"`` reference, imported when first used: the registry
+itself imports no torch, so the command line can read it (``atlas --help``) and stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ssl_attention.errors import UnsupportedError
+
+if TYPE_CHECKING:
+    import torch
+
+LayerStep = Callable[[int, "torch.Tensor"], "torch.Tensor"]
+Reduction = Callable[["TokenLayout"], LayerStep]
+Compute = Callable[..., dict]  # (VisionModel, pixel_values) -> {array name: [B, ...] float32 ndarray}
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Where the patch tokens are in a ViT's sequence: ``prefix`` tokens (CLS, registers) first."""
+
+    prefix: int
+    grid: tuple[int, int]
+    has_cls: bool
+
+    @property
+    def patches(self) -> slice:
+        """The patch tokens' positions."""
+        return slice(self.prefix, self.prefix + self.grid[0] * self.grid[1])
+
+
+@dataclass(frozen=True)
+class Method:
+    """One kind of map, as the library, the build and the pages know it."""
+
+    name: str  # CLI value, npz array name, URL value
+    label: str  # shown on the pages
+    kinds: tuple[str, ...]  # model kinds that offer it: "vit", "cnn"
+    per_head: bool  # per-head maps exist: ``<name>`` [L, H, gh, gw] beside ``<name>_fused`` [L, gh, gw]
+    wrong_kind: str  # why a model of another kind lacks it
+    no_heads: str = ""  # why it has no per-head maps (where it has none)
+    needs_cls: bool = False  # offered only by ViTs with a CLS token
+    unit: str = "layer"  # what its depth axis counts: "layer" or "stage"
+    term: str | None = None  # glossary term of the label, where it is not the label itself
+    reduction: Reduction | str | None = None
+    compute: Compute | str | None = None
+    extra_arrays: tuple[str, ...] = ()  # further npz arrays it writes (e.g. the Grad-CAM target class)
+
+    @property
+    def fused_array(self) -> str:
+        """The npz array of its fused maps [L, gh, gw]."""
+        return f"{self.name}_fused" if self.per_head else self.name
+
+    @property
+    def head_array(self) -> str | None:
+        """The npz array of its per-head maps [L, H, gh, gw], or None."""
+        return self.name if self.per_head else None
+
+    def offered_by(self, kind: str, has_cls: bool) -> bool:
+        """Whether a model of ``kind`` (with or without a CLS token) offers this method."""
+        return kind in self.kinds and (has_cls or not self.needs_cls)
+
+    def missing_reason(self, kind: str) -> str:
+        """Why a model of ``kind`` that does not offer this method lacks it."""
+        return self.wrong_kind if kind not in self.kinds else "it has no CLS token"
+
+    def reduction_factory(self) -> Reduction | None:
+        """The per-layer reduction factory (imported on first use when given as a reference)."""
+        return _resolve(self.reduction)
+
+    def compute_function(self) -> Compute | None:
+        """The whole-batch computation (imported on first use when given as a reference)."""
+        return _resolve(self.compute)
+
+    def page_data(self) -> dict[str, Any]:
+        """What the page JavaScript needs to know of it."""
+        return {"key": self.name, "label": self.label, "unit": self.unit}
+
+
+def _resolve(target: Callable | str | None) -> Callable | None:
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+_NOT_A_VIT = "it is a CNN without attention"
+
+METHODS: tuple[Method, ...] = (
+    Method("cls", "CLS attention", kinds=("vit",), per_head=True, needs_cls=True, wrong_kind=_NOT_A_VIT,
+           reduction="ssl_attention.attention:cls_reduction"),
+    Method("mean", "mean attention received", kinds=("vit",), per_head=True, wrong_kind=_NOT_A_VIT,
+           term="mean attention", reduction="ssl_attention.attention:mean_reduction"),
+    Method("rollout", "rollout", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT,
+           no_heads="it fuses all heads", reduction="ssl_attention.attention:rollout_reduction"),
+    Method("gradcam", "Grad-CAM", kinds=("cnn",), per_head=False, wrong_kind="Grad-CAM is implemented for CNNs only",
+           no_heads="a CNN has no heads", unit="stage", compute="ssl_attention.gradcam:gradcam_maps",
+           extra_arrays=("gradcam_class",)),
+)
+
+
+def all_methods() -> tuple[Method, ...]:
+    """Every registered method, in the registry's order (the order of pages, manifests and tables).
+
+    Read the table through this function (or the others here), never by importing ``METHODS``: a test
+    or a plugin may extend the module's table.
+    """
+    return METHODS
+
+
+def method_names() -> tuple[str, ...]:
+    """Every method name, in the registry's order."""
+    return tuple(m.name for m in all_methods())
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; UnsupportedError (one line) for an unknown name."""
+    for method in all_methods():
+        if method.name == name:
+            return method
+    known = ", ".join(method_names())
+    raise UnsupportedError(f"unknown method {name!r}; methods are {known}")
+
+
+def methods_for(kind: str, has_cls: bool) -> tuple[str, ...]:
+    """The methods a model of ``kind`` (with or without a CLS token) offers, in registry order."""
+    return tuple(m.name for m in all_methods() if m.offered_by(kind, has_cls))
+
+
+def in_order(names: Any) -> tuple[str, ...]:
+    """The registered methods among ``names``, in registry order (unknown names dropped)."""
+    wanted = set(names)
+    return tuple(name for name in method_names() if name in wanted)
+
+
+def per_head_methods() -> tuple[str, ...]:
+    """The methods that have per-head maps."""
+    return tuple(m.name for m in all_methods() if m.per_head)
