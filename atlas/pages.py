@@ -26,6 +26,9 @@ from atlas.metrics_pages import panel_data, write_metric_pages
 from atlas.mkdocs_hooks import RAW_HTML_KEY
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+# An image page draws at most this many boxes (in file order; the page says so): 100,000 drawn boxes made
+# a page of hundreds of MB that took a minute to paint. The metrics always use every box.
+MAX_DRAWN_BOXES = 500
 METHOD_LABELS = {
     "cls": "CLS attention",
     "mean": "mean attention received",
@@ -192,6 +195,7 @@ class PageWriter:
             f"Image {image.id}",
             {
                 "image": image,
+                "drawn_boxes": image.boxes[:MAX_DRAWN_BOXES],
                 "photo": self.url(src, layout.photo(image.slug)),
                 "models": models,
                 "missing": [m.name for m in self.catalog.models if image.id not in m.maps],
