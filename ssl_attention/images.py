@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", 
 MIN_SIDE = 16  # smaller than one patch of every supported model: no spatial map to show
 MAX_DECODE_SIDE = 4096  # larger images are decoded at reduced size (models see at most a few hundred px)
 MAX_PIXELS = 400_000_000  # 20000 x 20000; beyond this a file is refused rather than risk memory
+MAX_ID_LENGTH = 120  # longer image ids are cut and get a hash suffix (see image_id)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -31,10 +33,16 @@ class DecodedImage:
 def image_id(path: Path) -> str:
     """The id of an image: its file stem, with characters outside ``[A-Za-z0-9._-]`` replaced by ``_``.
 
-    Leading dots are removed, so an id can never be ``..`` or a hidden file name.
+    Leading dots are removed, so an id can never be ``..`` or a hidden file name. Ids longer than
+    MAX_ID_LENGTH (file systems allow 255 bytes per name, and the build writes ``.ID.npz.tmp`` and
+    similar names) are cut and end in ``-`` plus 8 hex digits of the SHA-1 of the full stem, so two
+    long names that share their first characters still get distinct ids.
     """
-    cleaned = _ID_UNSAFE.sub("_", path.stem).strip("._")
-    return cleaned or "image"
+    cleaned = _ID_UNSAFE.sub("_", path.stem).strip("._") or "image"
+    if len(cleaned) <= MAX_ID_LENGTH:
+        return cleaned
+    digest = hashlib.sha1(path.stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{cleaned[: MAX_ID_LENGTH - 9].rstrip('._-')}-{digest}"
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from atlas.cli import app
 from ssl_attention.errors import ImageError, ModelLoadError
-from ssl_attention.images import MAX_DECODE_SIDE, decode_image, image_id
+from ssl_attention.images import MAX_DECODE_SIDE, MAX_ID_LENGTH, decode_image, image_id
 from ssl_attention.models import ModelRequest, load_model
 
 runner = CliRunner()
@@ -130,6 +130,37 @@ def test_image_ids_cannot_escape_the_output_folder():
         ident = image_id(Path(name))
         assert "/" not in ident and not ident.startswith(".") and ident not in ("", "..")
         assert all(c.isalnum() or c in "._-" for c in ident)
+
+
+def test_long_ids_are_bounded_distinct_and_normal_ids_unchanged():
+    assert image_id(Path("church_01.jpg")) == "church_01"
+    assert image_id(Path("x" * MAX_ID_LENGTH + ".png")) == "x" * MAX_ID_LENGTH
+    long_a, long_b = image_id(Path("a" * 250 + ".png")), image_id(Path("a" * 249 + "b.png"))
+    spaced, underscored = image_id(Path("a b" * 80 + ".png")), image_id(Path("a_b" * 80 + ".png"))
+    assert len({long_a, long_b, spaced, underscored}) == 4
+    assert all(len(i) <= MAX_ID_LENGTH for i in (long_a, long_b, spaced, underscored))
+    assert long_a.startswith("a" * 100) and long_a == image_id(Path("a" * 250 + ".jpg"))  # stable
+
+
+def test_file_names_near_the_255_byte_limit_build_and_rebuild(tmp_path, tiny_checkpoints):
+    images = tmp_path / "images"
+    images.mkdir()
+    names = ["n" * 251 + ".png", "n" * 245 + "_Q .png", "short.png"]  # 255 and 252 characters, one normal
+    for k, name in enumerate(names):
+        Image.fromarray(_gradient(40 + k, 40)).save(images / name)
+    out = tmp_path / "out"
+    args = ["build", "--images", str(images), "--model", f"d={tiny_checkpoints['dinov2']}",
+            "--image-size", "32", "--out", str(out)]
+    for _ in range(2):  # the rerun reuses the cache and the temp-file names again
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    assert sorted(img["file"] for img in manifest["images"]) == sorted(names)
+    ids = [img["id"] for img in manifest["images"]]
+    assert len(set(ids)) == 3 and "short" in ids and all(len(i) <= MAX_ID_LENGTH for i in ids)
+    assert json.loads((out / "report.json").read_text())["skipped"] == []
+    pages = list((out / "site" / "atlas" / "images").iterdir())
+    assert len(pages) == 3
 
 
 def test_build_goes_on_past_bad_images_and_lists_them(tmp_path, tiny_checkpoints):
