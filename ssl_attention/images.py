@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
+import stat
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +48,55 @@ def image_id(path: Path) -> str:
     return f"{cleaned[: MAX_ID_LENGTH - 9].rstrip('._-')}-{digest}"
 
 
-def list_images(folder: Path) -> list[Path]:
-    """All image files directly in ``folder`` (by extension), sorted by name."""
+@dataclass(frozen=True)
+class ImageFolder:
+    """What a folder holds: its image files (by extension, sorted by name) and everything else."""
+
+    images: list[Path]
+    others: int = 0  # regular files whose extension is not an image's
+    subfolders: int = 0  # never searched: images are read from the folder itself
+    skipped: list[str] = field(default_factory=list)  # one line per entry that is not a readable file
+
+
+def scan_images(folder: Path) -> ImageFolder:
+    """Sort the entries of ``folder`` into image files, other files, subfolders and unreadable entries.
+
+    Dangling symbolic links, link loops, FIFOs, sockets and devices get one ``skipped`` line each;
+    they are never opened (reading a FIFO would wait forever). Raises ImageError if ``folder`` is not
+    a directory.
+    """
     if not folder.is_dir():
         raise ImageError(f"{folder}: not a directory of images")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    images, others, subfolders, skipped = [], 0, 0, []
+    for entry in sorted(folder.iterdir()):
+        try:
+            mode = entry.stat().st_mode  # follows symbolic links
+        except OSError as exc:
+            skipped.append(f"{entry}: {_unreadable_entry(entry, exc)}; skipped")
+            continue
+        if stat.S_ISDIR(mode):
+            subfolders += 1
+        elif not stat.S_ISREG(mode):
+            kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+            skipped.append(f"{entry}: a {kind}, not a regular file; skipped")
+        elif entry.suffix.lower() in IMAGE_EXTENSIONS:
+            images.append(entry)
+        else:
+            others += 1
+    return ImageFolder(images, others, subfolders, skipped)
+
+
+def _unreadable_entry(entry: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if entry.is_symlink() and isinstance(exc, FileNotFoundError):
+        return f"dangling symbolic link (to {os.readlink(entry)})"
+    return f"cannot read ({first_line(exc, 200)})"
+
+
+def list_images(folder: Path) -> list[Path]:
+    """All image files directly in ``folder`` (by extension), sorted by name."""
+    return scan_images(folder).images
 
 
 def decode_image(path: Path) -> DecodedImage:

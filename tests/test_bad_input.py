@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from atlas.cli import app
-from ssl_attention.errors import ImageError, ModelLoadError
+from atlas.dataset import load_dataset
+from ssl_attention.errors import AtlasError, ImageError, ModelLoadError
 from ssl_attention.images import MAX_DECODE_SIDE, MAX_ID_LENGTH, decode_image, image_id
 from ssl_attention.models import ModelRequest, load_model
 
@@ -161,6 +163,42 @@ def test_file_names_near_the_255_byte_limit_build_and_rebuild(tmp_path, tiny_che
     assert json.loads((out / "report.json").read_text())["skipped"] == []
     pages = list((out / "site" / "atlas" / "images").iterdir())
     assert len(pages) == 3
+
+
+def test_no_usable_images_says_what_the_folder_held(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "notes.txt").write_text("hello")
+    (images / "boxes.json").write_text("{}")
+    (images / "broken.jpg").write_bytes(b"not a JPEG")
+    (images / "nested").mkdir()
+    with pytest.raises(AtlasError) as exc_info:
+        load_dataset(images, None, tmp_path / "out")
+    message = str(exc_info.value)
+    assert "\n" not in message and message.startswith(f"{images}: no usable images found: 4 entries")
+    assert "2 not images" in message and "1 refused (first: broken.jpg: cannot decode image" in message
+    assert "1 subfolders (not searched" in message
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AtlasError, match="the folder is empty"):
+        load_dataset(empty, None, tmp_path / "out")
+
+
+def test_links_loops_and_fifos_in_the_folder_get_one_line_each(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(_gradient(40, 40)).save(images / "good.png")
+    (images / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (images / "loop.jpg").symlink_to(images / "loop.jpg")
+    os.mkfifo(images / "pipe.png")  # opening it would block forever
+    dataset = load_dataset(images, None, tmp_path / "out")
+    assert [r.id for r in dataset.images] == ["good"]
+    assert len(dataset.skipped) == 3
+    lines = dict(zip(["dangling.png", "loop.jpg", "pipe.png"], dataset.skipped, strict=True))
+    assert "dangling symbolic link" in lines["dangling.png"] and "gone.png" in lines["dangling.png"]
+    assert "symbolic link loop" in lines["loop.jpg"]
+    assert "a FIFO, not a regular file" in lines["pipe.png"]
+    assert all(str(images / name) in line for name, line in lines.items())
 
 
 def test_build_goes_on_past_bad_images_and_lists_them(tmp_path, tiny_checkpoints):
