@@ -6,6 +6,10 @@ import io
 import json
 import os
 import pickle
+import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +129,70 @@ def test_huge_jpeg_is_decoded_reduced_with_its_full_size_kept(tmp_path):
     assert (decoded.width, decoded.height) == (20000, 1000)
     assert max(decoded.image.size) <= MAX_DECODE_SIDE
     assert abs(decoded.image.size[0] / decoded.image.size[1] - 20) < 0.5
+
+
+def _write_blank_png16(path: Path, width: int, height: int) -> None:
+    """A 16-bit greyscale PNG of black pixels, compressed row by row: a tiny file of a huge image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    squeeze, row = zlib.compressobj(9), bytes(1 + 2 * width)  # filter byte 0, then 2 bytes per pixel
+    idat = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+# Peak RSS of a fresh process around one decode: VmHWM, not getrusage's ru_maxrss, which Linux carries over
+# from the forking (pytest) process, hiding a peak smaller than pytest's own size.
+_PEAK_RSS = """
+import re, sys
+from pathlib import Path
+from ssl_attention.images import decode_image
+def peak():
+    return int(re.search(r"VmHWM:\\s*(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+before = peak()
+decoded = decode_image(Path(sys.argv[1]))
+print(decoded.width, decoded.height, max(decoded.image.size), decoded.image.mode, peak() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the peak RSS from Linux's /proc")
+def test_16_bit_image_huge_in_pixels_small_in_bytes_decodes_in_bounded_memory(tmp_path):
+    # 80 MP of 16-bit grey is 160 MB decoded (now peaking at about 420 MB); the float64 copies of the full
+    # image peaked at 2.9 GB
+    width, height = 10_000, 8_000
+    path = tmp_path / "huge16.png"
+    _write_blank_png16(path, width, height)
+    assert path.stat().st_size < 1_000_000
+    result = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(path)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=True)
+    w, h, side, mode, grown = result.stdout.split()
+    assert (int(w), int(h), int(side), mode) == (width, height, MAX_DECODE_SIDE, "RGB")
+    decoded_bytes = 2 * width * height
+    assert int(grown) < 4 * decoded_bytes, f"peak RSS grew by {int(grown) / 1e6:.0f} MB"  # was 2.9 GB
+
+
+def test_block_averaged_16_bit_image_keeps_its_grey_levels(tmp_path):
+    # 8200 x 100 px, left half 0x4040 (-> 64), right half 0xFFFF (-> 255): shrunk by blocks of 3 pixels
+    values = np.full((100, 8200), 0xFFFF, dtype=np.uint16)
+    values[:, :4100] = 0x4040
+    path = tmp_path / "wide16.png"
+    Image.fromarray(values).save(path)
+    decoded = decode_image(path)
+    assert (decoded.width, decoded.height) == (8200, 100) and decoded.image.size == (MAX_DECODE_SIDE, 50)
+    grey = np.asarray(decoded.image)[:, :, 0]
+    assert grey[0, 0] == 64 and grey[0, -1] == 255
+
+
+def test_images_too_large_once_decoded_are_refused_from_the_header(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.fromarray(_gradient(200, 100)).save(path)
+    monkeypatch.setattr("ssl_attention.images.MAX_DECODED_BYTES", 200 * 100 * 4 - 1)
+    with pytest.raises(ImageError) as exc_info:
+        decode_image(path)
+    message = str(exc_info.value)
+    assert str(path) in message and "200x100 px of mode RGB would take" in message and "limit" in message
 
 
 def test_image_ids_cannot_escape_the_output_folder():
