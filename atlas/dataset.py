@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from atlas.atomic import write_bytes_atomic
 from atlas.manifest import ImageEntry
 from ssl_attention.annotations import Box, load_annotations
 from ssl_attention.errors import AnnotationError, AtlasError
-from ssl_attention.images import decode_image, image_id, list_images
+from ssl_attention.images import IMAGE_EXTENSIONS, ImageFolder, decode_image, image_id, scan_images
 
 DISPLAY_MAX_SIDE = 1024
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ssl_attention" / "sample_data"
@@ -57,24 +58,45 @@ def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> D
     records: list[ImageRecord] = []
     skipped: list[str] = []
     seen: dict[str, Path] = {}
-    for path in list_images(images_dir):
+    folder = scan_images(images_dir)
+    skipped.extend(folder.skipped)
+    refused: list[str] = []
+    for path in folder.images:
         ident = image_id(path)
         if ident in seen:
-            skipped.append(f"{path}: duplicate image id {ident!r} (also {seen[ident].name}); skipped")
+            refused.append(f"{path}: duplicate image id {ident!r} (also {seen[ident].name}); skipped")
             continue
         try:
             decoded = decode_image(path)
         except AtlasError as exc:
-            skipped.append(str(exc))
+            refused.append(str(exc))
             continue
         seen[ident] = path
         _write_display_copy(decoded.image, display_dir / f"{ident}.jpg")
         records.append(ImageRecord(ident, path, decoded.width, decoded.height, _sha256(path)))
+    skipped.extend(refused)
     if not records:
-        raise AtlasError(f"{images_dir}: no usable images found")
+        raise AtlasError(f"{images_dir}: no usable images found: {_why_no_images(images_dir, folder, refused)}")
     if annotations is not None:
         records = _attach_boxes(records, annotations, skipped)
     return Dataset(records, skipped)
+
+
+def _why_no_images(images_dir: Path, folder: ImageFolder, refused: list[str]) -> str:
+    """What the folder held instead: '12 entries, none is a usable image: 10 not images, 2 refused (first: ...)'."""
+    entries = len(folder.images) + folder.others + folder.subfolders + len(folder.skipped)
+    if not entries:
+        return "the folder is empty"
+    parts = []
+    if folder.others:
+        parts.append(f"{folder.others} not images (extension not one of {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    if refused:
+        parts.append(f"{len(refused)} refused (first: {refused[0].removeprefix(f'{images_dir}{os.sep}')})")
+    if folder.skipped:
+        parts.append(f"{len(folder.skipped)} not regular files (first: {folder.skipped[0]})")
+    if folder.subfolders:
+        parts.append(f"{folder.subfolders} subfolders (not searched: images are read from the folder itself)")
+    return f"{entries} entries, none is a usable image: {', '.join(parts)}"
 
 
 def _attach_boxes(records: list[ImageRecord], annotations: Path, skipped: list[str]) -> list[ImageRecord]:

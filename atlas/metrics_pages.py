@@ -100,6 +100,9 @@ class MetricPages:
         self.writer, self.metrics = writer, metrics
         self.models = {m.name: m for m in writer.catalog.models}
         self.summary = metrics.summary if metrics else {}
+        self._labels: dict[tuple[str, str], dict[str, dict]] = {}  # (model, method) -> label -> entry
+        for e in self.summary.get("labels", []):
+            self._labels.setdefault((e["model"], e["method"]), {})[e["label"]] = e
         self.names = metrics.metric_names() if metrics else []
         self.primary = metrics.primary if metrics else "iou@25"
 
@@ -191,7 +194,7 @@ class MetricPages:
 
     def labels_of(self, model: str, method: str) -> dict[str, dict]:
         """The box-metric entries of one leaderboard entry, by label."""
-        return {e["label"]: e for e in self.summary.get("labels", []) if e["model"] == model and e["method"] == method}
+        return self._labels.get((model, method), {})
 
     def downloads(self, src: str) -> list[tuple[str, str]]:
         if self.metrics is None:

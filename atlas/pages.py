@@ -28,6 +28,9 @@ from atlas.mkdocs_hooks import RAW_HTML_KEY
 from ssl_attention.methods import all_methods, get_method
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+# An image page draws at most this many boxes (in file order; the page says so): 100,000 drawn boxes made
+# a page of hundreds of MB that took a minute to paint. The metrics always use every box.
+MAX_DRAWN_BOXES = 500
 
 
 def json_for_html(data: Any) -> Markup:
@@ -187,6 +190,7 @@ class PageWriter:
             f"Image {image.id}",
             {
                 "image": image,
+                "drawn_boxes": image.boxes[:MAX_DRAWN_BOXES],
                 "photo": self.url(src, layout.photo(image.slug)),
                 "models": models,
                 "missing": [m.name for m in self.catalog.models if image.id not in m.maps],

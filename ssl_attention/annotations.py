@@ -6,9 +6,10 @@ Every box is returned in the pixels of the image *as the user sees it* (after EX
 * problems of the whole file (unreadable, not JSON, unknown format, missing or mistyped top-level
   keys, a COCO annotation pointing at an image the file does not list, no usable box at all although
   the file has boxes) raise :class:`~ssl_attention.errors.AnnotationError` with one line naming the file;
-* problems confined to one box or one image (a non-numeric, NaN/inf or negative coordinate, relative
-  coordinates far outside ``[0, 1]``, a box that is empty after clamping, an image id that is not in the
-  image set, a COCO image whose stated size does not match the real one) skip that item. Each skipped
+* problems confined to one box or one image (a non-numeric, NaN/inf or negative coordinate, an integer
+  too long for Python to convert (over about 4300 digits), relative coordinates far outside ``[0, 1]``,
+  a box that is empty after clamping, an image id that is not in the image set, a COCO image whose
+  stated size does not match the real one, a COCO image id listed by more than one image) skip that item. Each skipped
   item is described by one line appended to the ``report`` list passed to :func:`load_annotations`,
   so that a build can list what was left out.
 """
@@ -199,9 +200,27 @@ def _read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise AnnotationError(f"{path}: cannot read annotation file ({_one_line(exc)})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_parse_int)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise AnnotationError(f"{path}: not valid JSON ({_one_line(exc)})") from None
+
+
+class _HugeInt:
+    """A JSON integer too long for Python's int-string conversion limit (about 4300 digits)."""
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<integer of {self.digits} digits>"
+
+
+def _parse_int(text: str) -> int | _HugeInt:
+    """``int(text)``, or a :class:`_HugeInt` that each reader then reports as one skipped item."""
+    try:
+        return int(text)
+    except ValueError:  # longer than sys.get_int_max_str_digits()
+        return _HugeInt(text)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -233,6 +252,8 @@ def _finalise(
 
 def _number(value: Any, name: str) -> float:
     """A finite float, or an item problem."""
+    if isinstance(value, _HugeInt):
+        raise _ItemProblem(f"{name} is an integer of {value.digits} digits, far too large")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _ItemProblem(f"{name} is not a number ({value!r:.40})")
     try:
@@ -348,9 +369,11 @@ def _read_coco(
     images = _expect(path, data["images"], list, "'images'")
     annotations = _expect(path, data["annotations"], list, "'annotations'")
     categories = _coco_categories(path, data.get("categories", []))
+    reported = len(skipped)
     frames = _coco_frames(path, images, image_sizes, skipped)  # coco image id -> (stem, sx, sy) or None
     if images and not any(f is not None for f in frames.values()):
-        raise AnnotationError(f"{path}: none of the {len(images)} images in the file is in the image set")
+        first = skipped[reported].removeprefix(f"{path}: ")
+        raise AnnotationError(f"{path}: none of the {len(images)} images in the file is usable (first: {first})")
     out: list[_Candidate] = []
     for a, ann in enumerate(annotations):
         _expect(path, ann, dict, f"annotations[{a}]")
@@ -385,12 +408,28 @@ def _coco_categories(path: Path, categories: Any) -> dict[Any, str]:
 def _coco_frames(
     path: Path, images: list, image_sizes: Mapping[str, tuple[int, int]], skipped: list[str]
 ) -> dict[Any, tuple[str, float, float] | None]:
-    """COCO image id -> (image id, x scale, y scale), or None for an image that is skipped."""
+    """COCO image id -> (image id, x scale, y scale), or None for an image that is skipped.
+
+    An id listed by more than one image is ambiguous: its boxes could belong to any of them, so all of
+    them are skipped (one line naming the id and the file names).
+    """
     frames: dict[Any, tuple[str, float, float] | None] = {}
+    names: dict[Any, list[str]] = {}
     for i, img in enumerate(images):
         _expect(path, img, dict, f"images[{i}]")
         if not _hashable(img.get("id")) or not isinstance(img.get("file_name"), str):
             raise AnnotationError(f"{path}: images[{i}] needs an 'id' and a string 'file_name'")
+        names.setdefault(img["id"], []).append(img["file_name"])
+    for coco_id, files in names.items():
+        if len(files) > 1:
+            skipped.append(
+                f"{path}: image id {coco_id!r} is listed {len(files)} times ({', '.join(files)}); "
+                "its boxes are skipped"
+            )
+    for i, img in enumerate(images):
+        if len(names[img["id"]]) > 1:
+            frames[img["id"]] = None
+            continue
         stem = file_image_id(Path(img["file_name"]))  # the same id the image files get
         try:
             frames[img["id"]] = _coco_frame(stem, img, image_sizes)

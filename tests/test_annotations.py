@@ -203,6 +203,60 @@ def test_coco_annotation_with_unknown_image_id_is_an_error(tmp_path):
     assert "99" in str(exc_info.value)
 
 
+def test_coco_only_image_with_a_wrong_size_names_the_size_not_the_image_set(tmp_path):
+    image = {"id": 1, "file_name": "chapel.jpg", "width": 80, "height": 50}  # 50x80 on disk
+    data = coco([image], [{"image_id": 1, "bbox": [1, 1, 5, 5]}])
+    path = write(tmp_path, data)
+    with pytest.raises(AnnotationError) as exc_info:
+        load_annotations(path, SIZES)
+    assert_one_line_naming(exc_info, path)
+    message = str(exc_info.value)
+    assert "chapel.jpg" in message and "80x50 does not match the image (50x80" in message
+    assert "image set" not in message
+
+
+def test_coco_duplicate_image_id_skips_the_boxes_of_that_id(tmp_path):
+    data = coco(
+        [
+            {"id": 7, "file_name": "church.jpg"},
+            {"id": 7, "file_name": "chapel.jpg"},
+            {"id": 8, "file_name": "church.jpg"},
+        ],
+        [{"image_id": 7, "bbox": [1, 1, 5, 5]}, {"image_id": 8, "bbox": [2, 2, 5, 5]}],
+    )
+    report: list[str] = []
+    boxes = load_annotations(write(tmp_path, data), SIZES, report=report)
+    assert boxes == {"church": [Box(2, 2, 5, 5, "")], "chapel": []}  # id 7 could be either image: dropped
+    assert len(report) == 1
+    assert "image id 7 is listed 2 times (church.jpg, chapel.jpg)" in report[0] and "skipped" in report[0]
+
+
+@pytest.mark.parametrize("where", ["x", "h"])
+def test_integer_of_thousands_of_digits_skips_one_box(tmp_path, where):
+    huge = "9" * 5000  # beyond Python's int-string conversion limit (4300 digits)
+    bbox = {"x": f"[{huge}, 1, 5, 5]", "h": f"[1, 1, 5, {huge}]"}[where]
+    text = (
+        '{"images": [{"id": 1, "file_name": "church.jpg"}], "categories": [], "annotations": ['
+        f'{{"image_id": 1, "bbox": [0, 0, 4, 4]}}, {{"image_id": 1, "bbox": {bbox}}}]}}'
+    )
+    path = write(tmp_path, text)
+    report: list[str] = []
+    boxes = load_annotations(path, SIZES, report=report)
+    assert boxes["church"] == [Box(0, 0, 4, 4, "")]
+    assert len(report) == 1 and str(path) in report[0] and "annotation 1" in report[0]
+    assert f"{where} is an integer of 5000 digits" in report[0]
+
+
+def test_wikichurches_integer_of_thousands_of_digits_skips_one_box(tmp_path):
+    text = json.dumps(wiki({"church": [el(0, 0, 0.5, 0.5), el(0, 0, 0.5, 0.5)]})).replace(
+        '"height": 0.5', '"height": 1' + "0" * 5000, 1
+    )
+    report: list[str] = []
+    boxes = load_annotations(write(tmp_path, text), SIZES, report=report)
+    assert len(boxes["church"]) == 1
+    assert len(report) == 1 and "'church' group 0 element 0" in report[0] and "5001 digits" in report[0]
+
+
 def test_coco_bad_bbox_skipped(tmp_path):
     data = coco(
         [{"id": 1, "file_name": "church.jpg"}],

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
+import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +20,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from atlas.cli import app
-from ssl_attention.errors import ImageError, ModelLoadError
-from ssl_attention.images import MAX_DECODE_SIDE, decode_image, image_id
+from atlas.dataset import load_dataset
+from ssl_attention.errors import AtlasError, ImageError, ModelLoadError
+from ssl_attention.images import MAX_DECODE_SIDE, MAX_ID_LENGTH, decode_image, image_id
 from ssl_attention.models import ModelRequest, load_model
 
 runner = CliRunner()
@@ -125,11 +131,142 @@ def test_huge_jpeg_is_decoded_reduced_with_its_full_size_kept(tmp_path):
     assert abs(decoded.image.size[0] / decoded.image.size[1] - 20) < 0.5
 
 
+def _write_blank_png16(path: Path, width: int, height: int) -> None:
+    """A 16-bit greyscale PNG of black pixels, compressed row by row: a tiny file of a huge image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    squeeze, row = zlib.compressobj(9), bytes(1 + 2 * width)  # filter byte 0, then 2 bytes per pixel
+    idat = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+# Peak RSS of a fresh process around one decode: VmHWM, not getrusage's ru_maxrss, which Linux carries over
+# from the forking (pytest) process, hiding a peak smaller than pytest's own size.
+_PEAK_RSS = """
+import re, sys
+from pathlib import Path
+from ssl_attention.images import decode_image
+def peak():
+    return int(re.search(r"VmHWM:\\s*(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+before = peak()
+decoded = decode_image(Path(sys.argv[1]))
+print(decoded.width, decoded.height, max(decoded.image.size), decoded.image.mode, peak() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the peak RSS from Linux's /proc")
+def test_16_bit_image_huge_in_pixels_small_in_bytes_decodes_in_bounded_memory(tmp_path):
+    # 80 MP of 16-bit grey is 160 MB decoded (now peaking at about 420 MB); the float64 copies of the full
+    # image peaked at 2.9 GB
+    width, height = 10_000, 8_000
+    path = tmp_path / "huge16.png"
+    _write_blank_png16(path, width, height)
+    assert path.stat().st_size < 1_000_000
+    result = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(path)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=True)
+    w, h, side, mode, grown = result.stdout.split()
+    assert (int(w), int(h), int(side), mode) == (width, height, MAX_DECODE_SIDE, "RGB")
+    decoded_bytes = 2 * width * height
+    assert int(grown) < 4 * decoded_bytes, f"peak RSS grew by {int(grown) / 1e6:.0f} MB"  # was 2.9 GB
+
+
+def test_block_averaged_16_bit_image_keeps_its_grey_levels(tmp_path):
+    # 8200 x 100 px, left half 0x4040 (-> 64), right half 0xFFFF (-> 255): shrunk by blocks of 3 pixels
+    values = np.full((100, 8200), 0xFFFF, dtype=np.uint16)
+    values[:, :4100] = 0x4040
+    path = tmp_path / "wide16.png"
+    Image.fromarray(values).save(path)
+    decoded = decode_image(path)
+    assert (decoded.width, decoded.height) == (8200, 100) and decoded.image.size == (MAX_DECODE_SIDE, 50)
+    grey = np.asarray(decoded.image)[:, :, 0]
+    assert grey[0, 0] == 64 and grey[0, -1] == 255
+
+
+def test_images_too_large_once_decoded_are_refused_from_the_header(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.fromarray(_gradient(200, 100)).save(path)
+    monkeypatch.setattr("ssl_attention.images.MAX_DECODED_BYTES", 200 * 100 * 4 - 1)
+    with pytest.raises(ImageError) as exc_info:
+        decode_image(path)
+    message = str(exc_info.value)
+    assert str(path) in message and "200x100 px of mode RGB would take" in message and "limit" in message
+
+
 def test_image_ids_cannot_escape_the_output_folder():
     for name in ["../../etc/passwd.png", "..png", ".hidden.png", "a b<script>.png", "é.png"]:
         ident = image_id(Path(name))
         assert "/" not in ident and not ident.startswith(".") and ident not in ("", "..")
         assert all(c.isalnum() or c in "._-" for c in ident)
+
+
+def test_long_ids_are_bounded_distinct_and_normal_ids_unchanged():
+    assert image_id(Path("church_01.jpg")) == "church_01"
+    assert image_id(Path("x" * MAX_ID_LENGTH + ".png")) == "x" * MAX_ID_LENGTH
+    long_a, long_b = image_id(Path("a" * 250 + ".png")), image_id(Path("a" * 249 + "b.png"))
+    spaced, underscored = image_id(Path("a b" * 80 + ".png")), image_id(Path("a_b" * 80 + ".png"))
+    assert len({long_a, long_b, spaced, underscored}) == 4
+    assert all(len(i) <= MAX_ID_LENGTH for i in (long_a, long_b, spaced, underscored))
+    assert long_a.startswith("a" * 100) and long_a == image_id(Path("a" * 250 + ".jpg"))  # stable
+
+
+def test_file_names_near_the_255_byte_limit_build_and_rebuild(tmp_path, tiny_checkpoints):
+    images = tmp_path / "images"
+    images.mkdir()
+    names = ["n" * 251 + ".png", "n" * 245 + "_Q .png", "short.png"]  # 255 and 252 characters, one normal
+    for k, name in enumerate(names):
+        Image.fromarray(_gradient(40 + k, 40)).save(images / name)
+    out = tmp_path / "out"
+    args = ["build", "--images", str(images), "--model", f"d={tiny_checkpoints['dinov2']}",
+            "--image-size", "32", "--out", str(out)]
+    for _ in range(2):  # the rerun reuses the cache and the temp-file names again
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    assert sorted(img["file"] for img in manifest["images"]) == sorted(names)
+    ids = [img["id"] for img in manifest["images"]]
+    assert len(set(ids)) == 3 and "short" in ids and all(len(i) <= MAX_ID_LENGTH for i in ids)
+    assert json.loads((out / "report.json").read_text())["skipped"] == []
+    pages = list((out / "site" / "atlas" / "images").iterdir())
+    assert len(pages) == 3
+
+
+def test_no_usable_images_says_what_the_folder_held(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "notes.txt").write_text("hello")
+    (images / "boxes.json").write_text("{}")
+    (images / "broken.jpg").write_bytes(b"not a JPEG")
+    (images / "nested").mkdir()
+    with pytest.raises(AtlasError) as exc_info:
+        load_dataset(images, None, tmp_path / "out")
+    message = str(exc_info.value)
+    assert "\n" not in message and message.startswith(f"{images}: no usable images found: 4 entries")
+    assert "2 not images" in message and "1 refused (first: broken.jpg: cannot decode image" in message
+    assert "1 subfolders (not searched" in message
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AtlasError, match="the folder is empty"):
+        load_dataset(empty, None, tmp_path / "out")
+
+
+def test_links_loops_and_fifos_in_the_folder_get_one_line_each(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(_gradient(40, 40)).save(images / "good.png")
+    (images / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (images / "loop.jpg").symlink_to(images / "loop.jpg")
+    os.mkfifo(images / "pipe.png")  # opening it would block forever
+    dataset = load_dataset(images, None, tmp_path / "out")
+    assert [r.id for r in dataset.images] == ["good"]
+    assert len(dataset.skipped) == 3
+    lines = dict(zip(["dangling.png", "loop.jpg", "pipe.png"], dataset.skipped, strict=True))
+    assert "dangling symbolic link" in lines["dangling.png"] and "gone.png" in lines["dangling.png"]
+    assert "symbolic link loop" in lines["loop.jpg"]
+    assert "a FIFO, not a regular file" in lines["pipe.png"]
+    assert all(str(images / name) in line for name, line in lines.items())
 
 
 def test_build_goes_on_past_bad_images_and_lists_them(tmp_path, tiny_checkpoints):

@@ -19,7 +19,7 @@ from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.metrics_data import load_metrics
 from atlas.metrics_stage import compute_metrics
-from atlas.pages import write_pages
+from atlas.pages import MAX_DRAWN_BOXES, write_pages
 from atlas.site import SiteReport
 from tests.fixtures.fake_maps import write_fake_build
 
@@ -202,3 +202,46 @@ def test_image_panel_shows_the_csv_values_of_the_selected_view(page, site_url, f
     header = page.text_content(".atlas-metric-panel[data-model=dinov2] th[data-col=best]")
     assert header == f"best head h{int(best):02d}"
     assert re.search(r"resnet50", page.text_content("[data-role=metrics]") or "") is None  # no mean maps: no table
+
+
+class _CountedList(list):
+    """A list that counts how often it is iterated."""
+
+    iterations = 0
+
+    def __iter__(self):
+        type(self).iterations += 1
+        return super().__iter__()
+
+
+def test_label_entries_are_read_once_not_once_per_label(tmp_path: Path):
+    # labels_of used to scan every label entry once per (label, model): 20,000 labels took 139 s
+    write_fake_build(tmp_path)
+    compute_metrics(tmp_path)
+    metrics = load_metrics(tmp_path)
+    assert metrics is not None and len(metrics.summary["labels"]) > 2
+    _CountedList.iterations = 0
+    metrics.summary["labels"] = _CountedList(metrics.summary["labels"])
+    write_pages(load_catalog(tmp_path), tmp_path / "docs", metrics=metrics)
+    assert _CountedList.iterations == 1
+
+
+def test_image_page_draws_at_most_max_drawn_boxes_and_says_so(tmp_path: Path):
+    write_fake_build(tmp_path)
+    manifest_path = tmp_path / "maps" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    church = next(i for i in manifest["images"] if i["id"] == "church_01")
+    many = MAX_DRAWN_BOXES + 250
+    church["boxes"] = [{"label": f"part{k}", "bbox": [k % 50, 1, 5, 5]} for k in range(many)]
+    manifest_path.write_text(json.dumps(manifest))
+    compute_metrics(tmp_path)
+    docs = tmp_path / "docs"
+    write_pages(load_catalog(tmp_path), docs, metrics=load_metrics(tmp_path))
+    page = (docs / layout.image_page("church_01")).read_text(encoding="utf-8")
+    assert page.count("<rect ") == MAX_DRAWN_BOXES
+    assert f"showing the first {MAX_DRAWN_BOXES} of {many} boxes" in page
+    assert f"part{MAX_DRAWN_BOXES - 1}<" in page and f"part{MAX_DRAWN_BOXES}<" not in page
+    labels = {r["label"] for r in load_metrics(tmp_path).summary["labels"] if r["model"] == "dinov2"}
+    assert {f"part{k}" for k in range(many)} <= labels  # the metrics use every box
+    astronaut = (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
+    assert "showing the first" not in astronaut
