@@ -350,8 +350,8 @@ def test_dataset_stage_survives_generated_garbage(tmp_path_factory, blobs, annot
 # --- models that fail: one skip line each, the other models built, nothing of theirs published ---
 
 
-def _one_image(folder: Path, count: int = 1) -> Path:
-    folder.mkdir(exist_ok=True)
+def _images(folder: Path, count: int = 1) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         Image.fromarray(_gradient(40 + i, 40)).save(folder / f"img{i}.png")
     return folder
@@ -367,7 +367,7 @@ def _copy_checkpoint(source: Path, folder: Path, **config_changes) -> Path:
 
 
 def _build_with(tmp_path: Path, models: dict[str, Path], *extra: str):
-    args = ["build", "--images", str(_one_image(tmp_path / "images", 2)), "--image-size", "32",
+    args = ["build", "--images", str(_images(tmp_path / "images", 2)), "--image-size", "32",
             "--weights", "pretrained", "--out", str(tmp_path / "out"), "--no-site", *extra]
     for name, folder in models.items():
         args += ["--model", f"{name}={folder}"]
@@ -405,7 +405,7 @@ def test_model_failing_in_its_forward_pass_is_skipped(tmp_path, tiny_checkpoints
     save_file(state, bad / "model.safetensors", metadata={"format": "pt"})
     load_model(ModelRequest("bad", str(bad)), weights="pretrained")  # it does load
     result = _build_with(tmp_path, {"bad": bad, "good": tiny_checkpoints["vit"]})
-    _assert_only_good_built(tmp_path, result, "model bad: computing its maps failed (RuntimeError: ")
+    _assert_only_good_built(tmp_path, result, "model bad: computing its maps failed (ValueError: ")
     alone = _build_with(tmp_path / "alone", {"bad": bad})
     assert alone.exit_code == 2, alone.output
     lines = [line for line in alone.stderr.splitlines() if line.strip()]
@@ -431,7 +431,7 @@ def test_a_model_failing_part_way_leaves_none_of_its_new_maps(tmp_path, tiny_che
     from atlas.compute import compute_model_maps
     from atlas.dataset import load_dataset
 
-    dataset = load_dataset(_one_image(tmp_path / "images", 3), None, tmp_path / "out")
+    dataset = load_dataset(_images(tmp_path / "images", 3), None, tmp_path / "out")
     maps_dir = tmp_path / "out" / "maps"
     model = load_model(ModelRequest("m", str(tiny_checkpoints["dinov2"])), weights="pretrained",
                        image_size=(32, 32))

@@ -130,7 +130,8 @@ def _vit(name, checkpoint, weights, module, image_size) -> VisionModel:
         architecture=type(module).__name__, kind="vit", module=module,
         preprocessing=_data_prep(module, checkpoint, (224, 224), image_size, patch),
         run=module.forward_features, patch_size=patch, layers=len(module.blocks),
-        heads=sum(a.num_heads for a in _block_attentions(module.blocks[0], checkpoint)), num_registers=num_prefix - int(has_cls), has_cls=has_cls,
+        heads=sum(a.num_heads for a in _block_attentions(module.blocks[0], checkpoint)),
+        num_registers=num_prefix - int(has_cls), has_cls=has_cls,
         attention_points=points,
     )
 
