@@ -63,7 +63,7 @@ def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: 
             batch = todo[start:start + batch_size]
             _compute_batch(model, batch, maps_dir, methods, per_head, device, result)
             advance(len(batch))
-    except BaseException:  # a model that fails part-way leaves none of its new maps behind
+    except Exception:  # a model that fails part-way leaves none of its new maps (Ctrl-C keeps them: resume)
         for image_id, rel in result.maps.items():
             if image_id not in reused:
                 (maps_dir / rel).unlink(missing_ok=True)
