@@ -465,3 +465,18 @@ def test_zero_or_non_finite_normalisation_is_refused(tmp_path, tiny_checkpoints)
             message = str(err.value)
             assert str(folder / "preprocessor_config.json") in message and key in message, message
             assert "\n" not in message
+
+
+def test_timm_zero_std_is_refused_naming_its_config(tmp_path, tiny_checkpoints):
+    """The same rule for a timm folder: its config.json's pretrained_cfg std."""
+    import shutil
+
+    folder = tmp_path / "timm"
+    shutil.copytree(tiny_checkpoints["timm_vit"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["pretrained_cfg"]["std"] = [0.2, 0.0, 0.2]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("x", str(folder)), weights="pretrained")
+    assert str(err.value) == (f"{folder / 'config.json'} (pretrained_cfg): std must be > 0 "
+                              "(inputs are divided by it), got [0.2, 0.0, 0.2]")

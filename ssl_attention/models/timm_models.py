@@ -108,7 +108,8 @@ def _data_prep(module: nn.Module, checkpoint: str, default_size: tuple[int, int]
     size = image_size or tuple(cfg.get("input_size", (3, *default_size))[1:])
     interpolation = cfg.get("interpolation", "bicubic")
     mean, std = tuple(float(v) for v in cfg.get("mean")), tuple(float(v) for v in cfg.get("std"))
-    check_normalisation(mean, std, f"{checkpoint} (timm pretrained_cfg)", keys=("mean", "std"))
+    where = Path(checkpoint).expanduser() / "config.json" if is_timm_dir(checkpoint) else checkpoint
+    check_normalisation(mean, std, f"{where} (pretrained_cfg)", keys=("mean", "std"))
     return Preprocessing(
         size=snap_to_patch(size, patch), mean=mean, std=std,
         resample=interpolation if interpolation in _INTERPOLATION else "bicubic",
