@@ -51,8 +51,9 @@ _DEVICE = typer.Option("--device", metavar="auto|cpu|cuda|mps",
                        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.")
 _BATCH = typer.Option("--batch-size", min=1, metavar="N", help="Images per forward pass.")
 _SIZE = typer.Option("--image-size", metavar="N|HxW",
-                     help="Model input size N or HxW (rounded to the patch size). Default: the checkpoint's own "
-                     "(224 for the defaults). The whole image is resized, never cropped.")
+                     help="Model input size N or HxW, at most 1024 px per side; each side is rounded to the "
+                     "nearest multiple of the patch size, halves up, at least one patch. Default: the "
+                     "checkpoint's own (224 for the defaults). The whole image is resized, never cropped.")
 _METHOD = typer.Option("--method", metavar="|".join(method_names()),
                        help="Methods to compute; repeat for several. Default: every method each model supports. "
                        "A model that lacks some of them computes the others; one that lacks all is skipped "

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from atlas.cache import cache_key, read_key, write_maps
@@ -57,10 +58,17 @@ def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: 
     entry = ModelEntry.of_model(model, methods, per_head)
     result, todo = reuse_cached_maps(entry, images, maps_dir)
     advance(result.reused)
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start:start + batch_size]
-        _compute_batch(model, batch, maps_dir, methods, per_head, device, result)
-        advance(len(batch))
+    reused = set(result.maps)
+    try:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            _compute_batch(model, batch, maps_dir, methods, per_head, device, result)
+            advance(len(batch))
+    except Exception:  # a model that fails part-way leaves none of its new maps (Ctrl-C keeps them: resume)
+        for image_id, rel in result.maps.items():
+            if image_id not in reused:
+                (maps_dir / rel).unlink(missing_ok=True)
+        raise
     return result
 
 
@@ -93,6 +101,7 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
         return
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
     maps = compute_maps(model, pixels, methods, per_head)
+    _check_finite(maps, [record for record, _, _ in loaded])
     for i, (record, key, _) in enumerate(loaded):
         arrays = {name: values[i] for name, values in maps.items()}
         meta = {"cache_key": key, "model": model.name, "image": record.id}
@@ -104,6 +113,14 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
         write_maps(maps_dir / rel, arrays, meta)
         result.maps[record.id] = rel
         result.computed += 1
+
+
+def _check_finite(maps: dict, records: list[ImageRecord]) -> None:
+    """A forward pass that produced NaN or infinite maps (broken weights or config) fails its model."""
+    for name, values in maps.items():
+        bad = ~np.isfinite(values.reshape(len(records), -1)).all(axis=1)
+        if bad.any():
+            raise AtlasError(f"non-finite (NaN or infinite) {name} maps, e.g. for image {records[bad.argmax()].id}")
 
 
 def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[ModelMaps]) -> Path:

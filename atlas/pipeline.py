@@ -19,7 +19,7 @@ from atlas.dataset import load_dataset, sample_paths
 from atlas.manifest import ModelEntry
 from atlas.metrics_stage import compute_metrics
 from atlas.model_cache import cached_entry, request_identity, save_entry
-from ssl_attention.errors import ModelLoadError, UnsupportedError
+from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
 from ssl_attention.maps import check_methods, unsupported_reason
 from ssl_attention.models import ModelRequest, load_model
 from ssl_attention.models.base import VisionModel
@@ -131,10 +131,17 @@ def _compute(request: ModelRequest, options: BuildOptions, images: list, device:
         _free(device)
         return None
     task = progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(images))
-    result = compute_model_maps(
-        model, images, maps_dir, methods=methods, per_head=options.per_head,
-        batch_size=options.batch_size, device=device, advance=lambda n: progress.advance(task, n),
-    )
+    try:
+        result = compute_model_maps(
+            model, images, maps_dir, methods=methods, per_head=options.per_head,
+            batch_size=options.batch_size, device=device, advance=lambda n: progress.advance(task, n),
+        )
+    except Exception as exc:  # forward pass, hook or non-finite maps: this model only (its new maps removed)
+        del model
+        _free(device)
+        _model_failed(f"model {request.name}: computing its maps failed ({_describe(exc)})", options, report,
+                      console, AtlasError)
+        return None
     _announce(console, result.entry)
     save_entry(maps_dir, identity, result.entry)
     del model
@@ -152,7 +159,24 @@ def _load_or_skip(request: ModelRequest, options: BuildOptions, device: torch.de
             raise
         report.failed_models.append(str(exc))
         _skip(report, console, f"model {request.name}: {exc}")
-        return None
+    except Exception as exc:  # a checkpoint the libraries accept but cannot build
+        _model_failed(f"model {request.name}: {request.checkpoint}: cannot load ({_describe(exc)})", options,
+                      report, console)
+    return None
+
+
+def _model_failed(line: str, options: BuildOptions, report: BuildReport, console: Console,
+                  error: type[AtlasError] = ModelLoadError) -> None:
+    """A model that cannot be built: skipped (one line, in the report), or ``error`` if it is the only one."""
+    if len(options.requests) == 1:
+        raise error(line)
+    report.failed_models.append(line)
+    _skip(report, console, line)
+
+
+def _describe(exc: Exception) -> str:
+    """An unexpected exception in one line: our own errors as they are, others with their type."""
+    return first_line(exc) if isinstance(exc, AtlasError) else f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def write_report(path: Path, report: BuildReport) -> None:
@@ -204,10 +228,7 @@ def _methods_for(model: VisionModel, options: BuildOptions, report: BuildReport,
     reasons = "; ".join(dict.fromkeys(unsupported_reason(model.kind, m) for m in options.methods))
     line = (f"model {model.name} ({model.architecture}) does not support {' or '.join(options.methods)}: "
             f"{reasons}; it offers {', '.join(model.methods)}")
-    if len(options.requests) == 1:
-        raise UnsupportedError(line)
-    report.failed_models.append(line)
-    _skip(report, console, line)
+    _model_failed(line, options, report, console, UnsupportedError)
     return None
 
 

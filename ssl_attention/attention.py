@@ -114,9 +114,11 @@ def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor,
     ``<name>_fused`` [B, L, gh, gw]; the others ``<name>`` [B, L, gh, gw].
     """
     reducer = _Reducer(model, methods)
+    per_layer = len(model.attention_points) // model.layers
+    parts: list[torch.Tensor | None] = []
     handles = [
-        module.register_forward_hook(_hook(reducer, layer, getter))
-        for layer, (module, getter) in enumerate(model.attention_points)
+        module.register_forward_hook(_hook(reducer, index // per_layer, getter, parts, per_layer))
+        for index, (module, getter) in enumerate(model.attention_points)
     ]
     try:
         with torch.inference_mode(), _autocast(pixel_values.device):
@@ -128,9 +130,17 @@ def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor,
         return reducer.result()
 
 
-def _hook(reducer: _Reducer, layer: int, getter):
+def _hook(reducer: _Reducer, layer: int, getter, parts: list, per_layer: int):
+    """Pass each layer's attention to ``reducer``; a layer of several parallel attentions (``per_layer``
+    points) is passed once all have run, their heads concatenated."""
+
     def hook(_module, _inputs, output):
-        reducer(layer, getter(output))
+        parts.append(getter(output))
+        if len(parts) < per_layer:
+            return
+        attn = None if any(p is None for p in parts) else torch.cat(parts, dim=1)
+        parts.clear()
+        reducer(layer, attn)
 
     return hook
 

@@ -7,17 +7,21 @@ register exactly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ssl_attention.errors import ModelLoadError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HALF = (0.5, 0.5, 0.5)
+MAX_INPUT_SIDE = 1024  # px per side of --image-size: attention memory grows with the 4th power of the side
 
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
              "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -50,12 +54,25 @@ def parse_size(text: str) -> tuple[int, int]:
     nums = [int(p) for p in parts]
     if min(nums) <= 0:
         raise ValueError(f"image size must be positive, got {text!r}")
+    if max(nums) > MAX_INPUT_SIDE:
+        raise ValueError(f"image size must be at most {MAX_INPUT_SIDE} px per side, got {text!r}")
     return (nums[0], nums[0]) if len(nums) == 1 else (nums[0], nums[1])
 
 
 def snap_to_patch(size: tuple[int, int], patch: int) -> tuple[int, int]:
-    """Round each side to the nearest multiple of ``patch`` (at least one patch)."""
-    return tuple(max(patch, round(s / patch) * patch) for s in size)  # type: ignore[return-value]
+    """Round each side to the nearest multiple of ``patch``, halves up (20 at patch 8 -> 24), at least one patch."""
+    return tuple(max(patch, (2 * s + patch) // (2 * patch) * patch) for s in size)  # type: ignore[return-value]
+
+
+def check_normalisation(mean: tuple[float, ...], std: tuple[float, ...], where: str,
+                        keys: tuple[str, str] = ("image_mean", "image_std")) -> None:
+    """Refuse a normalisation that would make every map NaN or meaningless: three finite means, three
+    finite stds > 0 (ModelLoadError naming ``where``, the config file, and the key)."""
+    for key, values in zip(keys, (mean, std), strict=True):
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            raise ModelLoadError(f"{where}: {key} must be three finite numbers, got {list(values)}")
+    if min(std) <= 0:
+        raise ModelLoadError(f"{where}: {keys[1]} must be > 0 (inputs are divided by it), got {list(std)}")
 
 
 def to_tensor(images: list[Image.Image], prep: Preprocessing) -> torch.Tensor:

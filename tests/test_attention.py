@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_attention.errors import AtlasError, UnsupportedError
+from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError
 from ssl_attention.maps import compute_maps
 from ssl_attention.models import ModelRequest, load_model
 from ssl_attention.preprocess import to_tensor
@@ -268,3 +268,94 @@ def test_reductions_run_in_float32_under_autocast(tiny_checkpoints, family):
             np.testing.assert_allclose(maps[name][b], values, rtol=2e-6, atol=1e-8, err_msg=name)
             if name != "rollout":
                 np.testing.assert_allclose(maps[f"{name}_fused"][b], values.mean(axis=1), rtol=2e-6, atol=1e-8)
+
+
+def _block_inputs(model, pixels: torch.Tensor) -> list[torch.Tensor]:
+    """The input of every timm block during one forward pass."""
+    inputs: list[torch.Tensor] = []
+    handles = [block.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].detach()))
+               for block in model.module.blocks]
+    try:
+        with torch.no_grad():
+            model.module.forward_features(pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return inputs
+
+
+def _softmax_attention(q: torch.Tensor, k: torch.Tensor, heads: int) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) per head, from [B, N, C] queries and keys: [B, heads, N, N]."""
+    b, n, c = q.shape
+    q = q.double().reshape(b, n, heads, c // heads).transpose(1, 2)
+    k = k.double().reshape(b, n, heads, c // heads).transpose(1, 2)
+    return torch.softmax(q @ k.transpose(-2, -1) / (c // heads) ** 0.5, dim=-1)
+
+
+def _parallel_scaling_attention(block, x: torch.Tensor) -> torch.Tensor:
+    """ParallelScalingBlock: in_proj(in_norm(x)) = [mlp | q | k | v]."""
+    assert isinstance(block.q_norm, torch.nn.Identity) and isinstance(block.k_norm, torch.nn.Identity)
+    _, q, k, _ = torch.split(block.in_proj(block.in_norm(x)), block.in_split, dim=-1)
+    return _softmax_attention(q, k, block.num_heads)
+
+
+def _parallel_things_attention(block, x: torch.Tensor) -> torch.Tensor:
+    """ParallelThingsBlock: each branch's qkv(norm(x)) = [q | k | v]; the branches' heads side by side."""
+    per_branch = []
+    for branch in block.attns:
+        q, k, _ = branch.attn.qkv(branch.norm(x)).chunk(3, dim=-1)
+        per_branch.append(_softmax_attention(q, k, branch.attn.num_heads))
+    return torch.cat(per_branch, dim=1)
+
+
+@pytest.mark.parametrize(("key", "attention_of", "heads", "has_cls"), [
+    ("timm_vit_parallel_scaling", _parallel_scaling_attention, 4, False),
+    ("timm_vit_parallel_things", _parallel_things_attention, 8, True),
+])
+def test_timm_parallel_blocks_match_their_attention_computed_by_hand(tiny_checkpoints, key, attention_of,
+                                                                     heads, has_cls):
+    """vit_pwee (ParallelScalingBlock, 1 register, no CLS) and vit_small_18x2 (two attentions per block):
+    our maps vs softmax(q k^T / sqrt(d)) computed from each block's weights and input."""
+    model = _load(tiny_checkpoints, key)
+    assert (model.layers, model.heads, model.has_cls) == (3, heads, has_cls)
+    assert model.num_registers == (1 if key.endswith("scaling") else 0)
+    pixels = _pixels(model)
+    maps = compute_maps(model, pixels)
+    with torch.no_grad():
+        attentions = [attention_of(block, x) for block, x in zip(model.module.blocks, _block_inputs(model, pixels),
+                                                                  strict=True)]
+    _check_against_reference(model, maps, torch.stack(attentions, dim=1).numpy())
+
+
+def test_timm_blocks_without_hookable_attention_are_refused_in_one_line():
+    """Differential attention (two softmaxes subtracted) has no single attention matrix to map."""
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("d", "timm:vit_dpwee_patch16_reg1_gap_256"), weights="random")
+    message = str(err.value)
+    assert "DiffParallelScalingBlock does not expose weights" in message and "\n" not in message, message
+
+
+def test_sides_snap_to_the_nearest_patch_multiple_halves_up():
+    from ssl_attention.preprocess import snap_to_patch
+
+    assert snap_to_patch((20, 28), 8) == (24, 32)  # 2.5 and 3.5 patches: both up (not to even)
+    assert snap_to_patch((19, 27), 8) == (16, 24)
+    assert snap_to_patch((1, 3), 14) == (14, 14)  # never below one patch
+    assert snap_to_patch((21, 518), 14) == (28, 518)
+
+
+@pytest.mark.parametrize(("resample", "expected"), [(0, "nearest"), (2, "bilinear"), (3, "bicubic"),
+                                                    (None, "bicubic")])
+def test_processor_resample_codes_are_read_as_given(tmp_path, tiny_checkpoints, resample, expected):
+    """PIL code 0 is NEAREST, not 'unset' (it used to be read as bicubic)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoints["dinov2"], folder)
+    config = {"image_processor_type": "BitImageProcessor", "size": {"shortest_edge": 32}}
+    if resample is not None:
+        config["resample"] = resample
+    (folder / "preprocessor_config.json").write_text(json.dumps(config))
+    model = load_model(ModelRequest("x", str(folder)), weights="pretrained")
+    assert model.preprocessing.resample == expected

@@ -482,3 +482,138 @@ def test_dataset_stage_survives_generated_garbage(tmp_path_factory, blobs, annot
         name = f"broken{i}"
         listed = [line for line in dataset.skipped if f"{name}." in line]
         assert (name in ids) != (len(listed) == 1), (name, dataset.skipped)
+
+
+# --- models that fail: one skip line each, the other models built, nothing of theirs published ---
+
+
+def _images(folder: Path, count: int = 1) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(_gradient(40 + i, 40)).save(folder / f"img{i}.png")
+    return folder
+
+
+def _copy_checkpoint(source: Path, folder: Path, **config_changes) -> Path:
+    import shutil
+
+    shutil.copytree(source, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **config_changes}))
+    return folder
+
+
+def _build_with(tmp_path: Path, models: dict[str, Path], *extra: str):
+    args = ["build", "--images", str(_images(tmp_path / "images", 2)), "--image-size", "32",
+            "--weights", "pretrained", "--out", str(tmp_path / "out"), "--no-site", *extra]
+    for name, folder in models.items():
+        args += ["--model", f"{name}={folder}"]
+    return runner.invoke(app, args)
+
+
+def _assert_only_good_built(tmp_path: Path, result, bad_line: str) -> None:
+    """Exit 0, one skip line for model 'bad' (in report.json), 'good' in the manifest, no maps of 'bad'."""
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    lines = [line for line in report["skipped"] if line.startswith("model bad")]
+    assert len(lines) == 1 and bad_line in lines[0], report["skipped"]
+    manifest = json.loads((tmp_path / "out" / "maps" / "manifest.json").read_text())
+    assert [m["name"] for m in manifest["models"]] == ["good"]
+    assert not list((tmp_path / "out" / "maps").glob("bad/*"))  # neither maps nor its model.json cache entry
+
+
+def test_truncated_safetensors_is_one_skip_line_naming_the_file(tmp_path, tiny_checkpoints):
+    bad = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / "bad")
+    weights = bad / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    result = _build_with(tmp_path, {"bad": bad, "good": tiny_checkpoints["vit"]})
+    _assert_only_good_built(tmp_path, result, f"{weights}: truncated or corrupt safetensors file (")
+
+
+def test_model_failing_in_its_forward_pass_is_skipped(tmp_path, tiny_checkpoints):
+    """num_channels=1: the checkpoint loads (the patch conv has 1 input channel) but RGB input fails."""
+    from safetensors.torch import load_file, save_file
+
+    bad = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / "bad", num_channels=1)
+    state = load_file(bad / "model.safetensors")
+    key = "embeddings.patch_embeddings.projection.weight"
+    state[key] = state[key][:, :1].contiguous()
+    save_file(state, bad / "model.safetensors", metadata={"format": "pt"})
+    load_model(ModelRequest("bad", str(bad)), weights="pretrained")  # it does load
+    result = _build_with(tmp_path, {"bad": bad, "good": tiny_checkpoints["vit"]})
+    _assert_only_good_built(tmp_path, result, "model bad: computing its maps failed (ValueError: ")
+    alone = _build_with(tmp_path / "alone", {"bad": bad})
+    assert alone.exit_code == 2, alone.output
+    lines = [line for line in alone.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "computing its maps failed" in lines[0], alone.stderr
+
+
+def test_non_finite_maps_fail_their_model(tmp_path, tiny_checkpoints):
+    """NaN weights give NaN maps: reported in one line, never published as flat heatmaps."""
+    from safetensors.torch import load_file, save_file
+
+    bad = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / "bad")
+    state = load_file(bad / "model.safetensors")
+    state["embeddings.patch_embeddings.projection.bias"][:] = float("nan")
+    save_file(state, bad / "model.safetensors", metadata={"format": "pt"})
+    result = _build_with(tmp_path, {"bad": bad, "good": tiny_checkpoints["vit"]})
+    _assert_only_good_built(tmp_path, result, "non-finite (NaN or infinite)")
+
+
+def test_a_model_failing_part_way_leaves_none_of_its_new_maps(tmp_path, tiny_checkpoints):
+    """Batch 1 written, batch 2 fails: batch 1's files are removed; maps reused from the cache stay."""
+    import torch
+
+    from atlas.compute import compute_model_maps
+    from atlas.dataset import load_dataset
+
+    dataset = load_dataset(_images(tmp_path / "images", 3), None, tmp_path / "out")
+    maps_dir = tmp_path / "out" / "maps"
+    model = load_model(ModelRequest("m", str(tiny_checkpoints["dinov2"])), weights="pretrained",
+                       image_size=(32, 32))
+    kwargs = dict(methods=model.methods, batch_size=1, device=torch.device("cpu"))
+    first = compute_model_maps(model, dataset.images[:1], maps_dir, **kwargs)
+    run, calls = model.run, []
+
+    def fail_second(pixels):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return run(pixels)
+
+    model.run = fail_second
+    with pytest.raises(RuntimeError, match="boom"):
+        compute_model_maps(model, dataset.images, maps_dir, **kwargs)
+    assert len(calls) == 2  # image 0 reused, image 1 computed and written, image 2 failed
+    assert sorted(p.name for p in (maps_dir / "m").glob("*.npz")) == [Path(first.maps[dataset.images[0].id]).name]
+
+
+def test_zero_or_non_finite_normalisation_is_refused(tmp_path, tiny_checkpoints):
+    """image_std 0 would divide every input by zero (NaN maps): refused naming the file and the key."""
+    for key, value in (("image_std", [0.2, 0.0, 0.2]), ("image_mean", [0.5, float("nan"), 0.5])):
+        folder = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / key)
+        config = {"image_processor_type": "BitImageProcessor", "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+                  "size": {"shortest_edge": 32}, key: value}
+        (folder / "preprocessor_config.json").write_text(json.dumps(config))
+        for weights in ("pretrained", "random"):
+            with pytest.raises(ModelLoadError) as err:
+                load_model(ModelRequest("x", str(folder)), weights=weights)
+            message = str(err.value)
+            assert str(folder / "preprocessor_config.json") in message and key in message, message
+            assert "\n" not in message
+
+
+def test_timm_zero_std_is_refused_naming_its_config(tmp_path, tiny_checkpoints):
+    """The same rule for a timm folder: its config.json's pretrained_cfg std."""
+    import shutil
+
+    folder = tmp_path / "timm"
+    shutil.copytree(tiny_checkpoints["timm_vit"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["pretrained_cfg"]["std"] = [0.2, 0.0, 0.2]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("x", str(folder)), weights="pretrained")
+    assert str(err.value) == (f"{folder / 'config.json'} (pretrained_cfg): std must be > 0 "
+                              "(inputs are divided by it), got [0.2, 0.0, 0.2]")

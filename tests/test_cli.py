@@ -158,6 +158,14 @@ def test_cls_on_siglip_is_refused(tmp_path, tiny_checkpoints):
 def test_bad_options(tmp_path):
     _one_line_error(["--weights", "maybe"], "--weights must be pretrained, random or auto")
     _one_line_error(["--image-size", "big"], "--image-size")
+
+
+@pytest.mark.parametrize("size", ["20000", "1025", "224x1025", "99999999999999999999"])
+def test_absurd_image_size_is_refused_before_any_model_loads(tmp_path, size):
+    """An input side above MAX_INPUT_SIDE (1024 px) would exhaust memory in attention: one line, exit 2."""
+    _one_line_error(["--image-size", size, "--images", str(tmp_path / "unread"), "--out", str(tmp_path)],
+                    "at most 1024 px per side")
+    assert not (tmp_path / "maps").exists()
     _one_line_error(["--images", str(tmp_path / "nowhere"), "--out", str(tmp_path)], "not a directory")
 
 

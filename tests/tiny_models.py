@@ -119,6 +119,28 @@ def timm_vit_registers(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def _save_timm(architecture: str, folder: Path, seed: int, **args) -> Path:
+    import timm
+    from timm.models import save_for_hf
+
+    torch.manual_seed(seed)
+    model = timm.create_model(architecture, pretrained=False, **args)
+    save_for_hf(model, str(folder), model_args=args, safe_serialization=True)
+    return folder
+
+
+def timm_vit_parallel_scaling(folder: Path, seed: int = 0) -> Path:
+    """timm vit_pwee: ParallelScalingBlocks (q, k, v fused with the MLP), 1 register, no CLS."""
+    return _save_timm("vit_pwee_patch16_reg1_gap_256", folder, seed, img_size=SIZE, patch_size=PATCH,
+                      embed_dim=32, depth=3, num_heads=4, num_classes=0)
+
+
+def timm_vit_parallel_things(folder: Path, seed: int = 0) -> Path:
+    """timm vit_small_18x2: ParallelThingsBlocks (two attentions side by side per block), CLS."""
+    return _save_timm("vit_small_patch16_18x2_224", folder, seed, img_size=SIZE, patch_size=PATCH,
+                      embed_dim=32, depth=3, num_heads=4, num_classes=0)
+
+
 def timm_resnet(folder: Path, seed: int = 0) -> Path:
     """A ResNet-50 with one bottleneck block per stage, saved with save_for_hf."""
     import timm
@@ -141,4 +163,6 @@ HF_BUILDERS = {
     "siglip2_naflex": siglip2_naflex,
     "vit": vit,
 }
-TIMM_BUILDERS = {"timm_vit": timm_vit_registers, "timm_resnet": timm_resnet}
+TIMM_BUILDERS = {"timm_vit": timm_vit_registers, "timm_resnet": timm_resnet,
+                 "timm_vit_parallel_scaling": timm_vit_parallel_scaling,
+                 "timm_vit_parallel_things": timm_vit_parallel_things}

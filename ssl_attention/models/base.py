@@ -18,7 +18,8 @@ class VisionModel:
     """A loaded model in eval mode.
 
     ViTs (kind "vit") expose ``attention_points``: one (module, getter) per layer, in depth order, where
-    ``getter(module_output)`` returns that layer's post-softmax attention [B, heads, T, T].
+    ``getter(module_output)`` returns that layer's post-softmax attention [B, heads, T, T]; a layer of
+    several parallel attentions has that many consecutive points, whose heads together make ``heads``.
     CNNs (kind "cnn") expose ``stages``: the modules whose outputs Grad-CAM uses.
     ``run(pixel_values)`` performs the forward pass (and returns logits for CNNs).
     """

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from ssl_attention.errors import ModelLoadError, first_line
@@ -63,6 +64,7 @@ BUILTIN_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 _BUILTIN_INPUT_SIZE = 224
 _RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
 _ALLOWED_MISSING = ("pooler",)
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
 
 def load_hf_config(checkpoint: str):
@@ -162,10 +164,15 @@ def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) ->
             checkpoint, attn_implementation="eager", dtype=torch.float32, output_loading_info=True,
             trust_remote_code=False, **overrides,
         )
+    except SafetensorError as exc:  # e.g. a download cut short
+        raise ModelLoadError(
+            f"{_weights_files(checkpoint, ('.safetensors',))}: truncated or corrupt safetensors file "
+            f"({first_line(exc)})"
+        ) from None
     except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickled object that is not a tensor
         raise ModelLoadError(
-            f"{_pickled_weights(checkpoint)}: refused to load pickled weights holding objects other than "
-            "tensors (they could run code); convert the checkpoint to safetensors"
+            f"{_weights_files(checkpoint, _PICKLE_SUFFIXES)}: refused to load pickled weights holding objects "
+            "other than tensors (they could run code); convert the checkpoint to safetensors"
         ) from None
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelLoadError(f"{checkpoint}: cannot load weights ({first_line(exc)})") from None
@@ -180,9 +187,9 @@ def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) ->
     return module
 
 
-def _pickled_weights(checkpoint: str) -> str:
-    """The pickled weights file(s) of a local checkpoint folder, else the checkpoint itself."""
-    files = sorted(p for p in Path(checkpoint).glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+def _weights_files(checkpoint: str, suffixes: tuple[str, ...]) -> str:
+    """The weights file(s) with ``suffixes`` of a local checkpoint folder, else the checkpoint itself."""
+    files = sorted(p for p in Path(checkpoint).glob("*") if p.suffix in suffixes)
     return ", ".join(map(str, files)) or checkpoint
 
 
@@ -197,14 +204,16 @@ def _int_patch(patch_size, checkpoint: str) -> int:
 def _preprocessing(checkpoint: str, vcfg, family: Family, pretrained: bool,
                    image_size: tuple[int, int] | None, patch: int) -> Preprocessing:
     """Normalisation and input size: the checkpoint's image processor where it has one, else defaults."""
-    from ssl_attention.preprocess import snap_to_patch
+    from ssl_attention.preprocess import check_normalisation, snap_to_patch
 
     mean, std, resample, size = family.mean, family.std, "bicubic", None
     processor = _image_processor(checkpoint) if (pretrained or _has_local_processor(checkpoint)) else None
     if processor is not None:
         mean = tuple(float(v) for v in getattr(processor, "image_mean", mean))
         std = tuple(float(v) for v in getattr(processor, "image_std", std))
-        resample = _RESAMPLE_NAMES.get(int(getattr(processor, "resample", 3) or 3), "bicubic")
+        check_normalisation(mean, std, _processor_file(checkpoint))
+        code = getattr(processor, "resample", None)  # PIL code; 0 is nearest, not "unset"
+        resample = _RESAMPLE_NAMES.get(3 if code is None else int(code), "bicubic")
         size = _processor_size(processor)
     if size is None:
         size = (_BUILTIN_INPUT_SIZE,) * 2 if checkpoint in BUILTIN_CONFIGS else (_native_size(vcfg, patch),) * 2
@@ -222,6 +231,12 @@ def _native_size(vcfg, patch: int) -> int:
 
 def _has_local_processor(checkpoint: str) -> bool:
     return (Path(checkpoint) / "preprocessor_config.json").is_file()
+
+
+def _processor_file(checkpoint: str) -> str:
+    """The image processor config of ``checkpoint``, as named in error messages."""
+    local = Path(checkpoint) / "preprocessor_config.json"
+    return str(local) if local.is_file() else f"{checkpoint} preprocessor_config.json"
 
 
 def _image_processor(checkpoint: str):

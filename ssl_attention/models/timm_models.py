@@ -16,7 +16,7 @@ from torch import nn
 from ssl_attention.errors import ModelLoadError, first_line
 from ssl_attention.models.base import VisionModel
 from ssl_attention.models.seeding import seeded
-from ssl_attention.preprocess import Preprocessing, snap_to_patch
+from ssl_attention.preprocess import Preprocessing, check_normalisation, snap_to_patch
 
 _STAGES = ("layer1", "layer2", "layer3", "layer4")
 _INTERPOLATION = {"bicubic", "bilinear", "nearest", "lanczos"}
@@ -100,16 +100,18 @@ def _load_weights(module: nn.Module, path: Path, checkpoint: str) -> None:
         raise ModelLoadError(f"{path}: cannot load weights for {checkpoint} ({first_line(exc)})") from None
 
 
-def _data_prep(module: nn.Module, default_size: tuple[int, int], image_size, patch: int) -> Preprocessing:
+def _data_prep(module: nn.Module, checkpoint: str, default_size: tuple[int, int], image_size,
+               patch: int) -> Preprocessing:
     from timm.data import resolve_data_config
 
     cfg = resolve_data_config({}, model=module)
     size = image_size or tuple(cfg.get("input_size", (3, *default_size))[1:])
     interpolation = cfg.get("interpolation", "bicubic")
+    mean, std = tuple(float(v) for v in cfg.get("mean")), tuple(float(v) for v in cfg.get("std"))
+    where = Path(checkpoint).expanduser() / "config.json" if is_timm_dir(checkpoint) else checkpoint
+    check_normalisation(mean, std, f"{where} (pretrained_cfg)", keys=("mean", "std"))
     return Preprocessing(
-        size=snap_to_patch(size, patch),
-        mean=tuple(float(v) for v in cfg.get("mean")),
-        std=tuple(float(v) for v in cfg.get("std")),
+        size=snap_to_patch(size, patch), mean=mean, std=std,
         resample=interpolation if interpolation in _INTERPOLATION else "bicubic",
     )
 
@@ -119,28 +121,49 @@ def _vit(name, checkpoint, weights, module, image_size) -> VisionModel:
     patch = patch[0] if isinstance(patch, (tuple, list)) else int(patch)
     points = []
     for block in module.blocks:
-        attn = block.attn
-        if not hasattr(attn, "fused_attn") or not hasattr(attn, "attn_drop"):
-            raise ModelLoadError(f"{checkpoint}: attention block {type(attn).__name__} does not expose weights")
-        attn.fused_attn = False  # the explicit softmax path, so the weights exist
-        points.append((attn.attn_drop, _identity))
+        for attn in _block_attentions(block, checkpoint):
+            attn.fused_attn = False  # the explicit softmax path, so the weights exist
+            points.append((attn.attn_drop, _identity))
     has_cls = getattr(module, "cls_token", None) is not None
     num_prefix = int(getattr(module, "num_prefix_tokens", int(has_cls)))
     return VisionModel(
         name=name, checkpoint=checkpoint, weights=weights, family="timm-vit",
         architecture=type(module).__name__, kind="vit", module=module,
-        preprocessing=_data_prep(module, (224, 224), image_size, patch),
+        preprocessing=_data_prep(module, checkpoint, (224, 224), image_size, patch),
         run=module.forward_features, patch_size=patch, layers=len(module.blocks),
-        heads=module.blocks[0].attn.num_heads, num_registers=num_prefix - int(has_cls), has_cls=has_cls,
+        heads=sum(a.num_heads for a in _block_attentions(module.blocks[0], checkpoint)),
+        num_registers=num_prefix - int(has_cls), has_cls=has_cls,
         attention_points=points,
     )
+
+
+def _block_attentions(block: nn.Module, checkpoint: str) -> list[nn.Module]:
+    """The attention modules of one ViT block whose post-softmax weights pass through ``attn_drop``.
+
+    Usually ``block.attn``. A ParallelThingsBlock runs several attentions side by side (``attns``): their
+    heads are taken together as the heads of one layer. A ParallelScalingBlock computes q, k, v in one
+    projection with the MLP and its softmax is the block's own. Anything else is refused.
+    """
+    from timm.models.vision_transformer import ParallelScalingBlock
+
+    if hasattr(block, "attns"):
+        found = [getattr(branch, "attn", None) for branch in block.attns]
+    elif hasattr(block, "attn"):
+        found = [block.attn]
+    else:
+        found = [block if isinstance(block, ParallelScalingBlock) else None]
+    for attn in found:
+        if attn is None or not hasattr(attn, "fused_attn") or not hasattr(attn, "attn_drop"):
+            name = type(block if attn is None else attn).__name__
+            raise ModelLoadError(f"{checkpoint}: attention block {name} does not expose weights")
+    return found
 
 
 def _resnet(name, checkpoint, weights, module, image_size) -> VisionModel:
     return VisionModel(
         name=name, checkpoint=checkpoint, weights=weights, family="resnet",
         architecture=type(module).__name__, kind="cnn", module=module,
-        preprocessing=_data_prep(module, (224, 224), image_size, 32),
+        preprocessing=_data_prep(module, checkpoint, (224, 224), image_size, 32),
         run=module, patch_size=4, layers=len(_STAGES),
         has_cls=False, stages=[getattr(module, s) for s in _STAGES], class_names=_imagenet_names(module),
     )
