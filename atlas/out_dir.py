@@ -38,10 +38,12 @@ OWN_FOLDERS = ("images", "maps", "metrics", "render", "render-stamps")
 
 
 def check_apart(outputs: dict[str, Path], inputs: dict[str, Path]) -> None:
-    """Refuse an output folder that is, holds or lies inside an input (its files would be replaced)."""
+    """Refuse an output folder that is, holds or lies inside an existing input (it would be overwritten)."""
     for out_label, out in outputs.items():
         target = out.resolve()
         for in_label, source in inputs.items():
+            if not source.exists():  # reported as missing by the stage that reads it
+                continue
             given = source.resolve()
             if target == given or target in given.parents or given in target.parents:
                 how = "is" if target == given else "holds" if target in given.parents else "lies inside"

@@ -80,10 +80,9 @@ def _inputs(options: BuildOptions, images_dir: Path, annotations: Path | None) -
     """The build's input files and folders, which no output folder may hold or replace."""
     inputs = {"--images": images_dir, **({"--annotations": annotations} if annotations else {})}
     for request in options.requests:
-        local = Path(request.checkpoint.removeprefix("timm:").partition("@")[2] if request.is_timm
-                     else request.checkpoint).expanduser()
-        if str(local) not in ("", ".") and local.exists():
-            inputs[f"the checkpoint of --model {request.name}"] = local
+        local = request.checkpoint.removeprefix("timm:").partition("@")[2] if request.is_timm else request.checkpoint
+        if local:  # a Hub id names no existing path: check_apart skips it
+            inputs[f"the checkpoint of --model {request.name}"] = Path(local).expanduser()
     return inputs
 
 

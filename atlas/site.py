@@ -7,7 +7,8 @@ pass the generated pages' HTML around Python-Markdown) -> ``site_dir``, into whi
 linked or copied after MkDocs ran (MkDocs would otherwise copy thousands of files on every build).
 
 Robustness: MkDocs writes into a hidden sibling ``.<site>.partial`` that replaces ``site_dir`` only when
-the site is complete, so an interrupted build never leaves a half-written site in place; dates
+the site is complete, so an interrupted build never leaves a half-written site in place (a failed
+one, e.g. on a full disk, also removes the partial site); dates
 (sitemap ``lastmod``, the gzip header of ``sitemap.xml.gz``) come from ``SOURCE_DATE_EPOCH``, which
 defaults to a date derived from the build's inputs, so the same inputs give byte-identical sites.
 """

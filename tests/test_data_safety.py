@@ -45,7 +45,7 @@ def _args(checkpoint: Path, images: Path, out: Path, *extra: str, site: bool = F
 def _refused(args: list[str], *needles: str) -> str:
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit), result.exception
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     line = lines[0]
