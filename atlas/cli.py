@@ -116,18 +116,18 @@ def build(
     except AtlasError as exc:
         _fail(str(exc))
     except OSError as exc:  # e.g. a read-only or full disk: the old site is kept
-        _fail(_os_error_line(exc))
+        _fail(_os_error_line(exc, f"--out {out}"))
     _summary(report)
     if strict and report.skipped:
         err_console.print(f"[bold red]error:[/] --strict: {len(report.skipped)} item(s) skipped", highlight=False)
         raise typer.Exit(code=1)
 
 
-def _os_error_line(exc: OSError) -> str:
-    """One line for a failed file operation, e.g. ``build/maps/x.npz: No space left on device``."""
-    where = next((str(f) for f in (exc.filename, exc.filename2) if f), "")
-    what = exc.strerror or str(exc)
-    return f"{where}: {what}" if where else what
+def _os_error_line(exc: OSError, fallback: str) -> str:
+    """One line for a failed file operation: the file (else ``fallback``) and the problem, e.g.
+    ``build/maps/x.npz: No space left on device``."""
+    where = next((str(f) for f in (exc.filename, exc.filename2) if f), fallback)
+    return f"{where}: {exc.strerror or exc}"
 
 
 def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
