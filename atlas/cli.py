@@ -61,9 +61,17 @@ _METHOD = typer.Option("--method", metavar="|".join(method_names()),
 _HEADS = typer.Option("--heads/--no-heads", help="--heads (the default): keep per-head maps where they exist "
                       "(cls, mean; rollout and Grad-CAM have no heads and stay fused); naming rollout or "
                       "gradcam with --method together with --heads is an error. --no-heads: fused maps only.")
-_OUT = typer.Option("--out", "-o", metavar="DIR", help="Build folder (maps cache, images, metrics, site).")
+_OUT = typer.Option("--out", "-o", metavar="DIR",
+                    help="Build folder (maps cache, images, metrics, site): a new or empty folder, or one an "
+                    "earlier build made (marked by OUT/.atlas-build). It may not be, hold or lie inside the "
+                    "images, the annotations or a local checkpoint. One build at a time per folder.")
 _SITE = typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs site.")
-_SITE_DIR = typer.Option("--site-dir", metavar="DIR", help="Where the site goes. Default: OUT/site.")
+_SITE_DIR = typer.Option("--site-dir", metavar="DIR",
+                         help="Where the site goes. Default: OUT/site. Replaced as a whole, so it must be new, "
+                         "empty or a site this OUT built, and apart from the inputs and OUT.")
+_FORCE = typer.Option("--force", help="Build into a non-empty --out that is not a build folder. Its files are "
+                      "kept: a build never deletes or replaces what it did not write, so a folder already "
+                      "holding one of the build's names (maps, docs, site...) is still refused.")
 _COLORMAP = typer.Option("--colormap", metavar="viridis|inferno|turbo",
                          help="Default colormap of the pages (switchable in the page).")
 _STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model, a requested "
@@ -86,6 +94,7 @@ def build(
     site_dir: Annotated[Path | None, _SITE_DIR] = None,
     colormap: Annotated[str, _COLORMAP] = "viridis",
     strict: Annotated[bool, _STRICT] = False,
+    force: Annotated[bool, _FORCE] = False,
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.pipeline import BuildOptions, build_methods, run_build
@@ -106,15 +115,24 @@ def build(
         options = BuildOptions(
             requests=requests, images=images, annotations=annotations, weights=weights, device=device,
             batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, site=site,
-            site_dir=site_dir, colormap=colormap, skipped_models=unknown,
+            site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force,
         )
         report = run_build(options, console)
     except AtlasError as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. a read-only or full disk: the old site is kept
+        _fail(_os_error_line(exc, f"--out {out}"))
     _summary(report)
     if strict and report.skipped:
         err_console.print(f"[bold red]error:[/] --strict: {len(report.skipped)} item(s) skipped", highlight=False)
         raise typer.Exit(code=1)
+
+
+def _os_error_line(exc: OSError, fallback: str) -> str:
+    """One line for a failed file operation: the file (else ``fallback``) and the problem, e.g.
+    ``build/maps/x.npz: No space left on device``."""
+    where = next((str(f) for f in (exc.filename, exc.filename2) if f), fallback)
+    return f"{where}: {exc.strerror or exc}"
 
 
 def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:

@@ -13,12 +13,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from atlas.atomic import remove_stale_temp_files, write_text_atomic
+from atlas.atomic import write_text_atomic
 from atlas.compute import ModelMaps, compute_model_maps, pick_device, reuse_cached_maps, write_manifest
 from atlas.dataset import load_dataset, sample_paths
 from atlas.manifest import ModelEntry
 from atlas.metrics_stage import compute_metrics
 from atlas.model_cache import cached_entry, request_identity, save_entry
+from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
 from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
 from ssl_attention.maps import check_methods, unsupported_reason
 from ssl_attention.models import ModelRequest, load_model
@@ -42,6 +43,7 @@ class BuildOptions:
     site: bool = True
     site_dir: Path | None = None
     colormap: str = "viridis"
+    force: bool = False  # build into a non-empty folder that is not a build folder (keeping its files)
     skipped_models: list[str] = field(default_factory=list)  # one line per --model that could not be parsed
 
 
@@ -59,16 +61,37 @@ class BuildReport:
 
 
 def run_build(options: BuildOptions, console: Console) -> BuildReport:
-    """Run every stage; bad images and annotation items are skipped and listed, not fatal."""
-    started = time.perf_counter()
+    """Run every stage; bad images and annotation items are skipped and listed, not fatal.
+
+    The output folders are checked first (``atlas.out_dir``) and ``--out`` is locked for the whole build.
+    """
     images_dir, annotations = options.images, options.annotations
     if images_dir is None:
         images_dir, sample_annotations = sample_paths()
         annotations = annotations or sample_annotations
         console.print(escape(f"No --images given: building the bundled sample dataset ({images_dir})"), highlight=False)
+    site_dir = (options.site_dir or options.out / "site") if options.site else None
+    check_folders(options.out, site_dir, options.force, _inputs(options, images_dir, annotations))
+    with locked(options.out):
+        claim(options.out, site_dir)
+        return _run_stages(options, images_dir, annotations, console)
+
+
+def _inputs(options: BuildOptions, images_dir: Path, annotations: Path | None) -> dict[str, Path]:
+    """The build's input files and folders, which no output folder may hold or replace."""
+    inputs = {"--images": images_dir, **({"--annotations": annotations} if annotations else {})}
+    for request in options.requests:
+        local = request.checkpoint.removeprefix("timm:").partition("@")[2] if request.is_timm else request.checkpoint
+        if local:  # a Hub id names no existing path: check_apart skips it
+            inputs[f"the checkpoint of --model {request.name}"] = Path(local).expanduser()
+    return inputs
+
+
+def _run_stages(options: BuildOptions, images_dir: Path, annotations: Path | None, console: Console) -> BuildReport:
+    started = time.perf_counter()
     device = pick_device(options.device)
     maps_dir = options.out / "maps"
-    remove_stale_temp_files(options.out)
+    remove_own_temp_files(options.out)
     report = BuildReport()
     dataset = load_dataset(images_dir, annotations, options.out)
     report.images = len(dataset.images)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,8 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
     """Render photos, sprite sheets and raw layers of every (model, image) into ``out`` (laid out as in the site).
 
     Pairs whose npz is unchanged since the last render are skipped. ``on_pair`` is called after each pair.
+    Files of images and models no longer in the catalog are removed (``prune``), so ``out`` holds what a
+    clean build of the same inputs renders.
     """
     stats = RenderStats()
     stamps = out.parent / (out.name + "-stamps")
@@ -150,4 +153,32 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
                     stats.raw_bytes += f.stat().st_size
             if on_pair:
                 on_pair()
+    prune(catalog, out)
     return stats
+
+
+def prune(catalog: Catalog, out: Path) -> None:
+    """Remove the photos, thumbnails, map folders and stamps of images and models not in ``catalog``."""
+    pairs = {(m.slug, i.slug) for m in catalog.models for i in catalog.images if i.id in m.maps}
+    keep = {out / layout.photo(i.slug) for i in catalog.images} | {out / layout.thumb(i.slug) for i in catalog.images}
+    keep |= {out / layout.pair_dir(model, image) for model, image in pairs}
+    stamps = out.parent / (out.name + "-stamps")
+    keep |= {stamps / model / f"{image}.json" for model, image in pairs}
+    data = out / layout.DATA_DIR
+    for folder, depth in ((data / "images", 1), (data / "thumbs", 1), (data / "maps", 2), (stamps, 2)):
+        _remove_all_but(folder, keep, depth)
+
+
+def _remove_all_but(folder: Path, keep: set[Path], depth: int) -> None:
+    """Delete what lies ``depth`` levels below ``folder`` and is not in ``keep`` (and folders left empty)."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if depth > 1 and entry.is_dir():
+            _remove_all_but(entry, keep, depth - 1)
+            if not any(entry.iterdir()):
+                entry.rmdir()
+        elif entry not in keep and entry.is_dir():
+            shutil.rmtree(entry)
+        elif entry not in keep:
+            entry.unlink()

@@ -7,7 +7,8 @@ pass the generated pages' HTML around Python-Markdown) -> ``site_dir``, into whi
 linked or copied after MkDocs ran (MkDocs would otherwise copy thousands of files on every build).
 
 Robustness: MkDocs writes into a hidden sibling ``.<site>.partial`` that replaces ``site_dir`` only when
-the site is complete, so an interrupted build never leaves a half-written site in place; dates
+the site is complete, so an interrupted build never leaves a half-written site in place (a failed
+one, e.g. on a full disk, also removes the partial site); dates
 (sitemap ``lastmod``, the gzip header of ``sitemap.xml.gz``) come from ``SOURCE_DATE_EPOCH``, which
 defaults to a date derived from the build's inputs, so the same inputs give byte-identical sites.
 """
@@ -201,14 +202,47 @@ def _partial_dirs(site_dir: Path) -> tuple[Path, Path]:
 
 
 def _swap_in(partial: Path, site_dir: Path) -> None:
-    """Replace ``site_dir`` by the finished ``partial`` (two renames; the old site is removed after)."""
+    """Replace ``site_dir`` by the finished ``partial`` (two renames; the old site is removed after).
+
+    If the second rename fails, the old site is put back.
+    """
     old = _partial_dirs(site_dir)[1]
     if old.exists():
         shutil.rmtree(old)
     if site_dir.exists():
         site_dir.rename(old)
-    partial.rename(site_dir)
+    try:
+        partial.rename(site_dir)
+    except OSError:
+        if old.exists():
+            old.rename(site_dir)
+        raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, docs_dir: Path) -> float:
+    """Run MkDocs (strict) from ``docs_dir`` into ``partial``; its seconds. ``AtlasError`` if it fails."""
+    try:
+        with _mkdocs_warnings() as warnings:
+            config = load_config(
+                str(config_file),
+                strict=True,  # a broken link or a missing page in the generated site is a bug, not a warning
+                docs_dir=str(docs_dir),
+                site_dir=str(partial),
+                nav=_nav_with_atlas(raw.get("nav"), docs_dir),
+                theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
+                extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
+                extra_javascript=[*raw.get("extra_javascript", []), f"{layout.ASSETS_DIR}/atlas.js"],
+                hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
+                not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
+            )
+            mkdocs_start = time.perf_counter()
+            with source_date_epoch(build_dir):
+                mkdocs_build(config)
+            return time.perf_counter() - mkdocs_start
+    except MkDocsException as exc:
+        first = f" (first warning: {warnings.messages[0]})" if warnings.messages else ""
+        raise AtlasError(f"MkDocs build failed: {' '.join(str(exc).split())}{first}") from None
 
 
 def build_site(
@@ -253,29 +287,13 @@ def build_site(
     if progress is not None and task is not None:
         progress.update(task, description="Building site (MkDocs)")
     try:
-        with _mkdocs_warnings() as warnings:
-            config = load_config(
-                str(config_file),
-                strict=True,  # a broken link or a missing page in the generated site is a bug, not a warning
-                docs_dir=str(docs_dir),
-                site_dir=str(partial),
-                nav=_nav_with_atlas(raw.get("nav"), docs_dir),
-                theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
-                extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
-                extra_javascript=[*raw.get("extra_javascript", []), f"{layout.ASSETS_DIR}/atlas.js"],
-                hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
-                not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
-            )
-            mkdocs_start = time.perf_counter()
-            with source_date_epoch(build_dir):
-                mkdocs_build(config)
-            mkdocs_seconds = time.perf_counter() - mkdocs_start
-    except MkDocsException as exc:
-        first = f" (first warning: {warnings.messages[0]})" if warnings.messages else ""
-        raise AtlasError(f"MkDocs build failed: {' '.join(str(exc).split())}{first}") from None
-    _add_data(render_dir, partial)
-    copy_metric_files(metrics, catalog.models, partial)
-    _swap_in(partial, site_dir)
+        mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir)
+        _add_data(render_dir, partial)
+        copy_metric_files(metrics, catalog.models, partial)
+        _swap_in(partial, site_dir)
+    except BaseException:  # a failed or interrupted site stage leaves the old site and no partial one
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     if progress is not None and task is not None:
         progress.update(task, description="Site built")
     return SiteReport(

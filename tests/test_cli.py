@@ -129,7 +129,7 @@ def test_unreadable_checkpoint(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
-    _one_line_error(["--model", f"x={broken}", "--out", str(tmp_path)], str(broken))
+    _one_line_error(["--model", f"x={broken}", "--out", str(tmp_path / "out")], str(broken))
 
 
 def test_missing_local_weights(tmp_path, tiny_checkpoints):
@@ -138,7 +138,8 @@ def test_missing_local_weights(tmp_path, tiny_checkpoints):
     copy = tmp_path / "noweights"
     shutil.copytree(tiny_checkpoints["dinov2"], copy)
     (copy / "model.safetensors").unlink()
-    _one_line_error(["--model", f"x={copy}", "--weights", "pretrained", "--out", str(tmp_path)], "cannot load weights")
+    _one_line_error(["--model", f"x={copy}", "--weights", "pretrained", "--out", str(tmp_path / "out")],
+                    "cannot load weights")
 
 
 def test_rollout_per_head_is_refused(tmp_path):
