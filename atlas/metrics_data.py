@@ -1,7 +1,8 @@
 """The metrics stage's output (``BUILD/metrics``) as read by the site stage.
 
-``summary.json`` feeds the leaderboard and the per-model metric pages; the per-model CSVs feed the
-per-image metric panel (fused map and best head of every layer, plus the image's baselines).
+``summary.json`` (parsed into :class:`atlas.metrics_summary.Summary`) feeds the leaderboard and the
+per-model metric pages; the per-model CSVs feed the per-image metric panel (fused map and best head
+of every layer, plus the image's baselines).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atlas.metrics_summary import Summary
 from ssl_attention.aggregate import BASELINES, FUSED
 from ssl_attention.metrics import MetricConfig
 
@@ -31,18 +33,18 @@ class ImageScores:
 class MetricsData:
     """Everything the pages need from ``BUILD/metrics``."""
 
-    summary: dict[str, Any]
+    summary: Summary
     files: dict[str, Path]  # model name (or ``summary``) -> exported file
     scores: dict[str, dict[str, ImageScores]]  # model name -> image id -> scores
 
     @property
     def primary(self) -> str:
-        return str(self.summary.get("primary_metric", "iou@25"))
+        return self.summary.primary
 
     def metric_names(self) -> list[str]:
         """Whole-image metric names in the documented order (then any other names in the summary)."""
         known = MetricConfig().names()
-        seen = {m for e in self.summary.get("leaderboard", []) for m in e["metrics"]}
+        seen = {m for e in self.summary.leaderboard for m in e.metrics}
         return [m for m in known if m in seen or not seen] + sorted(seen - set(known))
 
 
@@ -52,7 +54,7 @@ def load_metrics(build_dir: Path) -> MetricsData | None:
     summary_path = out / SUMMARY_FILE
     if not summary_path.is_file():
         return None
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = Summary.from_json(json.loads(summary_path.read_text(encoding="utf-8")))
     files: dict[str, Path] = {"summary": summary_path}
     scores: dict[str, dict[str, ImageScores]] = {}
     for path in sorted(out.glob("*.csv")):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import shutil
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,9 @@ from markupsafe import Markup
 from atlas import layout
 from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData, image_panel
+from atlas.metrics_summary import MISSING, LabelStat, LayerHeadTable, Similarity, Summary, SummaryEntry
 from atlas.svg_charts import PALETTE, Interval, RefLine, Series, interval_chart, line_chart, matrix_chart
+from ssl_attention.aggregate import FUSED, Estimate
 from ssl_attention.methods import method_names
 
 if TYPE_CHECKING:
@@ -41,8 +45,9 @@ def fmt(v: float | None) -> str:
     return f"{v:.3f}" if v is not None and math.isfinite(v) else "–"
 
 
-def _num(v: Any) -> float:
-    return float(v) if v is not None else math.nan
+def ci_text(e: Estimate) -> str:
+    """An estimate's confidence interval as shown in the tables; empty when undefined."""
+    return f"[{fmt(e.lo)}, {fmt(e.hi)}]" if math.isfinite(e.lo) else ""
 
 
 def heat_bin(v: float, lo: float, hi: float) -> int | None:
@@ -99,12 +104,9 @@ class MetricPages:
     def __init__(self, writer: PageWriter, metrics: MetricsData | None) -> None:
         self.writer, self.metrics = writer, metrics
         self.models = {m.name: m for m in writer.catalog.models}
-        self.summary = metrics.summary if metrics else {}
-        self._labels: dict[tuple[str, str], dict[str, dict]] = {}  # (model, method) -> label -> entry
-        for e in self.summary.get("labels", []):
-            self._labels.setdefault((e["model"], e["method"]), {})[e["label"]] = e
+        self.summary = metrics.summary if metrics else Summary()
         self.names = metrics.metric_names() if metrics else []
-        self.primary = metrics.primary if metrics else "iou@25"
+        self.primary = self.summary.primary
 
     # -- shared pieces -------------------------------------------------------------------------
     def model_ref(self, src: str, name: str) -> dict[str, Any]:
@@ -117,40 +119,29 @@ class MetricPages:
             "href": self.writer.url(src, layout.metrics_page(slug)) if model else None,
         }
 
-    def cells(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    def cells(self, entry: SummaryEntry) -> list[dict[str, Any]]:
         """One table cell per metric name: mean and CI as text, plus the raw numbers."""
         out = []
         for name in self.names:
-            e = entry["metrics"].get(name) or {}
-            mean, lo, hi = _num(e.get("mean")), _num(e.get("lo")), _num(e.get("hi"))
+            e = entry.stat(name)
             out.append(
-                {
-                    "metric": name,
-                    "mean": fmt(mean),
-                    "ci": f"[{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else "",
-                    "n": e.get("n", 0),
-                    "primary": name == self.primary,
-                }
+                {"metric": name, "mean": fmt(e.mean), "ci": ci_text(e), "n": e.n, "primary": name == self.primary}
             )
         return out
 
-    def row(self, entry: dict[str, Any], label: str) -> dict[str, Any]:
+    def row(self, entry: SummaryEntry, label: str) -> dict[str, Any]:
         """A leaderboard row: one summary entry (a map kind or a baseline) with every metric."""
         return {
-            "method": entry["method"],
+            "method": entry.method,
             "label": label,
-            "layer": entry["layer"],
-            "baseline": entry["layer"] is None,
-            "n": (entry["metrics"].get(self.primary) or {}).get("n", 0),
+            "layer": entry.layer,
+            "baseline": entry.layer is None,
+            "n": entry.stat(self.primary).n,
             "cells": self.cells(entry),
         }
 
     def baseline_means(self, model: str, metric: str) -> dict[str, float]:
-        return {
-            b["method"]: _num((b["metrics"].get(metric) or {}).get("mean"))
-            for b in self.summary.get("baselines", [])
-            if b["model"] == model
-        }
+        return {b.method: b.stat(metric).mean for b in self.summary.baselines_of(model)}
 
     def baseline_refs(self, model: str) -> tuple[RefLine, ...]:
         means = self.baseline_means(model, self.primary)
@@ -159,14 +150,12 @@ class MetricPages:
     def layer_chart(self, model: str) -> Markup | None:
         """Mean primary metric of the fused map per layer, one line per method, baselines dashed."""
         series = []
-        for table in self.summary.get("tables", []):
-            if table["model"] != model or "fused" not in table["heads"]:
+        for table in self.summary.tables_of(model):
+            fused = table.column(FUSED)
+            if fused is None:
                 continue
-            col = table["heads"].index("fused")
-            points = tuple(
-                (float(layer), _num(row[col])) for layer, row in zip(table["layers"], table["values"], strict=True)
-            )
-            series.append(Series(table["method"], points, method_colour(table["method"])))
+            points = tuple((float(layer), v) for layer, v in fused)
+            series.append(Series(table.method, points, method_colour(table.method)))
         if not series:
             return None
         kind = self.models[model].kind if model in self.models else "vit"
@@ -178,23 +167,22 @@ class MetricPages:
             refs=self.baseline_refs(model),
         )
 
-    def label_table(self, columns: list[tuple[str, dict[str, dict]]]) -> dict[str, Any]:
+    def label_table(self, columns: list[tuple[str, Mapping[str, LabelStat]]]) -> dict[str, Any]:
         """Rows = labels; one column per ``(title, {label: summary label entry})``."""
         labels = sorted({label for _, entries in columns for label in entries})
         rows = []
         for label in labels:
             cells = []
             for _, entries in columns:
-                e = entries.get(label, {})
-                mean, lo, hi = (_num(e.get(x)) for x in ("mean", "lo", "hi"))
-                ci = f"[{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else ""
-                cells.append({"mean": fmt(mean), "ci": ci, "n": e.get("n", 0)})
+                found = entries.get(label)
+                e = found.stat if found else MISSING
+                cells.append({"mean": fmt(e.mean), "ci": ci_text(e), "n": e.n})
             rows.append({"label": label, "cells": cells})
         return {"columns": [title for title, _ in columns], "rows": rows}
 
-    def labels_of(self, model: str, method: str) -> dict[str, dict]:
+    def labels_of(self, model: str, method: str) -> Mapping[str, LabelStat]:
         """The box-metric entries of one leaderboard entry, by label."""
-        return self._labels.get((model, method), {})
+        return self.summary.labels_of(model, method)
 
     def downloads(self, src: str) -> list[tuple[str, str]]:
         if self.metrics is None:
@@ -208,67 +196,67 @@ class MetricPages:
         return [(label, self.writer.url(src, path)) for label, path in files]
 
     # -- leaderboard ---------------------------------------------------------------------------
-    def best_entries(self) -> dict[str, dict]:
+    def best_entries(self) -> dict[str, SummaryEntry]:
         """Per model, its leaderboard entry with the highest mean primary metric (ties: first)."""
-        best: dict[str, dict] = {}
-        for e in self.summary.get("leaderboard", []):
-            v = _num((e["metrics"].get(self.primary) or {}).get("mean"))
-            old = best.get(e["model"])
-            if math.isfinite(v) and (old is None or v > _num(old["metrics"][self.primary]["mean"])):
-                best[e["model"]] = e
+        best: dict[str, SummaryEntry] = {}
+        for e in self.summary.leaderboard:
+            v = e.stat(self.primary).mean
+            old = best.get(e.model)
+            if math.isfinite(v) and (old is None or v > old.stat(self.primary).mean):
+                best[e.model] = e
         return best
 
     def leaderboard(self) -> None:
         src = layout.LEADERBOARD_PAGE
         groups: dict[str, dict[str, Any]] = {}
-        for e in self.summary.get("leaderboard", []):
-            group = groups.setdefault(e["model"], {"model": self.model_ref(src, e["model"]), "rows": []})
-            group["rows"].append(self.row(e, e["method"]))
-        for b in self.summary.get("baselines", []):
-            if b["model"] in groups:
-                groups[b["model"]]["rows"].append(self.row(b, BASELINE_LABELS.get(b["method"], b["method"])))
+        for e in self.summary.leaderboard:
+            group = groups.setdefault(e.model, {"model": self.model_ref(src, e.model), "rows": []})
+            group["rows"].append(self.row(e, e.method))
+        for b in self.summary.baselines:
+            if b.model in groups:
+                groups[b.model]["rows"].append(self.row(b, BASELINE_LABELS.get(b.method, b.method)))
         best_heads = [
             {
-                "model": self.model_ref(src, e["model"]),
-                "method": e["method"],
-                "layer": e["layer"],
-                "head": int(e["head"]),
-                "href": self.head_href(src, e["model"], e["method"], e["layer"], int(e["head"])),
+                "model": self.model_ref(src, e.model),
+                "method": e.method,
+                "layer": e.layer,
+                "head": int(e.head),
+                "href": self.head_href(src, e.model, e.method, e.layer, int(e.head)),
                 "cells": self.cells(e),
             }
-            for e in self.summary.get("best_heads", [])
+            for e in self.summary.best_heads
         ]
         rows = [
             Interval(
-                f"{e['model']} · {e['method']} · l{e['layer']}",
-                *(_num((e["metrics"].get(self.primary) or {}).get(k)) for k in ("mean", "lo", "hi")),
-                colour=method_colour(e["method"]),
-                refs=self.baseline_refs(e["model"]),
+                f"{e.model} · {e.method} · l{e.layer}",
+                s.mean,
+                s.lo,
+                s.hi,
+                colour=method_colour(e.method),
+                refs=self.baseline_refs(e.model),
             )
-            for e in self.summary.get("leaderboard", [])
+            for e in self.summary.leaderboard
+            for s in [e.stat(self.primary)]
         ]
         best = self.best_entries()
         label_columns = [
-            (f"{model} ({e['method']}, layer {e['layer']})", self.labels_of(model, e["method"]))
-            for model, e in best.items()
+            (f"{model} ({e.method}, layer {e.layer})", self.labels_of(model, e.method)) for model, e in best.items()
         ]
         label_rows = [
-            Interval(
-                f"{label} · {model}", _num(e["mean"]), _num(e["lo"]), _num(e["hi"]), colour=PALETTE[i % len(PALETTE)]
-            )
+            Interval(f"{label} · {model}", e.stat.mean, e.stat.lo, e.stat.hi, colour=PALETTE[i % len(PALETTE)])
             for label in sorted({lab for _, entries in label_columns for lab in entries})
             for i, (model, _) in enumerate(best.items())
-            for e in [self.labels_of(model, best[model]["method"]).get(label)]
+            for e in [self.labels_of(model, best[model].method).get(label)]
             if e
         ]
         context = {
             "has_metrics": self.metrics is not None,
             "names": self.names,
             "primary": self.primary,
-            "box_metric": self.summary.get("box_metric", "box_iou@25"),
-            "n_images": self.summary.get("n_images", 0),
-            "confidence": round(100 * float(self.summary.get("confidence", 0.95))),
-            "n_boot": self.summary.get("n_boot", 0),
+            "box_metric": self.summary.box_metric,
+            "n_images": self.summary.n_images,
+            "confidence": round(100 * self.summary.confidence),
+            "n_boot": self.summary.n_boot,
             "groups": list(groups.values()),
             "best_heads": best_heads,
             "ci_chart": interval_chart(
@@ -283,7 +271,7 @@ class MetricPages:
             "label_chart": interval_chart(
                 label_rows,
                 bars=True,
-                title=f"Mean {self.summary.get('box_metric')} per label and model",
+                title=f"Mean {self.summary.box_metric} per label and model",
                 x_label="mean box IoU",
             )
             if label_rows
@@ -302,16 +290,14 @@ class MetricPages:
         return self.writer.url(src, layout.head_page(info.slug, layer, head)) + f"#method={method}"
 
     # -- per-model page ------------------------------------------------------------------------
-    def heat_table(self, src: str, table: dict[str, Any], best: tuple[int, str] | None) -> dict[str, Any]:
-        model, method = table["model"], table["method"]
-        values = [_num(v) for row in table["values"] for v in row]
-        finite = [v for v in values if math.isfinite(v)]
+    def heat_table(self, src: str, table: LayerHeadTable, best: tuple[int | None, str] | None) -> dict[str, Any]:
+        model, method = table.model, table.method
+        finite = [v for row in table.values for v in row if math.isfinite(v)]
         lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
         rows = []
-        for layer, row in zip(table["layers"], table["values"], strict=True):
+        for layer, row in zip(table.layers, table.values, strict=True):
             cells = []
-            for head, v in zip(table["heads"], row, strict=True):
-                v = _num(v)
+            for head, v in zip(table.heads, row, strict=True):
                 is_head = head.isdigit()
                 cells.append(
                     {
@@ -324,43 +310,39 @@ class MetricPages:
                     }
                 )
             rows.append({"layer": layer, "cells": cells})
-        return {"method": method, "heads": table["heads"], "rows": rows, "lo": fmt(lo), "hi": fmt(hi)}
+        return {"method": method, "heads": table.heads, "rows": rows, "lo": fmt(lo), "hi": fmt(hi)}
 
     def model_page(self, model: ModelEntry) -> None:
         src = layout.metrics_page(model.slug)
         name = model.name
-        best_heads = {
-            e["method"]: (e["layer"], e["head"]) for e in self.summary.get("best_heads", []) if e["model"] == name
-        }
+        best_heads = {e.method: (e.layer, e.head) for e in self.summary.best_heads_of(name)}
         tables = [
-            self.heat_table(src, t, best_heads.get(t["method"]))
-            for t in self.summary.get("tables", [])
-            if t["model"] == name and t["method"] in model.head_methods
+            self.heat_table(src, t, best_heads.get(t.method))
+            for t in self.summary.tables_of(name)
+            if t.method in model.head_methods
         ]
         ranking = [
             {
-                "method": r["method"],
-                "total": len(r["heads"]),
+                "method": r.method,
+                "total": len(r.heads),
                 "heads": [
-                    dict(
-                        h,
-                        href=self.head_href(src, name, r["method"], h["layer"], int(h["head"])),
-                        mean_rank=f"{h['mean_rank']:.2f}",
-                    )
-                    for h in r["heads"][:RANKING_ROWS]
+                    {
+                        **asdict(h),
+                        "href": self.head_href(src, name, r.method, h.layer, int(h.head)),
+                        "mean_rank": f"{h.mean_rank:.2f}",
+                    }
+                    for h in r.heads[:RANKING_ROWS]
                 ],
             }
-            for r in self.summary.get("head_ranking", [])
-            if r["model"] == name
+            for r in self.summary.rankings_of(name)
         ]
-        similarity = [self.similarity(s) for s in self.summary.get("head_similarity", []) if s["model"] == name]
-        methods = [e["method"] for e in self.summary.get("leaderboard", []) if e["model"] == name]
+        similarity = [self.similarity(s) for s in self.summary.similarities_of(name)]
+        methods = [e.method for e in self.summary.leaderboard_of(name)]
         context = {
             "model": model,
-            "has_metrics": self.metrics is not None
-            and any(e["model"] == name for e in self.summary.get("leaderboard", [])),
+            "has_metrics": self.metrics is not None and bool(methods),
             "primary": self.primary,
-            "box_metric": self.summary.get("box_metric", "box_iou@25"),
+            "box_metric": self.summary.box_metric,
             "layer_chart": self.layer_chart(name),
             "tables": tables,
             "ranking": ranking,
@@ -374,18 +356,18 @@ class MetricPages:
         }
         self.writer.write(src, "pages/model_metrics.html", f"{name} metrics", context)
 
-    def similarity(self, s: dict[str, Any]) -> dict[str, Any]:
-        order = s["order"]
+    def similarity(self, s: Similarity) -> dict[str, Any]:
+        order = s.order
         labels = [f"h{h:02d}" for h in order]
-        values = [[_num(s["similarity"][i][j]) for j in order] for i in order]
-        groups = [s["clusters"][h] for h in order]
+        values = [[s.similarity[i][j] for j in order] for i in order]
+        groups = [s.clusters[h] for h in order]
         clusters: dict[int, list[str]] = defaultdict(list)
         for h in order:
-            clusters[s["clusters"][h]].append(f"h{h:02d}")
-        title = f"{s['model']} {s['method']} layer {s['layer']}: correlation of the heads' maps"
+            clusters[s.clusters[h]].append(f"h{h:02d}")
+        title = f"{s.model} {s.method} layer {s.layer}: correlation of the heads' maps"
         return {
-            "method": s["method"],
-            "layer": s["layer"],
+            "method": s.method,
+            "layer": s.layer,
             "chart": matrix_chart(values, labels, groups, title=title),
             "clusters": sorted(clusters.items()),
         }

@@ -6,6 +6,7 @@ Expected values are recomputed here from ``summary.json`` and the tidy CSVs, ind
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -219,9 +220,10 @@ def test_label_entries_are_read_once_not_once_per_label(tmp_path: Path):
     write_fake_build(tmp_path)
     compute_metrics(tmp_path)
     metrics = load_metrics(tmp_path)
-    assert metrics is not None and len(metrics.summary["labels"]) > 2
+    assert metrics is not None and len(metrics.summary.labels) > 2
     _CountedList.iterations = 0
-    metrics.summary["labels"] = _CountedList(metrics.summary["labels"])
+    summary = dataclasses.replace(metrics.summary, labels=_CountedList(metrics.summary.labels))
+    metrics = dataclasses.replace(metrics, summary=summary)
     write_pages(load_catalog(tmp_path), tmp_path / "docs", metrics=metrics)
     assert _CountedList.iterations == 1
 
@@ -241,7 +243,7 @@ def test_image_page_draws_at_most_max_drawn_boxes_and_says_so(tmp_path: Path):
     assert page.count("<rect ") == MAX_DRAWN_BOXES
     assert f"showing the first {MAX_DRAWN_BOXES} of {many} boxes" in page
     assert f"part{MAX_DRAWN_BOXES - 1}<" in page and f"part{MAX_DRAWN_BOXES}<" not in page
-    labels = {r["label"] for r in load_metrics(tmp_path).summary["labels"] if r["model"] == "dinov2"}
+    labels = {r.label for r in load_metrics(tmp_path).summary.labels if r.model == "dinov2"}
     assert {f"part{k}" for k in range(many)} <= labels  # the metrics use every box
     astronaut = (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
     assert "showing the first" not in astronaut
