@@ -5,6 +5,7 @@ and every kind of page works under the policy in Chromium without a single viola
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -92,3 +93,27 @@ def test_the_violation_listener_sees_a_blocked_inline_handler(built_site, browse
         assert page.evaluate("() => window.__pwned") is None
         assert page.evaluate("() => window.__violations")[0].startswith("script-src-attr inline")
         context.close()
+
+
+def test_the_moved_theme_scripts_match_the_installed_theme():
+    """templates/overrides copies mkdocs-material's inline scripts into files: an upgraded theme that
+    changes them fails here (update the copies), instead of silently running old code."""
+    import material
+
+    partials = Path(material.__file__).parent / "templates" / "partials" / "javascripts"
+    ours = ROOT / "templates" / "overrides" / "assets" / "javascripts"
+
+    def code(name: str) -> str:  # the file's one line of code, after its comment
+        lines = (ours / name).read_text(encoding="utf-8").splitlines()
+        return next(x for x in lines if x and x[0] not in "/ ")
+
+    theme = {name: re.findall(r"<script>(.*?)</script>", (partials / name).read_text(encoding="utf-8"), re.S)
+             for name in ("base.html", "palette.html", "content.html")}  # fmt: skip
+    assert theme["palette.html"] == [code("theme-palette.js")]
+    assert theme["content.html"] == [code("theme-tabs.js"), code("theme-target.js")]
+    ours_scope = (
+        "document.currentScript.dataset.scope?new URL(document.currentScript.dataset.scope,location)"
+        ':new URL("../..",document.currentScript.src)'
+    )
+    theme_scope = 'new URL("{{ config.extra.scope | d(base_url) }}",location)'
+    assert theme["base.html"] == [code("theme-base.js").replace(ours_scope, theme_scope)]
