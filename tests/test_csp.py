@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.site_fixtures import browser, built_site, checked_page, fake_build  # noqa: F401 (fixtures)
+from tests.fixtures.site_fixtures import checked_page
 from tests.fixtures.site_server import SITE_CSP, inline_script_hashes, serve_site
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ class _InlineCode(HTMLParser):
                 self.found.append(f"<{tag} {name}={value!r}>")
 
 
-def test_no_built_page_has_inline_code(built_site):  # noqa: F811
+def test_no_built_page_has_inline_code(built_site):
     """What `script-src 'self'` and `style-src 'self'` (no hashes, no 'unsafe-inline') need of every page."""
     pages = sorted(built_site.site_dir.rglob("*.html"))
     assert len(pages) > 20
@@ -63,7 +63,7 @@ def test_the_documented_policy_is_the_tested_one():
 
 @pytest.mark.browser
 @pytest.mark.parametrize("kind", list(PAGES))
-def test_every_kind_of_page_works_under_the_documented_csp(built_site, browser, kind):  # noqa: F811
+def test_every_kind_of_page_works_under_the_documented_csp(built_site, browser, kind):
     with serve_site(built_site.site_dir, csp=SITE_CSP) as url, checked_page(browser) as page:
         page.add_init_script(f"({VIOLATIONS})()")
         response = page.goto(url + PAGES[kind])
@@ -80,7 +80,7 @@ def test_every_kind_of_page_works_under_the_documented_csp(built_site, browser, 
 
 
 @pytest.mark.browser
-def test_the_violation_listener_sees_a_blocked_inline_handler(built_site, browser):  # noqa: F811
+def test_the_violation_listener_sees_a_blocked_inline_handler(built_site, browser):
     """Positive control of the test above: an injected inline handler is blocked and reported."""
     with serve_site(built_site.site_dir, csp=SITE_CSP) as url:
         context = browser.new_context()
