@@ -1,6 +1,6 @@
 """Where every atlas file lives in the site: page sources, heatmap sprite sheets, raw values, photos.
 
-``templates/assets/atlas.js`` builds the same asset URLs (``spriteUrl``, ``rawUrl``) and finds a tile
+``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``, ``rawUrl``) and finds a tile
 in a sprite as ``sprite_tile`` does; keep both in step.
 """
 

@@ -98,7 +98,7 @@ def best_head_of(scores: ImageScores, method: str, layer: int, metric: str) -> s
 
 
 def image_panel(scores: ImageScores, names: list[str], primary: str) -> dict[str, Any]:
-    """Compact JSON of one model on one image for ``atlas.js``' metric panel.
+    """Compact JSON of one model on one image for the image page's metric panel (``image/panel.mjs``).
 
     ``{"baselines": {name: [values]}, "methods": {method: [{"f": [values], "h": head, "b": [values]}
     per layer]}}``; values follow ``names``; ``h``/``b`` only where the method has heads.

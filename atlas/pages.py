@@ -3,8 +3,8 @@
 Each page is ``atlas/...md`` in the composed docs dir, rendered by mkdocs-material with the
 ``atlas.html`` override template. Its body is finished HTML, which the build's MkDocs hook
 (``atlas.mkdocs_hooks``, front matter ``atlas_html: true``) passes to the theme without Markdown.
-The page's data for ``atlas.js`` is JSON in a ``<script type="application/json" id="atlas-data">``
-element: no inline code, CSP-safe.
+The page's data for the page scripts (``templates/assets/atlas/*.mjs``) is JSON in a
+``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
 """
 
 from __future__ import annotations
@@ -50,6 +50,11 @@ def colormap_filters() -> list[tuple[str, tuple[str, str, str]]]:
         (name, tuple(" ".join(f"{(int(c) + 0.5) / 255:.4f}" for c in lut(name)[:, ch]) for ch in range(3)))
         for name in COLORMAPS
     ]
+
+
+def method_data() -> list[dict[str, str]]:
+    """The methods in display order for the page scripts (key, label, depth unit): the JS names none itself."""
+    return [m.page_data() for m in all_methods()]
 
 
 class PageWriter:
@@ -108,6 +113,7 @@ class PageWriter:
             "page": page,
             "colormap": self.colormap,
             "colormaps": list(COLORMAPS),
+            "methods": method_data(),
             "maps": self.url(src, f"{layout.DATA_DIR}/maps/"),
             "headUrl": head_tpl,
             "imageUrl": self.url(src, layout.image_page("IMAGE")),
@@ -291,7 +297,7 @@ class PageWriter:
         images = tuple(i for i in self.catalog.images if i.id in model.maps)
         method = model.head_methods[0]
         cards = self.image_cards(src, images)
-        for card in cards:  # atlas.js paints each card's canvas from the image's sprite sheet once it is visible
+        for card in cards:  # head.mjs paints each card's canvas from the image's sprite sheet once it is visible
             card["href"] += f"#models={model.slug}&method={method}&layer={layer}&view=heads"
         neighbours = [
             (label, self.url(src, layout.head_page(model.slug, lv, hv)))

@@ -15,6 +15,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         **SimpleHTTPRequestHandler.extensions_map,
         ".f32": "application/octet-stream",
         ".js": "text/javascript",
+        ".mjs": "text/javascript",  # the page scripts are ES modules: browsers refuse them under another type
         ".svg": "image/svg+xml",
     }
 

@@ -46,6 +46,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_FILE = PROJECT_ROOT / "mkdocs.yml"
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 HOOKS_FILE = Path(__file__).resolve().with_name("mkdocs_hooks.py")
+ATLAS_SCRIPT = f"{layout.ASSETS_DIR}/atlas/main.mjs"  # the page scripts: ES modules (templates/assets/atlas)
 ATLAS_NAV = {
     "Atlas": [
         {"Gallery": layout.GALLERY_PAGE},
@@ -232,7 +233,7 @@ def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, d
                 nav=_nav_with_atlas(raw.get("nav"), docs_dir),
                 theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
                 extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
-                extra_javascript=[*raw.get("extra_javascript", []), f"{layout.ASSETS_DIR}/atlas.js"],
+                extra_javascript=[*raw.get("extra_javascript", []), {"path": ATLAS_SCRIPT, "type": "module"}],
                 hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
                 not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
             )

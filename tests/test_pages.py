@@ -110,7 +110,7 @@ def test_head_pages_have_stable_paths(tmp_path):
 
 
 def test_head_page_canvases_name_the_map_they_show(tmp_path):
-    """Each card of a head page is a canvas whose data attributes say which sprite tile atlas.js paints."""
+    """Each card of a head page is a canvas whose data attributes say which sprite tile head.mjs paints."""
 
     class Canvases(HTMLParser):
         def __init__(self) -> None:

@@ -45,13 +45,27 @@ def test_serve_serves_the_built_site_and_stops_on_ctrl_c(built_site):  # noqa: F
         assert body == (site / "index.html").read_bytes()
         data, kind = _get(f"http://127.0.0.1:{port}/{raw.relative_to(site).as_posix()}")
         assert data == raw.read_bytes() and kind == "application/octet-stream"
-        _, kind = _get(f"http://127.0.0.1:{port}/atlas-assets/atlas.js")
-        assert kind.startswith("text/javascript")
+        for script in ("atlas/main.mjs", "atlas/image/state.mjs"):  # ES modules: browsers insist on a JS type
+            _, kind = _get(f"http://127.0.0.1:{port}/atlas-assets/{script}")
+            assert kind.startswith("text/javascript"), (script, kind)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"http://127.0.0.1:{port}/" in out and "Traceback" not in err
+
+
+def test_serve_types_es_modules_as_javascript_without_a_system_mime_entry(monkeypatch):
+    """Python 3.11's own MIME table has no .mjs (only some /etc/mime.types do): atlas serve maps it itself,
+    or browsers would refuse the page scripts (module scripts need a JavaScript MIME type)."""
+    import mimetypes
+
+    from atlas.serve import _QuietHandler
+
+    monkeypatch.setattr(mimetypes, "guess_type", lambda *args, **kwargs: (None, None))  # a bare system
+    handler = _QuietHandler.__new__(_QuietHandler)
+    assert handler.guess_type("atlas-assets/atlas/main.mjs") == "text/javascript"
+    assert handler.guess_type("atlas-assets/atlas.css") == "application/octet-stream"  # the patch took effect
 
 
 def test_serve_errors_are_one_line(built_site, tmp_path):  # noqa: F811

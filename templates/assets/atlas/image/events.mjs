@@ -1,0 +1,76 @@
+/* The image page's input: form changes, play/pause, legend clicks, the zoom dialog and the keyboard.
+ * Every input becomes a new URL hash (commit), from which the page renders. */
+
+import { readHash } from "../hash.mjs";
+import { THRESHOLDS } from "../thresholds.mjs";
+import { clickHead, cycle, formQuery, stepLayer } from "./state.mjs";
+
+/** ``page``: {form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
+export function bindEvents(page, view) {
+  const { form, grid, zoom, help, data, bySlug } = page;
+  let timer = null;
+
+  const fromForm = () => formQuery(new FormData(form), view.state());
+  function commit(q, push) {
+    history[push ? "pushState" : "replaceState"](null, "", "#" + q.toString());
+    view.render();
+  }
+  function set(key, value) {
+    const q = fromForm();
+    q.set(key, value);
+    commit(q, true);
+  }
+  function step(delta) {
+    const q = readHash();
+    q.set("layer", String(stepLayer(view.state().layer, delta, Number(form.elements.layer.max))));
+    commit(q, timer === null);
+  }
+  function togglePlay(on) {
+    const button = form.querySelector("[data-action=play]");
+    if (on && timer === null) timer = setInterval(() => step(1), 800);
+    if (!on && timer !== null) { clearInterval(timer); timer = null; }
+    button.setAttribute("aria-pressed", String(timer !== null));
+    button.textContent = timer !== null ? "⏸ Pause" : "▶ Play";
+  }
+
+  form.addEventListener("change", () => commit(fromForm(), true));
+  form.addEventListener("input", (e) => { if (e.target.type === "range") commit(fromForm(), false); });
+  form.addEventListener("submit", (e) => e.preventDefault());
+  form.querySelector("[data-action=play]").addEventListener("click", () => togglePlay(timer === null));
+  form.querySelector("[data-action=help]").addEventListener("click", () => help.showModal());
+  let lastHead = null;  // {key, time} of the last legend click, to tell a double-click
+  grid.addEventListener("click", (e) => {
+    const open = e.target.closest("[data-zoom]");
+    if (open && !zoom.open) { set("zoom", open.dataset.zoom); return; }
+    const head = e.target.closest("[data-head]");
+    if (!head) return;
+    const h = Number(head.dataset.head);
+    const model = bySlug.get(head.closest(".atlas-row").dataset.model);
+    const key = model.slug + ":" + h, now = performance.now();
+    const double = lastHead !== null && lastHead.key === key && now - lastHead.time < 450;
+    lastHead = double ? null : { key: key, time: now };
+    set("off." + model.slug, clickHead(view.state().off[model.slug] || [], h, model.heads, double));
+  });
+  zoom.addEventListener("close", () => { if (view.state().zoom) set("zoom", ""); });
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || zoom.open) return;
+    const t = e.target;
+    if (t && (t.tagName === "SELECT" || t.tagName === "TEXTAREA" ||
+        (t.tagName === "INPUT" && !["checkbox", "radio"].includes(t.type)))) return;
+    const state = view.state();
+    const methods = [...form.querySelectorAll("[data-method]")].filter((x) => !x.hidden).map((x) => x.dataset.method);
+    const actions = {
+      ArrowLeft: () => step(-1), ArrowRight: () => step(1), " ": () => togglePlay(timer === null),
+      m: () => set("method", cycle(methods, state.method)),
+      h: () => set("view", state.view === "heads" ? "fused" : "heads"),
+      o: () => set("display", state.display === "overlay" ? "heat" : "overlay"),
+      b: () => set("boxes", state.boxes ? "0" : "1"),
+      c: () => set("cmap", cycle(data.colormaps, state.cmap)),
+      s: () => set("smooth", state.smooth ? "0" : "1"),
+      t: () => set("thr", cycle(THRESHOLDS, state.thr)),
+      x: () => set("composite", state.composite ? "0" : "1"),
+      "?": () => help.showModal(),
+    };
+    if (actions[e.key]) { e.preventDefault(); actions[e.key](); }
+  });
+}

@@ -1,0 +1,107 @@
+/* The image page's view state: read from the URL hash, written from the form, and what it shows. Pure. */
+
+import { headVariants } from "../layout.mjs";
+import { methodKeys } from "../methods.mjs";
+import { THRESHOLDS } from "../thresholds.mjs";
+import { clamp, intOr, numOr } from "../hash.mjs";
+import { readView } from "../view.mjs";
+
+/** Layers of the deepest of ``chosen`` models that have ``method`` (at least 1). */
+export const depthOf = (chosen, method) =>
+  Math.max(1, ...chosen.filter((x) => x.methods.includes(method)).map((x) => x.layers));
+
+/** Whether any of ``chosen`` has per-head maps of ``method``. */
+export const hasHeadsOf = (chosen, method) => chosen.some((x) => x.headMethods.includes(method));
+
+/** Head indices of a comma list ("0,3"); anything else is dropped. */
+const headList = (text) => (text || "").split(",").filter((x) => /^\d+$/.test(x)).map(Number);
+
+/** The state of the hash ``q`` (URLSearchParams): every value checked and clamped, defaults filled in. */
+export function parseState(q, data, bySlug) {
+  const models = data.models;
+  const s = {};
+  const picked = (q.get("models") || "").split(",").filter((x) => bySlug.has(x));
+  s.models = q.has("models") ? picked : models.map((m) => m.slug);
+  const chosen = s.models.map((x) => bySlug.get(x));
+  const available = methodKeys(data).filter((m) => chosen.some((x) => x.methods.includes(m)));
+  const view = readView(q, data, available, available[0] || "");
+  s.method = view.method;
+  const depth = depthOf(chosen, s.method);
+  s.layer = clamp(intOr(q.get("layer"), depth - 1), 0, depth - 1);
+  const hasHeads = hasHeadsOf(chosen, s.method);
+  s.view = hasHeads && q.get("view") !== "fused" ? "heads" : "fused";
+  s.display = view.display;
+  s.opacity = clamp(intOr(q.get("opacity"), 60), 0, 100);
+  s.cmap = view.cmap;
+  s.boxes = q.get("boxes") === "0" ? 0 : 1;
+  s.smooth = q.get("smooth") === "1" ? 1 : 0;
+  s.thr = THRESHOLDS.includes(q.get("thr")) ? q.get("thr") : "none";
+  s.p = clamp(numOr(q.get("p"), 20), 1, 100);
+  s.mass = clamp(numOr(q.get("mass"), 0.6), 0.05, 1);
+  s.composite = hasHeads && q.get("composite") === "1" ? 1 : 0;
+  // heads hidden in the composite, per model: off.<model>=0,3 (an older permalink's off=0,3 hid them in every model)
+  s.off = {};
+  for (const m of models) {
+    const hidden = headList(q.has("off." + m.slug) ? q.get("off." + m.slug) : q.get("off")).filter((h) => h < m.heads);
+    if (hidden.length) s.off[m.slug] = hidden;
+  }
+  s.zoom = q.get("zoom") || "";
+  return s;
+}
+
+/** The hash of the form's fields (FormData ``fd``) plus what only the state holds (hidden heads, zoom). */
+export function formQuery(fd, state) {
+  const q = new URLSearchParams();
+  q.set("models", fd.getAll("models").join(","));
+  for (const k of ["method", "layer", "view", "display", "opacity", "cmap", "thr", "p", "mass"]) {
+    if (fd.get(k) !== null) q.set(k, fd.get(k));
+  }
+  q.set("boxes", fd.get("boxes") ? "1" : "0");
+  q.set("smooth", fd.get("smooth") ? "1" : "0");
+  q.set("composite", fd.get("composite") ? "1" : "0");
+  for (const [slug, hidden] of Object.entries(state.off)) q.set("off." + slug, hidden.join(","));
+  q.set("zoom", state.zoom);
+  return q;
+}
+
+/** The rows the state shows ({model, perHead, variants}) and why other models are hidden. */
+export function plan(state, bySlug) {
+  const rows = [], hidden = [];
+  for (const slug of state.models) {
+    const model = bySlug.get(slug);
+    if (!model.methods.includes(state.method)) { hidden.push(model.name + " has no " + state.method + " map"); continue; }
+    if (state.layer >= model.layers) { hidden.push(model.name + " has only " + model.layers + " layers"); continue; }
+    const perHead = model.headMethods.includes(state.method);
+    let variants = ["fused"];
+    if (perHead && state.composite) variants = ["fused", "composite"];
+    else if (perHead && state.view === "heads") variants = variants.concat(model.heads ? headVariants(model.heads) : []);
+    rows.push({ model: model, perHead: perHead, variants: variants });
+  }
+  return { rows: rows, hidden: hidden };
+}
+
+/** Everything that changes the grid's DOM; a state change that keeps it only updates the tiles.
+ *  Threshold veils and composites are drawn from one layer's raw values: they depend on the layer. */
+export function gridKey(state, rows) {
+  const perLayer = state.thr !== "none" || state.composite;
+  return JSON.stringify([rows.map((r) => [r.model.slug, r.variants]), state.display, state.boxes, state.thr,
+    state.p, state.mass, state.composite ? state.off : null, perLayer ? [state.method, state.layer] : null]);
+}
+
+/** The layer ``delta`` steps from ``layer`` in 0..max, wrapping around. */
+export const stepLayer = (layer, delta, max) => (layer + delta + max + 1) % (max + 1);
+
+/** The composite's hidden heads (comma list) after a click on head ``h`` of ``heads``: a single click
+ *  toggles it; a double click solos it, or shows all heads if it was solo already. */
+export function clickHead(hidden, h, heads, double) {
+  const off = new Set(hidden);
+  if (off.has(h)) off.delete(h); else off.add(h);  // the 2nd click of a double-click undoes the 1st
+  if (double) {
+    const solo = off.size === heads - 1 && !off.has(h);
+    return solo ? "" : Array.from({ length: heads }, (_, i) => i).filter((i) => i !== h).join(",");
+  }
+  return [...off].sort((a, b) => a - b).join(",");
+}
+
+/** The next entry of ``list`` after ``current`` (wrapping; the first if ``current`` is not in it). */
+export const cycle = (list, current) => list[(list.indexOf(current) + 1) % list.length];

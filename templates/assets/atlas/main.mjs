@@ -1,0 +1,28 @@
+/* Attention Atlas pages: gallery filters, the per-image head grid, model and head pages.
+ *
+ * ES modules, no framework, no inline code, no eval: the page's data comes from
+ * <script type="application/json" id="atlas-data">, every DOM node is built with createElement /
+ * textContent. The whole view state lives in the URL hash (permalinks; back/forward restore it).
+ * Asset URLs follow atlas/layout.py (layout.mjs); thresholds follow ssl_attention/thresholds.py
+ * (thresholds.mjs); the method list comes from the data block (methods.mjs).
+ */
+
+import { initGallery } from "./gallery.mjs";
+import { initHeadPage } from "./head.mjs";
+import { initImagePage } from "./image/page.mjs";
+import { initModelPage } from "./model.mjs";
+
+const PAGES = { gallery: initGallery, image: initImagePage, model: initModelPage, head: initHeadPage };
+
+function init() {
+  const node = document.getElementById("atlas-data");
+  const root = node && node.closest(".atlas-root");
+  if (!root || root.dataset.atlasReady) return;
+  root.dataset.atlasReady = "1";
+  const data = JSON.parse(node.textContent);
+  if (PAGES[data.page]) PAGES[data.page](root, data);
+}
+
+if (window.document$ && typeof window.document$.subscribe === "function") window.document$.subscribe(init);
+else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+else init();

@@ -1,0 +1,54 @@
+/* A model page: every layer (stage) x head of one image at a time. */
+
+import { el, setField } from "./dom.mjs";
+import { onHashChange, readHash, writeHash } from "./hash.mjs";
+import { heatCanvas } from "./heat.mjs";
+import { headUrl, headVariants, pad } from "./layout.mjs";
+import { formView, readView, showView } from "./view.mjs";
+
+export function initModelPage(root, data) {
+  const form = root.querySelector("form.atlas-controls");
+  const grid = root.querySelector("[data-role=grid]");
+  const model = data.models.find((m) => m.slug === data.model);
+  const images = new Map(data.images.map((i) => [i.slug, i]));
+  function render() {
+    const q = readHash();
+    const image = images.get(q.get("image")) || data.images[0];
+    const view = readView(q, data, model.methods, model.methods[0]);
+    const { method, display } = view;
+    setField(form, "image", image ? image.slug : "");
+    showView(form, root, view);
+    grid.replaceChildren();
+    if (!image) return;
+    const perHead = model.headMethods.includes(method);
+    const unit = model.kind === "cnn" ? "stage" : "layer";
+    const table = el("table", { class: "atlas-layer-grid" });
+    const head = el("tr", {}, [el("th", { scope: "col", text: unit })]);
+    head.appendChild(el("th", { scope: "col", text: "fused" }));
+    if (perHead) for (let h = 0; h < model.heads; h++) head.appendChild(el("th", { scope: "col", text: "h" + pad(h) }));
+    table.appendChild(el("thead", {}, [head]));
+    const body = el("tbody");
+    for (let l = 0; l < model.layers; l++) {
+      const row = el("tr", {}, [el("th", { scope: "row", text: unit + " " + l })]);
+      const variants = ["fused"].concat(perHead ? headVariants(model.heads) : []);
+      variants.forEach((v, i) => {
+        const box = el("span", { class: "atlas-stack" });
+        box.style.aspectRatio = image.width + " / " + image.height;
+        if (display === "overlay") box.appendChild(el("img", { class: "atlas-photo", src: image.thumb, alt: "", loading: "lazy" }));
+        box.appendChild(heatCanvas(data, model.grid, { model: model.slug, image: image.slug, method: method, layer: l, variant: v },
+          model.name + " " + method + " " + unit + " " + l + " " + (i ? "head " + (i - 1) : "fused") + " on " + image.id));
+        const href = i ? headUrl(data, model.slug, l, i - 1) : image.href + "#models=" + model.slug + "&method=" + method + "&layer=" + l;
+        row.appendChild(el("td", {}, [el("a", { href: href }, [box])]));
+      });
+      body.appendChild(row);
+    }
+    table.appendChild(body);
+    grid.appendChild(table);
+  }
+  form.addEventListener("change", () => {
+    writeHash({ image: form.elements.image.value, ...formView(form) }, true);
+    render();
+  });
+  onHashChange(render);
+  render();
+}
