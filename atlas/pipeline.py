@@ -19,6 +19,7 @@ from atlas.dataset import load_dataset, sample_paths
 from atlas.manifest import ModelEntry
 from atlas.metrics_stage import compute_metrics
 from atlas.model_cache import cached_entry, request_identity, save_entry
+from atlas.project import SiteSettings
 from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import check_methods, unsupported_reason
 from ssl_attention.models import ModelRequest, load_model
@@ -43,6 +44,7 @@ class BuildOptions:
     site_dir: Path | None = None
     colormap: str = "viridis"
     skipped_models: list[str] = field(default_factory=list)  # one line per --model that could not be parsed
+    site_settings: SiteSettings | None = None  # an atlas project's site name, address and pages
 
 
 @dataclass
@@ -256,7 +258,8 @@ def _build_site(options: BuildOptions, console: Console) -> Path:
 
     site_dir = options.site_dir or options.out / "site"
     with _progress(console) as progress:
-        site = build_site(options.out, site_dir, colormap=options.colormap, progress=progress)
+        site = build_site(options.out, site_dir, colormap=options.colormap, progress=progress,
+                          settings=options.site_settings)
     console.print(site.timing_line(), highlight=False)
     return site_dir
 
