@@ -6,6 +6,10 @@ cached between builds) -> ``BUILD/docs`` (a copy of ``site_src/`` + generated at
 pass the generated pages' HTML around Python-Markdown) -> ``site_dir``, into which ``atlas-data/`` is
 linked or copied after MkDocs ran (MkDocs would otherwise copy thousands of files on every build).
 
+An atlas project's site (``atlas.project.SiteSettings``) has the user's pages at the top of the docs dir,
+its own name and address (``site_url`` fills the sitemap and canonical links), and the tool's docs as an
+optional section under ``attention-atlas/``; ``_site_overrides`` composes those MkDocs settings.
+
 Robustness: MkDocs writes into a hidden sibling ``.<site>.partial`` that replaces ``site_dir`` only when
 the site is complete, so an interrupted build never leaves a half-written site in place; dates
 (sitemap ``lastmod``, the gzip header of ``sitemap.xml.gz``) come from ``SOURCE_DATE_EPOCH``, which
