@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas.colormaps import COLORMAPS
+from atlas.layout import PAGES_DIR
 from atlas.resources import templates_dir
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
@@ -125,6 +126,9 @@ def load_project(file: Path) -> AtlasProject:
     if "images" not in data:
         raise ConfigError(f"{file}: images: missing (the folder of images, relative to this file)")
     values = {name: _checked(file, _BY_NAME[name], value) for name, value in data.items()}
+    reserved = [name for name in (PAGES_DIR, TOOL_DOCS_DIR) if "pages" in values and (values["pages"] / name).exists()]
+    if reserved:
+        raise ConfigError(f"{file}: pages: {reserved[0]}/ is the atlas' own; rename it in {values['pages']}")
     base = file.parent
     build: dict[str, Any] = {"out": base / "build"}
     for key in KEYS:

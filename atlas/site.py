@@ -135,9 +135,6 @@ def _compose_docs(config_file: Path, raw: dict, docs_dir: Path, settings: SiteSe
 def _add_user_pages(settings: SiteSettings, docs_dir: Path) -> None:
     """The project's own pages into ``docs_dir``; a generated home page when they have no ``index.md``."""
     if settings.pages is not None:
-        for reserved in (layout.PAGES_DIR, TOOL_DOCS_DIR):
-            if (settings.pages / reserved).exists():
-                raise AtlasError(f"{settings.pages / reserved}: this name is reserved for the atlas; rename it")
         shutil.copytree(settings.pages, docs_dir, dirs_exist_ok=True)
     home = docs_dir / "index.md"
     if not home.exists():

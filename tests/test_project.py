@@ -96,11 +96,13 @@ def test_the_docs_reference_every_key():
         ('images = "imgs"\ntool_docs = "yes"', 'tool_docs: expected true or false, got string "yes"'),
         ('images = "imgs"\nsite_url = ["a"]', 'site_url: expected a string, got list ["a"]'),
         ('images = "imgs"\n[site]\nname = "x"', "unknown key 'site'"),
+        ('images = "imgs"\npages = "imgs/.."', "pages: atlas/ is the atlas' own; rename it in "),
         ('images = "imgs', "not valid TOML (Illegal character '\\n' (at line 1, column 15))"),
     ],
 )
 def test_config_errors_are_one_line_naming_file_and_key(tmp_path, body, expected):
     _images(tmp_path / "imgs", count=1)
+    (tmp_path / "atlas").mkdir()  # a pages folder may not have one
     config = tmp_path / "atlas.toml"
     config.write_text(body + "\n")
     result = runner.invoke(app, ["build", "--config", str(config), "--model", "dinov2", "--no-site"])
