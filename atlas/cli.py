@@ -1,10 +1,10 @@
-"""The ``atlas`` command line: build, serve, deploy, models."""
+"""The ``atlas`` command line: init, build, serve, deploy, models."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,6 +27,29 @@ err_console = Console(stderr=True)
 WEIGHTS_HELP = ("pretrained: download/load the checkpoint's weights or fail; random: same architecture, "
                 "randomly initialised (maps are meaningless, labelled as such); auto: pretrained where "
                 "obtainable, else random with a warning.")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("attention-atlas")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"atlas (attention-atlas) {_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Attention Atlas: see where vision models look, per model, layer and attention head."""
 
 
 def _fail(message: str) -> None:
@@ -74,12 +97,17 @@ _FORCE = typer.Option("--force", help="Build into a non-empty --out that is not 
                       "holding one of the build's names (maps, docs, site...) is still refused.")
 _COLORMAP = typer.Option("--colormap", metavar="viridis|inferno|turbo",
                          help="Default colormap of the pages (switchable in the page).")
+_CONFIG = typer.Option("--config", metavar="FILE", dir_okay=False,
+                       help="An atlas project's atlas.toml (default: ./atlas.toml if there is one, see `atlas "
+                       "init`). Its keys are the defaults of these flags; a flag given here wins. Its build "
+                       "goes into the file's folder/build.")
 _STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model, a requested "
                        "method a model lacks) was skipped.")
 
 
 @app.command()
 def build(
+    ctx: typer.Context,
     images: Annotated[Path | None, _IMAGES] = None,
     annotations: Annotated[Path | None, _ANNOTATIONS] = None,
     model: Annotated[list[str] | None, _MODEL] = None,
@@ -95,12 +123,21 @@ def build(
     colormap: Annotated[str, _COLORMAP] = "viridis",
     strict: Annotated[bool, _STRICT] = False,
     force: Annotated[bool, _FORCE] = False,
+    config: Annotated[Path | None, _CONFIG] = None,
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.pipeline import BuildOptions, build_methods, run_build
+    from atlas.project import find_project
     from ssl_attention.preprocess import parse_size
 
     try:
+        project = find_project(config)
+        if project is not None:
+            merged = _with_config(ctx, project.build)
+            images, annotations, model = merged["images"], merged["annotations"], merged["model"]
+            weights, batch_size, image_size = merged["weights"], merged["batch_size"], merged["image_size"]
+            method, out, colormap = merged["method"], merged["out"], merged["colormap"]
+            console.print(escape(f"Atlas project: {project.file}"), highlight=False)
         if annotations is not None and not annotations.is_file():
             _fail(f"{annotations}: annotation file not found")
         requests, unknown = _model_requests(model)
@@ -116,6 +153,7 @@ def build(
             requests=requests, images=images, annotations=annotations, weights=weights, device=device,
             batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, site=site,
             site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force,
+            site_settings=project.site if project is not None else None,
         )
         report = run_build(options, console)
     except AtlasError as exc:
@@ -133,6 +171,14 @@ def _os_error_line(exc: OSError, fallback: str) -> str:
     ``build/maps/x.npz: No space left on device``."""
     where = next((str(f) for f in (exc.filename, exc.filename2) if f), fallback)
     return f"{where}: {exc.strerror or exc}"
+
+
+def _with_config(ctx: typer.Context, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The command's parameter values, each one not given on the command line taken from ``defaults``."""
+    return {
+        name: defaults[name] if name in defaults and ctx.get_parameter_source(name).name == "DEFAULT" else value
+        for name, value in ctx.params.items()
+    }
 
 
 def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
@@ -186,6 +232,35 @@ def _summary(report) -> None:
                       "their maps show no learned attention.", highlight=False)
     if report.site_dir is not None:
         console.print(escape(f"Site: {report.site_dir}  (atlas serve --site-dir {report.site_dir})"), highlight=False)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="The project folder (created if missing).")],
+    images: Annotated[Path, typer.Option("--images", metavar="DIR", file_okay=False,
+                                         help="Folder of the atlas' images (recorded relative to DIR).")],
+    annotations: Annotated[Path | None, _ANNOTATIONS] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", metavar="NAME[=CHECKPOINT]",
+        help="Models of the atlas; repeat for several. Default: all seven known models.")] = None,
+    site_name: Annotated[str | None, typer.Option("--site-name", metavar="TEXT",
+                                                  help="The site's title. Default: DIR's name.")] = None,
+) -> None:
+    """Start an atlas project in DIR: atlas.toml, a GitHub Actions workflow, a README and a home page.
+
+    atlas.toml records how the atlas is built (every key commented); run `atlas build` in DIR to build it
+    into DIR/build. The workflow rebuilds it and publishes it on GitHub Pages on every push.
+    """
+    from atlas.project import init_project
+
+    try:
+        written = init_project(directory, images=images, annotations=annotations, models=model,
+                               site_name=site_name, version=_version())
+    except AtlasError as exc:
+        _fail(str(exc))
+    for path in written:
+        console.print(escape(f"wrote {path}"), highlight=False)
+    console.print(escape(f"Next: cd {directory} && atlas build"), highlight=False)
 
 
 @app.command()

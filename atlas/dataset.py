@@ -12,12 +12,12 @@ from PIL import Image
 
 from atlas.atomic import write_bytes_atomic
 from atlas.manifest import ImageEntry
+from atlas.resources import sample_dir
 from ssl_attention.annotations import Box, load_annotations
 from ssl_attention.errors import AnnotationError, AtlasError
 from ssl_attention.images import IMAGE_EXTENSIONS, ImageFolder, decode_image, image_id, scan_images
 
 DISPLAY_MAX_SIDE = 1024
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "ssl_attention" / "sample_data"
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Dataset:
 
 def sample_paths() -> tuple[Path, Path]:
     """The bundled sample dataset: (images folder, COCO annotations file)."""
-    return SAMPLE_DIR / "images", SAMPLE_DIR / "annotations.json"
+    return sample_dir() / "images", sample_dir() / "annotations.json"
 
 
 def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> Dataset:

@@ -277,7 +277,7 @@ class MetricPages:
             if label_rows
             else None,
             "model_pages": [self.model_ref(src, m.name) for m in self.writer.catalog.models],
-            "docs_href": self.writer.url(src, "metrics.md"),
+            "docs_href": self.writer.docs_url(src, "metrics.md"),
             "downloads": self.downloads(src),
             "data_json": self.writer.data_json(src, "leaderboard"),
         }

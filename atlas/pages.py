@@ -25,9 +25,9 @@ from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData
 from atlas.metrics_pages import panel_data, write_metric_pages
 from atlas.mkdocs_hooks import RAW_HTML_KEY
+from atlas.resources import templates_dir
 from ssl_attention.methods import all_methods, get_method
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 # An image page draws at most this many boxes (in file order; the page says so): 100,000 drawn boxes made
 # a page of hundreds of MB that took a minute to paint. The metrics always use every box.
 MAX_DRAWN_BOXES = 500
@@ -68,14 +68,16 @@ class PageWriter:
         colormap: str,
         use_directory_urls: bool,
         metrics: MetricsData | None = None,
+        docs_prefix: str | None = "",
     ) -> None:
         if colormap not in COLORMAPS:
             raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
         self.catalog, self.docs_dir = catalog, docs_dir
         self.colormap, self.dir_urls = colormap, use_directory_urls
         self.metrics = metrics
+        self.docs_prefix = docs_prefix  # where the tool's docs are in docs_dir; None: not in this site
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+            loader=jinja2.FileSystemLoader(templates_dir()),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
@@ -92,6 +94,10 @@ class PageWriter:
     # -- helpers -------------------------------------------------------------------------------
     def url(self, src: str, to: str) -> str:
         return layout.relative(src, to, self.dir_urls)
+
+    def docs_url(self, src: str, page: str) -> str | None:
+        """The URL of the tool's docs page ``page`` (e.g. ``metrics.md``); None if the site has no tool docs."""
+        return None if self.docs_prefix is None else self.url(src, self.docs_prefix + page)
 
     def model_data(self, model: ModelEntry) -> dict:
         return {
@@ -337,14 +343,17 @@ def write_pages(
     colormap: str = "viridis",
     use_directory_urls: bool = True,
     metrics: MetricsData | None = None,
+    docs_prefix: str | None = "",
 ) -> list[str]:
     """Write every atlas page into ``docs_dir``; returns their paths relative to ``docs_dir``.
 
     ``metrics`` (the metrics stage's output) fills the leaderboard, the model metric pages and the
     image pages' metric panels; without it those pages say that no metrics were computed.
+    ``docs_prefix`` is the folder of the tool's docs in ``docs_dir`` (None: the site has none).
     """
     writer = PageWriter(
-        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics
+        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
+        docs_prefix=docs_prefix,
     )
     writer.gallery()
     for index in range(len(catalog.images)):

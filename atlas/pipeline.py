@@ -20,6 +20,7 @@ from atlas.manifest import ModelEntry
 from atlas.metrics_stage import compute_metrics
 from atlas.model_cache import cached_entry, request_identity, save_entry
 from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
+from atlas.project import SiteSettings
 from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
 from ssl_attention.maps import check_methods, unsupported_reason
 from ssl_attention.models import ModelRequest, load_model
@@ -45,6 +46,7 @@ class BuildOptions:
     colormap: str = "viridis"
     force: bool = False  # build into a non-empty folder that is not a build folder (keeping its files)
     skipped_models: list[str] = field(default_factory=list)  # one line per --model that could not be parsed
+    site_settings: SiteSettings | None = None  # an atlas project's site name, address and pages
 
 
 @dataclass
@@ -300,7 +302,8 @@ def _build_site(options: BuildOptions, console: Console) -> Path:
 
     site_dir = options.site_dir or options.out / "site"
     with _progress(console) as progress:
-        site = build_site(options.out, site_dir, colormap=options.colormap, progress=progress)
+        site = build_site(options.out, site_dir, colormap=options.colormap, progress=progress,
+                          settings=options.site_settings)
     console.print(site.timing_line(), highlight=False)
     return site_dir
 

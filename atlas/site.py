@@ -6,6 +6,10 @@ cached between builds) -> ``BUILD/docs`` (a copy of ``site_src/`` + generated at
 pass the generated pages' HTML around Python-Markdown) -> ``site_dir``, into which ``atlas-data/`` is
 linked or copied after MkDocs ran (MkDocs would otherwise copy thousands of files on every build).
 
+An atlas project's site (``atlas.project.SiteSettings``) has the user's pages at the top of the docs dir,
+its own name and address (``site_url`` fills the sitemap and canonical links), and the tool's docs as an
+optional section under ``attention-atlas/``; ``_site_overrides`` composes those MkDocs settings.
+
 Robustness: MkDocs writes into a hidden sibling ``.<site>.partial`` that replaces ``site_dir`` only when
 the site is complete, so an interrupted build never leaves a half-written site in place (a failed
 one, e.g. on a full disk, also removes the partial site); dates
@@ -38,13 +42,12 @@ from atlas.catalog import load_catalog
 from atlas.metrics_data import load_metrics
 from atlas.metrics_pages import copy_metric_files
 from atlas.pages import write_pages
+from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
 from atlas.render import render_all
 from atlas.report_page import REPORT_PAGE, write_report_page
+from atlas.resources import mkdocs_config, templates_dir
 from ssl_attention.errors import AtlasError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_FILE = PROJECT_ROOT / "mkdocs.yml"
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
 HOOKS_FILE = Path(__file__).resolve().with_name("mkdocs_hooks.py")
 ATLAS_SCRIPT = f"{layout.ASSETS_DIR}/atlas/main.mjs"  # the page scripts: ES modules (templates/assets/atlas)
 ATLAS_NAV = {
@@ -109,13 +112,68 @@ def _nav_with_atlas(nav: list | None, docs_dir: Path) -> list:
     return nav
 
 
-def _compose_docs(config_file: Path, raw: dict, docs_dir: Path) -> None:
-    """Fresh ``docs_dir``: the configured docs sources plus the atlas' CSS/JS."""
+def _compose_docs(config_file: Path, raw: dict, docs_dir: Path, settings: SiteSettings | None) -> None:
+    """Fresh ``docs_dir``: the configured docs sources plus the atlas' CSS/JS.
+
+    For a project (``settings``), the user's pages (or a generated home page) are the top of the docs dir
+    and the tool's docs go under ``TOOL_DOCS_DIR/`` (left out without ``tool_docs``); the glossary
+    snippets and the math assets stay at the top, where mkdocs.yml's snippets and extra_css expect them.
+    """
     source = (config_file.parent / raw.get("docs_dir", "docs")).resolve()
     if docs_dir.exists():
         shutil.rmtree(docs_dir)
-    shutil.copytree(source, docs_dir)
-    shutil.copytree(TEMPLATES_DIR / "assets", docs_dir / layout.ASSETS_DIR)
+    if settings is None:
+        shutil.copytree(source, docs_dir)
+    else:
+        for shared in ("includes", "assets"):
+            if (source / shared).is_dir():
+                shutil.copytree(source / shared, docs_dir / shared)
+        if settings.tool_docs:
+            shutil.copytree(source, docs_dir / TOOL_DOCS_DIR)
+        _add_user_pages(settings, docs_dir)
+    shutil.copytree(templates_dir() / "assets", docs_dir / layout.ASSETS_DIR, dirs_exist_ok=True)
+
+
+def _add_user_pages(settings: SiteSettings, docs_dir: Path) -> None:
+    """The project's own pages into ``docs_dir``; a generated home page when they have no ``index.md``."""
+    if settings.pages is not None:
+        shutil.copytree(settings.pages, docs_dir, dirs_exist_ok=True)
+    home = docs_dir / "index.md"
+    if not home.exists():
+        home.write_text(f"# {settings.site_name}\n\n{settings.description or ''}\n\n"
+                        f"Browse the [atlas]({layout.GALLERY_PAGE}).\n", encoding="utf-8")
+
+
+def _site_overrides(settings: SiteSettings | None, raw: dict, docs_dir: Path) -> dict:
+    """The MkDocs settings that make the site this atlas: nav (with the Atlas section), name, address.
+
+    Without ``settings`` (the tool's own site, e.g. the bundled sample) only the nav changes. A project's
+    nav is its own pages, the Atlas section, then the tool's docs as "About Attention Atlas" (if kept).
+    """
+    if settings is None:
+        return {"nav": _nav_with_atlas(raw.get("nav"), docs_dir)}
+    own = sorted(
+        p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.md")
+        if p.relative_to(docs_dir).parts[0] not in (layout.PAGES_DIR, TOOL_DOCS_DIR, "includes")
+    )
+    nav: list = ["index.md", *(p for p in own if p != "index.md"), ATLAS_NAV]
+    if settings.tool_docs:
+        nav.append({TOOL_DOCS_TITLE: _prefixed(raw.get("nav") or [], TOOL_DOCS_DIR + "/")})
+    overrides: dict = {"nav": nav, "site_name": settings.site_name}
+    if settings.description:
+        overrides["site_description"] = settings.description
+    if settings.site_url:
+        overrides["site_url"] = settings.site_url
+    return overrides
+
+
+def _prefixed(nav: list | dict | str, prefix: str):
+    """A nav (list, section or page path) with every page path under ``prefix``; URLs stay as they are."""
+    if isinstance(nav, list):
+        return [_prefixed(item, prefix) for item in nav]
+    if isinstance(nav, dict):
+        return {title: _prefixed(value, prefix) for title, value in nav.items()}
+    return nav if "://" in nav else prefix + nav
 
 
 def _theme_with_overrides(config_file: Path, raw: dict, theme_dir: Path) -> dict:
@@ -125,7 +183,7 @@ def _theme_with_overrides(config_file: Path, raw: dict, theme_dir: Path) -> dict
         shutil.rmtree(theme_dir)
     if theme.get("custom_dir"):
         shutil.copytree((config_file.parent / theme["custom_dir"]).resolve(), theme_dir)
-    shutil.copytree(TEMPLATES_DIR / "overrides", theme_dir, dirs_exist_ok=True)
+    shutil.copytree(templates_dir() / "overrides", theme_dir, dirs_exist_ok=True)
     theme["custom_dir"] = str(theme_dir)
     return theme
 
@@ -221,7 +279,8 @@ def _swap_in(partial: Path, site_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, docs_dir: Path) -> float:
+def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, docs_dir: Path,
+                 settings: SiteSettings | None) -> float:
     """Run MkDocs (strict) from ``docs_dir`` into ``partial``; its seconds. ``AtlasError`` if it fails."""
     try:
         with _mkdocs_warnings() as warnings:
@@ -230,7 +289,7 @@ def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, d
                 strict=True,  # a broken link or a missing page in the generated site is a bug, not a warning
                 docs_dir=str(docs_dir),
                 site_dir=str(partial),
-                nav=_nav_with_atlas(raw.get("nav"), docs_dir),
+                **_site_overrides(settings, raw, docs_dir),
                 theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
                 extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
                 extra_javascript=[*raw.get("extra_javascript", []), {"path": ATLAS_SCRIPT, "type": "module"}],
@@ -252,11 +311,13 @@ def build_site(
     *,
     colormap: str = "viridis",
     progress: rich.progress.Progress | None = None,
-    config_file: Path = CONFIG_FILE,
+    config_file: Path | None = None,
+    settings: SiteSettings | None = None,
 ) -> SiteReport:
     """Render heatmaps (skipping up-to-date ones), write the atlas pages, run MkDocs, add the assets.
 
-    ``config_file`` is the project's ``mkdocs.yml``; its docs_dir, site_dir and nav are overridden.
+    ``config_file`` is the ``mkdocs.yml`` (default: the tool's); its docs_dir, site_dir and nav are
+    overridden. ``settings`` (an atlas project's) puts the user's pages, name and address in the site.
     Raises ``AtlasError`` (one line) on a bad manifest or a failed MkDocs build.
     """
     start = time.perf_counter()
@@ -276,19 +337,22 @@ def build_site(
     stats = render_all(catalog, render_dir, on_pair=(lambda: progress.advance(task)) if progress else None)
     render_seconds = time.perf_counter() - start
 
+    config_file = config_file or mkdocs_config()
     raw = _read_raw_config(config_file)
     docs_dir = build_dir / "docs"
-    _compose_docs(config_file, raw, docs_dir)
+    _compose_docs(config_file, raw, docs_dir, settings)
     use_directory_urls = bool(raw.get("use_directory_urls", True))
     metrics = load_metrics(build_dir)  # None when the metrics stage did not run
+    docs_prefix = "" if settings is None else (TOOL_DOCS_DIR + "/" if settings.tool_docs else None)
     pages = write_pages(
-        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics
+        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
+        docs_prefix=docs_prefix,
     )
     pages.append(write_report_page(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls))
     if progress is not None and task is not None:
         progress.update(task, description="Building site (MkDocs)")
     try:
-        mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir)
+        mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir, settings)
         _add_data(render_dir, partial)
         copy_metric_files(metrics, catalog.models, partial)
         _swap_in(partial, site_dir)

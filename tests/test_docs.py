@@ -21,6 +21,8 @@ DOCS = ROOT / "site_src"
 
 # Glossary terms that must have a tooltip (abbreviations.md) and an entry (glossary.md).
 GLOSSARY_TERMS = [
+    "Atlas project",
+    "atlas.toml",
     "cache key",
     "SOURCE_DATE_EPOCH",
     "CSP",

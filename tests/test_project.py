@@ -1,0 +1,190 @@
+"""Atlas projects: ``atlas init``, ``atlas.toml`` (every error one line), and ``atlas build`` of a project."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from atlas.cli import app
+from atlas.project import KEYS, load_project
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "ssl_attention" / "sample_data"
+
+
+def _images(folder: Path, count: int = 2) -> Path:
+    folder.mkdir(parents=True)
+    for path in sorted((SAMPLE / "images").iterdir())[:count]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def _init(tmp: Path, *extra: str) -> Path:
+    _images(tmp / "imgs")
+    result = runner.invoke(app, ["init", str(tmp / "proj"), "--images", str(tmp / "imgs"), *extra])
+    assert result.exit_code == 0, result.output
+    return tmp / "proj"
+
+
+# -- atlas init ---------------------------------------------------------------------------------------------
+
+def test_init_writes_a_project_that_loads(tmp_path):
+    proj = _init(tmp_path, "--model", "dinov2", "--site-name", "WikiChurches atlas")
+    text = (proj / "atlas.toml").read_text()
+    for key in KEYS:  # every key documented, set or commented out
+        assert re.search(rf"^(# )?{key.name} = ", text, re.M), key.name
+    project = load_project(proj / "atlas.toml")
+    assert project.site.site_name == "WikiChurches atlas" and project.site.tool_docs is True
+    assert project.build["images"].resolve() == (tmp_path / "imgs").resolve()
+    assert project.build["model"] == ["dinov2"] and project.build["out"] == proj / "build"
+    assert (proj / "pages" / "index.md").is_file() and "WikiChurches atlas" in (proj / "README.md").read_text()
+
+
+def test_generated_workflow_parses_and_names_its_steps(tmp_path):
+    proj = _init(tmp_path)
+    workflow = yaml.safe_load((proj / ".github" / "workflows" / "atlas.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "push" in triggers and "workflow_dispatch" in triggers
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    assert all(step.get("name") for step in steps)
+    runs = " ".join(step.get("run", "") for step in steps)
+    assert "pip install" in runs and "attention-atlas==0.1.0" in runs and "atlas build" in runs
+    uses = [step.get("uses", "") for step in steps]
+    assert any(u.startswith("actions/upload-pages-artifact") for u in uses)
+    assert any(u.startswith("actions/deploy-pages") for u in uses)
+
+
+def test_init_refuses_to_overwrite_and_needs_the_images(tmp_path):
+    proj = _init(tmp_path)
+    again = runner.invoke(app, ["init", str(proj), "--images", str(tmp_path / "imgs")])
+    assert again.exit_code == 2 and "atlas.toml: already exists" in again.stderr
+    missing = runner.invoke(app, ["init", str(tmp_path / "other"), "--images", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "nope: --images: folder not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_the_docs_reference_every_key():
+    page = (ROOT / "site_src" / "your-own-atlas.md").read_text()
+    for key in KEYS:
+        assert f"`{key.name}`" in page, key.name
+
+
+# -- config errors ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('images = "imgs"\ncolour = "red"', "unknown key 'colour' (known keys: site_name,"),
+        ('images = "imgs"\nbatch_size = "8"', 'batch_size: expected a positive integer, got string "8"'),
+        ('images = "imgs"\nbatch_size = 0', "batch_size: expected a positive integer, got integer 0"),
+        ('images = "nope"', "images: folder not found: "),
+        ("images = 3", "images: expected a folder path (a string), got integer 3"),
+        ('site_name = "x"', "images: missing (the folder of images, relative to this file)"),
+        ('images = "imgs"\nannotations = "boxes.json"', "annotations: file not found: "),
+        ('images = "imgs"\nmodels = "dinov2"', 'models: expected a list of strings, got string "dinov2"'),
+        ('images = "imgs"\nmethods = ["cls", "attn"]', "methods: expected methods among cls, mean"),
+        ('images = "imgs"\nweights = "best"', 'weights: expected one of pretrained, random, auto, got string "best"'),
+        ('images = "imgs"\ncolormap = 1', "colormap: expected one of viridis"),
+        ('images = "imgs"\nimage_size = "big"', 'image_size: expected a positive integer or a string "HxW"'),
+        ('images = "imgs"\ntool_docs = "yes"', 'tool_docs: expected true or false, got string "yes"'),
+        ('images = "imgs"\nsite_url = ["a"]', 'site_url: expected a string, got list ["a"]'),
+        ('images = "imgs"\n[site]\nname = "x"', "unknown key 'site'"),
+        ('images = "imgs"\npages = "imgs/.."', "pages: atlas/ is the atlas' own; rename it in "),
+        ('images = "imgs', "not valid TOML (Illegal character '\\n' (at line 1, column 15))"),
+    ],
+)
+def test_config_errors_are_one_line_naming_file_and_key(tmp_path, body, expected):
+    _images(tmp_path / "imgs", count=1)
+    (tmp_path / "atlas").mkdir()  # a pages folder may not have one
+    config = tmp_path / "atlas.toml"
+    config.write_text(body + "\n")
+    result = runner.invoke(app, ["build", "--config", str(config), "--model", "dinov2", "--no-site"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {config}: ") and expected in lines[0], lines[0]
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    result = runner.invoke(app, ["build", "--config", str(tmp_path / "atlas.toml"), "--no-site"])
+    assert result.exit_code == 2 and f"{tmp_path / 'atlas.toml'}: config file not found" in result.stderr
+
+
+# -- atlas build of a project -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def project_build(tiny_checkpoints, tmp_path_factory):
+    """A project with its own pages, site_url and boxes, built inside its folder with the model as a flag."""
+    tmp = tmp_path_factory.mktemp("project")
+    proj = _init(tmp, "--annotations", str(SAMPLE / "annotations.json"), "--site-name", "Churches & co")
+    with (proj / "atlas.toml").open("a") as fh:
+        fh.write('site_url = "https://example.org/churches/"\nmethods = ["cls", "rollout"]\n')
+    text = (proj / "atlas.toml").read_text().replace('weights = "auto"', 'weights = "random"')
+    (proj / "atlas.toml").write_text(text)
+    (proj / "pages" / "about.md").write_text("# About the dataset\n\nPhotos of churches, cited as Zebrastripe.\n")
+    (proj / "pages" / "citation.md").write_text("# How to cite\n\nPlease cite us.\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(proj)
+        result = runner.invoke(app, ["build", "--model", f"tiny={tiny_checkpoints['dinov2']}",
+                                     "--weights", "pretrained"])
+    assert result.exit_code == 0, result.output
+    return proj
+
+
+def test_project_builds_into_its_build_folder_with_its_name(project_build):
+    site = project_build / "build" / "site"
+    index = (site / "index.html").read_text()
+    assert "<title>Churches & co</title>" in index
+    assert '<link rel="canonical" href="https://example.org/churches/">' in index
+    assert (site / "atlas" / "leaderboard" / "index.html").is_file()
+    assert not (project_build.parent / "build").exists()
+
+
+def test_flags_win_over_the_file_and_the_file_over_defaults(project_build):
+    manifest = json.loads((project_build / "build" / "maps" / "manifest.json").read_text())
+    (model,) = manifest["models"]
+    assert model["weights"] == "pretrained"  # --weights pretrained beats weights = "random"
+    assert model["methods"] == ["cls", "rollout"]  # methods from the file
+    assert any(image["boxes"] for image in manifest["images"])  # annotations from the file
+
+
+def test_sitemap_lists_the_site_url(project_build):
+    sitemap = (project_build / "build" / "site" / "sitemap.xml").read_text()
+    locations = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    assert "https://example.org/churches/" in locations
+    assert "https://example.org/churches/about/" in locations
+    assert "https://example.org/churches/attention-atlas/methods/" in locations
+
+
+def test_user_pages_lead_the_nav_and_the_search(project_build):
+    site = project_build / "build" / "site"
+    index = (site / "index.html").read_text()
+    nav = re.findall(r'<a href="([^"]*)" class="md-nav__link', index)
+    assert nav.index("about/") < nav.index("atlas/") < nav.index("attention-atlas/methods/")
+    assert "About Attention Atlas" in index and "Performance" in index
+    search = json.loads((site / "search" / "search_index.json").read_text())
+    about = [doc for doc in search["docs"] if doc["location"].startswith("about/")]
+    assert about and "Zebrastripe" in " ".join(doc["text"] for doc in about)
+    assert any(doc["location"].startswith("citation/") for doc in search["docs"])
+
+
+def test_tool_docs_can_be_left_out(tiny_checkpoints, tmp_path):
+    proj = _init(tmp_path)
+    text = (proj / "atlas.toml").read_text().replace("tool_docs = true", "tool_docs = false")
+    (proj / "atlas.toml").write_text(text.replace('pages = "pages"\n', ""))  # the generated home page
+    result = runner.invoke(app, ["build", "--config", str(proj / "atlas.toml"),
+                                 "--model", f"tiny={tiny_checkpoints['dinov2']}", "--method", "cls"])
+    assert result.exit_code == 0, result.output
+    site = proj / "build" / "site"
+    index = (site / "index.html").read_text()
+    assert "About Attention Atlas" not in index and "Performance" not in index and "Gallery" in index
+    assert not (site / "attention-atlas").exists() and not (site / "methods").exists()
+    leaderboard = (site / "atlas" / "leaderboard" / "index.html").read_text()
+    assert "metrics.md" not in leaderboard and 'href="../../attention-atlas' not in leaderboard
