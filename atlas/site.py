@@ -40,11 +40,9 @@ from atlas import layout
 from atlas.atomic import remove_stale_temp_files
 from atlas.catalog import load_catalog
 from atlas.metrics_data import load_metrics
-from atlas.metrics_pages import copy_metric_files
-from atlas.pages import write_pages
+from atlas.pages import REPORT_PAGE, copy_metric_files, write_pages, write_report_page
 from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
 from atlas.render import render_all
-from atlas.report_page import REPORT_PAGE, write_report_page
 from atlas.resources import mkdocs_config, templates_dir
 from ssl_attention.errors import AtlasError
 

@@ -1,7 +1,7 @@
 """The atlas' metric pages: the leaderboard and one metrics page per model, plus the exported files.
 
 Reads :class:`atlas.metrics_data.MetricsData` (``BUILD/metrics``) and renders through the
-:class:`atlas.pages.PageWriter` of the build, so the pages share its banner, data block and URLs.
+:class:`atlas.pages.writer.PageWriter` of the build, so the pages share its banner, data block and URLs.
 Plots are inline SVG from :mod:`atlas.svg_charts`; every number in a plot is also in a table.
 """
 
@@ -26,7 +26,7 @@ from ssl_attention.aggregate import FUSED, Estimate
 from ssl_attention.methods import method_names
 
 if TYPE_CHECKING:
-    from atlas.pages import PageWriter
+    from atlas.pages.writer import PageWriter
 
 BASELINE_LABELS = {"uniform": "uniform (chance-level IoU)", "centre_gaussian": "centre Gaussian"}
 BASELINE_COLOURS = {"uniform": "#888888", "centre_gaussian": "#D55E00"}

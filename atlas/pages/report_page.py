@@ -1,6 +1,6 @@
 """The build report page (Atlas → Build report): what ``OUT/report.json`` says the build used and skipped.
 
-Written by the site stage next to the pages of ``atlas.pages``; every string from the report (file
+Written by the site stage next to the other atlas pages; every string from the report (file
 names, labels, error messages) is escaped by the template's autoescaping.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from atlas import layout
 from atlas.catalog import Catalog
-from atlas.pages import PageWriter, json_for_html
+from atlas.pages.writer import PageWriter, json_for_html
 
 REPORT_PAGE = f"{layout.PAGES_DIR}/report.md"
 REPORT_FILE = "report.json"  # in the build dir, written by atlas.pipeline.write_report

@@ -1,0 +1,61 @@
+"""The atlas' Markdown pages (front matter + an HTML block), generated from the catalog with Jinja.
+
+Each page is ``atlas/...md`` in the composed docs dir, rendered by mkdocs-material with the
+``atlas.html`` override template. Its body is finished HTML, which the build's MkDocs hook
+(``atlas.mkdocs_hooks``, front matter ``atlas_html: true``) passes to the theme without Markdown.
+The page's data for the page scripts (``templates/assets/atlas/*.mjs``) is JSON in a
+``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
+
+Modules (imports run one way, each from those before it): ``writer`` (what every page shares),
+``metric_pages`` (leaderboard, model metric pages, the image pages' metric panels), ``atlas_pages``
+(gallery, image, model and head pages), ``report_page`` (the build report).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atlas.catalog import Catalog
+from atlas.metrics_data import MetricsData
+from atlas.pages.atlas_pages import MAX_DRAWN_BOXES, AtlasPages
+from atlas.pages.metric_pages import copy_metric_files, write_metric_pages
+from atlas.pages.report_page import REPORT_PAGE, write_report_page
+from atlas.pages.writer import PageWriter, colormap_filters, json_for_html, method_data, safe_title
+
+__all__ = [
+    "MAX_DRAWN_BOXES", "REPORT_PAGE", "AtlasPages", "PageWriter", "colormap_filters", "copy_metric_files",
+    "json_for_html", "method_data", "safe_title", "write_pages", "write_report_page",
+]
+
+
+def write_pages(
+    catalog: Catalog,
+    docs_dir: Path,
+    *,
+    colormap: str = "viridis",
+    use_directory_urls: bool = True,
+    metrics: MetricsData | None = None,
+    docs_prefix: str | None = "",
+) -> list[str]:
+    """Write every atlas page into ``docs_dir``; returns their paths relative to ``docs_dir``.
+
+    ``metrics`` (the metrics stage's output) fills the leaderboard, the model metric pages and the
+    image pages' metric panels; without it those pages say that no metrics were computed.
+    ``docs_prefix`` is the folder of the tool's docs in ``docs_dir`` (None: the site has none).
+    """
+    writer = AtlasPages(
+        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
+        docs_prefix=docs_prefix,
+    )
+    writer.gallery()
+    for index in range(len(catalog.images)):
+        writer.image(index)
+    writer.models_index()
+    writer.heads_index()
+    for model in catalog.models:
+        writer.model(model)
+        for layer in range(model.layers if model.head_methods else 0):
+            for head in range(model.heads):
+                writer.head(model, layer, head)
+    write_metric_pages(writer, metrics)
+    return writer.written
