@@ -126,7 +126,7 @@ def build(
     config: Annotated[Path | None, _CONFIG] = None,
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
-    from atlas.pipeline import BuildOptions, build_methods, run_build
+    from atlas.build import BuildOptions, build_methods, run_build
     from atlas.project import find_project
     from ssl_attention.preprocess import parse_size
 

@@ -17,6 +17,7 @@ from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
 from ssl_attention.models.base import VisionModel
 from ssl_attention.preprocess import to_tensor
+from ssl_attention.skips import Skip
 
 
 @dataclass
@@ -27,7 +28,7 @@ class ModelMaps:
     maps: dict[str, str] = field(default_factory=dict)  # image id -> npz path relative to maps/
     computed: int = 0
     reused: int = 0
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
 
     def manifest_entry(self) -> ModelEntry:
         """The model's entry in the manifest, with its maps."""
@@ -96,7 +97,7 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
         try:
             loaded.append((record, key, load_image(record.path)))
         except AtlasError as exc:  # the file changed since the dataset stage
-            result.skipped.append(f"{model.name}: {exc}")
+            result.skipped.append(Skip("compute", model.name, str(exc)))
     if not loaded:
         return
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)

@@ -6,32 +6,14 @@ names, labels, error messages) is escaped by the template's autoescaping.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from atlas import layout
 from atlas.catalog import Catalog
 from atlas.pages.writer import PageWriter, json_for_html
+from atlas.report import read_report
 
 REPORT_PAGE = f"{layout.PAGES_DIR}/report.md"
-REPORT_FILE = "report.json"  # in the build dir, written by atlas.pipeline.write_report
-
-
-def read_report(build_dir: Path) -> dict | None:
-    """``build_dir/report.json`` as plain lists and strings, or None when there is none (or it is unreadable)."""
-    try:
-        raw = json.loads((build_dir / REPORT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(raw, dict):
-        return None
-    models = [m for m in raw.get("models") or [] if isinstance(m, dict)]
-    return {
-        "images": raw.get("images"),
-        "models": [{"name": str(m.get("name", "")), "weights": str(m.get("weights", ""))} for m in models],
-        "random_models": [str(m) for m in raw.get("random_models") or []],
-        "skipped": [str(line) for line in raw.get("skipped") or []],
-    }
 
 
 def write_report_page(catalog: Catalog, docs_dir: Path, *, colormap: str, use_directory_urls: bool) -> str:

@@ -1,0 +1,150 @@
+"""The models stage of a build: each requested model's maps, from the cache or computed.
+
+A model whose maps are all cached is not loaded (its entry is remembered in ``maps/<model>/model.json``).
+Whatever goes wrong with one model (it cannot be loaded, lacks every requested method, fails in its
+forward pass) skips that model with one line, unless it is the build's only model: then it is an error.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+
+import torch
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+
+from atlas.compute import ModelMaps, compute_model_maps, reuse_cached_maps
+from atlas.dataset import ImageRecord
+from atlas.manifest import ModelEntry
+from atlas.model_cache import cached_entry, request_identity, save_entry
+from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
+from ssl_attention.maps import unsupported_reason
+from ssl_attention.models import ModelRequest, load_model
+from ssl_attention.models.base import VisionModel
+from ssl_attention.skips import Skip
+
+
+class ModelStage:
+    """Computes (or reuses) the maps of one model at a time for a build's images."""
+
+    def __init__(self, options, images: list[ImageRecord], device: torch.device, console: Console,
+                 progress: Progress, skip: Callable[[Skip], None]) -> None:
+        self.options, self.images, self.device = options, images, device
+        self.console, self.progress, self.skip = console, progress, skip
+        self.maps_dir = options.out / "maps"
+        self.failed: list[str] = []  # one line per model that could not be built
+
+    def maps_of(self, request: ModelRequest) -> ModelMaps | None:
+        """The maps of one model: from the cache without loading it when all are there, else computed."""
+        options = self.options
+        identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head)
+        entry = cached_entry(self.maps_dir, request, identity)
+        if entry is not None:
+            cached, todo = reuse_cached_maps(entry, self.images, self.maps_dir)
+            if not todo:
+                self.announce(entry)
+                task = self.progress.add_task(f"{request.name} (cached, model not loaded)", total=len(self.images))
+                self.progress.advance(task, len(self.images))
+                self.note_unsupported(entry)
+                return cached
+        result = self.compute(request, identity)
+        if result is not None:
+            self.note_unsupported(result.entry)
+        return result
+
+    def compute(self, request: ModelRequest, identity: dict) -> ModelMaps | None:
+        """Load the model and compute its maps (reusing those already cached); None if it was skipped."""
+        model = self.load(request)
+        if model is None:
+            return None
+        try:
+            methods = self.methods_for(model)
+            if methods is None:
+                return None
+            task = self.progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(self.images))
+            try:
+                result = compute_model_maps(
+                    model, self.images, self.maps_dir, methods=methods, per_head=self.options.per_head,
+                    batch_size=self.options.batch_size, device=self.device,
+                    advance=lambda n: self.progress.advance(task, n),
+                )
+            except Exception as exc:  # forward pass, hook or non-finite maps: this model only (its new maps removed)
+                self.failed_model(request.name, f"computing its maps failed ({_describe(exc)})", AtlasError)
+                return None
+        finally:
+            del model
+            _free(self.device)
+        self.announce(result.entry)
+        save_entry(self.maps_dir, identity, result.entry)
+        return result
+
+    def load(self, request: ModelRequest) -> VisionModel | None:
+        """Load one model; a checkpoint that cannot be loaded is skipped (one line) so the others still run."""
+        options = self.options
+        try:
+            return load_model(request, weights=options.weights, device=str(self.device), image_size=options.image_size)
+        except ModelLoadError as exc:
+            if len(options.requests) == 1:
+                raise
+            self.failed.append(str(exc))
+            self.skip(Skip("models", f"model {request.name}", str(exc)))
+        except Exception as exc:  # a checkpoint the libraries accept but cannot build
+            self.failed_model(request.name, f"{request.checkpoint}: cannot load ({_describe(exc)})")
+        return None
+
+    def failed_model(self, name: str, reason: str, error: type[AtlasError] = ModelLoadError) -> None:
+        """A model that cannot be built: skipped (one line, in the report), or ``error`` if it is the only one."""
+        skip = Skip("models", f"model {name}", reason)
+        if len(self.options.requests) == 1:
+            raise error(skip.line)
+        self.failed.append(skip.line)
+        self.skip(skip)
+
+    def methods_for(self, model: VisionModel) -> tuple[str, ...] | None:
+        """The requested methods this model supports; None (skipped, one line) if it supports none of them.
+
+        The only model of a build that supports none of them is an error.
+        """
+        requested = self.options.methods
+        if requested is None:
+            return model.methods
+        chosen = tuple(m for m in requested if m in model.methods)
+        if chosen:
+            return chosen
+        reasons = "; ".join(dict.fromkeys(unsupported_reason(model.kind, m) for m in requested))
+        self.failed_model(f"{model.name} ({model.architecture}) does not support {' or '.join(requested)}",
+                          f"{reasons}; it offers {', '.join(model.methods)}", UnsupportedError)
+        return None
+
+    def note_unsupported(self, entry: ModelEntry) -> None:
+        """One line (kept in the report) naming the requested methods a model computed without."""
+        missing = [m for m in self.options.methods or () if m not in entry.methods]
+        if missing:
+            reasons = "; ".join(f"{m} not computed ({unsupported_reason(entry.kind, m)})" for m in missing)
+            self.skip(Skip("methods", f"model {entry.name}", f"{reasons}; computing {', '.join(entry.methods)}"))
+
+    def announce(self, entry: ModelEntry) -> None:
+        """One line on the model (checkpoint, architecture, token layout) and a warning for random weights."""
+        grid = f"grid {entry.grid[0]}x{entry.grid[1]}"
+        layout = (f"{entry.layers} layers x {entry.heads} heads, {grid}, {entry.prefix_tokens} prefix tokens"
+                  if entry.kind == "vit" else f"{entry.layers} stages, {grid}")
+        what = f"{entry.checkpoint} ({entry.architecture}; {layout})"
+        self.console.print(f"[bold]{escape(entry.name)}[/]: {escape(what)}", highlight=False)
+        if entry.random:
+            self.console.print(
+                f"[bold red]WARNING[/] {escape(entry.name)}: {escape(entry.note or 'RANDOM weights')} - "
+                "its maps are meaningless and are labelled as such", highlight=False,
+            )
+
+
+def _describe(exc: Exception) -> str:
+    """An unexpected exception in one line: our own errors as they are, others with their type."""
+    return first_line(exc) if isinstance(exc, AtlasError) else f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def _free(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
