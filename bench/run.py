@@ -48,6 +48,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+from ssl_attention.methods import get_method  # noqa: E402  (after the path set-up)
+
 DEFAULT_MODELS = ["dinov2", "dinov3", "mae", "clip", "siglip", "siglip2", "resnet50"]
 QUICK_MODELS = ["dinov2", "resnet50"]
 SCALE_MODELS = ["dinov2"]
@@ -116,10 +118,9 @@ def count_maps(manifest: dict) -> dict[str, int]:
         layers, heads = entry["layers"], entry["heads"]
         per_image = 0
         for method in entry["methods"]:
-            if method in ("cls", "mean"):
-                per_image += layers + (layers * heads if entry.get("per_head", True) else 0)
-            else:  # rollout layers or Grad-CAM stages
-                per_image += layers
+            per_image += layers  # the fused map of each layer (or Grad-CAM stage)
+            if get_method(method).per_head and entry.get("per_head", True):
+                per_image += layers * heads
         counts[entry["name"]] = per_image * len(entry["maps"])
     return counts
 
