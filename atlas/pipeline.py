@@ -95,7 +95,7 @@ def _run_stages(options: BuildOptions, images_dir: Path, annotations: Path | Non
     report = BuildReport()
     dataset = load_dataset(images_dir, annotations, options.out)
     report.images = len(dataset.images)
-    for line in [*options.skipped_models, *dataset.skipped]:
+    for line in [*options.skipped_models, *(skip.line for skip in dataset.skipped)]:
         _skip(report, console, line)
     console.print(f"{len(dataset.images)} images, {len(options.requests)} models, device {device}")
     with _progress(console) as progress:

@@ -261,8 +261,8 @@ def test_links_loops_and_fifos_in_the_folder_get_one_line_each(tmp_path):
     os.mkfifo(images / "pipe.png")  # opening it would block forever
     dataset = load_dataset(images, None, tmp_path / "out")
     assert [r.id for r in dataset.images] == ["good"]
-    assert len(dataset.skipped) == 3
-    lines = dict(zip(["dangling.png", "loop.jpg", "pipe.png"], dataset.skipped, strict=True))
+    assert len(dataset.skipped) == 3 and {skip.stage for skip in dataset.skipped} == {"images"}
+    lines = dict(zip(["dangling.png", "loop.jpg", "pipe.png"], [skip.line for skip in dataset.skipped], strict=True))
     assert "dangling symbolic link" in lines["dangling.png"] and "gone.png" in lines["dangling.png"]
     assert "symbolic link loop" in lines["loop.jpg"]
     assert "a FIFO, not a regular file" in lines["pipe.png"]
@@ -477,11 +477,12 @@ def test_dataset_stage_survives_generated_garbage(tmp_path_factory, blobs, annot
     dataset = load_dataset(images, folder / "boxes.json", folder / "out")
     ids = {record.id for record in dataset.images}
     assert {"good1", "good2"} <= ids
-    assert all("\n" not in line for line in dataset.skipped)
+    lines = [skip.line for skip in dataset.skipped]
+    assert all("\n" not in line for line in lines)
     for i in range(len(blobs)):
         name = f"broken{i}"
-        listed = [line for line in dataset.skipped if f"{name}." in line]
-        assert (name in ids) != (len(listed) == 1), (name, dataset.skipped)
+        listed = [line for line in lines if f"{name}." in line]
+        assert (name in ids) != (len(listed) == 1), (name, lines)
 
 
 # --- models that fail: one skip line each, the other models built, nothing of theirs published ---
