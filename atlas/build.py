@@ -107,7 +107,7 @@ class Build:
         for line in self.options.skipped_models:
             self.skip(Skip.from_error("models", line))
         for skip in dataset.skipped:
-            self.skip(skip if isinstance(skip, Skip) else Skip.from_error("images", skip))
+            self.skip(skip)
         return dataset
 
     def models(self, dataset: Dataset, device: torch.device) -> list[ModelMaps]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -13,9 +13,10 @@ from PIL import Image
 from atlas.atomic import write_bytes_atomic
 from atlas.manifest import ImageEntry
 from atlas.resources import sample_dir
-from ssl_attention.annotations import Box, load_annotations
+from ssl_attention.annotations import Box, read_annotations
 from ssl_attention.errors import AnnotationError, AtlasError
 from ssl_attention.images import IMAGE_EXTENSIONS, ImageFolder, decode_image, image_id, scan_images
+from ssl_attention.skips import Skip
 
 DISPLAY_MAX_SIDE = 1024
 
@@ -40,10 +41,10 @@ class ImageRecord:
 
 @dataclass
 class Dataset:
-    """The images of a build and what was skipped (one line each)."""
+    """The images of a build and what was skipped (stages "images" and "annotations")."""
 
     images: list[ImageRecord]
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -55,34 +56,40 @@ def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> D
     """Decode every image of ``images_dir`` (skipping bad ones), attach boxes, write ``out_dir/images``."""
     display_dir = out_dir / "images"
     display_dir.mkdir(parents=True, exist_ok=True)
-    records: list[ImageRecord] = []
-    skipped: list[str] = []
-    seen: dict[str, Path] = {}
     folder = scan_images(images_dir)
-    skipped.extend(folder.skipped)
-    refused: list[str] = []
-    for path in folder.images:
+    records, refused = _decode_images(folder.images, display_dir)
+    if not records:
+        raise AtlasError(f"{images_dir}: no usable images found: {_why_no_images(images_dir, folder, refused)}")
+    skipped = [*folder.skipped, *refused]
+    if annotations is not None:
+        records, box_skips = _attach_boxes(records, annotations)
+        skipped.extend(box_skips)
+    return Dataset(records, skipped)
+
+
+def _decode_images(paths: list[Path], display_dir: Path) -> tuple[list[ImageRecord], list[Skip]]:
+    """Decode each image and write its display copy: the usable images, and the refused ones (stage "images")."""
+    records: list[ImageRecord] = []
+    refused: list[Skip] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
         ident = image_id(path)
         if ident in seen:
-            refused.append(f"{path}: duplicate image id {ident!r} (also {seen[ident].name}); skipped")
+            reason = f"duplicate image id {ident!r} (also {seen[ident].name}); skipped"
+            refused.append(Skip("images", str(path), reason))
             continue
         try:
             decoded = decode_image(path)
         except AtlasError as exc:
-            refused.append(str(exc))
+            refused.append(Skip.from_error("images", str(exc)))
             continue
         seen[ident] = path
         _write_display_copy(decoded.image, display_dir / f"{ident}.jpg")
         records.append(ImageRecord(ident, path, decoded.width, decoded.height, _sha256(path)))
-    skipped.extend(refused)
-    if not records:
-        raise AtlasError(f"{images_dir}: no usable images found: {_why_no_images(images_dir, folder, refused)}")
-    if annotations is not None:
-        records = _attach_boxes(records, annotations, skipped)
-    return Dataset(records, skipped)
+    return records, refused
 
 
-def _why_no_images(images_dir: Path, folder: ImageFolder, refused: list[str]) -> str:
+def _why_no_images(images_dir: Path, folder: ImageFolder, refused: list[Skip]) -> str:
     """What the folder held instead: '12 entries, none is a usable image: 10 not images, 2 refused (first: ...)'."""
     entries = len(folder.images) + folder.others + folder.subfolders + len(folder.skipped)
     if not entries:
@@ -91,26 +98,23 @@ def _why_no_images(images_dir: Path, folder: ImageFolder, refused: list[str]) ->
     if folder.others:
         parts.append(f"{folder.others} not images (extension not one of {', '.join(sorted(IMAGE_EXTENSIONS))})")
     if refused:
-        parts.append(f"{len(refused)} refused (first: {refused[0].removeprefix(f'{images_dir}{os.sep}')})")
+        parts.append(f"{len(refused)} refused (first: {refused[0].line.removeprefix(f'{images_dir}{os.sep}')})")
     if folder.skipped:
-        parts.append(f"{len(folder.skipped)} not regular files (first: {folder.skipped[0]})")
+        parts.append(f"{len(folder.skipped)} not regular files (first: {folder.skipped[0].line})")
     if folder.subfolders:
         parts.append(f"{folder.subfolders} subfolders (not searched: images are read from the folder itself)")
     return f"{entries} entries, none is a usable image: {', '.join(parts)}"
 
 
-def _attach_boxes(records: list[ImageRecord], annotations: Path, skipped: list[str]) -> list[ImageRecord]:
+def _attach_boxes(records: list[ImageRecord], annotations: Path) -> tuple[list[ImageRecord], list[Skip]]:
+    """The records with their boxes and tags, and what was skipped (stage "annotations")."""
     sizes = {r.id: (r.width, r.height) for r in records}
-    tags: dict[str, list[str]] = {}
     try:
-        boxes = load_annotations(annotations, sizes, report=skipped, tags=tags)
+        found = read_annotations(annotations, sizes)
     except AnnotationError as exc:  # the whole file is unusable: build without boxes, say so
-        skipped.append(f"{exc}; building without boxes")
-        return records
-    return [
-        ImageRecord(r.id, r.path, r.width, r.height, r.sha256, tuple(boxes.get(r.id, ())), tuple(tags.get(r.id, ())))
-        for r in records
-    ]
+        return records, [Skip.from_error("annotations", f"{exc}; building without boxes")]
+    boxed = [replace(r, boxes=tuple(found.boxes.get(r.id, ())), tags=tuple(found.tags.get(r.id, ()))) for r in records]
+    return boxed, found.skipped
 
 
 def _sha256(path: Path) -> str:

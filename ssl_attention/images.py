@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ssl_attention.errors import ImageError, first_line
+from ssl_attention.skips import Skip
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MIN_SIDE = 16  # smaller than one patch of every supported model: no spatial map to show
@@ -61,13 +62,13 @@ class ImageFolder:
     images: list[Path]
     others: int = 0  # regular files whose extension is not an image's
     subfolders: int = 0  # never searched: images are read from the folder itself
-    skipped: list[str] = field(default_factory=list)  # one line per entry that is not a readable file
+    skipped: list[Skip] = field(default_factory=list)  # stage "images": each entry that is not a readable file
 
 
 def scan_images(folder: Path) -> ImageFolder:
     """Sort the entries of ``folder`` into image files, other files, subfolders and unreadable entries.
 
-    Dangling symbolic links, link loops, FIFOs, sockets and devices get one ``skipped`` line each;
+    Dangling symbolic links, link loops, FIFOs, sockets and devices get one ``skipped`` :class:`Skip` each;
     they are never opened (reading a FIFO would wait forever). Raises ImageError if ``folder`` is not
     a directory.
     """
@@ -78,13 +79,13 @@ def scan_images(folder: Path) -> ImageFolder:
         try:
             mode = entry.stat().st_mode  # follows symbolic links
         except OSError as exc:
-            skipped.append(f"{entry}: {_unreadable_entry(entry, exc)}; skipped")
+            skipped.append(Skip("images", str(entry), f"{_unreadable_entry(entry, exc)}; skipped"))
             continue
         if stat.S_ISDIR(mode):
             subfolders += 1
         elif not stat.S_ISREG(mode):
             kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
-            skipped.append(f"{entry}: a {kind}, not a regular file; skipped")
+            skipped.append(Skip("images", str(entry), f"a {kind}, not a regular file; skipped"))
         elif entry.suffix.lower() in IMAGE_EXTENSIONS:
             images.append(entry)
         else:

@@ -8,8 +8,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ssl_attention.annotations import Box, box_mask, clamp_box, load_annotations, rescale_boxes
+from ssl_attention.annotations import (
+    Annotations,
+    Box,
+    box_mask,
+    clamp_box,
+    load_annotations,
+    read_annotations,
+    rescale_boxes,
+)
 from ssl_attention.errors import AnnotationError
+from ssl_attention.skips import Skip
 
 SIZES = {"church": (200, 100), "chapel": (50, 80)}
 
@@ -270,6 +279,51 @@ def test_coco_bad_bbox_skipped(tmp_path):
     report: list[str] = []
     assert len(load_annotations(write(tmp_path, data), SIZES, report=report)["church"]) == 1
     assert len(report) == 3
+
+
+# ----------------------------------------------------------------------------- read_annotations
+
+
+def test_read_annotations_returns_boxes_tags_and_one_skip_per_item(tmp_path):
+    """Each skip names the file as its subject; its line is the text ``load_annotations`` reports."""
+    data = wiki({"church": [el(0.1, 0.2, 0.5, 0.3), el(2.0, 0.1, 0.2, 0.2), el(0.1, 0.1, 0.0, 0.2)],
+                 "cathedral": [el(0, 0, 0.5, 0.5)]})
+    data["annotations"]["church"]["styles"] = ["Gothic"]
+    path = write(tmp_path, data)
+    found = read_annotations(path, SIZES)
+    assert isinstance(found, Annotations)
+    assert found.boxes == {"church": [pytest.approx(Box(20, 20, 100, 30, "tower"))], "chapel": []}
+    assert found.tags == {"church": ["Gothic"]}
+    reasons = [
+        "image 'church' group 0 element 1: relative coordinate left=2 is outside [0, 1]; box skipped",
+        "image 'cathedral' is not in the image set; its boxes are skipped",
+        "image 'church' group 0 element 2: box is empty after clamping to the 200x100 image",
+    ]
+    assert found.skipped == [Skip("annotations", str(path), reason) for reason in reasons]
+    report: list[str] = []
+    tags: dict[str, list[str]] = {}
+    assert load_annotations(path, SIZES, report=report, tags=tags) == found.boxes
+    assert report == [f"{path}: {reason}" for reason in reasons] == [skip.line for skip in found.skipped]
+    assert tags == found.tags
+
+
+def test_read_annotations_coco_skips_in_file_order(tmp_path):
+    data = coco(
+        [{"id": 1, "file_name": "church.jpg"}, {"id": 2, "file_name": "elsewhere.png"},
+         {"id": 3, "file_name": "chapel.jpg"}, {"id": 3, "file_name": "chapel.png"}],
+        [{"image_id": 1, "bbox": [0, 0, 5, 5]}, {"image_id": 1, "bbox": [0, 0, "wide", 5]},
+         {"image_id": 1, "bbox": [500, 0, 5, 5]}, {"image_id": 2, "bbox": [0, 0, 5, 5]}],
+    )
+    path = write(tmp_path, data)
+    found = read_annotations(path, SIZES)
+    assert found.boxes == {"church": [Box(0, 0, 5, 5, "")], "chapel": []}
+    assert [skip.line for skip in found.skipped] == [
+        f"{path}: image id 3 is listed 2 times (chapel.jpg, chapel.png); its boxes are skipped",
+        f"{path}: images[1] (elsewhere.png): not in the image set; its boxes are skipped",
+        f"{path}: image 'church' annotation 1: w is not a number ('wide'); box skipped",
+        f"{path}: image 'church' annotation 2: box is empty after clamping to the 200x100 image",
+    ]
+    assert {(skip.stage, skip.subject) for skip in found.skipped} == {("annotations", str(path))}
 
 
 # ----------------------------------------------------------------------------- file-level errors

@@ -261,12 +261,35 @@ def test_links_loops_and_fifos_in_the_folder_get_one_line_each(tmp_path):
     os.mkfifo(images / "pipe.png")  # opening it would block forever
     dataset = load_dataset(images, None, tmp_path / "out")
     assert [r.id for r in dataset.images] == ["good"]
-    assert len(dataset.skipped) == 3
-    lines = dict(zip(["dangling.png", "loop.jpg", "pipe.png"], dataset.skipped, strict=True))
+    assert len(dataset.skipped) == 3 and {skip.stage for skip in dataset.skipped} == {"images"}
+    lines = dict(zip(["dangling.png", "loop.jpg", "pipe.png"], [skip.line for skip in dataset.skipped], strict=True))
     assert "dangling symbolic link" in lines["dangling.png"] and "gone.png" in lines["dangling.png"]
     assert "symbolic link loop" in lines["loop.jpg"]
     assert "a FIFO, not a regular file" in lines["pipe.png"]
     assert all(str(images / name) in line for name, line in lines.items())
+
+
+def test_dataset_skips_carry_their_stage_and_the_former_lines(tmp_path):
+    """Refused images are stage "images", the reader's skips stage "annotations"; the lines are unchanged."""
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(_gradient(40, 32)).save(images / "a b.png")
+    Image.fromarray(_gradient(40, 32)).save(images / "a_b.jpg")  # the same id as "a b.png"
+    Image.fromarray(_gradient(8, 8)).save(images / "tiny.png")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"images": [{"id": 1, "file_name": "a_b.png"}, {"id": 2, "file_name": "x.png"}],
+                                 "annotations": [{"image_id": 1, "bbox": [1, 1, 5, 5]}]}))
+    dataset = load_dataset(images, boxes, tmp_path / "out")
+    assert [(r.id, len(r.boxes)) for r in dataset.images] == [("a_b", 1)]
+    assert [(skip.stage, skip.line) for skip in dataset.skipped] == [
+        ("images", f"{images / 'a_b.jpg'}: duplicate image id 'a_b' (also a b.png); skipped"),
+        ("images", f"{images / 'tiny.png'}: 8x8 px is smaller than 16 px, less than one patch"),
+        ("annotations", f"{boxes}: images[1] (x.png): not in the image set; its boxes are skipped"),
+    ]
+    boxes.write_text("{")
+    (skip,) = load_dataset(images, boxes, tmp_path / "out").skipped[2:]
+    assert skip.stage == "annotations" and skip.line.startswith(f"{boxes}: not valid JSON (")
+    assert skip.line.endswith("; building without boxes")
 
 
 def test_build_goes_on_past_bad_images_and_lists_them(tmp_path, tiny_checkpoints):
@@ -477,11 +500,12 @@ def test_dataset_stage_survives_generated_garbage(tmp_path_factory, blobs, annot
     dataset = load_dataset(images, folder / "boxes.json", folder / "out")
     ids = {record.id for record in dataset.images}
     assert {"good1", "good2"} <= ids
-    assert all("\n" not in line for line in dataset.skipped)
+    lines = [skip.line for skip in dataset.skipped]
+    assert all("\n" not in line for line in lines)
     for i in range(len(blobs)):
         name = f"broken{i}"
-        listed = [line for line in dataset.skipped if f"{name}." in line]
-        assert (name in ids) != (len(listed) == 1), (name, dataset.skipped)
+        listed = [line for line in lines if f"{name}." in line]
+        assert (name in ids) != (len(listed) == 1), (name, lines)
 
 
 # --- models that fail: one skip line each, the other models built, nothing of theirs published ---
