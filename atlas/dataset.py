@@ -60,11 +60,19 @@ def load_dataset(images_dir: Path, annotations: Path | None, out_dir: Path) -> D
     records, refused = _decode_images(folder.images, display_dir)
     if not records:
         raise AtlasError(f"{images_dir}: no usable images found: {_why_no_images(images_dir, folder, refused)}")
+    _remove_stale_display_copies(display_dir, {r.id for r in records})
     skipped = [*folder.skipped, *refused]
     if annotations is not None:
         records, box_skips = _attach_boxes(records, annotations)
         skipped.extend(box_skips)
     return Dataset(records, skipped)
+
+
+def _remove_stale_display_copies(display_dir: Path, ids: set[str]) -> None:
+    """Remove the display copies of images no longer in the build (``OUT/images`` is the build's own)."""
+    for copy in display_dir.glob("*.jpg"):
+        if copy.stem not in ids:
+            copy.unlink()
 
 
 def _decode_images(paths: list[Path], display_dir: Path) -> tuple[list[ImageRecord], list[Skip]]:

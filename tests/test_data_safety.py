@@ -183,6 +183,7 @@ def test_a_rebuild_after_removing_an_image_and_a_model_equals_a_clean_build(tiny
     assert _tree(out / "site") == _tree(clean / "site")
     assert _tree(out / "render") == _tree(clean / "render")
     assert not [k for k in _tree(out / "site") if "horse" in k]
+    assert _tree(out / "images") == _tree(clean / "images")  # no display copy of the removed photo either
     # drop model v
     result = runner.invoke(app, ["build", *models[:2], *common, "--out", str(out)])
     assert result.exit_code == 0, result.output
