@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[test]'
 	touch $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright's own browser download is not used), and a Java
-# runtime for the Nu Html Checker. Installed with apt-get as root or through sudo, when missing.
-APT_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(shell command -v java),,default-jre-headless)
+# Debian's Chromium for the browser tests (Playwright's own browser download is not used), a Java
+# runtime for the Nu Html Checker, and Node.js for the page scripts' unit tests (and npm for the web tools). Installed with apt-get as root or through sudo, when missing.
+APT_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(shell command -v java),,default-jre-headless) \
+	$(if $(shell command -v node),,nodejs npm)
 browser:
-	@if [ -z "$(strip $(APT_PACKAGES))" ]; then echo "chromium and java: present"; \
+	@if [ -z "$(strip $(APT_PACKAGES))" ]; then echo "chromium, java and node: present"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
