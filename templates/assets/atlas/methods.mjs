@@ -1,5 +1,5 @@
-/* The attention-map methods as the page's data block lists them (emitted by atlas/pages.py from the
- * Python constants): the JS names no method itself. Pure. */
+/* The attention-map methods as the page's data block lists them (emitted by atlas.pages from the method
+ * registry, ssl_attention/methods.py): the JS names no method itself. Pure. */
 
 /** Method keys in display order. */
 export const methodKeys = (data) => data.methods.map((m) => m.key);
