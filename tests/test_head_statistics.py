@@ -3,6 +3,7 @@ from transformers' own ``output_attentions`` and ``output_hidden_states`` (eager
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from atlas.cache import cache_key
+from atlas.cache import cache_key, write_maps
+from atlas.dataset import sample_paths
 from atlas.manifest import ModelEntry
 from ssl_attention.head_statistics import distance_reduction, entropy_reduction, prefix_mass_reduction
 from ssl_attention.maps import compute_maps
@@ -127,3 +129,28 @@ def test_a_build_exports_the_statistics_with_the_documented_shapes(tiny_checkpoi
             assert {s.name for s in all_statistics()} & set(npz.files) == set(entry["statistics"])
     with np.load(tmp_path / "maps" / entries["r"]["maps"]["chelsea"]) as npz:
         assert not {s.name for s in all_statistics()} & set(npz.files)
+
+    # a cache from before the statistics (npz and model.json without them) is recomputed
+    _strip_statistics(tmp_path / "maps", "d", "chelsea")
+    result = _small_build(tiny_checkpoints, tmp_path, models, "--image-size", "16x24")
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "maps" / "d" / "chelsea.npz") as npz:
+        assert set(statistics_for("vit", True)) <= set(npz.files)
+
+
+def _strip_statistics(maps_dir, model: str, image: str) -> None:
+    """Make ``model``'s cache look as an older build left it: no statistics in its npz or model.json."""
+    record_file = maps_dir / model / "model.json"
+    record = json.loads(record_file.read_text())
+    del record["entry"]["statistics"]
+    record_file.write_text(json.dumps(record))
+    old_entry = ModelEntry.from_json(record["entry"])
+    assert old_entry.statistics == ()
+    npz_file = maps_dir / model / f"{image}.npz"
+    with np.load(npz_file) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "meta" and k not in {s.name for s in all_statistics()}}
+        meta = json.loads(str(npz["meta"]))
+    images_dir, _ = sample_paths()
+    (image_file,) = [p for p in images_dir.iterdir() if p.stem == image]
+    meta["cache_key"] = cache_key(hashlib.sha256(image_file.read_bytes()).hexdigest(), old_entry)
+    write_maps(npz_file, arrays, meta)
