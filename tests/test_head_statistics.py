@@ -154,3 +154,47 @@ def _strip_statistics(maps_dir, model: str, image: str) -> None:
     (image_file,) = [p for p in images_dir.iterdir() if p.stem == image]
     meta["cache_key"] = cache_key(hashlib.sha256(image_file.read_bytes()).hexdigest(), old_entry)
     write_maps(npz_file, arrays, meta)
+
+
+@pytest.mark.parametrize("family", ["dinov2_registers", "siglip"])
+def test_statistics_run_in_float32_under_autocast(tiny_checkpoints, family):
+    """Under bf16 autocast (as on a GPU) the statistics are still computed in float32: they equal the
+    float64 reference from that pass's own attention and hidden states to float32 precision."""
+    model = _load(tiny_checkpoints, family)
+    pixels = _pixels(model)
+    captured: dict[tuple[str, int], torch.Tensor] = {}
+
+    def keep(key, getter):
+        return lambda _m, _i, output: captured.__setitem__(key, getter(output).detach().double().clone())
+
+    points = [("attn", model.attention_points), ("hidden", model.block_outputs)]
+    handles = [module.register_forward_hook(keep((what, layer), getter))
+               for what, hooks in points for layer, (module, getter) in enumerate(hooks)]
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            maps = compute_maps(model, pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    attn = torch.stack([captured["attn", layer] for layer in range(model.layers)], dim=1).numpy()
+    hidden = torch.stack([captured["hidden", layer] for layer in range(model.layers)], dim=1).numpy()
+    hidden = np.concatenate([np.zeros_like(hidden[:, :1]), hidden], axis=1)  # entry l + 1 is layer l's output
+    for b in range(pixels.shape[0]):
+        expected = reference.head_statistics(attn[b], hidden[b], model.prefix_tokens, model.grid, model.patch_size)
+        for name, values in expected.items():
+            np.testing.assert_allclose(maps[name][b], values, rtol=2e-6, atol=1e-6, err_msg=name)
+
+
+def test_statistics_keep_no_views_of_the_layer_tensors(tiny_checkpoints):
+    """Each layer's statistics are their own small tensors, never views keeping a layer's attention alive."""
+    from ssl_attention.attention import _Reducer
+
+    model = _load(tiny_checkpoints, "dinov2_registers")
+    reducer = _Reducer(model, (), tuple(map(get_statistic, model.statistics)))
+    tokens = model.prefix_tokens + model.grid[0] * model.grid[1]
+    for layer in range(model.layers):
+        reducer(layer, torch.softmax(torch.randn(2, model.heads, tokens, tokens), dim=-1))
+        reducer.hidden(layer, torch.randn(2, tokens, 32))
+    for name in model.statistics:
+        for kept in reducer.out[name]:
+            assert kept.untyped_storage().nbytes() == kept.numel() * kept.element_size(), name
