@@ -14,12 +14,12 @@ Two ways to compute:
 * ``compute``: a function ``(model, pixel_values) -> {array name: [B, ...] float32}`` that does its own
   passes (Grad-CAM's forward and backward).
 
-Per-head statistics of a ViT (``Statistic``: attention distance, entropy, the attention sink, token
-norms) are registered beside the methods in ``STATISTICS``. They are not maps: every ViT exports those
-its token layout allows, from the same forward pass as its maps, and nothing renders them.
+Statistics of a ViT's heads and tokens (``Statistic``: attention distance, entropy, the attention
+sink, token norms) are registered beside the methods in ``STATISTICS``. They are not maps: every ViT
+exports those its token layout allows, from the same forward pass as its maps, and nothing renders them.
 
-Every computation is a callable or a ``"module:function"`` reference, imported when first used: the registry
-itself imports no torch, so the command line can read it (``atlas --help``) and stay fast.
+Every computation is a callable or a ``"module:function"`` reference, imported when first used: the
+registry itself imports no torch, so the command line can read it (``atlas --help``) and stay fast.
 """
 
 from __future__ import annotations
