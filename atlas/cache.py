@@ -17,7 +17,8 @@ from atlas.manifest import FORMAT_VERSION, ModelEntry
 
 def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
     """What a cached map depends on: image bytes, model identity and revision, preprocessing, methods,
-    per-head or fused-only, code version (all but the image from the model's manifest entry)."""
+    per-head or fused-only, the statistics it holds (older files without them are recomputed), code
+    version (all but the image from the model's manifest entry)."""
     identity = {
         "image": image_sha256,
         "checkpoint": model_entry.checkpoint,
@@ -27,6 +28,7 @@ def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
         "preprocessing": model_entry.preprocessing,
         "methods": list(model_entry.methods),
         "per_head": model_entry.per_head,
+        "statistics": list(model_entry.statistics),
         "library": ssl_attention.__version__,
         "format": FORMAT_VERSION,
     }

@@ -69,7 +69,7 @@ class ImageEntry:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model of the build: checkpoint, weights, token layout, methods and its cached maps."""
+    """One model of the build: checkpoint, weights, token layout, methods, statistics and its cached maps."""
 
     name: str
     checkpoint: str
@@ -84,6 +84,7 @@ class ModelEntry:
     num_registers: int = 0
     has_cls: bool = False
     per_head: bool = False  # per-head maps were kept (cls, mean)
+    statistics: tuple[str, ...] = ()  # the registry's statistics in each npz (ViTs), e.g. "distance"
     revision: str = ""
     family: str = ""
     architecture: str = ""
@@ -112,6 +113,7 @@ class ModelEntry:
             has_cls=model.has_cls if vit else False,
             methods=in_order(methods),
             per_head=per_head is not False and vit,
+            statistics=model.statistics,
             preprocessing=model.preprocessing.to_dict(),
             note=model.note,
         )
@@ -159,6 +161,7 @@ class ModelEntry:
             "has_cls": self.has_cls,
             "methods": list(self.methods),
             "per_head": self.per_head,
+            "statistics": list(self.statistics),
             "preprocessing": self.preprocessing,
             "note": self.note,
         }
@@ -187,6 +190,7 @@ class ModelEntry:
             has_cls=bool(data.get("has_cls", False)),
             methods=in_order(data["methods"]),
             per_head=bool(data.get("per_head", kind == "vit" and heads > 0)),
+            statistics=tuple(str(name) for name in data.get("statistics", [])),
             preprocessing=dict(data.get("preprocessing") or {}),
             note=str(data.get("note", "")),
             maps={str(k): str(v) for k, v in data.get("maps", {}).items()},

@@ -8,7 +8,9 @@ produced, so only the reduced maps and one running rollout matrix are kept, neve
 * rollout to l:  R = I; for k <= l: M = mean_h A[k]; M = (M + I) / 2; M /= M.sum(-1, keepdim); R = M @ R
                  map = R[0, P] with a CLS token, else the mean over patch rows of R[P, P]
 Fused cls/mean maps are the mean over heads. Each reduction is a method of the registry
-(``ssl_attention.methods``), which says which of them a model offers.
+(``ssl_attention.methods``), which says which of them a model offers. The same pass computes the
+registry's statistics (``ssl_attention.head_statistics``): those of the attention from the same hooks,
+those of the hidden states from a second hook on each layer's output (``VisionModel.block_outputs``).
 
 On a GPU the forward pass runs under bf16/fp16 autocast; every reduction here (including rollout's
 matrix product, which autocast would otherwise run in reduced precision) runs in float32 with autocast
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 from ssl_attention.errors import AtlasError
-from ssl_attention.methods import Method, TokenLayout
+from ssl_attention.methods import Method, Statistic, TokenLayout
 
 if TYPE_CHECKING:
     from ssl_attention.models.base import VisionModel
@@ -63,36 +65,57 @@ def rollout_reduction(layout: TokenLayout) -> Callable[[int, torch.Tensor], torc
 
 
 class _Reducer:
-    """Receives each layer's attention and keeps every requested method's per-layer reduction."""
+    """Receives each layer's attention and output hidden states and keeps every requested method's and
+    statistic's per-layer reduction."""
 
-    def __init__(self, model: VisionModel, methods: tuple[Method, ...]):
-        self.layout = TokenLayout(model.prefix_tokens, model.grid, model.has_cls)
+    def __init__(self, model: VisionModel, methods: tuple[Method, ...], statistics: tuple[Statistic, ...] = ()):
+        self.layout = TokenLayout(model.prefix_tokens, model.grid, model.has_cls, model.patch_size)
         self.layers = model.layers
         self.methods = methods
-        self.steps = {m.name: m.reduction_factory()(self.layout) for m in methods}
-        self.out: dict[str, list[torch.Tensor | None]] = {m.name: [None] * model.layers for m in methods}
-        self.seen = 0
+        self.statistics = statistics
+        self.steps = {
+            source: {e.name: e.reduction_factory()(self.layout) for e in entries}
+            for source, entries in (
+                ("attention", (*methods, *(s for s in statistics if s.source == "attention"))),
+                ("hidden", tuple(s for s in statistics if s.source == "hidden")),
+            )
+        }
+        names = [*(m.name for m in methods), *(s.name for s in statistics)]
+        self.out: dict[str, list[torch.Tensor | None]] = {name: [None] * model.layers for name in names}
+        self.seen = {"attention": 0, "hidden": 0}
+
+    @property
+    def needs_hidden(self) -> bool:
+        """Whether any requested statistic reads the layers' hidden states."""
+        return bool(self.steps["hidden"])
 
     def __call__(self, layer: int, attn: torch.Tensor | None) -> None:
         if attn is None:
             raise AtlasError("the model returned no attention weights: it must run with eager attention")
         with _float32(attn.device):
-            self._reduce(layer, attn.detach().float())
+            self._reduce("attention", layer, attn.detach().float())
 
-    def _reduce(self, layer: int, attn: torch.Tensor) -> None:
-        tokens = attn.shape[-1]
+    def hidden(self, layer: int, hidden: torch.Tensor) -> None:
+        """Receive layer ``layer``'s output hidden states [B, T, D]."""
+        with _float32(hidden.device):
+            self._reduce("hidden", layer, hidden.detach().float())
+
+    def _reduce(self, source: str, layer: int, values: torch.Tensor) -> None:
+        tokens = values.shape[-1] if source == "attention" else values.shape[1]
         prefix, grid = self.layout.prefix, self.layout.grid
         n = grid[0] * grid[1]
         if tokens != prefix + n:
             raise AtlasError(f"layer {layer}: {tokens} tokens, expected {prefix} prefix + {n} patches for grid {grid}")
-        for name, step in self.steps.items():
-            self.out[name][layer] = step(layer, attn)
-        self.seen += 1
+        for name, step in self.steps[source].items():
+            self.out[name][layer] = step(layer, values)
+        self.seen[source] += 1
 
     def result(self) -> dict[str, np.ndarray]:
         """Arrays of the export contract with a leading batch axis."""
-        if self.seen != self.layers:
-            raise AtlasError(f"captured attention of {self.seen} layers, expected {self.layers}")
+        for source, seen in self.seen.items():
+            if self.steps[source] and seen != self.layers:
+                what = "attention" if source == "attention" else "output hidden states"
+                raise AtlasError(f"captured {what} of {seen} layers, expected {self.layers}")
         gh, gw = self.layout.grid
         maps: dict[str, np.ndarray] = {}
         for method in self.methods:
@@ -102,24 +125,32 @@ class _Reducer:
                 maps[method.head_array] = stacked.cpu().numpy().astype(np.float32)
                 stacked = stacked.mean(dim=2)
             maps[method.fused_array] = stacked.cpu().numpy().astype(np.float32)
+        for statistic in self.statistics:
+            maps[statistic.name] = torch.stack(self.out[statistic.name], dim=1).cpu().numpy().astype(np.float32)
         return maps
 
 
-def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor,
-                       methods: tuple[Method, ...]) -> dict[str, np.ndarray]:
-    """All requested maps of all layers for a batch, from one forward pass.
+def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[Method, ...],
+                       statistics: tuple[Statistic, ...] = ()) -> dict[str, np.ndarray]:
+    """All requested maps and statistics of all layers for a batch, from one forward pass.
 
-    ``methods`` are registry entries with a ``reduction``. Returns float32 arrays keyed as in the
-    export contract, each with a leading batch axis: per-head methods ``<name>`` [B, L, H, gh, gw] and
-    ``<name>_fused`` [B, L, gh, gw]; the others ``<name>`` [B, L, gh, gw].
+    ``methods`` are registry entries with a ``reduction``, ``statistics`` registry ``Statistic``s.
+    Returns float32 arrays keyed as in the export contract, each with a leading batch axis: per-head
+    methods ``<name>`` [B, L, H, gh, gw] and ``<name>_fused`` [B, L, gh, gw]; the other methods
+    ``<name>`` [B, L, gh, gw]; each statistic ``<name>`` [B, L, ...] (its ``axes``).
     """
-    reducer = _Reducer(model, methods)
+    reducer = _Reducer(model, methods, statistics)
     per_layer = len(model.attention_points) // model.layers
     parts: list[torch.Tensor | None] = []
     handles = [
         module.register_forward_hook(_hook(reducer, index // per_layer, getter, parts, per_layer))
         for index, (module, getter) in enumerate(model.attention_points)
     ]
+    if reducer.needs_hidden:
+        if len(model.block_outputs) != model.layers:
+            raise AtlasError(f"model {model.name}: {len(model.block_outputs)} layer outputs, expected {model.layers}")
+        handles += [module.register_forward_hook(_hidden_hook(reducer, layer, getter))
+                    for layer, (module, getter) in enumerate(model.block_outputs)]
     try:
         with torch.inference_mode(), _autocast(pixel_values.device):
             model.run(pixel_values)
@@ -143,6 +174,11 @@ def _hook(reducer: _Reducer, layer: int, getter, parts: list, per_layer: int):
         reducer(layer, attn)
 
     return hook
+
+
+def _hidden_hook(reducer: _Reducer, layer: int, getter):
+    """Pass layer ``layer``'s output hidden states to ``reducer``."""
+    return lambda _module, _inputs, output: reducer.hidden(layer, getter(output))
 
 
 def _float32(device: torch.device):

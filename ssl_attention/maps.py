@@ -7,7 +7,7 @@ import torch
 
 from ssl_attention.attention import vit_attention_maps
 from ssl_attention.errors import UnsupportedError
-from ssl_attention.methods import Method, get_method, method_names
+from ssl_attention.methods import Method, get_method, get_statistic, method_names
 from ssl_attention.models.base import VisionModel
 
 
@@ -42,8 +42,11 @@ def _why_unsupported(model: VisionModel, method: str) -> str:
 
 
 def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[str, ...] | None = None,
-                 per_head: bool | None = None) -> dict[str, np.ndarray]:
+                 per_head: bool | None = None, statistics: bool = True) -> dict[str, np.ndarray]:
     """Maps for a batch: float32 arrays with a leading batch axis, keyed as in the export contract.
+
+    ``statistics``: also the registry's statistics the model exports (``model.statistics``: attention
+    distance, entropy, prefix mass, token norms; ViTs only), from the maps' forward pass.
 
     ``per_head``: None keeps per-head maps where they exist; False keeps fused maps only; True demands
     per-head maps, which is an error for methods without heads (rollout, gradcam) named in ``methods``.
@@ -58,8 +61,9 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
     chosen = [get_method(name) for name in methods]
     maps: dict[str, np.ndarray] = {}
     reductions = tuple(m for m in chosen if m.reduction is not None)
-    if reductions:
-        maps.update(vit_attention_maps(model, pixel_values, reductions))
+    stats = tuple(get_statistic(name) for name in model.statistics) if statistics else ()
+    if reductions or stats:
+        maps.update(vit_attention_maps(model, pixel_values, reductions, stats))
     for method in chosen:
         compute = method.compute_function()
         if compute is not None:

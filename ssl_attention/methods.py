@@ -14,8 +14,12 @@ Two ways to compute:
 * ``compute``: a function ``(model, pixel_values) -> {array name: [B, ...] float32}`` that does its own
   passes (Grad-CAM's forward and backward).
 
-Either is a callable or a ``"module:function"`` reference, imported when first used: the registry
-itself imports no torch, so the command line can read it (``atlas --help``) and stay fast.
+Statistics of a ViT's heads and tokens (``Statistic``: attention distance, entropy, the attention
+sink, token norms) are registered beside the methods in ``STATISTICS``. They are not maps: every ViT
+exports those its token layout allows, from the same forward pass as its maps, and nothing renders them.
+
+Every computation is a callable or a ``"module:function"`` reference, imported when first used: the
+registry itself imports no torch, so the command line can read it (``atlas --help``) and stay fast.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class TokenLayout:
     prefix: int
     grid: tuple[int, int]
     has_cls: bool
+    patch_size: int  # pixels of the model input per patch side
 
     @property
     def patches(self) -> slice:
@@ -156,3 +161,67 @@ def in_order(names: Any) -> tuple[str, ...]:
 def per_head_methods() -> tuple[str, ...]:
     """The methods that have per-head maps."""
     return tuple(m.name for m in all_methods() if m.per_head)
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One per-layer statistic of a ViT, exported beside its maps (``<name>`` in each npz).
+
+    ``source`` says what its per-layer step receives: ``"attention"``, the layer's post-softmax attention
+    [B, heads, T, T], or ``"hidden"``, the layer's output hidden states [B, T, D] (before any final norm,
+    transformers' ``hidden_states[l + 1]``); both float32. The step returns the layer's values with a
+    leading batch axis ([B, *axes[1:]]); stacked over layers they give ``axes``.
+    """
+
+    name: str  # npz array name
+    description: str
+    source: str  # "attention" | "hidden"
+    axes: tuple[str, ...]  # the exported array's axes, e.g. ("layer", "head")
+    unit: str
+    reduction: Reduction | str
+    needs_prefix: bool = False  # exported only by ViTs with a CLS token or registers
+
+    def offered_by(self, kind: str, has_prefix: bool) -> bool:
+        """Whether a model of ``kind`` (with or without CLS/register tokens) exports this statistic."""
+        return kind == "vit" and (has_prefix or not self.needs_prefix)
+
+    def reduction_factory(self) -> Reduction:
+        """The per-layer step factory, called with the model's ``TokenLayout``."""
+        return _resolve(self.reduction)
+
+
+_STATS = "ssl_attention.head_statistics"
+
+STATISTICS: tuple[Statistic, ...] = (
+    Statistic("distance", "mean attention distance between patch centres, over patch queries", "attention",
+              ("layer", "head"), "model-input pixels", f"{_STATS}:distance_reduction"),
+    Statistic("entropy", "mean entropy of the patch queries' attention over all tokens", "attention",
+              ("layer", "head"), "nats", f"{_STATS}:entropy_reduction"),
+    Statistic("prefix_mass", "mean attention the patch queries give the CLS and register tokens (the sink)",
+              "attention", ("layer", "head"), "fraction of attention", f"{_STATS}:prefix_mass_reduction",
+              needs_prefix=True),
+    Statistic("token_norm", "L2 norm of each patch token's hidden state at the layer's output", "hidden",
+              ("layer", "row", "col"), "hidden-state units", f"{_STATS}:token_norm_reduction"),
+    Statistic("prefix_norm", "L2 norm of the CLS and register tokens' hidden states at the layer's output",
+              "hidden", ("layer", "prefix"), "hidden-state units", f"{_STATS}:prefix_norm_reduction",
+              needs_prefix=True),
+)
+
+
+def all_statistics() -> tuple[Statistic, ...]:
+    """Every registered statistic, in the registry's order (read it through this function)."""
+    return STATISTICS
+
+
+def get_statistic(name: str) -> Statistic:
+    """The registered statistic ``name``; UnsupportedError (one line) for an unknown name."""
+    for statistic in all_statistics():
+        if statistic.name == name:
+            return statistic
+    known = ", ".join(s.name for s in all_statistics())
+    raise UnsupportedError(f"unknown statistic {name!r}; statistics are {known}")
+
+
+def statistics_for(kind: str, has_cls_or_registers: bool) -> tuple[str, ...]:
+    """The statistics a model of ``kind`` (with or without CLS/register tokens) exports, in registry order."""
+    return tuple(s.name for s in all_statistics() if s.offered_by(kind, has_cls_or_registers))

@@ -24,22 +24,26 @@ def _pixels(model, seed: int = 0, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, 3, *model.preprocessing.size, generator=generator)
 
 
-def _hf_attentions(model, pixels: torch.Tensor) -> np.ndarray:
-    """[B, L, H, T, T] from transformers' own output_attentions path."""
+def _hf_outputs(model, pixels: torch.Tensor, **flags):
+    """transformers' own output for ``pixels`` with ``flags`` (e.g. output_attentions=True)."""
     from ssl_attention.models.hf import _naflex_inputs
 
     module = model.module
     with torch.no_grad():
         if model.family == "siglip2":
-            out = module(**_naflex_inputs(pixels, model.patch_size), output_attentions=True)
-        elif model.family == "mae":
+            return module(**_naflex_inputs(pixels, model.patch_size), **flags)
+        if model.family == "mae":
             n = model.grid[0] * model.grid[1]
             noise = torch.arange(n, dtype=torch.float32).expand(pixels.shape[0], -1)
-            out = module(pixel_values=pixels, noise=noise, output_attentions=True, interpolate_pos_encoding=True)
-        elif model.family in ("dinov2", "dinov3"):
-            out = module(pixel_values=pixels, output_attentions=True)
-        else:
-            out = module(pixel_values=pixels, output_attentions=True, interpolate_pos_encoding=True)
+            return module(pixel_values=pixels, noise=noise, interpolate_pos_encoding=True, **flags)
+        if model.family in ("dinov2", "dinov3"):
+            return module(pixel_values=pixels, **flags)
+        return module(pixel_values=pixels, interpolate_pos_encoding=True, **flags)
+
+
+def _hf_attentions(model, pixels: torch.Tensor) -> np.ndarray:
+    """[B, L, H, T, T] from transformers' own output_attentions path."""
+    out = _hf_outputs(model, pixels, output_attentions=True)
     return torch.stack(out.attentions, dim=1).double().numpy()
 
 
@@ -165,10 +169,11 @@ def test_per_head_requests(tiny_checkpoints):
     pixels = _pixels(model, batch=1)
     with pytest.raises(UnsupportedError, match="rollout has no per-head maps"):
         compute_maps(model, pixels, ("rollout",), per_head=True)
-    fused_only = compute_maps(model, pixels, ("cls", "rollout"), per_head=False)
+    fused_only = compute_maps(model, pixels, ("cls", "rollout"), per_head=False, statistics=False)
     assert sorted(fused_only) == ["cls_fused", "rollout"]
     every_method = compute_maps(model, pixels, per_head=True)  # heads where they exist, rollout fused
-    assert sorted(every_method) == ["cls", "cls_fused", "mean", "mean_fused", "rollout"]
+    statistics = ["distance", "entropy", "prefix_mass", "prefix_norm", "token_norm"]  # the statistics stay
+    assert sorted(every_method) == sorted(["cls", "cls_fused", "mean", "mean_fused", "rollout", *statistics])
 
 
 def test_unsupported_methods_name_the_reason(tiny_checkpoints):

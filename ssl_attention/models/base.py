@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ssl_attention.methods import methods_for
+from ssl_attention.methods import methods_for, statistics_for
 from ssl_attention.preprocess import Preprocessing
 
 
@@ -20,6 +20,9 @@ class VisionModel:
     ViTs (kind "vit") expose ``attention_points``: one (module, getter) per layer, in depth order, where
     ``getter(module_output)`` returns that layer's post-softmax attention [B, heads, T, T]; a layer of
     several parallel attentions has that many consecutive points, whose heads together make ``heads``.
+    They also expose ``block_outputs``: one (module, getter) per layer, in depth order, where
+    ``getter(module_output)`` returns that layer's output hidden states [B, T, D] (before any final norm:
+    transformers' ``hidden_states[l + 1]``).
     CNNs (kind "cnn") expose ``stages``: the modules whose outputs Grad-CAM uses.
     ``run(pixel_values)`` performs the forward pass (and returns logits for CNNs).
     """
@@ -39,6 +42,7 @@ class VisionModel:
     num_registers: int = 0
     has_cls: bool = True
     attention_points: list[tuple[nn.Module, Callable[[Any], torch.Tensor]]] = field(default_factory=list)
+    block_outputs: list[tuple[nn.Module, Callable[[Any], torch.Tensor]]] = field(default_factory=list)
     stages: list[nn.Module] = field(default_factory=list)
     class_names: list[str] | None = None
     note: str = ""  # e.g. why weights are random
@@ -53,6 +57,11 @@ class VisionModel:
     def methods(self) -> tuple[str, ...]:
         """The methods of the registry this model supports."""
         return methods_for(self.kind, self.has_cls and self.kind == "vit")
+
+    @property
+    def statistics(self) -> tuple[str, ...]:
+        """The statistics of the registry this model exports (ViTs; some need CLS or register tokens)."""
+        return statistics_for(self.kind, self.prefix_tokens > 0)
 
     @property
     def grid(self) -> tuple[int, int]:

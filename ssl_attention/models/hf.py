@@ -146,7 +146,8 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
         heads=vcfg.num_attention_heads,
         num_registers=int(getattr(vcfg, "num_register_tokens", 0) or 0),
         has_cls=has_cls,
-        attention_points=_attention_points(module, vcfg.num_hidden_layers, checkpoint),
+        attention_points=_recorded_points(module, "attentions", vcfg.num_hidden_layers, checkpoint),
+        block_outputs=_recorded_points(module, "hidden_states", vcfg.num_hidden_layers, checkpoint),
     )
 
 
@@ -261,16 +262,24 @@ def _processor_size(processor) -> tuple[int, int] | None:
     return None
 
 
-def _attention_points(module: nn.Module, layers: int, checkpoint: str):
-    """One (attention module, weights getter) per encoder layer: transformers attention modules return
-    ``(attn_output, attn_weights)``, and with eager attention the weights are the post-softmax matrix."""
+def _recorded_points(module: nn.Module, what: str, layers: int, checkpoint: str):
+    """One (module, getter) per encoder layer for the output transformers records as ``what``:
+    ``"attentions"``: the attention modules, which return ``(attn_output, attn_weights)`` (with eager
+    attention the weights are the post-softmax matrix); ``"hidden_states"``: the encoder layers, whose
+    output (or its first item) is ``hidden_states[l + 1]``, before any final norm."""
     recordable = getattr(module, "_can_record_outputs", None) or {}
-    target = recordable.get("attentions")
+    target = recordable.get(what)
     target = getattr(target, "target_class", target)
-    points = [(m, _second) for m in module.modules() if target is not None and isinstance(m, target)]
+    getter = _second if what == "attentions" else _first
+    points = [(m, getter) for m in module.modules() if target is not None and isinstance(m, target)]
     if len(points) != layers:
-        raise ModelLoadError(f"{checkpoint}: found {len(points)} attention modules for {layers} layers")
+        kind = "attention modules" if what == "attentions" else "encoder layers"
+        raise ModelLoadError(f"{checkpoint}: found {len(points)} {kind} for {layers} layers")
     return points
+
+
+def _first(output):
+    return output[0] if isinstance(output, tuple) else output
 
 
 def _second(output):

@@ -133,7 +133,7 @@ def _vit(name, checkpoint, weights, module, image_size) -> VisionModel:
         run=module.forward_features, patch_size=patch, layers=len(module.blocks),
         heads=sum(a.num_heads for a in _block_attentions(module.blocks[0], checkpoint)),
         num_registers=num_prefix - int(has_cls), has_cls=has_cls,
-        attention_points=points,
+        attention_points=points, block_outputs=[(block, _identity) for block in module.blocks],
     )
 
 
