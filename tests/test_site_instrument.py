@@ -1,0 +1,32 @@
+"""The atlas as a researcher's instrument (issue 16), in headless Chromium on the fake site: the sidebar,
+small-sample intervals, the empty grid, both palettes, keyboard shortcuts, state round trips, narrow screens.
+
+Every test runs under the page fixture's checks: no console error (CSP violations included), no failed
+request, no request that leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+IMAGE_PAGE = "atlas/images/astronaut/"
+
+
+def _open(page, site_url, path, hash_=""):
+    """Go to an atlas page once the current one finished loading (leaving early aborts its requests)."""
+    page.wait_for_load_state("networkidle")
+    page.goto(site_url + path + (f"#{hash_}" if hash_ else ""))
+    page.wait_for_selector(".atlas-root[data-atlas-ready]")
+    page.wait_for_load_state("networkidle")
+
+
+def test_sidebar_entries_are_distinct(page, site_url):
+    """The docs' model guide and the Atlas section's model pages do not share one title."""
+    _open(page, site_url, "atlas/")
+    titles = page.eval_on_selector_all(
+        "nav.md-nav--primary .md-nav__link .md-ellipsis", "els => els.map(e => e.textContent.trim())"
+    )
+    assert "Gallery" in titles and len(titles) > 8
+    assert sorted(t for t in titles if titles.count(t) > 1) == []
