@@ -30,3 +30,21 @@ def test_sidebar_entries_are_distinct(page, site_url):
     )
     assert "Gallery" in titles and len(titles) > 8
     assert sorted(t for t in titles if titles.count(t) > 1) == []
+
+
+def _ci_cells(page) -> list[tuple[int, bool]]:
+    """(n, shows an interval) of every cell of the page's per-label tables."""
+    return page.eval_on_selector_all(
+        ".atlas-label-table td",
+        "els => els.map(e => [Number(e.querySelector('.atlas-n').textContent.slice(2)),"
+        " !!e.querySelector('.atlas-ci')])",
+    )
+
+
+@pytest.mark.parametrize("path", ["atlas/leaderboard/", "atlas/leaderboard/dinov2/"])
+def test_label_tables_show_n_and_no_interval_below_three_images(page, site_url, path):
+    _open(page, site_url, path)
+    cells = _ci_cells(page)
+    assert 1 in {n for n, _ in cells}  # the fake build has labels on a single image
+    assert [(n, ci) for n, ci in cells if ci != (n >= 3)] == []
+    assert page.locator(".atlas-label-table .atlas-n").first.is_visible()
