@@ -48,3 +48,15 @@ def test_label_tables_show_n_and_no_interval_below_three_images(page, site_url, 
     assert 1 in {n for n, _ in cells}  # the fake build has labels on a single image
     assert [(n, ci) for n, ci in cells if ci != (n >= 3)] == []
     assert page.locator(".atlas-label-table .atlas-n").first.is_visible()
+
+
+def test_unticking_every_model_says_so(page, site_url):
+    _open(page, site_url, IMAGE_PAGE)
+    boxes = page.locator("form.atlas-controls input[name=models]")
+    for i in range(boxes.count()):
+        boxes.nth(i).uncheck()
+    assert page.locator(".atlas-row").count() == 0
+    empty = page.locator(".atlas-grid [data-role=no-models]")
+    assert empty.is_visible() and "No model selected" in empty.inner_text()
+    boxes.first.check()
+    assert page.locator(".atlas-row").count() == 1 and empty.count() == 0
