@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures.node_tools import axe_source
+from tests.test_site_hostile import AXE_RUN, SETTLED
+
 pytestmark = pytest.mark.browser
 
 IMAGE_PAGE = "atlas/images/astronaut/"
@@ -60,3 +63,16 @@ def test_unticking_every_model_says_so(page, site_url):
     assert empty.is_visible() and "No model selected" in empty.inner_text()
     boxes.first.check()
     assert page.locator(".atlas-row").count() == 1 and empty.count() == 0
+
+
+@pytest.mark.parametrize("scheme", ["default", "slate"])
+@pytest.mark.parametrize("path", [IMAGE_PAGE, "atlas/models/", "atlas/leaderboard/"])
+def test_random_weight_badges_pass_axe_in_both_palettes(page, site_url, scheme, path):
+    """The "random weights" badges (and everything else axe checks) in the light and the dark palette."""
+    source = axe_source()
+    _open(page, site_url, path)
+    assert page.locator(".atlas-badge").count() > 0
+    page.evaluate(f"() => document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+    page.evaluate(SETTLED)  # axe must not measure colours halfway through the theme's transitions
+    page.evaluate(source)  # CDP evaluation: not subject to the page's CSP
+    assert page.evaluate(AXE_RUN) == []
