@@ -7,6 +7,9 @@ request, no request that leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import time
+from urllib.parse import parse_qsl, urlsplit
+
 import pytest
 
 from tests.fixtures.node_tools import axe_source
@@ -76,3 +79,41 @@ def test_random_weight_badges_pass_axe_in_both_palettes(page, site_url, scheme, 
     page.evaluate(SETTLED)  # axe must not measure colours halfway through the theme's transitions
     page.evaluate(source)  # CDP evaluation: not subject to the page's CSP
     assert page.evaluate(AXE_RUN) == []
+
+
+def _hash(page) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(page.url).fragment, keep_blank_values=True))
+
+
+def _wait_hash(page, key: str, value: str, timeout_s: float = 10.0) -> None:
+    """Until the URL hash has ``key=value``."""
+    deadline = time.monotonic() + timeout_s
+    while _hash(page).get(key) != value:
+        assert time.monotonic() < deadline, f"timed out waiting for {key}={value} in {page.url}"
+        page.wait_for_timeout(50)
+
+
+def test_shortcuts_leave_form_controls_and_the_theme_keys_alone(page, site_url):
+    _open(page, site_url, IMAGE_PAGE, "models=dinov2&method=cls&layer=1&view=heads")
+    search = page.locator("input[data-md-toggle=search]")
+    page.locator("input[name=models][value=siglip]").focus()
+    page.keyboard.press(" ")  # Space ticks the checkbox, and does not start playback
+    _wait_hash(page, "models", "dinov2,siglip")  # the checkbox acts on keyup
+    assert page.locator("[data-action=play]").get_attribute("aria-pressed") == "false"
+    page.locator("input[name=display][value=overlay]").focus()
+    page.keyboard.press("ArrowRight")  # the radio group moves to "heatmap only"; the layer stays
+    assert _hash(page)["display"] == "heat" and _hash(page)["layer"] == "1"
+
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("Control+ArrowRight")
+    page.keyboard.press("Alt+h")
+    assert _hash(page)["layer"] == "1" and _hash(page)["view"] == "heads"
+    page.keyboard.press("ArrowRight")
+    assert _hash(page)["layer"] == "2"
+    page.keyboard.press("u")  # smoothing, a key the theme does not bind
+    assert _hash(page)["smooth"] == "1" and not search.is_checked()
+    page.keyboard.press("h")  # the next shortcut still works (no search field took the focus)
+    assert _hash(page)["view"] == "fused"
+    page.keyboard.press("s")  # the theme's search key is not also a shortcut
+    assert _hash(page)["smooth"] == "1"
+    assert "<kbd>u</kbd>" in page.locator("dialog.atlas-help").inner_html()
