@@ -117,3 +117,50 @@ def test_shortcuts_leave_form_controls_and_the_theme_keys_alone(page, site_url):
     page.keyboard.press("s")  # the theme's search key is not also a shortcut
     assert _hash(page)["smooth"] == "1"
     assert "<kbd>u</kbd>" in page.locator("dialog.atlas-help").inner_html()
+
+
+def _variants(page, model: str = "dinov2") -> list[str]:
+    return page.eval_on_selector_all(
+        f".atlas-row[data-model={model}] .atlas-tile", "els => els.map(e => e.dataset.variant)"
+    )
+
+
+def test_choices_survive_a_method_that_lacks_them(page, site_url):
+    """Per-head view and composite across rollout, the layer across a shallower method, and x on a method
+    without heads: the hash keeps what the user chose, the page shows what applies."""
+    form = page.locator("form.atlas-controls")
+    method = lambda key: form.locator(f"input[name=method][value={key}]").check()  # noqa: E731
+    _open(page, site_url, IMAGE_PAGE, "method=mean&layer=1&view=heads")
+    assert _variants(page) == ["fused", "h00", "h01", "h02", "h03"]
+    method("rollout")
+    assert _variants(page) == ["fused"] and form.locator("[data-role=view]").is_hidden()
+    method("mean")
+    assert _variants(page) == ["fused", "h00", "h01", "h02", "h03"]
+    form.locator("input[name=composite]").check()
+    method("rollout")
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.keyboard.press("x")  # no heads here: x changes nothing
+    assert _hash(page)["composite"] == "1"
+    method("mean")
+    assert _variants(page) == ["fused", "composite"]
+
+    _open(page, site_url, IMAGE_PAGE, "method=mean&layer=1")
+    method("rollout")
+    page.keyboard.press("x")
+    assert _hash(page)["composite"] == "0"  # x on rollout wrote no composite=1
+    method("mean")
+    assert _variants(page) == ["fused", "h00", "h01", "h02", "h03"]
+
+    _open(page, site_url, IMAGE_PAGE, "method=gradcam&layer=3")  # ResNet-50: 4 stages; the ViTs: 3 layers
+    assert form.locator("input[name=layer]").input_value() == "3"
+    method("cls")
+    assert form.locator("input[name=layer]").input_value() == "2"  # shown clamped
+    method("gradcam")
+    assert form.locator("input[name=layer]").input_value() == "3" and _hash(page)["layer"] == "3"
+    url = page.url  # the permalink of this state reads back to the same state
+    page.reload()
+    page.wait_for_selector(".atlas-root[data-atlas-ready]")
+    form.locator("input[name=opacity]").fill("40")
+    assert {k: v for k, v in _hash(page).items() if k != "opacity"} == {
+        k: v for k, v in dict(parse_qsl(urlsplit(url).fragment, keep_blank_values=True)).items() if k != "opacity"
+    }

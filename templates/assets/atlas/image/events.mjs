@@ -4,7 +4,7 @@
 import { readHash } from "../hash.mjs";
 import { shortcutOf } from "../keys.mjs";
 import { THRESHOLDS } from "../thresholds.mjs";
-import { clickHead, cycle, formQuery, stepLayer } from "./state.mjs";
+import { clickHead, cycle, formQuery, showsHeads, stepLayer } from "./state.mjs";
 
 /** ``page``: {form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
 export function bindEvents(page, view) {
@@ -61,13 +61,13 @@ export function bindEvents(page, view) {
     const actions = {
       "previous-layer": () => step(-1), "next-layer": () => step(1), play: () => togglePlay(timer === null),
       method: () => set("method", cycle(methods, state.method)),
-      heads: () => set("view", state.view === "heads" ? "fused" : "heads"),
+      heads: () => showsHeads(state, bySlug) && set("view", state.view === "heads" ? "fused" : "heads"),
       display: () => set("display", state.display === "overlay" ? "heat" : "overlay"),
       boxes: () => set("boxes", state.boxes ? "0" : "1"),
       colormap: () => set("cmap", cycle(data.colormaps, state.cmap)),
       smooth: () => set("smooth", state.smooth ? "0" : "1"),
       threshold: () => set("thr", cycle(THRESHOLDS, state.thr)),
-      composite: () => set("composite", state.composite ? "0" : "1"),
+      composite: () => showsHeads(state, bySlug) && set("composite", state.composite ? "0" : "1"),
       help: () => help.showModal(),
     };
     e.preventDefault();
