@@ -185,7 +185,7 @@ def test_build_strict_and_nav(built: Path):
         "Methods",
         "Per-head attention",
         "Metrics",
-        "Models",
+        "Model guide",
         "CLI reference",
         "Export format",
         "Performance",

@@ -87,7 +87,8 @@ def test_leaderboard_shows_the_summary(built_site: SiteReport, fake_build: Path)
         cells = {a["data-metric"]: text for a, text, _ in rows[(entry["model"], entry["method"])] if "data-metric" in a}
         assert set(cells) == set(entry["metrics"])
         for metric, e in entry["metrics"].items():
-            assert cells[metric] == f"{_fmt(e['mean'])} [{_fmt(e['lo'])}, {_fmt(e['hi'])}]", (entry, metric)
+            interval = f" [{_fmt(e['lo'])}, {_fmt(e['hi'])}]" if e["n"] >= 3 else ""  # none below 3 images
+            assert cells[metric] == _fmt(e["mean"]) + interval, (entry, metric)
         layer_cell = rows[(entry["model"], entry["method"])][2][1]
         assert layer_cell == ("–" if entry["layer"] is None else str(entry["layer"]))
     html = html_file.read_text(encoding="utf-8")
@@ -247,3 +248,14 @@ def test_image_page_draws_at_most_max_drawn_boxes_and_says_so(tmp_path: Path):
     assert {f"part{k}" for k in range(many)} <= labels  # the metrics use every box
     astronaut = (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
     assert "showing the first" not in astronaut
+
+
+def test_intervals_are_shown_from_three_images_on():
+    """n = 1 or 2 shows the mean and n only: a bootstrap of one or two values is no interval."""
+    from atlas.pages.metric_pages import MIN_CI_N, ci_text
+    from ssl_attention.aggregate import Estimate
+
+    assert MIN_CI_N == 3
+    assert ci_text(Estimate(0.101, 0.101, 0.101, 1)) == ""
+    assert ci_text(Estimate(0.2, 0.1, 0.3, 2)) == ""
+    assert ci_text(Estimate(0.2, 0.1, 0.3, 3)) == "[0.100, 0.300]"

@@ -45,9 +45,18 @@ def fmt(v: float | None) -> str:
     return f"{v:.3f}" if v is not None and math.isfinite(v) else "–"
 
 
+MIN_CI_N = 3  # fewer images: the tables show n and no interval (a bootstrap of 1 or 2 values says nothing)
+
+
+def shown_ci(e: Estimate) -> tuple[float, float]:
+    """The confidence interval the pages show for ``e``: NaNs below ``MIN_CI_N`` images."""
+    return (e.lo, e.hi) if e.n >= MIN_CI_N else (math.nan, math.nan)
+
+
 def ci_text(e: Estimate) -> str:
-    """An estimate's confidence interval as shown in the tables; empty when undefined."""
-    return f"[{fmt(e.lo)}, {fmt(e.hi)}]" if math.isfinite(e.lo) else ""
+    """An estimate's confidence interval as shown in the tables; empty when undefined or below ``MIN_CI_N``."""
+    lo, hi = shown_ci(e)
+    return f"[{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) else ""
 
 
 def heat_bin(v: float, lo: float, hi: float) -> int | None:
@@ -230,8 +239,7 @@ class MetricPages:
             Interval(
                 f"{e.model} · {e.method} · l{e.layer}",
                 s.mean,
-                s.lo,
-                s.hi,
+                *shown_ci(s),
                 colour=method_colour(e.method),
                 refs=self.baseline_refs(e.model),
             )
@@ -243,7 +251,7 @@ class MetricPages:
             (f"{model} ({e.method}, layer {e.layer})", self.labels_of(model, e.method)) for model, e in best.items()
         ]
         label_rows = [
-            Interval(f"{label} · {model}", e.stat.mean, e.stat.lo, e.stat.hi, colour=PALETTE[i % len(PALETTE)])
+            Interval(f"{label} · {model}", e.stat.mean, *shown_ci(e.stat), colour=PALETTE[i % len(PALETTE)])
             for label in sorted({lab for _, entries in label_columns for lab in entries})
             for i, (model, _) in enumerate(best.items())
             for e in [self.labels_of(model, best[model].method).get(label)]

@@ -1,7 +1,7 @@
 // The image page's pure state (templates/assets/atlas/image/state.mjs).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clickHead, cycle, formQuery, gridKey, parseState, plan, stepLayer } from "../../templates/assets/atlas/image/state.mjs";
+import { clickHead, cycle, formQuery, gridKey, parseState, plan, showsHeads, stepLayer } from "../../templates/assets/atlas/image/state.mjs";
 
 const vit = { slug: "vit", name: "ViT", layers: 4, heads: 3, methods: ["cls", "rollout"], headMethods: ["cls"] };
 const cnn = { slug: "cnn", name: "CNN", layers: 2, heads: 0, methods: ["gradcam"], headMethods: [] };
@@ -14,7 +14,7 @@ const parse = (hash) => parseState(new URLSearchParams(hash), data, bySlug);
 
 test("an empty hash shows every model, the first method of the data block, the last layer", () => {
   assert.deepEqual(parse(""), {
-    models: ["vit", "cnn"], method: "cls", layer: 3, view: "heads", display: "overlay", opacity: 60,
+    models: ["vit", "cnn"], method: "cls", wantLayer: 3, layer: 3, view: "heads", display: "overlay", opacity: 60,
     cmap: "inferno", boxes: 1, smooth: 0, thr: "none", p: 20, mass: 0.6, composite: 0, off: {}, zoom: "",
   });
 });
@@ -24,12 +24,15 @@ test("values are checked and clamped", () => {
   assert.deepEqual(s.models, ["cnn"]);
   assert.equal(s.method, "gradcam");  // cls is not a method of the chosen models
   assert.equal(s.layer, 1);
-  assert.equal(s.view, "fused");  // no per-head maps
+  assert.equal(s.wantLayer, 3);  // the deepest model's last layer
+  assert.equal(s.view, "heads");  // kept, though the cnn has no per-head maps: plan() shows its fused map
+  assert.deepEqual(plan(s, bySlug).rows[0].variants, ["fused"]);
   assert.equal(s.opacity, 100);
   assert.equal(s.cmap, "inferno");
   assert.equal(s.p, 1);
   assert.equal(s.mass, 1);
-  assert.equal(s.composite, 0);
+  assert.equal(s.composite, 1);  // kept for the next method with per-head maps
+  assert.equal(showsHeads(s, bySlug), false);
   assert.equal(parse("models=").models.length, 0);
   assert.equal(parse("models=").method, "");
 });
@@ -89,4 +92,56 @@ test("legend clicks: a click toggles a head; a double click solos it, or shows a
   assert.equal(clickHead([1], 1, 4, true), "0,2,3");
   // head 1 solo ([0,2,3]); first click hid it ([0,1,2,3]); the second click shows all heads again
   assert.equal(clickHead([0, 1, 2, 3], 1, 4, true), "");
+});
+
+/** The form as syncControls fills it from ``state`` (hidden fields included), as FormData. */
+function formOf(state) {
+  const fd = new FormData();
+  for (const m of state.models) fd.append("models", m);
+  for (const k of ["method", "layer", "view", "display", "opacity", "cmap", "thr", "p", "mass"]) fd.set(k, String(state[k]));
+  for (const k of ["boxes", "smooth", "composite"]) if (state[k]) fd.set(k, "on");
+  return fd;
+}
+
+/** The state after the user changes one field of the form showing ``state`` (a change event). */
+const change = (state, key, value) => {
+  const fd = formOf(state);
+  fd.set(key, value);
+  return parse(formQuery(fd, state).toString());
+};
+
+test("the head choices survive a method without per-head maps", () => {
+  let s = parse("method=cls&view=heads&composite=1");
+  s = change(s, "method", "rollout");  // no per-head maps: fused only, the choices kept
+  assert.deepEqual(plan(s, bySlug).rows[0].variants, ["fused"]);
+  assert.equal(showsHeads(s, bySlug), false);
+  s = change(s, "method", "cls");
+  assert.equal(s.view, "heads");
+  assert.equal(s.composite, 1);
+  assert.deepEqual(plan(s, bySlug).rows[0].variants, ["fused", "composite"]);
+});
+
+test("the layer asked for survives a method with fewer layers (Grad-CAM stages)", () => {
+  let s = parse("method=cls&layer=3");
+  s = change(s, "models", "cnn");  // only the cnn (fd.set replaces every models entry): Grad-CAM, 2 stages
+  assert.equal(s.method, "gradcam");
+  assert.equal(s.layer, 1);  // shown: clamped
+  assert.equal(s.wantLayer, 3);
+  s = change(s, "opacity", "40");  // another change keeps it
+  const back = formOf(s);
+  back.append("models", "vit");
+  back.set("method", "cls");
+  s = parse(formQuery(back, s).toString());
+  assert.equal(s.layer, 3);
+  assert.equal(change(parse("models=cnn&layer=3"), "layer", "0").wantLayer, 0);  // moving the slider sets it
+});
+
+test("state round trips are clean: the form of a parsed state writes the same hash back", () => {
+  for (const hash of ["", "method=rollout&composite=1&view=fused", "models=cnn&layer=3&composite=1",
+    "method=cls&layer=2&view=heads&composite=1&off.vit=1&thr=top&p=30&smooth=1&zoom=vit%3Ah01"]) {
+    const s = parse(hash);
+    const again = parse(formQuery(formOf(s), s).toString());
+    assert.deepEqual(again, s, hash);
+    assert.equal(formQuery(formOf(again), again).toString(), formQuery(formOf(s), s).toString(), hash);
+  }
 });

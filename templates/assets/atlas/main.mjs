@@ -7,6 +7,7 @@
  * (thresholds.mjs); the method list comes from the data block (methods.mjs).
  */
 
+import { initBanner } from "./banner.mjs";
 import { initGallery } from "./gallery.mjs";
 import { initHeadPage } from "./head.mjs";
 import { initImagePage } from "./image/page.mjs";
@@ -15,6 +16,7 @@ import { initModelPage } from "./model.mjs";
 const PAGES = { gallery: initGallery, image: initImagePage, model: initModelPage, head: initHeadPage };
 
 function init() {
+  initBanner(document);
   const node = document.getElementById("atlas-data");
   const root = node && node.closest(".atlas-root");
   if (!root || root.dataset.atlasReady) return;

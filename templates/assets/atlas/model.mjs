@@ -43,7 +43,7 @@ export function initModelPage(root, data) {
       body.appendChild(row);
     }
     table.appendChild(body);
-    grid.appendChild(table);
+    grid.appendChild(el("div", { class: "atlas-scroll" }, [table]));
   }
   form.addEventListener("change", () => {
     writeHash({ image: form.elements.image.value, ...formView(form) }, true);

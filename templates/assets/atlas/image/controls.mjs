@@ -3,7 +3,7 @@
 import { setField, show } from "../dom.mjs";
 import { methodUnit } from "../methods.mjs";
 import { showView } from "../view.mjs";
-import { depthOf, hasHeadsOf } from "./state.mjs";
+import { depthOf, showsHeads } from "./state.mjs";
 
 /** ``page``: {form, root, boxesSvg, data, bySlug} of the image page (see page.mjs). */
 export function syncControls(page, state) {
@@ -22,7 +22,7 @@ export function syncControls(page, state) {
   form.querySelector("[data-role=layer-name]").textContent = Unit;
   form.querySelector("[data-role=layer-value]").textContent = state.layer + " / " + (depth - 1);
   slider.setAttribute("aria-valuetext", Unit + " " + state.layer + " of " + (depth - 1));
-  const hasHeads = hasHeadsOf(chosen, state.method);
+  const hasHeads = showsHeads(state, bySlug);  // else the head choices stay as they are, hidden
   show(form.querySelector("[data-role=view]"), hasHeads);
   show(form.querySelector("[data-role=composite]"), hasHeads);
   setField(form, "view", state.view);

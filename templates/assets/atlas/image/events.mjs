@@ -2,8 +2,9 @@
  * Every input becomes a new URL hash (commit), from which the page renders. */
 
 import { readHash } from "../hash.mjs";
+import { shortcutOf } from "../keys.mjs";
 import { THRESHOLDS } from "../thresholds.mjs";
-import { clickHead, cycle, formQuery, stepLayer } from "./state.mjs";
+import { clickHead, cycle, formQuery, showsHeads, stepLayer } from "./state.mjs";
 
 /** ``page``: {form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
 export function bindEvents(page, view) {
@@ -53,24 +54,23 @@ export function bindEvents(page, view) {
   });
   zoom.addEventListener("close", () => { if (view.state().zoom) set("zoom", ""); });
   document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey || zoom.open) return;
-    const t = e.target;
-    if (t && (t.tagName === "SELECT" || t.tagName === "TEXTAREA" ||
-        (t.tagName === "INPUT" && !["checkbox", "radio"].includes(t.type)))) return;
+    const action = zoom.open ? null : shortcutOf(e);
+    if (action === null) return;
     const state = view.state();
     const methods = [...form.querySelectorAll("[data-method]")].filter((x) => !x.hidden).map((x) => x.dataset.method);
     const actions = {
-      ArrowLeft: () => step(-1), ArrowRight: () => step(1), " ": () => togglePlay(timer === null),
-      m: () => set("method", cycle(methods, state.method)),
-      h: () => set("view", state.view === "heads" ? "fused" : "heads"),
-      o: () => set("display", state.display === "overlay" ? "heat" : "overlay"),
-      b: () => set("boxes", state.boxes ? "0" : "1"),
-      c: () => set("cmap", cycle(data.colormaps, state.cmap)),
-      s: () => set("smooth", state.smooth ? "0" : "1"),
-      t: () => set("thr", cycle(THRESHOLDS, state.thr)),
-      x: () => set("composite", state.composite ? "0" : "1"),
-      "?": () => help.showModal(),
+      "previous-layer": () => step(-1), "next-layer": () => step(1), play: () => togglePlay(timer === null),
+      method: () => set("method", cycle(methods, state.method)),
+      heads: () => showsHeads(state, bySlug) && set("view", state.view === "heads" ? "fused" : "heads"),
+      display: () => set("display", state.display === "overlay" ? "heat" : "overlay"),
+      boxes: () => set("boxes", state.boxes ? "0" : "1"),
+      colormap: () => set("cmap", cycle(data.colormaps, state.cmap)),
+      smooth: () => set("smooth", state.smooth ? "0" : "1"),
+      threshold: () => set("thr", cycle(THRESHOLDS, state.thr)),
+      composite: () => showsHeads(state, bySlug) && set("composite", state.composite ? "0" : "1"),
+      help: () => help.showModal(),
     };
-    if (actions[e.key]) { e.preventDefault(); actions[e.key](); }
+    e.preventDefault();
+    actions[action]();
   });
 }

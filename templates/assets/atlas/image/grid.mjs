@@ -141,6 +141,10 @@ export function createGrid(page) {
         grid.appendChild(el("section", { class: "atlas-row", "data-model": model.slug, "aria-label": model.name },
           [title, tiles, perHead && state.composite ? legend(model, state) : null]));
       }
+      if (!state.models.length) {
+        grid.appendChild(el("p", { class: "atlas-note", "data-role": "no-models",
+          text: "No model selected: tick at least one under Models above." }));
+      }
       const again = focused && grid.querySelector(focused);
       if (again) again.focus();
     }

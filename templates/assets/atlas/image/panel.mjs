@@ -33,7 +33,7 @@ export function renderMetricPanel(panel, data, state, bySlug) {
       .concat(cols.map((c) => el("th", { scope: "col", "data-col": c.key }, [c.label]))));
     const rows = metrics.names.map((name, i) => el("tr", { "data-metric": name }, [el("th", { scope: "row", text: name })]
       .concat(cols.map((c) => el("td", { "data-col": c.key, text: fixed3(c.values[i]) })))));
-    panel.appendChild(el("table", { class: "atlas-table atlas-metric-panel", "data-model": slug },
-      [el("caption", { text: caption }), el("thead", {}, [head]), el("tbody", {}, rows)]));
+    panel.appendChild(el("div", { class: "atlas-scroll" }, [el("table", { class: "atlas-table atlas-metric-panel",
+      "data-model": slug }, [el("caption", { text: caption }), el("thead", {}, [head]), el("tbody", {}, rows)])]));
   }
 }

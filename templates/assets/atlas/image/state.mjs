@@ -26,10 +26,13 @@ export function parseState(q, data, bySlug) {
   const available = methodKeys(data).filter((m) => chosen.some((x) => x.methods.includes(m)));
   const view = readView(q, data, available, available[0] || "");
   s.method = view.method;
+  // the layer asked for (kept across a method with fewer layers or stages) and the one shown (clamped)
   const depth = depthOf(chosen, s.method);
-  s.layer = clamp(intOr(q.get("layer"), depth - 1), 0, depth - 1);
-  const hasHeads = hasHeadsOf(chosen, s.method);
-  s.view = hasHeads && q.get("view") !== "fused" ? "heads" : "fused";
+  const deepest = Math.max(1, ...models.map((m) => m.layers));
+  s.wantLayer = clamp(intOr(q.get("layer"), depth - 1), 0, deepest - 1);
+  s.layer = Math.min(s.wantLayer, depth - 1);
+  // the head choices are kept while a method without per-head maps is shown (plan() shows its fused map)
+  s.view = q.get("view") === "fused" ? "fused" : "heads";
   s.display = view.display;
   s.opacity = clamp(intOr(q.get("opacity"), 60), 0, 100);
   s.cmap = view.cmap;
@@ -38,7 +41,7 @@ export function parseState(q, data, bySlug) {
   s.thr = THRESHOLDS.includes(q.get("thr")) ? q.get("thr") : "none";
   s.p = clamp(numOr(q.get("p"), 20), 1, 100);
   s.mass = clamp(numOr(q.get("mass"), 0.6), 0.05, 1);
-  s.composite = hasHeads && q.get("composite") === "1" ? 1 : 0;
+  s.composite = q.get("composite") === "1" ? 1 : 0;
   // heads hidden in the composite, per model: off.<model>=0,3 (an older permalink's off=0,3 hid them in every model)
   s.off = {};
   for (const m of models) {
@@ -56,6 +59,8 @@ export function formQuery(fd, state) {
   for (const k of ["method", "layer", "view", "display", "opacity", "cmap", "thr", "p", "mass"]) {
     if (fd.get(k) !== null) q.set(k, fd.get(k));
   }
+  // an untouched slider shows the clamped layer: keep the layer asked for
+  if (fd.get("layer") === String(state.layer)) q.set("layer", String(state.wantLayer));
   q.set("boxes", fd.get("boxes") ? "1" : "0");
   q.set("smooth", fd.get("smooth") ? "1" : "0");
   q.set("composite", fd.get("composite") ? "1" : "0");
@@ -83,10 +88,14 @@ export function plan(state, bySlug) {
 /** Everything that changes the grid's DOM; a state change that keeps it only updates the tiles.
  *  Threshold veils and composites are drawn from one layer's raw values: they depend on the layer. */
 export function gridKey(state, rows) {
-  const perLayer = state.thr !== "none" || state.composite;
+  const composite = rows.some((r) => r.variants.includes("composite"));
+  const perLayer = state.thr !== "none" || composite;
   return JSON.stringify([rows.map((r) => [r.model.slug, r.variants]), state.display, state.boxes, state.thr,
-    state.p, state.mass, state.composite ? state.off : null, perLayer ? [state.method, state.layer] : null]);
+    state.p, state.mass, composite ? state.off : null, perLayer ? [state.method, state.layer] : null]);
 }
+
+/** Whether the state's models have per-head maps of its method (else the head choices wait, unchanged). */
+export const showsHeads = (state, bySlug) => hasHeadsOf(state.models.map((x) => bySlug.get(x)), state.method);
 
 /** The layer ``delta`` steps from ``layer`` in 0..max, wrapping around. */
 export const stepLayer = (layer, delta, max) => (layer + delta + max + 1) % (max + 1);
