@@ -242,6 +242,27 @@ def test_reductions_do_not_keep_attention_matrices_alive(tiny_checkpoints):
             assert kept.untyped_storage().nbytes() == kept.numel() * kept.element_size(), method
 
 
+def maps_under_bf16_autocast(model, pixels: torch.Tensor, points: dict[str, list]) -> tuple[dict, dict]:
+    """``compute_maps`` under bf16 autocast (as on a GPU), and what the hooks ``points`` (name -> one
+    (module, getter) per layer) saw in that very pass: name -> float64 array [B, L, ...]."""
+    captured: dict[tuple[str, int], torch.Tensor] = {}
+
+    def keep(key, getter):
+        return lambda _m, _i, output: captured.__setitem__(key, getter(output).detach().double().clone())
+
+    handles = [module.register_forward_hook(keep((name, layer), getter))
+               for name, hooks in points.items() for layer, (module, getter) in enumerate(hooks)]
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            maps = compute_maps(model, pixels)
+    finally:
+        for handle in handles:
+            handle.remove()
+    stacked = {name: torch.stack([captured[name, layer] for layer in range(len(hooks))], dim=1).numpy()
+               for name, hooks in points.items()}
+    return maps, stacked
+
+
 @pytest.mark.parametrize("family", ["dinov2_registers", "siglip"])
 def test_reductions_run_in_float32_under_autocast(tiny_checkpoints, family):
     """Under bf16 autocast (as on a GPU) the model's attention is bf16-ish, but every reduction of it
@@ -249,20 +270,8 @@ def test_reductions_run_in_float32_under_autocast(tiny_checkpoints, family):
     the very attention weights of that autocast forward pass to float32 precision (bf16 gives ~1e-3)."""
     model = _load(tiny_checkpoints, family)
     pixels = _pixels(model)
-    captured: dict[int, torch.Tensor] = {}
-
-    def keep(layer, getter):
-        return lambda _m, _i, output: captured.__setitem__(layer, getter(output).detach().double().clone())
-
-    handles = [module.register_forward_hook(keep(layer, getter))
-               for layer, (module, getter) in enumerate(model.attention_points)]
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            maps = compute_maps(model, pixels)
-    finally:
-        for handle in handles:
-            handle.remove()
-    attentions = torch.stack([captured[layer] for layer in range(model.layers)], dim=1).numpy()
+    maps, captured = maps_under_bf16_autocast(model, pixels, {"attn": model.attention_points})
+    attentions = captured["attn"]
     prefix, grid = model.prefix_tokens, model.grid
     for b in range(attentions.shape[0]):
         expected = {"mean": reference.mean_maps(attentions[b], prefix, grid),

@@ -18,7 +18,7 @@ from ssl_attention.head_statistics import distance_reduction, entropy_reduction,
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import TokenLayout, all_statistics, get_statistic, statistics_for
 from tests import reference
-from tests.test_attention import _hf_outputs, _load, _pixels
+from tests.test_attention import _hf_outputs, _load, _pixels, maps_under_bf16_autocast
 from tests.test_cli import _small_build
 
 PREFIX_STATISTICS = {"prefix_mass", "prefix_norm"}
@@ -162,22 +162,9 @@ def test_statistics_run_in_float32_under_autocast(tiny_checkpoints, family):
     float64 reference from that pass's own attention and hidden states to float32 precision."""
     model = _load(tiny_checkpoints, family)
     pixels = _pixels(model)
-    captured: dict[tuple[str, int], torch.Tensor] = {}
-
-    def keep(key, getter):
-        return lambda _m, _i, output: captured.__setitem__(key, getter(output).detach().double().clone())
-
-    points = [("attn", model.attention_points), ("hidden", model.block_outputs)]
-    handles = [module.register_forward_hook(keep((what, layer), getter))
-               for what, hooks in points for layer, (module, getter) in enumerate(hooks)]
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            maps = compute_maps(model, pixels)
-    finally:
-        for handle in handles:
-            handle.remove()
-    attn = torch.stack([captured["attn", layer] for layer in range(model.layers)], dim=1).numpy()
-    hidden = torch.stack([captured["hidden", layer] for layer in range(model.layers)], dim=1).numpy()
+    maps, captured = maps_under_bf16_autocast(model, pixels, {"attn": model.attention_points,
+                                                              "hidden": model.block_outputs})
+    attn, hidden = captured["attn"], captured["hidden"]
     hidden = np.concatenate([np.zeros_like(hidden[:, :1]), hidden], axis=1)  # entry l + 1 is layer l's output
     for b in range(pixels.shape[0]):
         expected = reference.head_statistics(attn[b], hidden[b], model.prefix_tokens, model.grid, model.patch_size)
