@@ -1,6 +1,6 @@
-"""Where every atlas file lives in the site: page sources, heatmap sprite sheets, raw values, photos.
+"""Where every atlas file lives in the site: page sources, heatmap sprite sheets (with the map values), photos.
 
-``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``, ``rawUrl``) and finds a tile
+``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``) and finds a tile
 in a sprite as ``sprite_tile`` does; keep both in step.
 """
 
@@ -48,7 +48,7 @@ def map_sprite(model_slug: str, image_slug: str, method: str) -> str:
 
     An 8-bit greyscale PNG of ``layers * gh`` rows and ``variants * gw`` columns: one tile of the
     patch grid per map, layer ``l`` in tile row ``l``, variant ``v`` (fused, then h00, h01...) in tile
-    column ``v`` (see ``sprite_tile``).
+    column ``v`` (see ``sprite_tile``). Its ``atRg`` chunk decodes the indices to values (``atlas.map_values``).
     """
     return f"{pair_dir(model_slug, image_slug)}/{method}.png"
 
@@ -57,11 +57,6 @@ def sprite_tile(grid: tuple[int, int], layer: int, variant_index: int) -> tuple[
     """Pixel rectangle ``(x, y, width, height)`` of one map in its sprite sheet (variant 0 is fused)."""
     gh, gw = grid
     return variant_index * gw, layer * gh, gw, gh
-
-
-def map_raw(model_slug: str, image_slug: str, method: str, layer: int) -> str:
-    """Raw little-endian float32 values of one layer: ``[variants, gh, gw]``, fused first."""
-    return f"{pair_dir(model_slug, image_slug)}/{method}-l{layer:02d}.f32"
 
 
 def head_page(model_slug: str, layer: int, head: int) -> str:

@@ -1,4 +1,5 @@
-"""Rasters of the atlas: heatmap sprite sheets, raw float32 layers and photo copies, rendered once and cached.
+"""Rasters of the atlas: heatmap sprite sheets (which also publish the map values) and photo copies,
+rendered once and cached.
 
 Heatmap format: one 8-bit greyscale PNG *sprite sheet* per (model, image, method) at patch
 resolution, holding every map of that method: tile row ``l`` is layer ``l``, tile column ``v`` the
@@ -7,7 +8,8 @@ pixels, one pixel per grid cell (``layout.map_sprite``, ``layout.sprite_tile``).
 colormap index ``floor(255 * (x - min) / (max - min) + 0.5)``, min-max normalised per map (per tile);
 a constant map is all 0, NaN cells are 0. The page copies each tile 1:1 into a canvas, scales it up
 with CSS and colours it with an SVG ``feComponentTransfer`` table filter (viridis / inferno / turbo,
-switchable without new downloads).
+switchable without new downloads). Each sheet carries an ``atRg`` chunk with every tile's range, from
+which its indices decode to the values the page thresholds (``atlas.map_values``): no other map files.
 PNG bytes are deterministic: no timestamps or text chunks. Every file is written atomically
 (``atlas.atomic``), and a pair's stamp only after its files, so a killed build never leaves a torn
 file that a later build would take as up to date. Everything here can be re-created from the maps
@@ -25,14 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from atlas import layout
 from atlas.atomic import write_bytes_atomic, write_text_atomic
 from atlas.catalog import Catalog
 from atlas.manifest import ImageEntry, ModelEntry
+from atlas.map_values import CHUNK, range_chunk
 
-RENDER_VERSION = 2  # bump when the output of this module changes, to invalidate caches
+RENDER_VERSION = 3  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
 
 
@@ -54,10 +57,14 @@ def to_indices(values: np.ndarray) -> np.ndarray:
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def encode_png(indices: np.ndarray) -> bytes:
-    """An 8-bit greyscale PNG of a ``[gh, gw]`` uint8 array (deterministic bytes)."""
+def encode_png(indices: np.ndarray, ranges: bytes | None = None) -> bytes:
+    """An 8-bit greyscale PNG of a ``[gh, gw]`` uint8 array (deterministic bytes), with the ``atRg``
+    chunk data ``ranges`` (``atlas.map_values.range_chunk``) if given."""
+    info = PngImagePlugin.PngInfo()
+    if ranges is not None:
+        info.add(CHUNK, ranges)
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), "L").save(buffer, "PNG", optimize=True)
+    Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), "L").save(buffer, "PNG", optimize=True, pnginfo=info)
     return buffer.getvalue()
 
 
@@ -80,7 +87,6 @@ def sprite_indices(maps: np.ndarray) -> np.ndarray:
 class RenderStats:
     pngs: int = 0  # sprite sheets
     png_bytes: int = 0
-    raw_bytes: int = 0
     rendered_pairs: int = 0  # (model, image) pairs rendered now
     cached_pairs: int = 0  # pairs whose files were up to date
 
@@ -95,13 +101,9 @@ def _render_pair(model: ModelEntry, image: ImageEntry, npz: Path, out: Path) -> 
         arrays = {k: data[k] for k in data.files}
     written = set()
     for method in model.methods:
-        layers = [layer_maps(arrays, model, method, layer) for layer in range(model.layers)]
-        for layer, maps in enumerate(layers):
-            raw = out / layout.map_raw(model.slug, image.slug, method, layer)
-            _write(raw, maps.astype("<f4").tobytes())
-            written.add(raw.name)
+        maps = np.stack([layer_maps(arrays, model, method, layer) for layer in range(model.layers)])
         sprite = out / layout.map_sprite(model.slug, image.slug, method)
-        _write(sprite, encode_png(sprite_indices(np.stack(layers))))
+        _write(sprite, encode_png(sprite_indices(maps), range_chunk(maps)))
         written.add(sprite.name)
     for stale in (out / layout.pair_dir(model.slug, image.slug)).iterdir():  # e.g. an older format's files
         if stale.name not in written:
@@ -122,7 +124,7 @@ def _render_photo(display: Path, image: ImageEntry, out: Path) -> None:
 
 
 def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None = None) -> RenderStats:
-    """Render photos, sprite sheets and raw layers of every (model, image) into ``out`` (laid out as in the site).
+    """Render photos and sprite sheets of every (model, image) into ``out`` (laid out as in the site).
 
     Pairs whose npz is unchanged since the last render are skipped. ``on_pair`` is called after each pair.
     Files of images and models no longer in the catalog are removed (``prune``), so ``out`` holds what a
@@ -146,11 +148,8 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
                 write_text_atomic(stamp_file, stamp, durable=False)
                 stats.rendered_pairs += 1
             for f in (out / layout.pair_dir(model.slug, image.slug)).iterdir():
-                if f.suffix == ".png":
-                    stats.pngs += 1
-                    stats.png_bytes += f.stat().st_size
-                else:
-                    stats.raw_bytes += f.stat().st_size
+                stats.pngs += 1
+                stats.png_bytes += f.stat().st_size
             if on_pair:
                 on_pair()
     prune(catalog, out)

@@ -13,7 +13,6 @@ from ssl_attention.errors import AtlasError
 class _QuietHandler(SimpleHTTPRequestHandler):
     extensions_map: ClassVar[dict[str, str]] = {
         **SimpleHTTPRequestHandler.extensions_map,
-        ".f32": "application/octet-stream",
         ".js": "text/javascript",
         ".mjs": "text/javascript",  # the page scripts are ES modules: browsers refuse them under another type
         ".svg": "image/svg+xml",

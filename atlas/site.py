@@ -1,6 +1,6 @@
 """Build the static site: render heatmaps, compose the MkDocs docs dir, run MkDocs, add the heavy assets.
 
-Stages: ``BUILD/maps`` (compute output) -> ``BUILD/render/atlas-data`` (PNGs, raw float32, photos;
+Stages: ``BUILD/maps`` (compute output) -> ``BUILD/render/atlas-data`` (sprite PNGs, photos;
 cached between builds) -> ``BUILD/docs`` (a copy of ``site_src/`` + generated atlas pages) -> MkDocs
 (reads the project's ``mkdocs.yml`` with overrides, plus the hooks of ``atlas.mkdocs_hooks``, which
 pass the generated pages' HTML around Python-Markdown) -> ``site_dir``, into which ``atlas-data/`` is
@@ -68,8 +68,7 @@ class SiteReport:
     site_dir: Path
     pages: int  # generated atlas pages
     pngs: int
-    png_bytes: int
-    raw_bytes: int  # float32 files for the thresholded and composite views
+    png_bytes: int  # the sprite sheets, which also carry the map values (atlas.map_values)
     seconds: float
     render_seconds: float = 0.0  # of which rendering heatmaps and photos
     mkdocs_seconds: float = 0.0  # of which the MkDocs build
@@ -364,7 +363,6 @@ def build_site(
         pages=len(pages),
         pngs=stats.pngs,
         png_bytes=stats.png_bytes,
-        raw_bytes=stats.raw_bytes,
         seconds=time.perf_counter() - start,
         render_seconds=render_seconds,
         mkdocs_seconds=mkdocs_seconds,

@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,47 @@ def test_the_data_block_lists_the_python_methods_in_order():
     assert all(m["label"] == get_method(m["key"]).label for m in methods)
     units = {m["key"]: m["unit"] for m in methods}
     assert units == {"cls": "layer", "mean": "layer", "rollout": "layer", "gradcam": "stage"}
+
+
+def _hard_maps(rng: np.random.Generator) -> np.ndarray:
+    """``[layers, variants, gh, gw]`` float32 maps with the cases the value encoding must carry: smooth and
+    noisy tiles, ties, a constant tile, negative values, NaN and infinite cells, a tile without finite cell."""
+    maps = rng.random((3, 4, 5, 7)).astype(np.float32) ** 3
+    maps[0, 1] = np.round(maps[0, 1] * 3)  # many ties
+    maps[1, 0] = 0.25  # constant
+    maps[1, 2] -= 0.5  # negative cells
+    maps[2, 1, 0, :3] = [np.nan, np.inf, -np.inf]
+    maps[2, 3] = np.nan  # no finite cell
+    return maps
+
+
+@pytest.mark.parametrize(("p", "mass"), [(20, 0.6), (50, 0.35)])
+def test_js_decodes_sprite_values_exactly_as_python(tmp_path, p, mass):
+    from atlas.map_values import decode_sprite, range_chunk
+    from atlas.render import encode_png, sprite_indices
+
+    maps = _hard_maps(np.random.default_rng(int(p)))
+    png = tmp_path / "cls.png"
+    png.write_bytes(encode_png(sprite_indices(maps), range_chunk(maps)))
+    result = subprocess.run([_node(), str(ROOT / "tests" / "js" / "values_cli.mjs"), str(png), str(p), str(mass)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    js = json.loads(result.stdout)
+    decoded = decode_sprite(png.read_bytes())
+    assert (js["layers"], js["variants"]) == maps.shape[:2]
+    tiles = decoded.reshape(-1, maps.shape[2] * maps.shape[3])
+    for i, tile in enumerate(tiles):
+        got = np.array([float(x) for x in js["values"][i]])  # "nan", "inf", "-inf" parse as floats
+        assert np.array_equal(got, tile.astype(np.float64), equal_nan=True), i  # the same float32 numbers
+        assert js["top"][i] == top_percent_mask(tile, p).astype(int).tolist(), i
+        assert js["mass"][i] == mass_threshold_mask(tile, mass).astype(int).tolist(), i
+    # the published values stay within half an index step of the maps, and keep their non-finite cells
+    finite = np.isfinite(maps)
+    assert np.array_equal(np.isnan(decoded), np.isnan(maps)) and np.array_equal(decoded[~finite & ~np.isnan(maps)],
+                                                                                maps[~finite & ~np.isnan(maps)])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN tile
+        kept = np.where(finite, maps, np.nan)
+        span = np.nanmax(kept, axis=(2, 3)) - np.nanmin(kept, axis=(2, 3))
+    step = np.nan_to_num(span, nan=0.0)[..., None, None] / 510 + 1e-7
+    assert (np.abs(np.where(finite, decoded, 0) - np.where(finite, maps, 0)) <= step).all()

@@ -12,6 +12,7 @@ from PIL import Image
 from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.colormaps import COLORMAPS, lut
+from atlas.map_values import decode_sprite
 from atlas.render import encode_png, layer_maps, render_all, sprite_indices, to_indices
 from tests.fixtures.fake_maps import write_fake_build
 
@@ -107,10 +108,8 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
                     assert sprite.mode == "L"
                     assert np.array_equal(np.asarray(sprite).astype(int), _expected_sprite(model, npz, method))
                     checked += 1
-            expected_files = {f"{m}.png" for m in model.methods} | {
-                f"{m}-l{layer:02d}.f32" for m in model.methods for layer in range(model.layers)
-            }
-            assert {f.name for f in pair.iterdir()} == expected_files  # no per-map PNGs
+            expected_files = {f"{m}.png" for m in model.methods}
+            assert {f.name for f in pair.iterdir()} == expected_files  # one sheet per method: no per-layer files
     assert checked == stats.pngs
 
     siglip = next(m for m in catalog.models if m.name == "siglip")  # the fixture's NaN cell: index 0
@@ -125,8 +124,10 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
     with np.load(catalog.maps_file(model, image.id)) as npz:
         maps = layer_maps(dict(npz), model, "cls", 2)
         assert np.array_equal(maps[0], npz["cls_fused"][2]) and np.array_equal(maps[3], npz["cls"][2, 2])
-    raw = np.fromfile(out / layout.map_raw(model.slug, image.slug, "cls", 2), dtype="<f4")
-    assert np.array_equal(raw.reshape(maps.shape), maps)
+    values = decode_sprite((out / layout.map_sprite(model.slug, image.slug, "cls")).read_bytes())[2]
+    lo, hi = maps.min(axis=(1, 2), keepdims=True), maps.max(axis=(1, 2), keepdims=True)
+    assert values.shape == maps.shape and (np.abs(values - maps) <= (hi - lo) / 510 + 1e-7).all()
+    assert np.array_equal(values.min(axis=(1, 2)), lo.ravel()) and np.array_equal(values.max(axis=(1, 2)), hi.ravel())
 
     again = render_all(catalog, out)
     assert again.rendered_pairs == 0 and again.cached_pairs == stats.rendered_pairs

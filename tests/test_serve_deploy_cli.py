@@ -36,7 +36,7 @@ def _get(url: str, timeout: float = 30.0) -> tuple[bytes, str]:
 
 def test_serve_serves_the_built_site_and_stops_on_ctrl_c(built_site):  # noqa: F811
     site = built_site.site_dir
-    raw = next(site.rglob("*.f32"))
+    raw = next((site / "atlas-data").rglob("*.png"))
     port = _free_port()
     proc = subprocess.Popen([ATLAS, "serve", "--site-dir", str(site), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -44,7 +44,7 @@ def test_serve_serves_the_built_site_and_stops_on_ctrl_c(built_site):  # noqa: F
         body, _ = _get(f"http://127.0.0.1:{port}/")
         assert body == (site / "index.html").read_bytes()
         data, kind = _get(f"http://127.0.0.1:{port}/{raw.relative_to(site).as_posix()}")
-        assert data == raw.read_bytes() and kind == "application/octet-stream"
+        assert data == raw.read_bytes() and kind == "image/png"
         for script in ("atlas/main.mjs", "atlas/image/state.mjs"):  # ES modules: browsers insist on a JS type
             _, kind = _get(f"http://127.0.0.1:{port}/atlas-assets/{script}")
             assert kind.startswith("text/javascript"), (script, kind)

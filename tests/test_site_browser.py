@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from atlas.colormaps import lut
-from atlas.layout import slug
+from atlas.layout import map_sprite, slug
 from atlas.render import to_indices
 from tests.fixtures.fake_maps import IMAGES, TAGS
 
@@ -321,17 +321,20 @@ THRESHOLD_CASES = [  # model, method, layer, mode, argument
 
 
 @pytest.mark.parametrize(("model", "method", "layer", "mode", "arg"), THRESHOLD_CASES)
-def test_thresholded_cells_equal_python_masks(page, site_url, fake_build, model, method, layer, mode, arg):
+def test_thresholded_cells_equal_python_masks(page, site_url, built_site, fake_build, model, method, layer, mode, arg):
+    """The page's veils keep exactly the cells Python keeps on the published values: those decoded from the
+    site's sprite sheet (atlas.map_values), the data the page itself reads."""
+    from atlas.map_values import decode_sprite
     from ssl_attention.thresholds import mass_threshold_mask, top_percent_mask
 
     maps = _npz(fake_build, model, IMAGE)
     heads = maps[method].shape[1]
+    published = decode_sprite((built_site.site_dir / map_sprite(model, IMAGE, method)).read_bytes())[layer]
+    assert np.array_equal(np.isnan(published[1:]), np.isnan(maps[method][layer]))  # non-finite cells kept as such
     key = "p" if mode == "top" else "mass"
     _open(page, site_url, IMAGE_PAGE, f"models={model}&method={method}&layer={layer}&view=heads&thr={mode}&{key}={arg}")
     _wait_until(page, f"() => document.querySelectorAll('.atlas-mask[data-ready]').length === {heads + 1}")
-    for variant, values in [("fused", maps[f"{method}_fused"][layer])] + [
-        (f"h{h:02d}", maps[method][layer, h]) for h in range(heads)
-    ]:
+    for variant, values in [("fused", published[0])] + [(f"h{h:02d}", published[h + 1]) for h in range(heads)]:
         alpha = page.eval_on_selector(
             f".atlas-tile[data-variant={variant}] canvas.atlas-mask",
             "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"

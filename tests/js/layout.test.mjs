@@ -1,14 +1,12 @@
 // Asset URLs and sprite columns (templates/assets/atlas/layout.mjs), the mirror of atlas/layout.py.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { headUrl, headVariants, pad, rawUrl, spriteUrl, variantColumn, variantName } from "../../templates/assets/atlas/layout.mjs";
+import { headUrl, headVariants, pad, spriteUrl, variantColumn, variantName } from "../../templates/assets/atlas/layout.mjs";
 
 const data = { maps: "../../atlas-data/maps/", headUrl: "../../atlas/heads/MODEL/lLAYER-hHEAD/" };
 
-test("sprite and raw-value URLs", () => {
+test("sprite URLs", () => {
   assert.equal(spriteUrl(data, "dinov2", "img-1", "cls"), "../../atlas-data/maps/dinov2/img-1/cls.png");
-  assert.equal(rawUrl(data, "dinov2", "img-1", "cls", 3), "../../atlas-data/maps/dinov2/img-1/cls-l03.f32");
-  assert.equal(rawUrl(data, "m", "i", "gradcam", 12), "../../atlas-data/maps/m/i/gradcam-l12.f32");
 });
 
 test("head page URLs fill the template's model, layer and head", () => {

@@ -3,7 +3,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { headColour, hslToRgb, minmax } from "../../templates/assets/atlas/colour.mjs";
 import { hashOf, clamp, intOr, numOr } from "../../templates/assets/atlas/hash.mjs";
-import { decodeRaw } from "../../templates/assets/atlas/heat.mjs";
 import { methodKeys, methodUnit } from "../../templates/assets/atlas/methods.mjs";
 import { readView } from "../../templates/assets/atlas/view.mjs";
 
@@ -50,10 +49,4 @@ test("head colours are evenly spaced hues", () => {
 test("minmax scales to [0, 1]; a constant map is all zeros", () => {
   assert.deepEqual(Array.from(minmax([2, 4, 3])), [0, 1, 0.5]);
   assert.deepEqual(Array.from(minmax([7, 7])), [0, 0]);
-});
-
-test("decodeRaw splits little-endian float32 values into one array per variant", () => {
-  const values = new Float32Array([1, 2, 3, 4.5, -1, 0.25]);
-  const maps = decodeRaw(values.buffer, 2, 3);
-  assert.deepEqual(maps.map((m) => Array.from(m)), [[1, 2, 3], [4.5, -1, 0.25]]);
 });

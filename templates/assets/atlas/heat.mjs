@@ -2,34 +2,10 @@
  * attributes name what it shows (model, image, method, layer, variant); its pixels are copied 1:1 from
  * the greyscale sprite sheet of that (model, image, method), loaded once and cached, then CSS scales
  * the canvas up and colours it with the SVG colormap filter. data-ready is set once it is painted.
- * Raw layer values (.f32) feed the threshold veils and the composite. */
+ * The values behind the pixels (threshold veils, composite) come from values.mjs (fetchValues). */
 
 import { el } from "./dom.mjs";
 import { spriteUrl, variantColumn } from "./layout.mjs";
-
-/** Float32 values of one layer file as Float64Arrays, one per variant (fused first). Pure. */
-export function decodeRaw(buffer, variants, cells) {
-  const view = new DataView(buffer);
-  const out = [];
-  for (let v = 0; v < variants; v++) {
-    const a = new Float64Array(cells);
-    for (let i = 0; i < cells; i++) a[i] = view.getFloat32((v * cells + i) * 4, true);
-    out.push(a);
-  }
-  return out;
-}
-
-const rawCache = new Map();
-/** The decoded values of one layer file (fetched once per page). */
-export function fetchRaw(url, variants, cells) {
-  if (!rawCache.has(url)) {
-    rawCache.set(url, fetch(url).then((r) => {
-      if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
-      return r.arrayBuffer();
-    }).then((buffer) => decodeRaw(buffer, variants, cells)));
-  }
-  return rawCache.get(url);
-}
 
 const sprites = new Map();  // url -> Promise of the decoded <img>
 const decodedSprites = new Map();  // url -> decoded <img>: tiles of a loaded sprite paint synchronously

@@ -3,10 +3,11 @@
 
 import { headColour, minmax } from "../colour.mjs";
 import { el } from "../dom.mjs";
-import { fetchRaw, paintHeat, setHeat } from "../heat.mjs";
-import { headUrl, pad, rawUrl } from "../layout.mjs";
+import { paintHeat, setHeat } from "../heat.mjs";
+import { headUrl, pad } from "../layout.mjs";
 import { methodUnit } from "../methods.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
+import { fetchValues } from "../values.mjs";
 import { gridKey, plan } from "./state.mjs";
 
 /** The grid of one image page (``page``: {root, grid, zoom, boxesSvg, data, bySlug}). */
@@ -19,9 +20,8 @@ export function createGrid(page) {
     const [gh, gw] = model.grid;
     const canvas = el("canvas", { class: "atlas-mask", width: gw, height: gh, "aria-hidden": "true" });
     box.appendChild(canvas);
-    const count = model.headMethods.includes(state.method) ? model.heads + 1 : 1;
     const want = state.thr, p = state.p, mass = state.mass;
-    fetchRaw(rawUrl(data, model.slug, image.slug, state.method, state.layer), count, gh * gw)
+    fetchValues(data, model.slug, image.slug, state.method, state.layer)
       .then((maps) => {
         const keep = want === "top" ? topPercentMask(maps[variantIndex], p) : massMask(maps[variantIndex], mass);
         const ctx = canvas.getContext("2d");
@@ -43,7 +43,7 @@ export function createGrid(page) {
       role: "img", "aria-label": model.name + " colour-per-head composite" });
     box.appendChild(canvas);
     const off = new Set(state.off[model.slug] || []);
-    fetchRaw(rawUrl(data, model.slug, image.slug, state.method, state.layer), model.heads + 1, gh * gw)
+    fetchValues(data, model.slug, image.slug, state.method, state.layer)
       .then((maps) => {
         const heads = maps.slice(1).map(minmax);
         const ctx = canvas.getContext("2d");
