@@ -14,6 +14,7 @@ from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.colormaps import COLORMAPS, lut
 from atlas.pages import colormap_filters, json_for_html, write_pages
+from atlas.pages.writer import COLORMAP_MODULE
 from tests.fixtures.fake_maps import write_fake_build
 
 ODD_ID = next(i for i in __import__("tests.fixtures.fake_maps", fromlist=["IMAGES"]).IMAGES if "<" in i[0])[0]
@@ -88,6 +89,14 @@ def test_every_atlas_page_has_the_random_weights_banner(tmp_path):
     for src, text in pages.items():
         assert 'class="admonition danger atlas-random-banner" role="alert"' in text, src
         assert "<strong>siglip</strong>" in text, src
+
+
+def test_colormap_filters_are_one_shared_asset_not_inline(tmp_path):
+    pages = _pages(tmp_path)
+    assert not any("<filter" in text or "tableValues" in text for text in pages.values())
+    module = (tmp_path / "docs" / COLORMAP_MODULE).read_text(encoding="utf-8")
+    tables = json.loads(module.split("export const FILTERS = ", 1)[1].rstrip().rstrip(";"))
+    assert tables == {name: list(channels) for name, channels in colormap_filters()}
 
 
 def test_no_banner_without_random_weights(tmp_path):

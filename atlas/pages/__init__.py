@@ -20,7 +20,14 @@ from atlas.metrics_data import MetricsData
 from atlas.pages.atlas_pages import MAX_DRAWN_BOXES, AtlasPages
 from atlas.pages.metric_pages import copy_metric_files, write_metric_pages
 from atlas.pages.report_page import REPORT_PAGE, write_report_page
-from atlas.pages.writer import PageWriter, colormap_filters, json_for_html, method_data, safe_title
+from atlas.pages.writer import (
+    PageWriter,
+    colormap_filters,
+    json_for_html,
+    method_data,
+    safe_title,
+    write_colormap_module,
+)
 
 __all__ = [
     "MAX_DRAWN_BOXES", "REPORT_PAGE", "AtlasPages", "PageWriter", "colormap_filters", "copy_metric_files",
@@ -47,6 +54,7 @@ def write_pages(
         catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
         docs_prefix=docs_prefix,
     )
+    write_colormap_module(docs_dir)
     writer.gallery()
     for index in range(len(catalog.images)):
         writer.image(index)

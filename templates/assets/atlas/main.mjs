@@ -8,6 +8,7 @@
  */
 
 import { initBanner } from "./banner.mjs";
+import { installColormapFilters } from "./filters.mjs";
 import { initGallery } from "./gallery.mjs";
 import { initHeadPage } from "./head.mjs";
 import { initImagePage } from "./image/page.mjs";
@@ -20,6 +21,7 @@ function init() {
   const node = document.getElementById("atlas-data");
   const root = node && node.closest(".atlas-root");
   if (!root || root.dataset.atlasReady) return;
+  installColormapFilters(document);
   root.dataset.atlasReady = "1";
   const data = JSON.parse(node.textContent);
   if (PAGES[data.page]) PAGES[data.page](root, data);
