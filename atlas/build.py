@@ -138,7 +138,7 @@ class Build:
         metrics = compute_metrics(self.options.out)
         if metrics.images_with_boxes:
             self.console.print(f"Metrics: {metrics.rows} rows for {metrics.images_with_boxes} images with boxes "
-                               f"-> {self.options.out / 'metrics'}", highlight=False)
+                               f"-> {self.options.out / 'metrics'} ({metrics.format})", highlight=False)
 
     def site(self) -> Path:
         """Render the heatmaps, write the pages, run MkDocs and swap the new site into place."""

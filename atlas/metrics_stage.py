@@ -1,18 +1,22 @@
-"""Build stage after compute: score every cached map against the boxes; write CSVs and a JSON summary.
+"""Build stage after compute: score every cached map against the boxes; write the rows and a JSON summary.
 
 Output (documented on the metrics page):
-  OUT/metrics/<model>.csv    tidy rows: image, model, method, layer, head, metric, value, box, label
-  OUT/metrics/summary.json   leaderboard, best heads, baselines, layer x head tables, head ranking,
-                             per-label breakdown, head similarity with clustering (per model x method)
+  OUT/metrics/<model>.parquet  tidy rows: image, model, method, layer, head, metric, box, label, value
+                               (``<model>.csv.gz`` without pyarrow; ``atlas.metric_rows``)
+  OUT/metrics/summary.json     leaderboard, best heads, baselines, layer x head tables, head ranking,
+                               per-label breakdown, head similarity with clustering (per model x method)
+  OUT/metrics/panels.json      the image pages' metric panels: {model: {image: panel}}
 
-OUT/metrics holds exactly the metrics of the last build: files of models no longer built are removed,
-and so is the whole folder when no image has boxes. ``summary.json`` marks complete metrics (the site
-reads none without it): it is removed first and written last, each file through a temp file and a rename,
-so an interrupted stage leaves the old complete set, or no summary, never a mix.
+Scores stay numpy arrays from ``score_maps`` to the files: no Python object per row. OUT/metrics holds
+exactly the metrics of the last build: files of models no longer built are removed, and so is the whole
+folder when no image has boxes. ``summary.json`` marks complete metrics (the site reads none without
+it): it is removed first and written last, each file through a temp file and a rename, so an
+interrupted stage leaves the old complete set, or no summary, never a mix.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,18 +25,19 @@ import numpy as np
 
 from atlas.atomic import write_via_temp
 from atlas.manifest import ImageEntry, Manifest, ModelEntry
+from atlas.metric_rows import FORMAT, SUFFIX, ScoreBlock, add_to_index, columns, image_panel, write_rows
+from atlas.metrics_data import PANELS_FILE, panel_metric_names
 from ssl_attention.aggregate import (
     FUSED,
+    Index,
     MetricRow,
     best_layer,
     cluster_heads,
     head_similarity,
-    index_rows,
-    rows_from_scores,
-    summarise,
-    write_metrics_csv,
+    summarise_index,
     write_summary_json,
 )
+from ssl_attention.aggregate.statistics import DEFAULT_BOX_METRIC, DEFAULT_PRIMARY
 from ssl_attention.methods import get_method
 from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
 
@@ -46,6 +51,7 @@ class MetricsReport:
     rows: int = 0
     images_with_boxes: int = 0
     files: list[Path] = field(default_factory=list)
+    format: str = FORMAT  # of the per-image rows
 
 
 def compute_metrics(build_dir: Path) -> MetricsReport:
@@ -64,25 +70,34 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
         shutil.rmtree(out_dir, ignore_errors=True)
         return report
     out_dir.mkdir(parents=True, exist_ok=True)
-    all_rows: list[MetricRow] = []
-    similarity: list[dict] = []
+    index: Index = {}
+    blocks_of: dict[str, list[ScoreBlock]] = {}
+    similarity_maps: dict[str, dict] = {}
     for model in manifest.models:
-        rows, per_head_maps = _model_rows(model, boxed, maps_dir)
-        path = out_dir / f"{model.name}.csv"
-        write_via_temp(path, lambda tmp, rows=rows: write_metrics_csv(rows, tmp))
+        blocks, per_head_maps = _model_blocks(model, boxed, maps_dir)
+        table = columns(model.name, blocks)
+        path = out_dir / f"{model.name}{SUFFIX}"
+        write_via_temp(path, lambda tmp, table=table: write_rows(table, tmp))
         report.files.append(path)
-        all_rows.extend(rows)
-        similarity.extend(_similarity(model.name, rows, per_head_maps))
-    for stale in sorted(set(out_dir.iterdir()) - set(report.files)):  # e.g. the CSV of a model not built now
+        report.rows += len(table["value"])
+        add_to_index(index, model.name, blocks)
+        blocks_of[model.name], similarity_maps[model.name] = blocks, per_head_maps
+    images = {b.image for blocks in blocks_of.values() for b in blocks}
+    summary = summarise_index(index, lambda select: _label_rows(blocks_of, select), len(images))
+    summary["head_similarity"] = [s for model in manifest.models
+                                  for s in _similarity(model.name, index, similarity_maps[model.name])]
+    names = panel_metric_names({m for e in summary["leaderboard"] for m in e["metrics"]})
+    panels = {model: _panels(blocks, names, summary["primary_metric"]) for model, blocks in blocks_of.items()}
+    panels_path = out_dir / PANELS_FILE
+    write_via_temp(panels_path, lambda tmp: tmp.write_text(json.dumps(panels, allow_nan=False), encoding="utf-8"))
+    report.files.append(panels_path)
+    for stale in sorted(set(out_dir.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
             shutil.rmtree(stale)
         else:
             stale.unlink()
-    summary = summarise(all_rows)
-    summary["head_similarity"] = similarity
     write_via_temp(summary_path, lambda tmp: write_summary_json(summary, tmp))
     report.files.append(summary_path)
-    report.rows = len(all_rows)
     return report
 
 
@@ -90,49 +105,60 @@ def _target(model: ModelEntry, image: ImageEntry) -> Target:
     return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
 
 
-def _model_rows(model: ModelEntry, boxed: dict[str, ImageEntry],
-                maps_dir: Path) -> tuple[list[MetricRow], dict]:
-    """Rows of every map of one model, plus per-head maps {method: [L, H, N images, gh, gw]} for similarity."""
-    name = model.name
-    rows: list[MetricRow] = []
+def _model_blocks(model: ModelEntry, boxed: dict[str, ImageEntry],
+                  maps_dir: Path) -> tuple[list[ScoreBlock], dict]:
+    """Score blocks of every map of one model (baselines first per image, then each method), plus
+    per-head maps {method: [L, H, N images, gh, gw]} for the head similarity."""
+    blocks: list[ScoreBlock] = []
     per_head: dict[str, list[np.ndarray]] = {}
     for image_id, rel in sorted(model.maps.items()):
         if image_id not in boxed:
             continue
         target = _target(model, boxed[image_id])
-        columns = metric_columns(target)
+        cols = metric_columns(target)
         for method, scores in baseline_scores(target).items():
-            rows += rows_from_scores(image_id, name, method, None, "", scores)
+            blocks.append(ScoreBlock(image_id, method, [(None, "")], [(s.metric, s.box, s.label) for s in scores],
+                                     np.array([[s.value for s in scores]], dtype=np.float64)))
         with np.load(maps_dir / rel, allow_pickle=False) as data:
             for method in model.methods:
                 arrays = get_method(method)
                 fused = data[arrays.fused_array]
-                keys = [(layer, FUSED) for layer in range(fused.shape[0])]
+                keys: list[tuple[int | None, str]] = [(layer, FUSED) for layer in range(fused.shape[0])]
                 stacks = [fused]
                 if arrays.head_array is not None and arrays.head_array in data:
                     heads = data[arrays.head_array]
                     per_head.setdefault(method, []).append(heads)
                     keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
                     stacks.append(heads.reshape(-1, *heads.shape[2:]))
-                values = score_maps(np.concatenate(stacks), target)
-                rows += _rows(image_id, name, method, keys, values, columns)
+                blocks.append(ScoreBlock(image_id, method, keys, cols, score_maps(np.concatenate(stacks), target)))
     stacked = {method: np.stack(maps, axis=2) for method, maps in per_head.items()}
-    return rows, stacked
+    return blocks, stacked
 
 
-def _rows(image: str, model: str, method: str, keys: list[tuple[int, str]], values: np.ndarray,
-          columns: list[tuple[str, int | None, str]]) -> list[MetricRow]:
-    """One MetricRow per (map, column) of a score_maps result."""
-    return [
-        MetricRow(image, model, method, layer, head, metric, float(value), box, label)
-        for (layer, head), row in zip(keys, values.tolist(), strict=True)
-        for (metric, box, label), value in zip(columns, row, strict=True)
-    ]
+def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,
+                metric: str = DEFAULT_BOX_METRIC) -> list[MetricRow]:
+    """The per-box ``metric`` rows of the selected (layer, head) of each (model, method)."""
+    rows = []
+    for model, blocks in blocks_of.items():
+        for b in blocks:
+            if (model, b.method) not in select:
+                continue
+            i = b.keys.index(select[(model, b.method)])
+            rows += [MetricRow(b.image, model, b.method, b.keys[i][0], b.keys[i][1], name, float(b.values[i, j]),
+                               box, label) for j, (name, box, label) in enumerate(b.columns)
+                     if box is not None and name == metric]
+    return rows
 
 
-def _similarity(model: str, rows: list[MetricRow], per_head: dict[str, np.ndarray]) -> list[dict]:
+def _panels(blocks: list[ScoreBlock], names: list[str], primary: str = DEFAULT_PRIMARY) -> dict[str, dict]:
+    by_image: dict[str, list[ScoreBlock]] = {}
+    for b in blocks:
+        by_image.setdefault(b.image, []).append(b)
+    return {image: image_panel(group, names, primary) for image, group in by_image.items()}
+
+
+def _similarity(model: str, index: Index, per_head: dict[str, np.ndarray]) -> list[dict]:
     """Head-by-head correlation across the dataset at the model's best layer, with a clustering."""
-    index = index_rows(rows)
     out = []
     for method, maps in per_head.items():  # maps: [L, H, N, gh, gw]
         best = best_layer(index, model, method)

@@ -351,7 +351,7 @@ def build_site(
     try:
         mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir, settings)
         _add_data(render_dir, partial)
-        copy_metric_files(metrics, catalog.models, partial)
+        copy_metric_files(metrics, partial)
         _swap_in(partial, site_dir)
     except BaseException:  # a failed or interrupted site stage leaves the old site and no partial one
         shutil.rmtree(partial, ignore_errors=True)

@@ -39,7 +39,8 @@ from ssl_attention.annotations import Box, box_mask, clamp_box, rescale_boxes
 from ssl_attention.thresholds import (
     DEFAULT_MASS,
     mass_threshold_mask,
-    mass_values,
+    mass_threshold_masks,
+    mass_value_rows,
     top_k,
 )
 
@@ -202,14 +203,14 @@ def score_maps(maps: np.ndarray, target: Target) -> np.ndarray:
         inter = cumulative[which, :, kept - 1]
         return inter / (kept * cell + areas[which] - inter)
 
-    weights = np.stack([mass_values(row) for row in flat])
+    weights = mass_value_rows(flat)
     total = weights.sum(axis=1)
     positive = total > 0
     coverage = np.full((k, counts.shape[0]), math.nan)
     coverage[positive] = (weights[positive] @ counts.T) / cell / total[positive, None]
     maxima = rank == best
     columns = [top_iou(p, 0) for p in cfg.percents]
-    columns += [_mass_iou(weights, positive, counts[0], cell, cfg.mass), coverage[:, 0]]
+    columns += [_mass_iou(weights, positive, counts[0], cell, cfg.mass, (rank, order)), coverage[:, 0]]
     columns += [(maxima & target.hit).sum(1) / maxima.sum(1), (maxima & target.hit_tolerant).sum(1) / maxima.sum(1)]
     for b in range(len(target.boxes)):
         columns += [top_iou(p, b + 1) for p in cfg.box_percents]
@@ -230,15 +231,14 @@ def metric_columns(target: Target) -> list[tuple[str, int | None, str]]:
     return columns
 
 
-def _mass_iou(weights: np.ndarray, positive: np.ndarray, counts: np.ndarray, cell: int, mass: float) -> np.ndarray:
+def _mass_iou(weights: np.ndarray, positive: np.ndarray, counts: np.ndarray, cell: int, mass: float,
+              sorted_as: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """IoU of the mass-rule cells of each row of ``weights`` (NaN for rows without positive mass)."""
-    out = np.full(weights.shape[0], math.nan)
-    area = counts.sum()
-    for row in np.flatnonzero(positive):
-        kept = mass_threshold_mask(weights[row], mass)
-        inter = counts[kept].sum()
-        out[row] = inter / (kept.sum() * cell + area - inter)
-    return out
+    kept = mass_threshold_masks(weights, mass, sorted_as)
+    inter = (kept * counts[None, :]).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = inter / (kept.sum(axis=1) * cell + counts.sum() - inter)
+    return np.where(positive, iou, math.nan)
 
 
 def _scores(target: Target, values: np.ndarray) -> list[Score]:

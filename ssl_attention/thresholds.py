@@ -90,3 +90,43 @@ def mass_threshold_mask(m: np.ndarray, mass: float = DEFAULT_MASS) -> np.ndarray
     if c.size and c[-1] > 0:
         keep[ascending[c / c[-1] > 1 - mass]] = True
     return keep.reshape(m.shape)
+
+
+def mass_value_rows(stack: np.ndarray) -> np.ndarray:
+    """:func:`mass_values` of each row of ``[K, n]`` maps at once: ``[K, n]`` float64."""
+    w = np.asarray(stack, dtype=np.float32).astype(np.float64)
+    posinf = np.isposinf(w)
+    w[~(w > 0)] = 0.0
+    rows = posinf.any(axis=1)
+    w[rows] = posinf[rows]
+    return w
+
+
+def mass_threshold_masks(weights: np.ndarray, mass: float = DEFAULT_MASS,
+                         sorted_as: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`mass_threshold_mask` of each row of ``[K, n]`` weights that are already :func:`mass_values`
+    (non-negative float64), at once: the same cells, row by row (same order, same sequential sums).
+
+    ``sorted_as = (rank, order)``: float32 rows and their :func:`descending_order` (e.g. ``score_maps``'
+    ranking of the maps); rows of ``rank`` equal to ``float32(weights)`` (maps without negative or NaN
+    cells) reuse that order instead of sorting again.
+    """
+    if not 0 < mass <= 1:
+        raise ValueError(f"mass must be in (0, 1], got {mass}")
+    w = np.asarray(weights, dtype=np.float64)
+    w32 = w.astype(np.float32)
+    if sorted_as is None:
+        descending = np.argsort(-w32, axis=1, kind="stable")
+    else:
+        rank, order = sorted_as
+        descending = np.array(order, copy=True)
+        other = ~(rank == w32).all(axis=1)
+        descending[other] = np.argsort(-w32[other], axis=1, kind="stable")
+    ascending = descending[:, ::-1]
+    c = np.cumsum(np.take_along_axis(w, ascending, axis=1), axis=1)
+    total = c[:, -1:] if c.shape[1] else np.zeros((c.shape[0], 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sorted_keep = (c / total > 1 - mass) & (total > 0)
+    keep = np.zeros(w.shape, dtype=bool)
+    np.put_along_axis(keep, ascending, sorted_keep, axis=1)
+    return keep

@@ -181,9 +181,8 @@ def test_console_script_prints_no_traceback(tmp_path):
 
 
 def test_sample_build_scores_every_map_against_the_boxes(sample_build):
-    """OUT/metrics/<model>.csv holds, for a given map, exactly what ssl_attention.metrics computes."""
-    import csv
-
+    """OUT/metrics/<model>.parquet holds, for a given map, exactly what ssl_attention.metrics computes."""
+    from atlas.metric_rows import SUFFIX, read_rows
     from ssl_attention.annotations import Box
     from ssl_attention.metrics import make_target, score_map
 
@@ -191,22 +190,20 @@ def test_sample_build_scores_every_map_against_the_boxes(sample_build):
     manifest = json.loads((out / "maps" / "manifest.json").read_text())
     image = next(img for img in manifest["images"] if img["id"] == "chelsea")
     model = next(m for m in manifest["models"] if m["name"] == "dinov3")
-    with open(out / "metrics" / "dinov3.csv", newline="") as fh:
-        all_rows = list(csv.DictReader(fh))
-    rows = [r for r in all_rows if r["image"] == "chelsea"]
+    all_rows = read_rows(out / "metrics" / f"dinov3{SUFFIX}")
+    rows = [r for r in all_rows if r.image == "chelsea"]
     with np.load(out / "maps" / model["maps"]["chelsea"], allow_pickle=False) as data:
         head_map = data["mean"][1, 2]
     boxes = [Box(*b["bbox"], label=b["label"]) for b in image["boxes"]]
     target = make_target(boxes, (image["width"], image["height"]), tuple(model["grid"]), model["patch_size"])
     expected = {(s.metric, s.box): s.value for s in score_map(head_map, target)}
-    got = {(r["metric"], int(r["box"]) if r["box"] else None): float(r["value"])
-           for r in rows if (r["method"], r["layer"], r["head"]) == ("mean", "1", "2")}
+    got = {(r.metric, r.box): r.value for r in rows if (r.method, r.layer, r.head) == ("mean", 1, "2")}
     assert set(got) == set(expected)
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-6, nan_ok=True)
     summary = json.loads((out / "metrics" / "summary.json").read_text())
     assert {e["model"] for e in summary["leaderboard"]} == {m["name"] for m in manifest["models"]}
-    assert not [r for r in all_rows if r["image"] == "hubble_deep_field"]  # no boxes: no rows
+    assert not [r for r in all_rows if r.image == "hubble_deep_field"]  # no boxes: no rows
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -323,17 +320,18 @@ def test_no_model_with_the_method_is_an_error(tiny_checkpoints, tmp_path):
 
 
 def test_metrics_are_exactly_those_of_the_last_build(tiny_checkpoints, tmp_path):
-    """A dropped model leaves no CSV behind; a rebuild without boxes leaves no metrics at all."""
+    """A dropped model leaves no rows file behind; a rebuild without boxes leaves no metrics at all."""
+    from atlas.metric_rows import SUFFIX
     from atlas.metrics_data import load_metrics
 
     both = {"d": "dinov2_registers", "s": "siglip"}
     assert _small_build(tiny_checkpoints, tmp_path, both).exit_code == 0
     metrics = tmp_path / "metrics"
-    assert sorted(p.name for p in metrics.iterdir()) == ["d.csv", "s.csv", "summary.json"]
-    (metrics / "old-model.csv").write_text("stale\n")
+    assert sorted(p.name for p in metrics.iterdir()) == [f"d{SUFFIX}", "panels.json", f"s{SUFFIX}", "summary.json"]
+    (metrics / f"old-model{SUFFIX}").write_text("stale\n")
     result = _small_build(tiny_checkpoints, tmp_path, {"d": "dinov2_registers"})
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in metrics.iterdir()) == ["d.csv", "summary.json"]
+    assert sorted(p.name for p in metrics.iterdir()) == [f"d{SUFFIX}", "panels.json", "summary.json"]
     summary = json.loads((metrics / "summary.json").read_text())
     assert {e["model"] for e in summary["leaderboard"]} == {"d"}
     images_dir, _ = sample_paths()

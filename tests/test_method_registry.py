@@ -3,7 +3,6 @@ exported, scored, rendered and offered by the pages."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 
@@ -80,8 +79,9 @@ def test_a_method_added_to_the_registry_alone_reaches_the_export_and_the_pages(t
         np.testing.assert_allclose(npz["toy_fused"], expected.mean(axis=1), atol=1e-6, rtol=0)
 
     # scored by the metrics stage, rendered, and offered by the pages (label from the registry)
-    with (out / "metrics" / "dinov2.csv").open() as f:
-        scored = {(r["method"], r["head"]) for r in csv.DictReader(f)}
+    from atlas.metric_rows import SUFFIX, read_rows
+
+    scored = {(r.method, r.head) for r in read_rows(out / "metrics" / f"dinov2{SUFFIX}")}
     assert ("toy", "fused") in scored and ("toy", "0") in scored
     site = out / "site"
     ident = image_id(path)

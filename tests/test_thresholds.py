@@ -137,3 +137,19 @@ def test_mass_rule_is_a_prefix_of_the_top_percent_order(m, mass):
     order = descending_order(m)
     # the kept cells are the first few of the same order the top-p rule uses
     assert keep[order].tolist() == sorted(keep[order].tolist(), reverse=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 9)),
+              elements=st.one_of(st.floats(-3, 3, width=32), st.sampled_from([0.0, 1.0, 1e-30, np.nan, np.inf]))),
+       st.floats(0.05, 1.0))
+def test_batched_mass_rule_equals_the_rule_row_by_row(stack, mass):
+    from ssl_attention.thresholds import mass_threshold_masks, mass_value_rows, mass_values, rank_values
+
+    weights = np.stack([mass_values(row) for row in stack])
+    assert np.array_equal(mass_value_rows(stack), weights)
+    expected = np.stack([mass_threshold_mask(row, mass) for row in stack])
+    assert np.array_equal(mass_threshold_masks(weights, mass), expected)
+    rank = np.stack([rank_values(row) for row in stack])  # the maps' own order, reused where it is the weights'
+    order = np.stack([descending_order(row) for row in stack])
+    assert np.array_equal(mass_threshold_masks(weights, mass, (rank, order)), expected)

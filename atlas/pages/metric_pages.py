@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from atlas import layout
 from atlas.manifest import ImageEntry, ModelEntry
-from atlas.metrics_data import MetricsData, image_panel
+from atlas.metrics_data import MetricsData
 from atlas.metrics_summary import MISSING, LabelStat, LayerHeadTable, Similarity, Summary, SummaryEntry
 from atlas.svg_charts import PALETTE, Interval, RefLine, Series, interval_chart, line_chart, matrix_chart
 from ssl_attention.aggregate import FUSED, Estimate
@@ -68,16 +68,11 @@ def heat_bin(v: float, lo: float, hi: float) -> int | None:
     return min(HEAT_BINS - 1, int(HEAT_BINS * (v - lo) / (hi - lo)))
 
 
-def metric_file(model_slug: str) -> str:
-    """Site path of one model's exported CSV."""
-    return f"{layout.DATA_DIR}/metrics/{model_slug}.csv"
-
-
 SUMMARY_SITE_FILE = f"{layout.DATA_DIR}/metrics/summary.json"
 
 
-def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelEntry, ...], site_dir: Path) -> None:
-    """Copy the exported CSVs (renamed to the model slugs) and ``summary.json`` into the site."""
+def copy_metric_files(metrics: MetricsData | None, site_dir: Path) -> None:
+    """Copy ``summary.json`` into the site (the per-image rows stay in the build folder)."""
     target = site_dir / layout.DATA_DIR / "metrics"
     if target.exists():
         shutil.rmtree(target)
@@ -85,13 +80,10 @@ def copy_metric_files(metrics: MetricsData | None, models: tuple[ModelEntry, ...
         return
     target.mkdir(parents=True)
     shutil.copy2(metrics.files["summary"], site_dir / SUMMARY_SITE_FILE)
-    for model in models:
-        if model.name in metrics.files:
-            shutil.copy2(metrics.files[model.name], site_dir / metric_file(model.slug))
 
 
 def panel_data(metrics: MetricsData | None, image: ImageEntry, models: list[ModelEntry]) -> dict[str, Any] | None:
-    """The image page's metric panel data (see ``image_panel``); None without boxes or metrics."""
+    """The image page's metric panel data (``atlas.metric_rows.image_panel``); None without boxes or metrics."""
     if metrics is None or not image.boxes:
         return None
     names = metrics.metric_names()
@@ -100,9 +92,9 @@ def panel_data(metrics: MetricsData | None, image: ImageEntry, models: list[Mode
         "primary": metrics.primary,
         "baselines": BASELINE_LABELS,
         "models": {
-            m.slug: image_panel(metrics.scores[m.name][image.id], names, metrics.primary)
+            m.slug: metrics.panels[m.name][image.id]
             for m in models
-            if image.id in metrics.scores.get(m.name, {})
+            if image.id in metrics.panels.get(m.name, {})
         },
     }
 
@@ -197,11 +189,6 @@ class MetricPages:
         if self.metrics is None:
             return []
         files = [("summary.json (every table of this page)", SUMMARY_SITE_FILE)]
-        files += [
-            (f"{m.name}.csv (tidy rows)", metric_file(m.slug))
-            for m in self.writer.catalog.models
-            if m.name in self.metrics.files
-        ]
         return [(label, self.writer.url(src, path)) for label, path in files]
 
     # -- leaderboard ---------------------------------------------------------------------------
@@ -358,7 +345,7 @@ class MetricPages:
             "labels": self.label_table([(m, self.labels_of(name, m)) for m in methods]),
             "leaderboard_href": self.writer.url(src, layout.LEADERBOARD_PAGE),
             "model_href": self.writer.url(src, layout.model_page(model.slug)),
-            "downloads": [d for d in self.downloads(src) if d[0].startswith(("summary", f"{name}.csv"))],
+            "downloads": self.downloads(src),
             "bins": HEAT_BINS,
             "data_json": self.writer.data_json(src, "model-metrics"),
         }

@@ -12,7 +12,13 @@ importable from here.
 """
 
 from ssl_attention.aggregate.clustering import Clustering, cluster_heads, head_similarity
-from ssl_attention.aggregate.export import read_metrics_csv, summarise, write_metrics_csv, write_summary_json
+from ssl_attention.aggregate.export import (
+    read_metrics_csv,
+    summarise,
+    summarise_index,
+    write_metrics_csv,
+    write_summary_json,
+)
 from ssl_attention.aggregate.rows import (
     BASELINES,
     CSV_COLUMNS,
@@ -43,5 +49,5 @@ __all__ = [
     "BASELINES", "CONFIDENCE", "CSV_COLUMNS", "DEFAULT_BOX_METRIC", "DEFAULT_PRIMARY", "FUSED", "N_BOOT", "SEED",
     "Clustering", "Estimate", "HeadRank", "Index", "Key", "MetricRow", "best_head", "best_layer", "bootstrap_ci",
     "cluster_heads", "head_ranking", "head_similarity", "index_rows", "label_breakdown", "layer_head_table",
-    "read_metrics_csv", "rows_from_scores", "summarise", "write_metrics_csv", "write_summary_json",
+    "read_metrics_csv", "rows_from_scores", "summarise", "summarise_index", "write_metrics_csv", "write_summary_json",
 ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ssl_attention.aggregate.rows import BASELINES, CSV_COLUMNS, FUSED, Index, MetricRow, index_rows
 from ssl_attention.aggregate.statistics import (
@@ -41,8 +41,11 @@ def write_metrics_csv(rows: Iterable[MetricRow], path: Path) -> None:
             )
 
 
-def read_metrics_csv(path: Path) -> list[MetricRow]:
-    """Read a CSV written by :func:`write_metrics_csv` back into rows (empty value -> NaN)."""
+def read_metrics_csv(path: Path | TextIO) -> list[MetricRow]:
+    """Read a CSV written by :func:`write_metrics_csv` (a path or an open text file) back into rows
+    (empty value -> NaN)."""
+    if hasattr(path, "read"):
+        return [_row_of(d) for d in csv.DictReader(path)]
     with Path(path).open(newline="", encoding="utf-8") as f:
         return [_row_of(d) for d in csv.DictReader(f)]
 
@@ -103,7 +106,19 @@ def summarise(
     head means of ``primary``; ``head_ranking``; ``labels``: ``box_metric`` per label for the
     leaderboard entries. NaN is written as null.
     """
-    index = index_rows(rows)
+    return summarise_index(index_rows(rows), lambda select: rows, len({r.image for r in rows}), primary, box_metric)
+
+
+def summarise_index(
+    index: Index,
+    label_rows: Callable[[Mapping[tuple[str, str], tuple[int | None, str]]], Iterable[MetricRow]],
+    n_images: int,
+    primary: str = DEFAULT_PRIMARY,
+    box_metric: str = DEFAULT_BOX_METRIC,
+) -> dict[str, Any]:
+    """:func:`summarise` from the whole-image ``index`` (``index_rows``) without a row per value:
+    ``label_rows(select)`` gives the per-box rows of ``box_metric`` (at least those of the ``select``ed
+    (layer, head) of each (model, method)); ``n_images`` counts the images with rows."""
     pairs = sorted({k[:2] for k in index if k[1] not in BASELINES})
     leaderboard, best_heads, ranking, select = [], [], [], {}
     for model, method in pairs:
@@ -117,7 +132,7 @@ def summarise(
             ranks = [asdict(h) for h in head_ranking(index, model, method, primary)]
             ranking.append({"model": model, "method": method, "metric": primary, "heads": ranks})
     baselines = sorted({k[:2] for k in index if k[1] in BASELINES})
-    labels = label_breakdown(rows, box_metric, select=select)
+    labels = label_breakdown(label_rows(select), box_metric, select=select)
     return {
         "format_version": 1,
         "primary_metric": primary,
@@ -125,7 +140,7 @@ def summarise(
         "confidence": CONFIDENCE,
         "n_boot": N_BOOT,
         "seed": SEED,
-        "n_images": len({r.image for r in rows}),
+        "n_images": n_images,
         "leaderboard": leaderboard,
         "best_heads": best_heads,
         "baselines": [_entry(index, model, method, None, "") for model, method in baselines],

@@ -1,0 +1,156 @@
+"""Post-compute stages at scale, without forward passes: fake maps of the seven default models' shapes
+written through the export format (as the site tests do), then the metrics and site stages timed.
+
+The fake export has what a build of ``--images N`` with the seven defaults would cache: ViT-B maps
+(12 layers x 12 heads, cls + mean per head and fused, rollout; SigLIP/SigLIP2 mean + rollout) on a
+16 x 16 grid, ResNet-50 Grad-CAM (4 stages, 7 x 7), and about 4.3 boxes per image in WikiChurches'
+proportions. Reported: wall and CPU seconds of each stage, per image x model, site bytes and files.
+
+  .venv/bin/python bench/post_compute.py --images 139                 # the WikiChurches-shaped case
+  .venv/bin/python bench/post_compute.py --images 1000 --no-mkdocs    # metrics + render only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VIT = {"kind": "vit", "layers": 12, "heads": 12, "patch_size": 16, "grid": [16, 16], "weights": "random"}
+MODELS = [
+    dict(VIT, name="dinov2", family="dinov2", checkpoint="facebook/dinov2-with-registers-base", patch_size=14,
+         prefix_tokens=5, num_registers=4, has_cls=True, methods=["cls", "mean", "rollout"]),
+    dict(VIT, name="dinov3", family="dinov3", checkpoint="facebook/dinov3-vitb16-pretrain-lvd1689m",
+         prefix_tokens=5, num_registers=4, has_cls=True, methods=["cls", "mean", "rollout"]),
+    dict(VIT, name="mae", family="mae", checkpoint="facebook/vit-mae-base", prefix_tokens=1, num_registers=0,
+         has_cls=True, methods=["cls", "mean", "rollout"]),
+    dict(VIT, name="clip", family="clip", checkpoint="openai/clip-vit-base-patch16", prefix_tokens=1,
+         num_registers=0, has_cls=True, methods=["cls", "mean", "rollout"]),
+    dict(VIT, name="siglip", family="siglip", checkpoint="google/siglip-base-patch16-224", prefix_tokens=0,
+         num_registers=0, has_cls=False, methods=["mean", "rollout"]),
+    dict(VIT, name="siglip2", family="siglip2", checkpoint="google/siglip2-base-patch16-224", prefix_tokens=0,
+         num_registers=0, has_cls=False, methods=["mean", "rollout"]),
+    dict(name="resnet50", family="resnet", checkpoint="timm/resnet50.a1_in1k", weights="random", kind="cnn",
+         layers=4, heads=0, patch_size=32, grid=[7, 7], prefix_tokens=0, num_registers=0, has_cls=False,
+         methods=["gradcam"]),
+]
+LABELS = ["Portal", "Tower", "Rose window", "Window", "Arch", "Buttress", "Spire"]
+
+
+def _blobs(rng: np.random.Generator, count: int, grid: tuple[int, int]) -> np.ndarray:
+    gh, gw = grid
+    yy, xx = np.mgrid[0:gh, 0:gw]
+    cy, cx, width = rng.uniform(0, gh, count), rng.uniform(0, gw, count), rng.uniform(0.8, 4, count)
+    d2 = (yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2
+    maps = np.exp(-d2 / (2 * width[:, None, None] ** 2)) + 0.05 * rng.random((count, gh, gw))
+    return (maps / maps.sum(axis=(1, 2), keepdims=True)).astype(np.float32)
+
+
+def _arrays(rng: np.random.Generator, model: dict) -> dict[str, np.ndarray]:
+    layers, heads, grid = model["layers"], model["heads"], tuple(model["grid"])
+    if model["kind"] == "cnn":
+        return {"gradcam": _blobs(rng, layers, grid)}
+    out = {}
+    for method in ("cls", "mean"):
+        if method in model["methods"]:
+            out[method] = _blobs(rng, layers * heads, grid).reshape(layers, heads, *grid)
+            out[f"{method}_fused"] = out[method].mean(axis=1)
+    out["rollout"] = _blobs(rng, layers, grid)
+    return out
+
+
+def write_export(build: Path, n_images: int, seed: int = 0) -> None:
+    """A BUILD dir (images, maps/manifest.json, npz per model x image) of ``n_images`` fake images."""
+    rng = np.random.default_rng(seed)
+    images = []
+    (build / "images").mkdir(parents=True, exist_ok=True)
+    for i in range(n_images):
+        width, height = int(rng.integers(500, 801)), int(rng.integers(500, 801))
+        image_id = f"img-{i:05d}"
+        pixels = (rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((width, height)).save(build / "images" / f"{image_id}.jpg", quality=80)
+        boxes = []
+        for _ in range(int(rng.integers(2, 7))):  # WikiChurches: 594 boxes on 139 images
+            w, h = rng.uniform(0.1, 0.5) * width, rng.uniform(0.1, 0.5) * height
+            x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+            boxes.append({"label": LABELS[int(rng.integers(len(LABELS)))], "bbox": [x, y, w, h]})
+        images.append({"id": image_id, "file": f"{image_id}.jpg", "width": width, "height": height,
+                       "display": f"images/{image_id}.jpg", "boxes": boxes, "tags": []})
+    models = []
+    for spec in MODELS:
+        size = [spec["grid"][0] * spec["patch_size"], spec["grid"][1] * spec["patch_size"]]
+        entry = dict(spec, architecture="fake", maps={}, preprocessing={
+            "size": size, "crop": None, "resample": "bicubic", "mean": [0.5] * 3, "std": [0.5] * 3})
+        (build / "maps" / spec["name"]).mkdir(parents=True, exist_ok=True)
+        for image in images:
+            rel = f"{spec['name']}/{image['id']}.npz"
+            np.savez(build / "maps" / rel, **_arrays(rng, spec))
+            entry["maps"][image["id"]] = rel
+        models.append(entry)
+    manifest = {"format_version": 1, "library_version": "0.1.0", "methods": ["cls", "mean", "rollout", "gradcam"],
+                "images": images, "models": models}
+    (build / "maps" / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def tree(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=139)
+    parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench-post")
+    parser.add_argument("--no-site", action="store_true", help="time the metrics stage only")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    from atlas.metrics_stage import compute_metrics
+    from atlas.site import build_site
+
+    build = args.work / f"n{args.images}"
+    shutil.rmtree(build, ignore_errors=True)
+    _, wall, _ = _timed(lambda: write_export(build, args.images))
+    print(f"fake export of {args.images} images x {len(MODELS)} models: {wall:.1f} s", flush=True)
+    pairs = args.images * len(MODELS)
+    result: dict = {"images": args.images, "models": len(MODELS), "pairs": pairs}
+    report, wall, cpu = _timed(lambda: compute_metrics(build))
+    result["metrics"] = {"wall_s": wall, "cpu_s": cpu, "rows": report.rows, "ms_per_pair": 1000 * wall / pairs}
+    files, size = tree(build / "metrics")
+    result["metrics"].update(files=files, bytes=size)
+    print(f"metrics: {report.rows} rows in {wall:.2f} s wall, {cpu:.2f} s CPU ({1000 * wall / pairs:.1f} ms per "
+          f"image x model); {files} files, {size / 1e6:.1f} MB", flush=True)
+    if not args.no_site:
+        site, wall, cpu = _timed(lambda: build_site(build, build / "site"))
+        files, size = tree(build / "site")
+        _, data_bytes = tree(build / "site" / "atlas-data" / "maps")
+        result["site"] = {"wall_s": wall, "cpu_s": cpu, "render_s": site.render_seconds,
+                          "mkdocs_s": site.mkdocs_seconds, "files": files, "bytes": size,
+                          "map_bytes": data_bytes, "bytes_per_pair": size / pairs,
+                          "map_bytes_per_pair": data_bytes / pairs,
+                          "ms_per_pair": 1000 * wall / pairs}
+        print(f"site: {wall:.2f} s wall, {cpu:.2f} s CPU (render {site.render_seconds:.1f} s, MkDocs "
+              f"{site.mkdocs_seconds:.1f} s); {files} files, {size / 1e6:.1f} MB = {size / pairs / 1e3:.1f} KB per "
+              f"image x model (sprites {data_bytes / pairs / 1e3:.1f} KB)", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
