@@ -32,6 +32,7 @@ from atlas.model_stage import ModelStage
 from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
 from atlas.project import SiteSettings
 from atlas.report import BuildReport
+from atlas.site_budget import select_site_images
 from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import check_methods
 from ssl_attention.models import ModelRequest
@@ -58,6 +59,7 @@ class BuildOptions:
     force: bool = False  # build into a non-empty folder that is not a build folder (keeping its files)
     skipped_models: list[str] = field(default_factory=list)  # one line per --model that could not be parsed
     site_settings: SiteSettings | None = None  # an atlas project's site name, address and pages
+    site_images: int | Path | None = None  # --site-images: publish the first N images, or those FILE lists
 
     @property
     def site_path(self) -> Path | None:
@@ -72,6 +74,7 @@ class Build:
         self.options, self.console = options, console
         self.report = BuildReport()
         self.images_dir, self.annotations = options.images, options.annotations
+        self.site_ids: list[str] | None = None  # the published images (--site-images), None: all
 
     def run(self) -> BuildReport:
         """Run every stage; bad images, boxes and models are skipped and listed, not fatal."""
@@ -108,6 +111,10 @@ class Build:
             self.skip(Skip.from_error("models", line))
         for skip in dataset.skipped:
             self.skip(skip)
+        if self.options.site_images is not None:  # checked before any model runs
+            ids = [image.id for image in dataset.images]
+            self.site_ids = select_site_images(self.options.site_images, ids,
+                                               {image.id: image.path.name for image in dataset.images})
         return dataset
 
     def models(self, dataset: Dataset, device: torch.device) -> list[ModelMaps]:
@@ -147,8 +154,14 @@ class Build:
         site_dir = self.options.site_path
         with _progress(self.console) as progress:
             site = build_site(self.options.out, site_dir, colormap=self.options.colormap, progress=progress,
-                              settings=self.options.site_settings)
+                              settings=self.options.site_settings, site_images=self.site_ids)
         self.console.print(site.timing_line(), highlight=False)
+        self.console.print(escape(site.budget.line()), highlight=False, soft_wrap=True)
+        warning = site.budget.warning()
+        if warning:
+            self.console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        self.report.site_budget = site.budget.as_json()
+        self.report.write(self.options.out)
         return site_dir
 
     # -- helpers ---------------------------------------------------------------------------------

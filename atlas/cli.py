@@ -92,6 +92,10 @@ _SITE = typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs
 _SITE_DIR = typer.Option("--site-dir", metavar="DIR",
                          help="Where the site goes. Default: OUT/site. Replaced as a whole, so it must be new, "
                          "empty or a site this OUT built, and apart from the inputs and OUT.")
+_SITE_IMAGES = typer.Option("--site-images", metavar="N|FILE",
+                            help="Publish only some images in the site: the first N, or those listed in FILE (one "
+                            "image id or file name per line, # comments). The metrics and leaderboards still use "
+                            "every image. The build prints the site's size against GitHub Pages' 1 GB.")
 _FORCE = typer.Option("--force", help="Build into a non-empty --out that is not a build folder. Its files are "
                       "kept: a build never deletes or replaces what it did not write, so a folder already "
                       "holding one of the build's names (maps, docs, site...) is still refused.")
@@ -121,6 +125,7 @@ def build(
     site: Annotated[bool, _SITE] = True,
     site_dir: Annotated[Path | None, _SITE_DIR] = None,
     colormap: Annotated[str, _COLORMAP] = "viridis",
+    site_images: Annotated[str | None, _SITE_IMAGES] = None,
     strict: Annotated[bool, _STRICT] = False,
     force: Annotated[bool, _FORCE] = False,
     config: Annotated[Path | None, _CONFIG] = None,
@@ -128,6 +133,7 @@ def build(
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.build import BuildOptions, build_methods, run_build
     from atlas.project import find_project
+    from atlas.site_budget import parse_site_images
     from ssl_attention.preprocess import parse_size
 
     try:
@@ -137,6 +143,7 @@ def build(
             images, annotations, model = merged["images"], merged["annotations"], merged["model"]
             weights, batch_size, image_size = merged["weights"], merged["batch_size"], merged["image_size"]
             method, out, colormap = merged["method"], merged["out"], merged["colormap"]
+            site_images = merged["site_images"]
             console.print(escape(f"Atlas project: {project.file}"), highlight=False)
         if annotations is not None and not annotations.is_file():
             _fail(f"{annotations}: annotation file not found")
@@ -149,10 +156,11 @@ def build(
             _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
         size = _parse_image_size(image_size, parse_size)
         methods, per_head = build_methods(method, heads)
+        subset = parse_site_images(site_images)
         options = BuildOptions(
             requests=requests, images=images, annotations=annotations, weights=weights, device=device,
             batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, site=site,
-            site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force,
+            site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force, site_images=subset,
             site_settings=project.site if project is not None else None,
         )
         report = run_build(options, console)

@@ -42,7 +42,7 @@ class Key:
     """One key of ``atlas.toml``: its value kind, what it means, and the ``atlas build`` parameter it sets."""
 
     name: str
-    kind: str  # string, folder, file, strings, integer, size, boolean, or "choice"
+    kind: str  # string, folder, file, strings, integer, size, images (count or file), boolean, or "choice"
     help: str
     param: str | None = None  # the `atlas build` parameter whose default it is; None: a site setting
     choices: tuple[str, ...] = ()
@@ -67,6 +67,8 @@ KEYS: tuple[Key, ...] = (
     Key("image_size", "size", "Model input size: N or \"HxW\" (rounded to the patch size). Unset: each "
         "checkpoint's own.", "image_size"),
     Key("batch_size", "integer", "Images per forward pass.", "batch_size"),
+    Key("site_images", "images", "Publish only some images in the site: a number N (the first N) or a file "
+        "listing image ids, one per line. The metrics use every image. Unset: all images.", "site_images"),
     Key("pages", "folder", "A folder of your own Markdown pages (index.md is the home page; about, dataset, "
         "citation, ...): first in the navigation and in the search. Unset: a generated home page."),
     Key("tool_docs", "boolean", "Whether the site includes Attention Atlas' own documentation (methods, "
@@ -77,6 +79,7 @@ _EXPECTED = {
     "string": "a string", "folder": "a folder path (a string)", "file": "a file path (a string)",
     "strings": "a list of strings", "integer": "a positive integer", "boolean": "true or false",
     "size": 'a positive integer or a string "HxW"',
+    "images": "a positive integer or a file path (a string)",
 }
 
 
@@ -174,6 +177,14 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
         raise wrong(_EXPECTED["boolean"])
     if key.kind == "size":
         return _size(value, wrong)
+    if key.kind == "images":
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        if not isinstance(value, str):
+            raise wrong(_EXPECTED["images"])
+        if not (file.parent / value).is_file():
+            raise ConfigError(f"{where}: file not found: {file.parent / value}")
+        return file.parent / value
     return value
 
 
@@ -275,7 +286,7 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         values["models"] = list(models)
     examples = {"site_url": "https://USER.github.io/REPO/", "annotations": "boxes.json",
                 "models": ["dinov2", "clip", "mine=checkpoints/mine"], "methods": ["cls", "rollout"],
-                "image_size": 224}
+                "image_size": 224, "site_images": 100}
     substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
     files = {
         CONFIG_NAME: config_text(values, examples),

@@ -31,6 +31,7 @@ class BuildReport:
     images: int = 0
     site_dir: Path | None = None
     seconds: float = 0.0
+    site_budget: dict | None = None  # atlas.site_budget.SiteBudget.as_json() once the site is built
 
     def write(self, build_dir: Path) -> None:
         """Write ``build_dir/report.json``."""
@@ -40,6 +41,8 @@ class BuildReport:
             "random_models": self.random_models,
             "skipped": [skip.line for skip in self.skipped],
         }
+        if self.site_budget is not None:
+            data["site_budget"] = self.site_budget
         write_text_atomic(build_dir / REPORT_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 

@@ -44,6 +44,7 @@ from atlas.pages import REPORT_PAGE, copy_metric_files, write_pages, write_repor
 from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
 from atlas.render import render_all
 from atlas.resources import mkdocs_config, templates_dir
+from atlas.site_budget import SiteBudget, published
 from ssl_attention.errors import AtlasError
 
 HOOKS_FILE = Path(__file__).resolve().with_name("mkdocs_hooks.py")
@@ -72,6 +73,7 @@ class SiteReport:
     seconds: float
     render_seconds: float = 0.0  # of which rendering heatmaps and photos
     mkdocs_seconds: float = 0.0  # of which the MkDocs build
+    budget: SiteBudget | None = None  # the site's size against GitHub Pages' limit
 
     def timing_line(self) -> str:
         """One line with the stage times, e.g. for the CLI output."""
@@ -310,16 +312,22 @@ def build_site(
     progress: rich.progress.Progress | None = None,
     config_file: Path | None = None,
     settings: SiteSettings | None = None,
+    site_images: list[str] | None = None,
 ) -> SiteReport:
     """Render heatmaps (skipping up-to-date ones), write the atlas pages, run MkDocs, add the assets.
 
     ``config_file`` is the ``mkdocs.yml`` (default: the tool's); its docs_dir, site_dir and nav are
     overridden. ``settings`` (an atlas project's) puts the user's pages, name and address in the site.
+    ``site_images``: the ids of the images to publish (``--site-images``; default all); the metrics pages
+    still report on every image.
     Raises ``AtlasError`` (one line) on a bad manifest or a failed MkDocs build.
     """
     start = time.perf_counter()
     build_dir, site_dir = Path(build_dir).resolve(), Path(site_dir).resolve()
     catalog = load_catalog(build_dir)
+    all_images = len(catalog.images)
+    if site_images is not None:
+        catalog = published(catalog, site_images)
     render_dir = build_dir / "render"
     if render_dir.exists():
         remove_stale_temp_files(render_dir)  # torn writes of a killed build
@@ -366,4 +374,5 @@ def build_site(
         seconds=time.perf_counter() - start,
         render_seconds=render_seconds,
         mkdocs_seconds=mkdocs_seconds,
+        budget=SiteBudget.measure(site_dir, catalog, all_images),
     )

@@ -404,3 +404,17 @@ def test_a_reserved_model_name_is_refused(tiny_checkpoints, tmp_path):
 def test_a_model_name_that_is_no_safe_path_component_is_refused(tmp_path, name):
     _one_line_error(["--model", f"{name}=facebook/dinov2-base", "--out", str(tmp_path)], "is invalid")
     assert not (tmp_path / "maps").exists()
+
+
+def test_sample_build_prints_the_budget_line_and_records_it(sample_build):
+    out, result, _ = sample_build
+    line = next(line for line in result.output.splitlines() if line.startswith("Site budget:"))
+    budget = json.loads((out / "report.json").read_text())["site_budget"]
+    files = [p for p in (out / "site").rglob("*") if p.is_file()]
+    assert budget["files"] == len(files) and budget["bytes"] == sum(p.stat().st_size for p in files)
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    assert budget["pairs"] == sum(len(m["maps"]) for m in manifest["models"])
+    assert budget["bytes_per_pair"] == round(budget["bytes"] / budget["pairs"])
+    assert f"{budget['files']:,} files" in line and "% of GitHub Pages' 1 GB" in line
+    assert budget["warning"] is None and "warning" not in result.output.lower()
+    assert not list((out / "site").rglob("*.f32"))  # no per-layer sidecar files
