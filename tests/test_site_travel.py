@@ -50,15 +50,21 @@ VIEW = {"method": "mean", "cmap": "inferno", "display": "heat"}
 
 
 def test_view_state_travels_along_head_image_and_model_links(page, site_url):
-    _open(page, site_url + IMAGE_PAGE + "#models=dinov2,siglip&method=mean&layer=1&cmap=inferno&display=heat"
-          "&zoom=dinov2:h01")
+    _open(
+        page,
+        site_url + IMAGE_PAGE + "#models=dinov2,siglip&method=mean&layer=1&cmap=inferno&display=heat&zoom=dinov2:h01",
+    )
     assert page.locator("[data-role=zoom]").get_attribute("open") is not None
     # next and previous image (from the page, and from the enlarged tile): the same view, the same tile
     for link in ("a[rel=next]", "a[rel=prev]", "[data-role=zoom] a[data-role=zoom-next]",
                  "[data-role=zoom] a[data-role=zoom-prev]"):  # fmt: skip
         got = _follow(page, link)
         assert {k: got.get(k) for k in ("models", "method", "layer", "cmap", "display", "zoom")} == {
-            "models": "dinov2,siglip", "layer": "1", "zoom": "dinov2:h01", **VIEW}
+            "models": "dinov2,siglip",
+            "layer": "1",
+            "zoom": "dinov2:h01",
+            **VIEW,
+        }
         assert _shown_view(page) == VIEW
         assert page.locator("input[name=layer]").input_value() == "1"
         assert page.locator("[data-role=zoom]").get_attribute("open") is not None
@@ -75,11 +81,11 @@ def test_view_state_travels_along_head_image_and_model_links(page, site_url):
     # the model row title: the model page opens on this image, in this view
     got = _follow(page, ".atlas-row[data-model=dinov2] .atlas-row-title a")
     assert urlsplit(page.url).path.endswith("atlas/models/dinov2/")
-    assert got == {"image": "astronaut", **VIEW} and _shown_view(page) == VIEW
+    assert got == {"image": "astronaut", "fit": "0", **VIEW} and _shown_view(page) == VIEW
     assert page.locator("select[name=image]").input_value() == "astronaut"
     # and back from the model page: a fused tile opens the image page at its layer, in this view
     got = _follow(page, ".atlas-layer-grid tbody tr:nth-child(3) td:first-of-type a")
-    assert got == {"models": "dinov2", "method": "mean", "layer": "2", "cmap": "inferno", "display": "heat"}
+    assert got == {"models": "dinov2", "method": "mean", "layer": "2", "cmap": "inferno", "display": "heat", "fit": "0"}
     assert _shown_view(page) == VIEW and page.locator("input[name=layer]").input_value() == "2"
 
 
@@ -91,7 +97,7 @@ def wide_site(tmp_path_factory) -> Path:
     """A fake site of ViT-B-shaped models (12 layers x 12 heads; SigLIP with 6 heads) and ResNet-50."""
     build = tmp_path_factory.mktemp("wide")
     models = [dict(copy.deepcopy(m), **WIDE_MODELS[m["name"]]) for m in MODELS]
-    write_fake_build(build, models=models)
+    write_fake_build(build, specs=models)
     compute_metrics(build)
     return build_site(build, build / "site").site_dir
 
@@ -106,6 +112,7 @@ TABLE_SCROLLS = "s => { const b = document.querySelector(s); return b.scrollWidt
 
 def _sticky_label_stays(page, box: str, label: str) -> None:
     """Scroll the table box ``box`` sideways: the row label ``label`` stays where it was, on top."""
+    page.eval_on_selector(label, "t => window.scrollBy(0, t.getBoundingClientRect().top - innerHeight / 2)")
     before = page.locator(label).bounding_box()
     tile = page.locator(f"{box} td").nth(3).bounding_box()
     page.eval_on_selector(box, "b => { b.scrollLeft = 400; }")
@@ -126,7 +133,8 @@ def test_model_head_table_keeps_rows_on_one_line_with_sticky_labels_and_fits(bro
         rows = page.evaluate(ROW_LINES, ".atlas-row > tr:first-child")
         assert rows == [["dinov2", 1, 13], ["siglip", 1, 7]]  # fused + every head, on one line
         assert page.locator(".atlas-head-table thead th").all_inner_texts()[1:] == ["fused"] + [
-            f"h{h:02d}" for h in range(12)]
+            f"h{h:02d}" for h in range(12)
+        ]
         assert page.locator(".atlas-row[data-model=siglip] td.atlas-empty").count() == 6  # fewer heads: empty
         assert page.evaluate(PAGE_FITS) and page.evaluate(TABLE_SCROLLS, ".atlas-table-scroll")
         _sticky_label_stays(page, ".atlas-table-scroll", ".atlas-row[data-model=siglip] .atlas-row-title")
