@@ -48,7 +48,9 @@ from atlas.site_budget import SiteBudget, published
 from ssl_attention.errors import AtlasError
 
 HOOKS_FILE = Path(__file__).resolve().with_name("mkdocs_hooks.py")
-ATLAS_SCRIPT = f"{layout.ASSETS_DIR}/atlas/main.mjs"  # the page scripts: ES modules (templates/assets/atlas)
+# the page scripts: ES modules (templates/assets/atlas), started by a classic script that skips them on
+# file:// pages (a <script type=module> there is fetched and blocked: a console error on every page)
+ATLAS_SCRIPT = f"{layout.ASSETS_DIR}/atlas/boot.js"
 ATLAS_NAV = {
     "Atlas": [
         {"Gallery": layout.GALLERY_PAGE},
@@ -291,7 +293,7 @@ def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, d
                 **_site_overrides(settings, raw, docs_dir),
                 theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
                 extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
-                extra_javascript=[*raw.get("extra_javascript", []), {"path": ATLAS_SCRIPT, "type": "module"}],
+                extra_javascript=[*raw.get("extra_javascript", []), ATLAS_SCRIPT],
                 hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
                 not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
             )

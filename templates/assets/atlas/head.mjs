@@ -2,6 +2,7 @@
 
 import { onHashChange, readHash, writeHash } from "./hash.mjs";
 import { paintHeat } from "./heat.mjs";
+import { carryState } from "./links.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
 export function initHeadPage(root, data) {
@@ -25,6 +26,7 @@ export function initHeadPage(root, data) {
       }
       link.href = link.href.replace(/method=[a-z]+/, "method=" + method);
     }
+    carryState(root, readHash());
   }
   form.addEventListener("change", () => {
     writeHash(formView(form), true);

@@ -3,6 +3,7 @@
 import { el, setField } from "./dom.mjs";
 import { onHashChange, readHash, writeHash } from "./hash.mjs";
 import { heatCanvas } from "./heat.mjs";
+import { carryState } from "./links.mjs";
 import { headUrl, headVariants, pad } from "./layout.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
@@ -18,12 +19,15 @@ export function initModelPage(root, data) {
     const { method, display } = view;
     setField(form, "image", image ? image.slug : "");
     showView(form, root, view);
+    const fit = q.get("fit") === "1";  // the table fits the page width (no horizontal scroll)
+    setField(form, "fit", fit);
+    root.dataset.fit = fit ? "1" : "0";
     grid.replaceChildren();
     if (!image) return;
     const perHead = model.headMethods.includes(method);
     const unit = model.kind === "cnn" ? "stage" : "layer";
-    const table = el("table", { class: "atlas-layer-grid" });
-    const head = el("tr", {}, [el("th", { scope: "col", text: unit })]);
+    const table = el("table", { class: "atlas-layer-grid atlas-head-table" });
+    const head = el("tr", {}, [el("th", { scope: "col", class: "atlas-corner", text: unit })]);
     head.appendChild(el("th", { scope: "col", text: "fused" }));
     if (perHead) for (let h = 0; h < model.heads; h++) head.appendChild(el("th", { scope: "col", text: "h" + pad(h) }));
     table.appendChild(el("thead", {}, [head]));
@@ -38,15 +42,16 @@ export function initModelPage(root, data) {
         box.appendChild(heatCanvas(data, model.grid, { model: model.slug, image: image.slug, method: method, layer: l, variant: v },
           model.name + " " + method + " " + unit + " " + l + " " + (i ? "head " + (i - 1) : "fused") + " on " + image.id));
         const href = i ? headUrl(data, model.slug, l, i - 1) : image.href + "#models=" + model.slug + "&method=" + method + "&layer=" + l;
-        row.appendChild(el("td", {}, [el("a", { href: href }, [box])]));
+        row.appendChild(el("td", {}, [el("a", { href: href, "data-travel": i ? "head" : "image" }, [box])]));
       });
       body.appendChild(row);
     }
     table.appendChild(body);
-    grid.appendChild(el("div", { class: "atlas-scroll" }, [table]));
+    grid.appendChild(el("div", { class: "atlas-table-scroll" }, [table]));
+    carryState(root, q);
   }
   form.addEventListener("change", () => {
-    writeHash({ image: form.elements.image.value, ...formView(form) }, true);
+    writeHash({ image: form.elements.image.value, ...formView(form), fit: form.elements.fit.checked ? 1 : 0 }, true);
     render();
   });
   onHashChange(render);

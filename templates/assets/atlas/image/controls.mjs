@@ -38,5 +38,7 @@ export function syncControls(page, state) {
   show(form.querySelector("[data-role=mass]"), state.thr === "mass");
   setField(form, "composite", state.composite);
   root.dataset.smooth = String(state.smooth);
+  setField(form, "fit", state.fit);
+  root.dataset.fit = String(state.fit);
   if (boxesSvg) boxesSvg.classList.toggle("atlas-off", !state.boxes);
 }

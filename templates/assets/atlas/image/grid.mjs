@@ -1,5 +1,6 @@
 /* The image page's grid: one row per shown model, one tile per variant (fused, heads or composite),
- * each tile a photo, heat canvas (or composite), threshold veil, boxes and caption; and the zoom dialog. */
+ * each tile a photo, heat canvas (or composite), threshold veil, boxes and caption, laid out as a model ×
+ * head table (table.mjs); and the zoom dialog. */
 
 import { headColour, minmax } from "../colour.mjs";
 import { el } from "../dom.mjs";
@@ -9,6 +10,7 @@ import { methodUnit } from "../methods.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
 import { fetchValues } from "../values.mjs";
 import { gridKey, plan } from "./state.mjs";
+import { headTable } from "./table.mjs";
 
 /** The grid of one image page (``page``: {root, grid, zoom, boxesSvg, data, bySlug}). */
 export function createGrid(page) {
@@ -83,13 +85,15 @@ export function createGrid(page) {
   /** What a layer, method or opacity change alters in a tile: labels, head link, heatmap pixels. */
   function fillTile(fig, model, variant, state) {
     const head = variant.startsWith("h") ? Number(variant.slice(1)) : -1;
-    const what = variant === "composite" ? "composite" : head >= 0 ? "head " + head : "fused";
-    const label = model.name + ", " + state.method + ", " + methodUnit(data, state.method) + " " + state.layer + ", " + what;
+    const depth = methodUnit(data, state.method) + " " + state.layer;
+    const fused = model.headMethods.includes(state.method) ? "fused" : depth;  // Grad-CAM, rollout: the one map
+    const what = variant === "composite" ? "composite" : head >= 0 ? "head " + head : fused;
+    const label = model.name + ", " + state.method + ", " + depth + ", " + what;
     fig.querySelector(".atlas-tile-open").setAttribute("aria-label", "Enlarge " + label);
     const caption = fig.querySelector("figcaption");
     if (head < 0) caption.textContent = what;
     else {
-      if (!caption.firstElementChild) caption.replaceChildren(el("a", { text: what }));
+      if (!caption.firstElementChild) caption.replaceChildren(el("a", { "data-travel": "head", text: what }));
       caption.firstElementChild.href = headUrl(data, model.slug, state.layer, head);
     }
     const heat = fig.querySelector("canvas.atlas-heat");
@@ -131,15 +135,16 @@ export function createGrid(page) {
     } else {
       shownKey = key;
       grid.replaceChildren();
-      for (const { model, perHead, variants } of rows) {
-        const tiles = el("div", { class: "atlas-tiles" });
-        variants.forEach((v, i) => tiles.appendChild(tile(model, v, v === "composite" ? 0 : i, state)));
-        const title = el("h2", { class: "atlas-row-title" }, [
-          el("a", { href: data.modelUrl.replace("MODEL", model.slug), text: model.name }),
-          model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,
-        ]);
-        grid.appendChild(el("section", { class: "atlas-row", "data-model": model.slug, "aria-label": model.name },
-          [title, tiles, perHead && state.composite ? legend(model, state) : null]));
+      if (rows.length) {
+        grid.appendChild(headTable(rows, {
+          tile: (row, v, i) => tile(row.model, v, v === "composite" ? 0 : i, state),
+          title: (row) => [
+            el("a", { href: data.modelUrl.replace("MODEL", row.model.slug), "data-travel": "model", text: row.model.name }),
+            row.model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,
+          ],
+          note: (row) => (row.model.kind === "cnn" ? "one map per stage, no heads" : "no per-head maps of " + state.method),
+          extra: (row) => (row.perHead && state.composite ? legend(row.model, state) : null),
+        }));
       }
       if (!state.models.length) {
         grid.appendChild(el("p", { class: "atlas-note", "data-role": "no-models",
@@ -148,6 +153,8 @@ export function createGrid(page) {
       const again = focused && grid.querySelector(focused);
       if (again) again.focus();
     }
+    const corner = grid.querySelector(".atlas-corner");  // the sticky corner names the layer (stage) shown
+    if (corner) corner.textContent = methodUnit(data, state.method) + " " + state.layer;
     return hidden;
   }
 

@@ -2,6 +2,7 @@
  * form; grid.mjs: the tiles and the zoom dialog; panel.mjs: the metric panel; events.mjs: the input). */
 
 import { onHashChange, readHash } from "../hash.mjs";
+import { carryState } from "../links.mjs";
 import { syncControls } from "./controls.mjs";
 import { bindEvents } from "./events.mjs";
 import { createGrid } from "./grid.mjs";
@@ -30,6 +31,9 @@ export function initImagePage(root, data) {
     root.querySelector("[data-role=hidden-rows]").textContent = hidden.length ? "Hidden: " + hidden.join("; ") + "." : "";
     grid.renderZoom(state);
     renderMetricPanel(root.querySelector("[data-role=metrics]"), data, state, page.bySlug);
+    const travel = readHash();
+    travel.set("image", data.image.slug);  // a model page opens on this image
+    carryState(root, travel);
   }
 
   bindEvents(page, { state: () => state, render: render });

@@ -49,6 +49,7 @@ export function parseState(q, data, bySlug) {
     if (hidden.length) s.off[m.slug] = hidden;
   }
   s.zoom = q.get("zoom") || "";
+  s.fit = q.get("fit") === "1" ? 1 : 0;  // the model × head table fits the page width (no horizontal scroll)
   return s;
 }
 
@@ -64,6 +65,7 @@ export function formQuery(fd, state) {
   q.set("boxes", fd.get("boxes") ? "1" : "0");
   q.set("smooth", fd.get("smooth") ? "1" : "0");
   q.set("composite", fd.get("composite") ? "1" : "0");
+  q.set("fit", fd.get("fit") ? "1" : "0");
   for (const [slug, hidden] of Object.entries(state.off)) q.set("off." + slug, hidden.join(","));
   q.set("zoom", state.zoom);
   return q;
