@@ -51,9 +51,15 @@ export function initGallery(root, data) {
     count.textContent = shown.length + " of " + data.gallery.length + " images" +
       (pages > 1 ? " (" + (start + 1) + "–" + end + " shown)" : "");
   }
-  // a filter change starts again at page 1
-  form.addEventListener("input", () => { writeHash({ ...filters(), page: 1 }, false); render(); });
-  form.addEventListener("change", () => { writeHash({ ...filters(), page: 1 }, true); render(); });
+  // a changed filter starts again at page 1 (a text field's change event on blur changes nothing)
+  const changed = (push) => {
+    const f = filters(), q = readHash();
+    if (names.every((n) => (q.get(n) || "") === f[n])) return;
+    writeHash({ ...f, page: 1 }, push);
+    render();
+  };
+  form.addEventListener("input", () => changed(false));
+  form.addEventListener("change", () => changed(true));
   form.addEventListener("submit", (e) => e.preventDefault());
   onHashChange(render);
   render();
