@@ -60,8 +60,25 @@ def sprite_tile(grid: tuple[int, int], layer: int, variant_index: int) -> tuple[
 
 
 def head_page(model_slug: str, layer: int, head: int) -> str:
-    """Markdown source of a head page (its URL ``atlas/heads/<model>/lLL-hHH/`` is stable)."""
+    """Where a head page was before the head viewer (``atlas/heads/<model>/lLL-hHH/``): a redirect to
+    ``head_viewer(model)#lLL-hHH`` is written there, so old links keep working."""
     return f"{PAGES_DIR}/heads/{model_slug}/l{layer:02d}-h{head:02d}.md"
+
+
+def head_anchor(layer: int, head: int) -> str:
+    """A head's permalink fragment on its model's head viewer, e.g. ``l07-h03``."""
+    return f"l{layer:02d}-h{head:02d}"
+
+
+def head_viewer(model_slug: str) -> str:
+    """Markdown source of a model's head viewer (``atlas/heads/<model>/``; one head at a time, ``#lLL-hHH``)."""
+    return f"{PAGES_DIR}/heads/{model_slug}.md"
+
+
+def head_scores(model_slug: str, layer: int) -> str:
+    """Per-image scores of one layer's heads for the head viewer, relative to the site root: little-endian
+    float32 ``[scores, heads, images]`` (the score names and the image order are in the viewer's data)."""
+    return f"{DATA_DIR}/heads/{model_slug}/l{layer:02d}.f32"
 
 
 def image_page(image_slug: str) -> str:

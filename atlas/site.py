@@ -39,8 +39,10 @@ from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 from atlas import layout
 from atlas.atomic import remove_stale_temp_files
 from atlas.catalog import load_catalog
+from atlas.head_scores import write_head_scores
 from atlas.metrics_data import load_metrics
-from atlas.pages import REPORT_PAGE, copy_metric_files, write_pages, write_report_page
+from atlas.pages import REPORT_PAGE, copy_metric_files, write_all_pages, write_report_page
+from atlas.pages.outside import add_search_entries, place_outside_pages, shell_pattern, write_redirects
 from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
 from atlas.render import render_all
 from atlas.resources import mkdocs_config, templates_dir
@@ -256,6 +258,12 @@ def source_date_epoch(build_dir: Path) -> Iterator[int]:
         os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
+def _epoch(build_dir: Path) -> int:
+    """The build's ``SOURCE_DATE_EPOCH`` (checked by ``source_date_epoch`` during the MkDocs build)."""
+    given = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(given) if given is not None else default_source_date_epoch(build_dir)
+
+
 def _partial_dirs(site_dir: Path) -> tuple[Path, Path]:
     """Hidden siblings of ``site_dir``: the site being built, and the previous site while it is replaced."""
     return site_dir.with_name(f".{site_dir.name}.partial"), site_dir.with_name(f".{site_dir.name}.old")
@@ -295,7 +303,10 @@ def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, d
                 extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
                 extra_javascript=[*raw.get("extra_javascript", []), ATLAS_SCRIPT],
                 hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
-                not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
+                not_in_nav="\n".join([
+                    *(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
+                    shell_pattern(),
+                ]),
             )
             mkdocs_start = time.perf_counter()
             with source_date_epoch(build_dir):
@@ -351,16 +362,24 @@ def build_site(
     use_directory_urls = bool(raw.get("use_directory_urls", True))
     metrics = load_metrics(build_dir)  # None when the metrics stage did not run
     docs_prefix = "" if settings is None else (TOOL_DOCS_DIR + "/" if settings.tool_docs else None)
-    pages = write_pages(
+    outside_dir = build_dir / "outside-pages"  # the image pages' sources, rendered outside MkDocs
+    if outside_dir.exists():
+        shutil.rmtree(outside_dir)
+    written = write_all_pages(
         catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
-        docs_prefix=docs_prefix,
+        docs_prefix=docs_prefix, outside_dir=outside_dir,
     )
-    pages.append(write_report_page(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls))
+    pages = [*written.pages.written,
+             write_report_page(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls)]
     if progress is not None and task is not None:
         progress.update(task, description="Building site (MkDocs)")
     try:
         mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir, settings)
+        place_outside_pages(partial, outside_dir, written.pages.outside, use_directory_urls, _epoch(build_dir))
+        write_redirects(partial, written.pages.redirects, use_directory_urls)
+        add_search_entries(partial, written.pages.search_entries)
         _add_data(render_dir, partial)
+        write_head_scores(written.head_scores, partial)
         copy_metric_files(metrics, partial)
         _swap_in(partial, site_dir)
     except BaseException:  # a failed or interrupted site stage leaves the old site and no partial one

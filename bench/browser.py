@@ -147,3 +147,131 @@ def measure(site_dir: Path, loads: int = 5, toggles: int = 10) -> dict:
     finally:
         server.shutdown()
     return result
+
+
+# -- pages at scale: fake-map sites of N images ------------------------------------------------------------
+# Page timings of the gallery, an image page, the head viewer and the model page of sites of 1,000 and 10,000
+# images generated with fake maps through the export format (tests/fixtures/fake_maps.py, as the site tests
+# do), and MkDocs' time against the number of atlas pages. "interactive": navigation start until the page's
+# script has built what it shows (gallery: the first page of cards; head viewer: the sorted cards, with every
+# heatmap in the viewport painted; image and model pages: every heatmap of the grid painted), then two frames.
+
+_INTERACTIVE = """
+async (kind) => {
+  const t0 = performance.now();
+  const ready = () => {
+    const root = document.querySelector('.atlas-root[data-atlas-ready]');
+    if (!root) return false;
+    if (kind === 'gallery') return document.querySelectorAll('[data-role=cards] .atlas-card').length > 0;
+    if (kind === 'head') {  // the sorted cards drawn, and every heatmap in the viewport painted
+      const cards = [...document.querySelectorAll('.atlas-head-gallery canvas.atlas-heat')];
+      return !!root.dataset.drawn && cards.filter((c) => c.getBoundingClientRect().top < innerHeight)
+        .every((c) => c.dataset.ready);
+    }
+    const tiles = [...document.querySelectorAll('[data-role=grid] canvas.atlas-heat')];
+    return tiles.length > 0 && tiles.every((c) => c.dataset.ready);
+  };
+  await new Promise((resolve) => {
+    const poll = () => (ready() || performance.now() - t0 > 30000 ? resolve() : requestAnimationFrame(poll));
+    poll();
+  });
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const nav = performance.getEntriesByType('navigation')[0];
+  return {interactive_ms: performance.now(), ok: ready(), dom_nodes: document.getElementsByTagName('*').length,
+          html_bytes: nav ? nav.transferSize || nav.encodedBodySize : null};
+}
+"""
+
+_FILTER = """
+async () => {
+  const select = document.querySelector('select[name=label]');
+  const t0 = performance.now();
+  select.value = select.options[1].value;
+  select.dispatchEvent(new Event('change', {bubbles: true}));
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return {ms: performance.now() - t0, count: document.querySelector('.atlas-count').textContent};
+}
+"""
+
+
+def measure_pages(site_dir: Path, loads: int = 3) -> dict:
+    """Interactive times (ms; median of ``loads`` fresh pages, the first one cold) of the four page kinds."""
+    from playwright.sync_api import sync_playwright
+
+    images = image_pages(site_dir)
+    pages = {"gallery": "atlas/", "image": images[len(images) // 2], "head": "atlas/heads/dinov2/#l02-h01",
+             "model": "atlas/models/dinov2/"}
+    server, base = serve(site_dir)
+    out: dict = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for kind, url in pages.items():
+                samples, info = [], {}
+                for _ in range(loads):
+                    context = browser.new_context(viewport={"width": 1400, "height": 900})
+                    page = context.new_page()
+                    page.goto(f"{base}/{url}", wait_until="commit")
+                    info = page.evaluate(_INTERACTIVE, kind)
+                    samples.append(info["interactive_ms"])
+                    if kind == "gallery":
+                        out["gallery_filter_ms"] = page.evaluate(_FILTER)
+                    context.close()
+                out[kind] = {"url": url, "cold_ms": samples[0], "median_ms": statistics.median(samples),
+                             "ok": info["ok"], "html_bytes": info["html_bytes"], "dom_nodes": info["dom_nodes"],
+                             "samples": samples}
+            browser.close()
+    finally:
+        server.shutdown()
+    return out
+
+
+def pages_at_scale(counts: list[int], work: Path, loads: int = 3) -> dict:
+    """Fake-map sites of each image count (model dinov2: 3 layers x 4 heads, a 4 x 6 grid), their build and
+    MkDocs times and page timings. The metrics stage runs too (the head viewer sorts by alignment)."""
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from atlas.metrics_stage import compute_metrics
+    from atlas.site import build_site
+    from tests.fixtures.fake_maps import write_fake_build
+
+    results: dict = {"machine_loadavg": [round(x, 2) for x in __import__("os").getloadavg()], "points": []}
+    for n in counts:
+        build = work / f"fake-{n}"
+        t0 = time.perf_counter()
+        if not (build / "maps" / "manifest.json").is_file():
+            write_fake_build(build, images=n, models=("dinov2",))
+        t1 = time.perf_counter()
+        compute_metrics(build)
+        t2 = time.perf_counter()
+        report = build_site(build, build / "site")
+        point = {"images": n, "fake_maps_s": t1 - t0, "metrics_s": t2 - t1, "site_s": report.seconds,
+                 "render_s": report.render_seconds, "mkdocs_s": report.mkdocs_seconds, "atlas_pages": report.pages,
+                 "html_files": sum(1 for _ in (build / "site").rglob("*.html"))}
+        print(f"[pages] {n} images: site {report.seconds:.1f} s (MkDocs {report.mkdocs_seconds:.1f} s, "
+              f"{report.pages} atlas pages)", flush=True)
+        point["pages"] = measure_pages(build / "site", loads)
+        print(f"[pages] {n} images: " + ", ".join(f"{k} {v['median_ms']:.0f} ms" for k, v in point["pages"].items()
+                                                 if isinstance(v, dict) and "median_ms" in v), flush=True)
+        results["points"].append(point)
+    return results
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Page timings of fake-map sites of N images (headless Chromium).")
+    parser.add_argument("--images", type=int, nargs="+", default=[1000, 10000],
+                        help="image counts (default 1000 10000)")
+    parser.add_argument("--workdir", type=Path, default=Path("build/bench/pages"), help="where the fake builds go")
+    parser.add_argument("--loads", type=int, default=3, help="fresh page loads per page kind (default 3)")
+    parser.add_argument("--json", type=Path, default=Path("build/bench/pages.json"), help="results file")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    res = pages_at_scale(args.images, args.workdir.resolve(), args.loads)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))

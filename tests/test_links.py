@@ -73,7 +73,9 @@ def crawl(site: Path, *, min_pages: int, min_checked: int) -> None:
                 broken.append(f"{page.relative_to(site)}: {url}")
             elif fragment and target.suffix == ".html":
                 ids = parsed[target].ids if target in parsed else _parse(target).ids
-                if fragment not in ids and not fragment.startswith(("models=", "image=", "method=", "tag=")):
+                # a head viewer's permalink "lLL-hHH&key=value...": its head's picker link has the id lLL-hHH
+                anchor = fragment.split("&")[0] if re.match(r"l\d\d-h\d\d(&|$)", fragment) else fragment
+                if anchor not in ids and not fragment.startswith(("models=", "image=", "method=", "tag=")):
                     broken.append(f"{page.relative_to(site)}: {url} (no #{fragment})")
     assert not foreign, foreign
     assert not broken, broken

@@ -126,9 +126,9 @@ def test_heat_table_cells_link_to_head_pages_with_the_csv_mean(built_site: SiteR
     text, hrefs = cells[("1", "2")]
     assert text.split()[0] == _fmt(sum(values) / len(values))
     target = urlsplit(hrefs[0])
-    assert target.fragment == "method=cls"
+    assert target.fragment == "l01-h02&method=cls"  # the head viewer's permalink of that head
     resolved = (html_file.parent / target.path).resolve()
-    assert resolved == (site / "atlas" / "heads" / "dinov2" / "l01-h02").resolve()
+    assert resolved == (site / "atlas" / "heads" / "dinov2").resolve()
     assert (resolved / "index.html").is_file()
     summary = json.loads((fake_build / "metrics" / "summary.json").read_text())
     best = next(b for b in summary["best_heads"] if (b["model"], b["method"]) == ("dinov2", "cls"))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.colormaps import COLORMAPS, lut
-from atlas.pages import colormap_filters, json_for_html, write_pages
+from atlas.pages import colormap_filters, json_for_html, write_all_pages, write_pages
 from atlas.pages.writer import COLORMAP_MODULE
 from tests.fixtures.fake_maps import write_fake_build
 
@@ -103,46 +103,23 @@ def test_no_banner_without_random_weights(tmp_path):
     assert not any("atlas-random-banner" in t for t in _pages(tmp_path, random_weights=False).values())
 
 
-def test_head_pages_have_stable_paths(tmp_path):
-    pages = _pages(tmp_path)
+def test_one_head_viewer_per_model_and_the_old_head_addresses_redirect(tmp_path):
+    """One head viewer per model with heads (atlas/heads/<model>/), a picker link with the id lLL-hHH per
+    head, and a redirect from each old per-head address to the viewer's permalink of that head."""
+    write_fake_build(tmp_path)
     catalog = load_catalog(tmp_path)
-    heads = sorted(src for src in pages if src.startswith("atlas/heads/") and not src.endswith("index.md"))
-    expected = sorted(
-        f"atlas/heads/{m.slug}/l{layer:02d}-h{h:02d}.md"
-        for m in catalog.models
-        if m.head_methods
-        for layer in range(m.layers)
-        for h in range(m.heads)
-    )
-    assert heads == expected and "atlas/heads/dinov2/l02-h03.md" in heads
-    assert not any(src.startswith("atlas/heads/resnet50") for src in pages)
-
-
-def test_head_page_canvases_name_the_map_they_show(tmp_path):
-    """Each card of a head page is a canvas whose data attributes say which sprite tile head.mjs paints."""
-
-    class Canvases(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.found: list[dict] = []
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "canvas":
-                self.found.append(dict(attrs))
-
-    pages = _pages(tmp_path)
-    catalog = load_catalog(tmp_path)
-    parser = Canvases()
-    parser.feed(pages["atlas/heads/dinov2/l02-h03.md"])
-    slugs = [i.slug for i in catalog.images]
-    assert [c["data-image"] for c in parser.found] == slugs
-    for canvas, image in zip(parser.found, catalog.images, strict=True):
-        assert canvas["class"] == "atlas-heat" and canvas["role"] == "img"
-        assert (canvas["width"], canvas["height"]) == ("6", "4")  # the 4 x 6 patch grid, one pixel per cell
-        assert (canvas["data-model"], canvas["data-method"], canvas["data-layer"], canvas["data-variant"]) == (
-            "dinov2", "cls", "2", "h03"
-        )
-        assert canvas["aria-label"] == f"dinov2 cls layer 2 head 3 on {image.id}"  # parsed back: escaped in HTML
+    written = write_all_pages(catalog, tmp_path / "docs")
+    heads = sorted(s for s in written.pages.written if s.startswith("atlas/heads/") and not s.endswith("index.md"))
+    assert heads == ["atlas/heads/dinov2.md", "atlas/heads/siglip.md"]
+    viewer = (tmp_path / "docs" / "atlas/heads/dinov2.md").read_text(encoding="utf-8")
+    ids = re.findall(r'<a id="(l\d\d-h\d\d)" href="#\1"', viewer)
+    assert ids == [f"l{layer:02d}-h{h:02d}" for layer in range(3) for h in range(4)]
+    redirects = dict(written.pages.redirects)
+    assert len(redirects) == 3 * 4 + 2 * 3
+    assert redirects["atlas/heads/dinov2/l02-h03.md"] == "../../../../atlas/heads/dinov2/#l02-h03"
+    assert not any(src.startswith("atlas/heads/resnet50") for src in written.pages.written)
+    locations = [e["location"] for e in written.pages.search_entries]
+    assert "atlas/heads/dinov2/#l02-h03" in locations and len(locations) == len(redirects)
 
 
 def test_colormap_filters_reproduce_the_lookup_tables_after_truncation():

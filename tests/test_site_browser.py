@@ -483,11 +483,14 @@ def test_model_and_head_pages(page, site_url, fake_build):
     assert np.array_equal(shown, to_indices(_map(fake_build, "dinov2", ids[odd], "rollout", 1, "fused")))
     assert page.locator(".atlas-random-banner").is_visible()
 
-    _open(page, site_url, "atlas/heads/dinov2/l02-h03/")
-    grid = ".atlas-head-gallery"
+    page.set_viewport_size({"width": 1400, "height": 3000})  # every card in view: all of them painted
+    _open(page, site_url, "atlas/heads/dinov2/", "l02-h03")
+    grid = ".atlas-head-gallery[data-role=grid]"
     for method in ("cls", "mean"):
         if method == "mean":
             page.locator("input[name=method][value=mean]").check()
+            _wait_until(page, "() => location.hash.includes('method=mean')")
+        _wait_until(page, f"() => document.querySelectorAll('{grid} canvas.atlas-heat[data-method={method}]').length")
         _wait_painted(page, grid)
         keys = _heat_keys(page, grid)
         assert sorted(keys) == sorted(f"dinov2/{s}/{method}/l02/h03" for s in ids)

@@ -13,9 +13,11 @@ Modules (imports run one way, each from those before it): ``writer`` (what every
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from atlas.catalog import Catalog
+from atlas.head_scores import HeadScores, head_scores
 from atlas.metrics_data import MetricsData
 from atlas.pages.atlas_pages import MAX_DRAWN_BOXES, AtlasPages
 from atlas.pages.metric_pages import copy_metric_files, write_metric_pages
@@ -31,7 +33,8 @@ from atlas.pages.writer import (
 
 __all__ = [
     "MAX_DRAWN_BOXES", "REPORT_PAGE", "AtlasPages", "PageWriter", "colormap_filters", "copy_metric_files",
-    "json_for_html", "method_data", "safe_title", "write_pages", "write_report_page",
+    "json_for_html", "method_data", "safe_title", "write_all_pages", "write_pages",
+    "write_report_page",
 ]
 
 
@@ -50,9 +53,35 @@ def write_pages(
     image pages' metric panels; without it those pages say that no metrics were computed.
     ``docs_prefix`` is the folder of the tool's docs in ``docs_dir`` (None: the site has none).
     """
-    writer = AtlasPages(
+    return write_all_pages(
         catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
         docs_prefix=docs_prefix,
+    ).pages.written
+
+
+@dataclass
+class WrittenPages:
+    """What ``write_all_pages`` wrote: the writer (its pages, those rendered outside MkDocs) and the head
+    viewers' scores (their data files go into the site after MkDocs)."""
+
+    pages: AtlasPages
+    head_scores: list[HeadScores]
+
+
+def write_all_pages(
+    catalog: Catalog,
+    docs_dir: Path,
+    *,
+    colormap: str = "viridis",
+    use_directory_urls: bool = True,
+    metrics: MetricsData | None = None,
+    docs_prefix: str | None = "",
+    outside_dir: Path | None = None,
+) -> WrittenPages:
+    """``write_pages``; with ``outside_dir``, the image pages' sources go there (``atlas.pages.outside``)."""
+    writer = AtlasPages(
+        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
+        docs_prefix=docs_prefix, outside_dir=outside_dir,
     )
     write_colormap_module(docs_dir)
     writer.gallery()
@@ -60,10 +89,10 @@ def write_pages(
         writer.image(index)
     writer.models_index()
     writer.heads_index()
+    scores = [head_scores(catalog, m, metrics) for m in catalog.models if m.head_methods and m.heads]
     for model in catalog.models:
         writer.model(model)
-        for layer in range(model.layers if model.head_methods else 0):
-            for head in range(model.heads):
-                writer.head(model, layer, head)
+    for hs in scores:
+        writer.head_viewer(hs)
     write_metric_pages(writer, metrics)
-    return writer.written
+    return WrittenPages(writer, scores)

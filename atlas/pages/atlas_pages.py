@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 from atlas import layout
 from atlas.catalog import gradcam_target
+from atlas.head_scores import HeadScores
 from atlas.manifest import ModelEntry
 from atlas.pages.metric_pages import panel_data
 from atlas.pages.writer import PageWriter, json_for_html
@@ -18,19 +21,36 @@ class AtlasPages(PageWriter):
     """The writer of a build with the atlas' own pages."""
 
     def gallery(self) -> None:
+        """The gallery: every image as one compact row of its data block; gallery.mjs filters all of them
+        and shows one page of cards at a time (the page and the filters in the URL)."""
         src = layout.GALLERY_PAGE
         labels = sorted({b.label for i in self.catalog.images for b in i.boxes})
         tags = sorted({t for i in self.catalog.images for t in i.tags})
+        label_index, tag_index = {v: k for k, v in enumerate(labels)}, {v: k for k, v in enumerate(tags)}
+        model_index = {m.slug: k for k, m in enumerate(self.catalog.models)}
+        has = {m.slug: m.maps for m in self.catalog.models}
+        data = self.base_data(src, "gallery")
+        data.update(
+            labels=labels,
+            tags=tags,
+            thumbUrl=self.url(src, layout.thumb("IMAGE")),
+            # [id, slug, models (indices), labels (indices), tags (indices), boxes]
+            gallery=[
+                [i.id, i.slug, [model_index[s] for s in model_index if i.id in has[s]],
+                 sorted({label_index[b.label] for b in i.boxes}), [tag_index[t] for t in i.tags], len(i.boxes)]
+                for i in self.catalog.images
+            ],
+        )
         self.write(
             src,
             "pages/gallery.html",
             "Gallery",
             {
-                "cards": self.image_cards(src, self.catalog.images),
+                "image_count": len(self.catalog.images),
                 "models": self.catalog.models,
                 "labels": labels,
                 "tags": tags,
-                "data_json": json_for_html(self.base_data(src, "gallery")),
+                "data_json": json_for_html(data),
             },
         )
 
@@ -38,7 +58,9 @@ class AtlasPages(PageWriter):
         image = self.catalog.images[index]
         src = layout.image_page(image.slug)
         models = [m for m in self.catalog.models if image.id in m.maps]
-        near = self.image_cards(src, self.catalog.images)
+        images = self.catalog.images
+        near = {k: {"id": images[k].id, "href": self.url(src, layout.image_page(images[k].slug))}
+                for k in (index - 1, index + 1) if 0 <= k < len(images)}
         data = self.base_data(src, "image")
         data["image"] = {"id": image.id, "slug": image.slug, "width": image.width, "height": image.height}
         data["photo"] = self.url(src, layout.photo(image.slug))
@@ -56,8 +78,8 @@ class AtlasPages(PageWriter):
                 "missing": [m.name for m in self.catalog.models if image.id not in m.maps],
                 "methods": self.methods(models),
                 "gallery": self.url(src, layout.GALLERY_PAGE),
-                "prev": near[index - 1] if index > 0 else None,
-                "next": near[index + 1] if index + 1 < len(near) else None,
+                "prev": near.get(index - 1),
+                "next": near.get(index + 1),
                 "has_metrics": data["metrics"] is not None,
                 "gradcam_targets": [
                     {"model": m.name, "index": t[0], "label": t[1], "random": m.weights == "random"}
@@ -67,6 +89,7 @@ class AtlasPages(PageWriter):
                 "leaderboard": self.url(src, layout.LEADERBOARD_PAGE),
                 "data_json": json_for_html(data),
             },
+            search_text=" ".join([image.id, image.file, *sorted({b.label for b in image.boxes}), *image.tags]),
         )
 
     def models_index(self) -> None:
@@ -99,17 +122,7 @@ class AtlasPages(PageWriter):
         data = self.base_data(src, "model")
         data.update(
             model=model.slug,
-            images=[
-                {
-                    "slug": c["slug"],
-                    "id": c["id"],
-                    "width": c["width"],
-                    "height": c["height"],
-                    "thumb": c["thumb"],
-                    "href": c["href"],
-                }
-                for c in self.image_cards(src, images)
-            ],
+            images=self.image_cards(src, images),
         )
         self.write(
             src,
@@ -131,8 +144,10 @@ class AtlasPages(PageWriter):
                 "name": m.name,
                 "slug": m.slug,
                 "heads": m.heads,
+                "href": self.url(src, layout.head_viewer(m.slug)),
                 "rows": [
-                    (layer, [(h, self.url(src, layout.head_page(m.slug, layer, h))) for h in range(m.heads)])
+                    (layer, [(h, self.url(src, layout.head_viewer(m.slug)) + "#" + layout.head_anchor(layer, h))
+                             for h in range(m.heads)])
                     for layer in range(m.layers)
                 ],
             }
@@ -146,39 +161,48 @@ class AtlasPages(PageWriter):
             {"models": models, "data_json": json_for_html(self.base_data(src, "heads"))},
         )
 
-    def head(self, model: ModelEntry, layer: int, head: int) -> None:
-        src = layout.head_page(model.slug, layer, head)
-        images = tuple(i for i in self.catalog.images if i.id in model.maps)
-        method = model.head_methods[0]
-        cards = self.image_cards(src, images)
-        for card in cards:  # head.mjs paints each card's canvas from the image's sprite sheet once it is visible
-            card["href"] += f"#models={model.slug}&method={method}&layer={layer}&view=heads"
-        neighbours = [
-            (label, self.url(src, layout.head_page(model.slug, lv, hv)))
-            for label, lv, hv in (
-                ("previous layer", layer - 1, head),
-                ("next layer", layer + 1, head),
-                ("previous head", layer, head - 1),
-                ("next head", layer, head + 1),
-            )
-            if 0 <= lv < model.layers and 0 <= hv < model.heads
-        ]
+    def head_viewer(self, scores: HeadScores) -> None:
+        """One model's head viewer: one head at a time (``#lLL-hHH``) on every image, sorted by a score."""
+        model = scores.model
+        src = layout.head_viewer(model.slug)
+        for layer in range(model.layers):
+            for h in range(model.heads):
+                anchor = layout.head_anchor(layer, h)
+                old = layout.head_page(model.slug, layer, h)
+                self.redirects.append((old, self.url(old, src) + "#" + anchor))
+                self.search_entries.append({
+                    "location": layout.page_url(src, self.dir_urls) + "#" + anchor,
+                    "title": html.escape(f"{model.name} l{layer:02d} h{h:02d}"),
+                    "text": html.escape(f"{model.name} layer {layer} head {h} ({anchor}): this head on every "
+                                        "image, sorted by alignment or attention entropy"),
+                })
         data = self.base_data(src, "head")
-        data.update(model=model.slug, layer=layer, head=head, method=method)
+        data.update(
+            model=model.slug,
+            method=model.head_methods[0],
+            scores=[s.page_data() for s in scores.scores],
+            means=scores.means(),
+            images=[[i.id, i.slug, i.width, i.height] for i in scores.images],
+            scoresUrl=self.url(src, layout.head_scores(model.slug, 0)).removesuffix("l00.f32"),
+            thumbUrl=self.url(src, layout.thumb("IMAGE")),
+        )
         self.write(
             src,
             "pages/head.html",
-            f"{model.name} layer {layer} head {head}",
+            f"Heads of {model.name}",
             {
                 "model": model,
-                "layer": layer,
-                "head": head,
-                "cards": cards,
-                "neighbours": neighbours,
+                "rows": [(layer, [(h, layout.head_anchor(layer, h)) for h in range(model.heads)])
+                         for layer in range(model.layers)],
+                "sort_options": [
+                    *((("iou", f"alignment ({self.metrics.primary})"),) if self.metrics is not None else ()),
+                    *((s.key, s.label) for s in scores.scores if not s.method),
+                    ("file", "file order"),
+                ],
                 "methods": [(k, get_method(k).label) for k in model.head_methods],
                 "model_href": self.url(src, layout.model_page(model.slug)),
                 "heads_href": self.url(src, layout.HEADS_PAGE),
+                "image_count": len(scores.images),
                 "data_json": json_for_html(data),
             },
-            search=False,
         )

@@ -282,7 +282,8 @@ class MetricPages:
         info = self.models.get(model)
         if info is None or method not in info.head_methods or not (0 <= head < info.heads):
             return None
-        return self.writer.url(src, layout.head_page(info.slug, layer, head)) + f"#method={method}"
+        anchor = layout.head_anchor(layer, head)
+        return self.writer.url(src, layout.head_viewer(info.slug)) + f"#{anchor}&method={method}"
 
     # -- per-model page ------------------------------------------------------------------------
     def heat_table(self, src: str, table: LayerHeadTable, best: tuple[int | None, str] | None) -> dict[str, Any]:

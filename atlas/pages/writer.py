@@ -24,6 +24,7 @@ from atlas.glossary import Glossary, read_definitions
 from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData
 from atlas.mkdocs_hooks import RAW_HTML_KEY
+from atlas.pages.outside import SHELL_BODY, SHELL_TITLE, OutsidePage, shell_folder, shell_src
 from atlas.resources import templates_dir
 from ssl_attention.methods import all_methods
 
@@ -82,6 +83,7 @@ class PageWriter:
         use_directory_urls: bool,
         metrics: MetricsData | None = None,
         docs_prefix: str | None = "",
+        outside_dir: Path | None = None,
     ) -> None:
         if colormap not in COLORMAPS:
             raise ValueError(f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}")
@@ -102,6 +104,11 @@ class PageWriter:
             "colormap": colormap,
         }
         self.written: list[str] = []
+        # pages rendered outside MkDocs (atlas.pages.outside): their sources go to outside_dir, not docs_dir
+        self.outside_dir = outside_dir
+        self.outside: list[OutsidePage] = []
+        self.redirects: list[tuple[str, str]] = []  # (old page source, the URL it now lives at, relative)
+        self.search_entries: list[dict[str, str]] = []  # site-search entries of permalinks (e.g. heads)
 
     # -- helpers -------------------------------------------------------------------------------
     def url(self, src: str, to: str) -> str:
@@ -122,11 +129,10 @@ class PageWriter:
             "grid": list(model.grid),
             "methods": list(model.methods),
             "headMethods": list(model.head_methods),
-            "images": [i.slug for i in self.catalog.images if i.id in model.maps],
         }
 
     def base_data(self, src: str, page: str) -> dict:
-        head_tpl = self.url(src, layout.head_page("MODEL", 0, 0)).replace("l00-h00", "lLAYER-hHEAD")
+        head_tpl = self.url(src, layout.head_viewer("MODEL")) + "#lLAYER-hHEAD"
         return {
             "page": page,
             "colormap": self.colormap,
@@ -143,18 +149,32 @@ class PageWriter:
         """The page's JSON data block with only the common data."""
         return json_for_html(self.base_data(src, page))
 
-    def write(self, src: str, template: str, title: str, context: dict, *, search: bool = True) -> None:
+    def write(self, src: str, template: str, title: str, context: dict, *, search: bool = True,
+              search_text: str | None = None) -> None:
+        """Render ``template`` into the page ``src``. With ``search_text`` the page is one of many of its
+        kind (the image pages): with an ``outside_dir`` it is rendered outside MkDocs, into the page shell
+        of its folder (``atlas.pages.outside``), and ``search_text`` is its entry in the site search."""
         html = self.env.get_template(template).render(**self.common, **context)
-        front = {"title": safe_title(title), "template": "atlas.html", "hide": ["toc"], RAW_HTML_KEY: True}
-        if not search:
-            front["search"] = {"exclude": True}
         # one raw HTML block, also valid Markdown should the page ever be built without the hook
         lines = "\n".join(line for line in html.splitlines() if line.strip())
+        outside = search_text is not None and self.outside_dir is not None
+        if outside:
+            if not any(p.folder == shell_folder(src) for p in self.outside):
+                self._write_file(self.docs_dir, shell_src(src), SHELL_TITLE, SHELL_BODY, search=False)
+            self.outside.append(OutsidePage(src, safe_title(title), search_text or ""))
+        folder = self.outside_dir if outside else self.docs_dir
         body = f'<div class="atlas-fragment">\n{lines}\n</div>'
-        path = self.docs_dir / src
+        self._write_file(folder, src, safe_title(title), body, search=search)
+        self.written.append(src)
+
+    @staticmethod
+    def _write_file(folder: Path, src: str, title: str, body: str, *, search: bool) -> None:
+        front = {"title": title, "template": "atlas.html", "hide": ["toc"], RAW_HTML_KEY: True}
+        if not search:
+            front["search"] = {"exclude": True}
+        path = folder / src
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"---\n{json.dumps(front)}\n---\n\n{body}\n", encoding="utf-8")
-        self.written.append(src)
 
     def methods(self, models: list[ModelEntry]) -> list[tuple[str, Markup]]:
         """``(method, label)`` of the methods present, labels with their glossary tooltip."""
@@ -163,19 +183,15 @@ class PageWriter:
         return [(m.name, term(m.label, m.term)) for m in all_methods() if m.name in present]
 
     def image_cards(self, src: str, images: tuple[ImageEntry, ...]) -> list[dict]:
+        """Id, size, page and thumbnail of each image (the model page's image choice)."""
         return [
             {
                 "id": i.id,
                 "slug": i.slug,
-                "name": i.id.lower(),
                 "width": i.width,
                 "height": i.height,
                 "href": self.url(src, layout.image_page(i.slug)),
                 "thumb": self.url(src, layout.thumb(i.slug)),
-                "models": [m.slug for m in self.catalog.models if i.id in m.maps],
-                "labels_json": json.dumps(sorted({b.label for b in i.boxes})),
-                "tags_json": json.dumps(list(i.tags)),
-                "boxes": len(i.boxes),
             }
             for i in images
         ]

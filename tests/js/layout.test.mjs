@@ -3,14 +3,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { headUrl, headVariants, pad, spriteUrl, variantColumn, variantName } from "../../templates/assets/atlas/layout.mjs";
 
-const data = { maps: "../../atlas-data/maps/", headUrl: "../../atlas/heads/MODEL/lLAYER-hHEAD/" };
+const data = { maps: "../../atlas-data/maps/", headUrl: "../../atlas/heads/MODEL/#lLAYER-hHEAD" };
 
 test("sprite URLs", () => {
   assert.equal(spriteUrl(data, "dinov2", "img-1", "cls"), "../../atlas-data/maps/dinov2/img-1/cls.png");
 });
 
 test("head page URLs fill the template's model, layer and head", () => {
-  assert.equal(headUrl(data, "clip", 2, 11), "../../atlas/heads/clip/l02-h11/");
+  assert.equal(headUrl(data, "clip", 2, 11), "../../atlas/heads/clip/#l02-h11");
 });
 
 test("variants and their sprite columns: fused first, then h00, h01...", () => {

@@ -1,36 +1,170 @@
-/* A head page: one head of one layer on every image (cards painted as they come into view). */
+/* A model's head viewer: one head (#lLL-hHH) on every image, sorted by a score of that head on each image
+ * (alignment, attention entropy...), best and worst first, then every image one page at a time. The
+ * scores of one layer come from one file (atlas/head_scores.py: float32 [score, head, image]); each card's
+ * heatmap is painted from its image's sprite sheet once it comes near the viewport. */
 
-import { onHashChange, readHash, writeHash } from "./hash.mjs";
+import { el } from "./dom.mjs";
+import { onHashChange, readHash } from "./hash.mjs";
+import { extremes, headHash, parseHeadKey, sortedImages, stepHead } from "./head_sort.mjs";
 import { paintHeat } from "./heat.mjs";
+import { pad, variantName } from "./layout.mjs";
+import { shortcutIn } from "./keys.mjs";
 import { carryState } from "./links.mjs";
-import { formView, readView, showView } from "./view.mjs";
+import { pageCount, pageOf, pageRange, renderPager } from "./pager.mjs";
+import { readView, showView } from "./view.mjs";
+
+export const HEAD_PAGE_SIZE = 48;
+export const EXTREMES = 6;
+const KEYS = { ArrowLeft: ["head", -1], ArrowRight: ["head", 1], ArrowUp: ["layer", -1], ArrowDown: ["layer", 1] };
+
+const layerCache = new Map();
+function layerScores(data, layer) {
+  const url = data.scoresUrl + "l" + pad(layer) + ".f32";
+  if (!layerCache.has(url)) {
+    layerCache.set(url, fetch(url).then((r) => {
+      if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
+      return r.arrayBuffer();
+    }).then((b) => new Float32Array(b)));
+  }
+  return layerCache.get(url);
+}
+
+const fmt = (v) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3));
 
 export function initHeadPage(root, data) {
   const form = root.querySelector("form.atlas-controls");
   const model = data.models.find((m) => m.slug === data.model);
-  // one sprite sheet per image, loaded when its card comes near the viewport
+  const n = data.images.length, heads = model.heads, layers = model.layers;
+  const lists = { best: root.querySelector("[data-role=best]"), worst: root.querySelector("[data-role=worst]"),
+    grid: root.querySelector("[data-role=grid]") };
+  const pager = root.querySelector("[data-role=pager]");
   const visible = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
     for (const e of entries) if (e.isIntersecting) { visible.unobserve(e.target); paintHeat(data, e.target); }
   }, { rootMargin: "300px" }) : { observe: (c) => paintHeat(data, c) };
-  function render() {
-    const view = readView(readHash(), data, model.headMethods, data.method);
-    const method = view.method;
-    showView(form, root, view);
-    for (const link of root.querySelectorAll("a[data-image]")) {
-      const heat = link.querySelector("canvas.atlas-heat");
-      if (heat.dataset.method !== method || !heat.atlasWant) {
-        heat.dataset.method = method;
-        heat.setAttribute("aria-label", model.name + " " + method + " layer " + data.layer + " head " + data.head +
-          " on " + link.querySelector(".atlas-card-title").textContent);
-        visible.observe(heat);
-      }
-      link.href = link.href.replace(/method=[a-z]+/, "method=" + method);
+  let state = null, drawn = 0;
+
+  function readState() {
+    const q = readHash();
+    const key = parseHeadKey(q, layers, heads);
+    const view = readView(q, data, model.headMethods, data.method);
+    const sorts = [...form.elements.sort.options].map((o) => o.value);
+    const sort = sorts.includes(q.get("sort")) ? q.get("sort") : sorts[0];
+    const order = q.get("order") === "worst" ? "worst" : "best";
+    return { ...key, method: view.method, sort: sort, order: order, page: q.get("page") || "1",
+      display: view.display, cmap: view.cmap, view: view };
+  }
+  const hashOfState = (s) => headHash({ layer: s.layer, head: s.head, method: s.method, sort: s.sort,
+    order: s.order, page: s.page, display: s.display, cmap: s.cmap });
+  function go(s, push) {
+    const hash = hashOfState(s);
+    if (hash !== location.hash) history[push ? "pushState" : "replaceState"](null, "", hash);
+    render();
+  }
+  /** Index of the score ``sort`` names in data.scores for ``method`` (-1: file order or no such score). */
+  const scoreIndex = (sort, method) => data.scores.findIndex((s) => (sort === "iou" ? s.method === method : s.key === sort && !s.method));
+
+  function renderFigures(s) {
+    const rows = data.scores.filter((sc) => !sc.method || sc.method === s.method).map((sc) => {
+      const k = data.scores.indexOf(sc);
+      const layer = data.means[k][s.layer].filter(Number.isFinite);
+      const all = data.means[k].flat().filter(Number.isFinite);
+      const here = data.means[k][s.layer][s.head];
+      const rank = Number.isFinite(here) ? layer.filter((v) => (sc.desc ? v > here : v < here)).length + 1 : null;
+      return el("tr", { "data-score": sc.key }, [
+        el("th", { scope: "row", text: sc.label + (sc.unit ? " (" + sc.unit + ")" : "") }),
+        el("td", { "data-col": "head", text: fmt(here) }),
+        el("td", { "data-col": "layer", text: layer.length ? fmt(layer.reduce((a, b) => a + b, 0) / layer.length) : "–" }),
+        el("td", { "data-col": "rank", text: rank ? rank + " of " + heads : "–" }),
+        el("td", { "data-col": "range", text: all.length ? fmt(Math.min(...all)) + " – " + fmt(Math.max(...all)) : "–" })]);
+    });
+    const box = root.querySelector("[data-role=figures]");
+    if (!rows.length) { box.replaceChildren(el("p", { class: "atlas-note", text: "No scores for this model." })); return; }
+    box.replaceChildren(el("table", { class: "atlas-table" }, [
+      el("thead", {}, [el("tr", {}, ["mean over images", "this head", "layer mean", "rank in layer", "all heads"]
+        .map((t) => el("th", { scope: "col", text: t })))]),
+      el("tbody", {}, rows)]));
+  }
+
+  function renderPicker(s) {
+    const k = scoreIndex(s.sort, s.method);
+    const all = k >= 0 ? data.means[k].flat().filter(Number.isFinite) : [];
+    const lo = Math.min(...all), hi = Math.max(...all);
+    for (const a of root.querySelectorAll("[data-role=picker] a[data-layer]")) {
+      const l = Number(a.dataset.layer), h = Number(a.dataset.head);
+      const v = k >= 0 ? data.means[k][l][h] : null;
+      a.style.setProperty("--atlas-shade", Number.isFinite(v) && hi > lo ? String((v - lo) / (hi - lo)) : "0");
+      a.title = k >= 0 ? data.scores[k].label + " " + fmt(v) : "";
+      a.href = hashOfState({ ...s, layer: l, head: h, page: "1" });
+      if (l === s.layer && h === s.head) a.setAttribute("aria-current", "true"); else a.removeAttribute("aria-current");
     }
     carryState(root, readHash());
   }
-  form.addEventListener("change", () => {
-    writeHash(formView(form), true);
-    render();
+
+  function card(s, index, values, scoreLabel) {
+    const [id, slug, width, height] = data.images[index];
+    const variant = variantName(s.head);
+    const params = new URLSearchParams({ models: model.slug, method: s.method, layer: String(s.layer), view: "heads",
+      display: s.display, cmap: s.cmap, zoom: model.slug + ":" + variant });
+    const stack = el("span", { class: "atlas-stack" });
+    stack.style.aspectRatio = width + " / " + height;
+    stack.appendChild(el("img", { class: "atlas-photo", src: data.thumbUrl.replace("IMAGE", slug), alt: "", loading: "lazy" }));
+    const heat = el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img",
+      "aria-label": model.name + " " + s.method + " layer " + s.layer + " head " + s.head + " on " + id });
+    Object.assign(heat.dataset, { model: model.slug, image: slug, method: s.method, layer: String(s.layer), variant: variant });
+    stack.appendChild(heat);
+    visible.observe(heat);
+    const meta = scoreLabel ? scoreLabel + " " + fmt(values ? values[index] : null) : "";
+    return el("li", { class: "atlas-card", "data-index": String(index) }, [
+      el("a", { href: data.imageUrl.replace("IMAGE", slug) + "#" + params.toString(), "data-image": slug }, [
+        stack, el("span", { class: "atlas-card-title", text: id })]),
+      meta ? el("span", { class: "atlas-card-meta", "data-role": "score", text: meta }) : null]);
+  }
+
+  async function render() {
+    const s = readState();
+    state = s;
+    showView(form, root, s.view);
+    form.elements.sort.value = s.sort;
+    form.elements.order.value = s.order;
+    root.querySelector("[data-role=head-title]").textContent = "layer " + s.layer + " · head " + s.head;
+    document.title = model.name + " l" + pad(s.layer) + " h" + pad(s.head) + " · " + document.title.replace(/^.* · /, "");
+    renderPicker(s);
+    renderFigures(s);
+    const k = scoreIndex(s.sort, s.method);
+    let values = null;
+    if (k >= 0) {
+      const layer = await layerScores(data, s.layer);
+      if (state !== s) return;  // a newer state is being shown
+      values = layer.subarray((k * heads + s.head) * n, (k * heads + s.head + 1) * n);
+    }
+    const label = k >= 0 ? data.scores[k].label : "";
+    const descending = k >= 0 && data.scores[k].desc;
+    const order = k >= 0 ? sortedImages(values, s.order === "best" ? descending : !descending)
+      : Array.from({ length: n }, (_, i) => i);
+    const ends = k >= 0 ? extremes(values, descending, EXTREMES) : { best: [], worst: [] };
+    for (const part of ["best", "worst"]) {
+      lists[part].replaceChildren(...ends[part].map((i) => card(s, i, values, label)));
+      lists[part].hidden = !ends[part].length;
+      root.querySelector("#atlas-head-" + part).hidden = !ends[part].length;
+    }
+    const page = pageOf(s.page, n, HEAD_PAGE_SIZE);
+    const [start, end] = pageRange(page, n, HEAD_PAGE_SIZE);
+    lists.grid.replaceChildren(...order.slice(start, end).map((i) => card(s, i, values, label)));
+    renderPager(pager, page, pageCount(n, HEAD_PAGE_SIZE), (to) => go({ ...state, page: String(to) }, true));
+    root.dataset.drawn = String(++drawn);  // tests and the benchmark wait for this
+  }
+
+  form.addEventListener("change", (e) => {
+    const fd = new FormData(form);
+    const keep = e.target.name === "display" || e.target.name === "cmap";
+    go({ ...state, method: fd.get("method"), sort: fd.get("sort"), order: fd.get("order"), display: fd.get("display"),
+      cmap: fd.get("cmap"), page: keep ? state.page : "1" }, true);
+  });
+  document.addEventListener("keydown", (e) => {
+    const action = shortcutIn(KEYS, e);
+    if (!action || !state) return;
+    e.preventDefault();
+    go({ ...state, ...stepHead(state, action[0], action[1], layers, heads), page: "1" }, true);
   });
   onHashChange(render);
   render();

@@ -16,8 +16,13 @@ const CONTROLS = ["INPUT", "SELECT", "TEXTAREA", "BUTTON"];
 /** The action of the keydown event ``e``, or null: none while Ctrl, Alt or Meta is held, or while a form
  *  control, a button or editable text has the focus (Shift is part of a key such as "?"). */
 export function shortcutOf(e) {
+  return shortcutIn(SHORTCUTS, e);
+}
+
+/** ``shortcutOf`` for another page's key map (the head viewer's arrows). */
+export function shortcutIn(keys, e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return null;
   const t = e.target;
   if (t && (CONTROLS.includes(t.tagName) || t.isContentEditable)) return null;
-  return Object.hasOwn(SHORTCUTS, e.key) ? SHORTCUTS[e.key] : null;
+  return Object.hasOwn(keys, e.key) ? keys[e.key] : null;
 }

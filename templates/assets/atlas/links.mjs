@@ -23,7 +23,10 @@ export function travelHref(href, params, target) {
   const out = new URLSearchParams(cut < 0 ? "" : href.slice(cut + 1));
   const own = new Set(out.keys());
   for (const [k, v] of params) if (!own.has(k) && travels(k, target)) out.set(k, v);
-  const hash = out.toString();
+  // a key written bare in the link (a head viewer's "l07-h03") stays bare
+  const bare = new Set((cut < 0 ? "" : href.slice(cut + 1)).split("&").filter((p) => p && !p.includes("=")));
+  const hash = [...out].map(([k, v]) => (bare.has(k) && v === "" ? encodeURIComponent(k)
+    : new URLSearchParams([[k, v]]).toString())).join("&");
   return hash ? path + "#" + hash : path;
 }
 

@@ -24,7 +24,7 @@ export function renderMetricPanel(panel, data, state, bySlug) {
     const cols = [{ key: "fused", label: el("span", { text: "fused" }), values: entry.f }];
     if (entry.b) {
       cols.push({ key: "best", values: entry.b, label: el("a", { href: headUrl(data, slug, state.layer, entry.h) +
-        "#method=" + state.method, "data-travel": "head", text: "best head h" + pad(entry.h) }) });
+        "&method=" + state.method, "data-travel": "head", text: "best head h" + pad(entry.h) }) });
     }
     for (const [key, name] of Object.entries(metrics.baselines)) {
       if (scores.baselines[key]) cols.push({ key: key, label: el("span", { text: name }), values: scores.baselines[key] });

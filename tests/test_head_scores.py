@@ -1,0 +1,60 @@
+"""The head viewer's per-image scores (atlas/head_scores.py) against the npz statistics and the metric CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+
+from atlas import layout
+from atlas.catalog import load_catalog
+from atlas.head_scores import head_scores, order
+from atlas.metrics_data import load_metrics
+from atlas.metrics_stage import compute_metrics
+from tests.fixtures.fake_maps import write_fake_build
+
+
+def test_scores_are_the_npz_statistics_and_the_csv_alignment(tmp_path):
+    write_fake_build(tmp_path)
+    manifest_path = tmp_path / "maps" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    next(i for i in manifest["images"] if i["id"] == "church_01")["boxes"] = []  # no boxes: no IoU
+    manifest_path.write_text(json.dumps(manifest))
+    compute_metrics(tmp_path)
+    catalog = load_catalog(tmp_path)
+    dinov2 = next(m for m in catalog.models if m.name == "dinov2")
+    scores = head_scores(catalog, dinov2, load_metrics(tmp_path))
+    keys = [s.key for s in scores.scores]
+    assert keys == ["iou:cls", "iou:mean", "entropy", "distance", "prefix_mass"]
+    assert scores.values.shape == (3, 5, 4, 3) and scores.values.dtype == np.float32
+    with (tmp_path / "metrics" / "dinov2.csv").open(newline="") as f:
+        rows = {(r["image"], r["method"], r["layer"], r["head"]): r["value"] for r in csv.DictReader(f)
+                if r["metric"] == "iou@25" and not r["box"]}
+    for n, image in enumerate(scores.images):
+        npz = np.load(catalog.maps_file(dinov2, image.id))
+        for k, key in enumerate(keys):
+            for layer in range(3):
+                for head in range(4):
+                    got = scores.values[layer, k, head, n]
+                    if key.startswith("iou:"):
+                        want = rows.get((image.id, key[4:], str(layer), str(head)))
+                        if want is None:
+                            assert math.isnan(got) and image.id == "church_01"
+                        else:
+                            assert got == np.float32(want)
+                    else:
+                        assert got == npz[key][layer, head]
+    # the site file of a layer: float32 [score, head, image], little-endian
+    back = np.frombuffer(scores.layer_bytes(2), dtype="<f4").reshape(5, 4, 3)
+    assert np.array_equal(back, scores.values[2], equal_nan=True)
+    assert layout.head_scores("dinov2", 2) == "atlas-data/heads/dinov2/l02.f32"
+    means = scores.means()
+    assert means[2][1][3] == np.mean(scores.values[1, 2, 3].astype(np.float64))
+
+
+def test_order_highest_or_lowest_first_nan_last_ties_by_index():
+    v = np.array([0.5, np.nan, 0.9, 0.5, 0.1], dtype=np.float32)
+    assert order(v, True) == [2, 0, 3, 4, 1]
+    assert order(v, False) == [4, 0, 3, 2, 1]
