@@ -53,6 +53,7 @@ ATLAS_NAV = {
         {"Gallery": layout.GALLERY_PAGE},
         {"Models": layout.MODELS_PAGE},
         {"Heads": layout.HEADS_PAGE},
+        {"Head anatomy": layout.ANATOMY_PAGE},
         {"Leaderboard": layout.LEADERBOARD_PAGE},
         {"Build report": REPORT_PAGE},
     ]
@@ -292,7 +293,9 @@ def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, d
                 extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
                 extra_javascript=[*raw.get("extra_javascript", []), {"path": ATLAS_SCRIPT, "type": "module"}],
                 hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
-                not_in_nav="\n".join(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
+                not_in_nav="\n".join(
+                    f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard", "anatomy")
+                ),
             )
             mkdocs_start = time.perf_counter()
             with source_date_epoch(build_dir):

@@ -8,7 +8,8 @@ The page's data for the page scripts (``templates/assets/atlas/*.mjs``) is JSON 
 
 Modules (imports run one way, each from those before it): ``writer`` (what every page shares),
 ``metric_pages`` (leaderboard, model metric pages, the image pages' metric panels), ``atlas_pages``
-(gallery, image, model and head pages), ``report_page`` (the build report).
+(gallery, image, model and head pages), ``anatomy_pages`` (head statistics per model), ``report_page``
+(the build report).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from atlas.catalog import Catalog
 from atlas.metrics_data import MetricsData
+from atlas.pages.anatomy_pages import write_anatomy_pages
 from atlas.pages.atlas_pages import MAX_DRAWN_BOXES, AtlasPages
 from atlas.pages.metric_pages import copy_metric_files, write_metric_pages
 from atlas.pages.report_page import REPORT_PAGE, write_report_page
@@ -58,4 +60,5 @@ def write_pages(
             for head in range(model.heads):
                 writer.head(model, layer, head)
     write_metric_pages(writer, metrics)
+    write_anatomy_pages(writer, writer.anatomy)
     return writer.written

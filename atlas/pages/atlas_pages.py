@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from atlas import layout
+from atlas.anatomy_data import ModelAnatomy, load_anatomy
 from atlas.catalog import gradcam_target
 from atlas.manifest import ModelEntry
 from atlas.pages.metric_pages import panel_data
@@ -16,6 +19,11 @@ MAX_DRAWN_BOXES = 500
 
 class AtlasPages(PageWriter):
     """The writer of a build with the atlas' own pages."""
+
+    @cached_property
+    def anatomy(self) -> dict[str, ModelAnatomy]:
+        """The head anatomy of the build's ViTs (read once from the npz files), by model name."""
+        return load_anatomy(self.catalog)
 
     def gallery(self) -> None:
         src = layout.GALLERY_PAGE
@@ -44,6 +52,12 @@ class AtlasPages(PageWriter):
         data["photo"] = self.url(src, layout.photo(image.slug))
         data["models"] = [self.model_data(m) for m in models]
         data["metrics"] = panel_data(self.metrics, image, models)
+        # per model with token norms, per layer: the high-norm cells (row-major) of this image
+        data["highNorm"] = {
+            m.slug: self.anatomy[m.name].cells[image.id]
+            for m in models
+            if m.name in self.anatomy and image.id in self.anatomy[m.name].cells
+        }
         self.write(
             src,
             "pages/image.html",
@@ -120,6 +134,7 @@ class AtlasPages(PageWriter):
                 "images": images,
                 "methods": self.methods([model]),
                 "metrics_href": self.url(src, layout.metrics_page(model.slug)),
+                "anatomy_href": self.url(src, layout.anatomy_page(model.slug)) if model.name in self.anatomy else None,
                 "data_json": json_for_html(data),
             },
         )
