@@ -16,8 +16,14 @@ import numpy as np
 
 from atlas.catalog import Catalog
 from atlas.manifest import ModelEntry
-from ssl_attention.aggregate import Estimate, bootstrap_ci, cluster_by_features
-from ssl_attention.aggregate.anatomy import head_estimates, high_norm_cells, high_norm_share, layer_estimates
+from ssl_attention.aggregate import Estimate, cluster_by_features
+from ssl_attention.aggregate.anatomy import (
+    bootstrap_columns,
+    head_estimates,
+    high_norm_cells,
+    high_norm_share,
+    layer_estimates,
+)
 
 HEAD_STATISTICS = ("distance", "entropy", "prefix_mass")  # [L, H] per image
 CLUSTER_FEATURES = ("distance", "entropy")
@@ -73,12 +79,10 @@ def model_anatomy(catalog: Catalog, model: ModelEntry) -> ModelAnatomy | None:
         extra["high_norm"] = high_norm_share(norms)
         extra["cells"] = {i: high_norm_cells(n) for i, n in zip(images, norms, strict=True)}
         medians = np.median(norms.reshape(*norms.shape[:2], -1), axis=2)  # [N, L]
-        extra["patch_norm"] = [bootstrap_ci(medians[:, layer]) for layer in range(medians.shape[1])]
+        extra["patch_norm"] = bootstrap_columns(medians)
     if "prefix_norm" in stacked:
         p = stacked["prefix_norm"]  # [N, L, prefix]
-        extra["prefix_norm"] = [
-            [bootstrap_ci(p[:, layer, t]) for t in range(p.shape[2])] for layer in range(p.shape[1])
-        ]
+        extra["prefix_norm"] = head_estimates(p)  # [L][prefix token]
     if all(n in heads for n in CLUSTER_FEATURES):
         features = np.stack([np.array([[e.mean for e in row] for row in heads[n]]).reshape(-1)
                              for n in CLUSTER_FEATURES], axis=1)  # [L*H, F]

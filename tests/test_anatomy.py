@@ -18,8 +18,14 @@ from atlas import layout
 from atlas.anatomy_data import load_anatomy
 from atlas.catalog import load_catalog
 from atlas.site import SiteReport
-from ssl_attention.aggregate import N_BOOT, SEED, cluster_by_features, feature_distances
-from ssl_attention.aggregate.anatomy import head_estimates, high_norm_cells, high_norm_mask, high_norm_share
+from ssl_attention.aggregate import N_BOOT, SEED, bootstrap_ci, cluster_by_features, feature_distances
+from ssl_attention.aggregate.anatomy import (
+    bootstrap_columns,
+    head_estimates,
+    high_norm_cells,
+    high_norm_mask,
+    high_norm_share,
+)
 
 
 def _reference_high_norm(norms: np.ndarray) -> list[set[int]]:
@@ -165,3 +171,14 @@ def test_image_page_data_lists_the_high_norm_cells(built_site: SiteReport, fake_
         ids, norms = _npz_stack(fake_build, name, "token_norm")
         expected[name] = [sorted(c) for c in _reference_high_norm(norms[ids.index("astronaut")])]
     assert data["highNorm"] == expected
+
+
+def test_bootstrap_columns_equal_bootstrap_ci_per_column():
+    values = np.random.default_rng(9).gamma(2.0, 3.0, (11, 6))
+    values[4, 2] = np.nan  # this column goes through bootstrap_ci, which drops the NaN
+    found = bootstrap_columns(values)
+    for k in range(values.shape[1]):
+        e, ref = found[k], bootstrap_ci(values[:, k])
+        assert e.n == ref.n and (e.mean, e.lo, e.hi) == pytest.approx((ref.mean, ref.lo, ref.hi), rel=1e-12)
+    assert found[2].n == 10
+    assert bootstrap_columns(np.ones((1, 2)))[0] == bootstrap_ci([1.0])  # one image: lo = hi = mean
