@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from atlas.anatomy_data import load_anatomy
 from atlas.catalog import load_catalog
 from ssl_attention.aggregate.anatomy import high_norm_cells
 from tests.fixtures.node_tools import axe_source
@@ -95,3 +96,19 @@ def test_high_norm_toggle_marks_exactly_the_python_cells(page, site_url, fake_bu
     page.locator("input[name=hn]").uncheck()
     page.wait_for_function("() => location.hash.includes('hn=0')")
     assert page.locator("canvas.atlas-highnorm").count() == 0
+
+
+def test_model_page_colours_heads_by_their_statistics_cluster(page, site_url, fake_build: Path):
+    catalog = load_catalog(fake_build)
+    model = next(m for m in catalog.models if m.name == "dinov2")
+    clusters = load_anatomy(catalog)["dinov2"].clusters
+    _open(page, site_url, "atlas/models/dinov2/", "method=cls")
+    assert page.locator("td[data-cluster]").count() == 0 and page.locator("[data-role=cluster-legend]").is_hidden()
+    page.locator("input[name=clusters]").check()
+    page.wait_for_function("() => location.hash.includes('clusters=1')")
+    shown = page.eval_on_selector_all(
+        "table.atlas-layer-grid tbody tr",
+        "rows => rows.map(r => [...r.querySelectorAll('td')].slice(1).map(td => Number(td.dataset.cluster)))",
+    )
+    assert shown == [clusters[layer * model.heads : (layer + 1) * model.heads] for layer in range(model.layers)]
+    assert len(set(clusters)) > 1 and page.locator("[data-role=cluster-legend]").is_visible()

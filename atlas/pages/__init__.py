@@ -7,8 +7,8 @@ The page's data for the page scripts (``templates/assets/atlas/*.mjs``) is JSON 
 ``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
 
 Modules (imports run one way, each from those before it): ``writer`` (what every page shares),
-``metric_pages`` (leaderboard, model metric pages, the image pages' metric panels), ``atlas_pages``
-(gallery, image, model and head pages), ``anatomy_pages`` (head statistics per model), ``report_page``
+``metric_pages`` (leaderboard, model metric pages, the image pages' metric panels), ``anatomy_pages``
+(head statistics per model), ``atlas_pages`` (gallery, image, model and head pages), ``report_page``
 (the build report).
 """
 

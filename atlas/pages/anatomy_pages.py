@@ -50,6 +50,29 @@ def prefix_names(model: ModelEntry) -> list[str]:
     return names
 
 
+def cluster_list(a: ModelAnatomy) -> list[dict[str, Any]]:
+    """The statistic clusters of a model: their number, colour, heads and mean distance / entropy."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for index, cluster in enumerate(a.clusters):
+        members[cluster].append(index)
+    heads = a.model.heads
+
+    def mean_of(name: str, indices: list[int]) -> str:
+        values = [a.heads[name][i // heads][i % heads].mean for i in indices]
+        return _value(sum(values) / len(values), LABELS[name][2])
+
+    return [
+        {
+            "number": cluster,
+            "colour": PALETTE[cluster % len(PALETTE)],
+            "heads": [f"l{i // heads:02d} h{i % heads:02d}" for i in indices],
+            "distance": mean_of("distance", indices),
+            "entropy": mean_of("entropy", indices),
+        }
+        for cluster, indices in sorted(members.items())
+    ]
+
+
 class AnatomyPages:
     """Writes the anatomy index and one anatomy page per ViT with head statistics."""
 
@@ -103,25 +126,6 @@ class AnatomyPages:
             dots, layers=model.layers, heads=model.heads, y_label="mean attention distance (px)",
             title=f"{model.name}: mean attention distance of every head against its layer",
         )
-
-    def clusters(self, a: ModelAnatomy) -> list[dict[str, Any]]:
-        """The statistic clusters: their colour, heads and mean distance / entropy."""
-        members: dict[int, list[int]] = defaultdict(list)
-        for index, cluster in enumerate(a.clusters):
-            members[cluster].append(index)
-        out = []
-        heads = a.model.heads
-        for cluster, indices in sorted(members.items()):
-            def mean_of(name: str, indices=indices) -> str:
-                values = [a.heads[name][i // heads][i % heads].mean for i in indices]
-                return _value(sum(values) / len(values), LABELS[name][2])
-
-            out.append({
-                "number": cluster, "colour": PALETTE[cluster % len(PALETTE)],
-                "heads": [f"l{i // heads:02d} h{i % heads:02d}" for i in indices],
-                "distance": mean_of("distance"), "entropy": mean_of("entropy"),
-            })
-        return out
 
     def high_norm(self, a: ModelAnatomy) -> dict[str, Any] | None:
         if not a.high_norm:
@@ -177,7 +181,7 @@ class AnatomyPages:
                 "model": model,
                 "n_images": len(a.images),
                 "distance_chart": self.distance_chart(src, a) if "distance" in a.heads else None,
-                "clusters": self.clusters(a) if a.clusters else [],
+                "clusters": cluster_list(a) if a.clusters else [],
                 "tables": tables,
                 "sink": sink,
                 "registers": model.num_registers,

@@ -8,8 +8,10 @@ from atlas import layout
 from atlas.anatomy_data import ModelAnatomy, load_anatomy
 from atlas.catalog import gradcam_target
 from atlas.manifest import ModelEntry
+from atlas.pages.anatomy_pages import cluster_list
 from atlas.pages.metric_pages import panel_data
 from atlas.pages.writer import PageWriter, json_for_html
+from atlas.svg_charts import PALETTE
 from ssl_attention.methods import get_method
 
 # An image page draws at most this many boxes (in file order; the page says so): 100,000 drawn boxes made
@@ -110,7 +112,11 @@ class AtlasPages(PageWriter):
     def model(self, model: ModelEntry) -> None:
         src = layout.model_page(model.slug)
         images = tuple(i for i in self.catalog.images if i.id in model.maps)
+        anatomy = self.anatomy.get(model.name)
+        clusters = cluster_list(anatomy) if anatomy and anatomy.clusters else []
         data = self.base_data(src, "model")
+        if clusters:  # the grid's "colour heads by cluster" (model_clusters.mjs)
+            data.update(clusters=anatomy.clusters, clusterColours=list(PALETTE))
         data.update(
             model=model.slug,
             images=[
@@ -134,7 +140,8 @@ class AtlasPages(PageWriter):
                 "images": images,
                 "methods": self.methods([model]),
                 "metrics_href": self.url(src, layout.metrics_page(model.slug)),
-                "anatomy_href": self.url(src, layout.anatomy_page(model.slug)) if model.name in self.anatomy else None,
+                "anatomy_href": self.url(src, layout.anatomy_page(model.slug)) if anatomy else None,
+                "clusters": clusters,
                 "data_json": json_for_html(data),
             },
         )

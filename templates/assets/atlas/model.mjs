@@ -4,6 +4,7 @@ import { el, setField } from "./dom.mjs";
 import { onHashChange, readHash, writeHash } from "./hash.mjs";
 import { heatCanvas } from "./heat.mjs";
 import { headUrl, headVariants, pad } from "./layout.mjs";
+import { colourClusters } from "./model_clusters.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
 export function initModelPage(root, data) {
@@ -44,9 +45,11 @@ export function initModelPage(root, data) {
     }
     table.appendChild(body);
     grid.appendChild(el("div", { class: "atlas-scroll" }, [table]));
+    colourClusters(root, data, model, q);
   }
   form.addEventListener("change", () => {
-    writeHash({ image: form.elements.image.value, ...formView(form) }, true);
+    const clusters = form.elements.clusters && form.elements.clusters.checked ? { clusters: 1 } : {};
+    writeHash({ image: form.elements.image.value, ...formView(form), ...clusters }, true);
     render();
   });
   onHashChange(render);
