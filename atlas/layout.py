@@ -81,6 +81,16 @@ def head_scores(model_slug: str, layer: int) -> str:
     return f"{DATA_DIR}/heads/{model_slug}/l{layer:02d}.f32"
 
 
+def head_url(model_slug: str, layer: int, head: int) -> str:
+    """The permalink of one head: its model's head viewer with the head's fragment (``relative`` resolves it)."""
+    return f"{head_viewer(model_slug)}#{head_anchor(layer, head)}"
+
+
+def anatomy_page(model_slug: str) -> str:
+    """Markdown source of a model's head-anatomy page (distance, entropy, sink, high-norm tokens)."""
+    return f"{PAGES_DIR}/anatomy/{model_slug}.md"
+
+
 def image_page(image_slug: str) -> str:
     return f"{PAGES_DIR}/images/{image_slug}.md"
 
@@ -98,10 +108,13 @@ GALLERY_PAGE = f"{PAGES_DIR}/index.md"
 MODELS_PAGE = f"{PAGES_DIR}/models/index.md"
 HEADS_PAGE = f"{PAGES_DIR}/heads/index.md"
 LEADERBOARD_PAGE = f"{PAGES_DIR}/leaderboard/index.md"
+ANATOMY_PAGE = f"{PAGES_DIR}/anatomy/index.md"  # every model's attention distance on one chart
 
 # A model's pages are models/<slug>.md, leaderboard/<slug>.md and heads/<slug>/...: a model with the name of
 # one of these folders' own pages would overwrite it (e.g. ``index``: the Models index and the Leaderboard).
-RESERVED_MODEL_NAMES = frozenset(PurePosixPath(page).stem for page in (MODELS_PAGE, HEADS_PAGE, LEADERBOARD_PAGE))
+RESERVED_MODEL_NAMES = frozenset(
+    PurePosixPath(page).stem for page in (MODELS_PAGE, HEADS_PAGE, LEADERBOARD_PAGE, ANATOMY_PAGE)
+)
 
 
 def page_url(src: str, use_directory_urls: bool) -> str:
@@ -113,7 +126,9 @@ def page_url(src: str, use_directory_urls: bool) -> str:
 
 
 def relative(from_src: str, to: str, use_directory_urls: bool) -> str:
-    """A relative URL from the page ``from_src`` to ``to``: a site-root path, or another page's ``.md``."""
+    """A relative URL from the page ``from_src`` to ``to``: a site-root path, or another page's ``.md``
+    (either with an optional ``#fragment``)."""
+    to, hash_, fragment = to.partition("#")
     target = page_url(to, use_directory_urls) if to.endswith(".md") else to
     depth = page_url(from_src, use_directory_urls).count("/")
-    return "../" * depth + target if target else "../" * depth or "./"
+    return ("../" * depth + target if target else "../" * depth or "./") + hash_ + fragment

@@ -58,6 +58,7 @@ ATLAS_NAV = {
         {"Gallery": layout.GALLERY_PAGE},
         {"Models": layout.MODELS_PAGE},
         {"Heads": layout.HEADS_PAGE},
+        {"Head anatomy": layout.ANATOMY_PAGE},
         {"Leaderboard": layout.LEADERBOARD_PAGE},
         {"Build report": REPORT_PAGE},
     ]
@@ -304,7 +305,7 @@ def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, d
                 extra_javascript=[*raw.get("extra_javascript", []), ATLAS_SCRIPT],
                 hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
                 not_in_nav="\n".join([
-                    *(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard")),
+                    *(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard", "anatomy")),
                     shell_pattern(),
                 ]),
             )

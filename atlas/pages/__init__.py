@@ -7,8 +7,9 @@ The page's data for the page scripts (``templates/assets/atlas/*.mjs``) is JSON 
 ``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
 
 Modules (imports run one way, each from those before it): ``writer`` (what every page shares),
-``metric_pages`` (leaderboard, model metric pages, the image pages' metric panels), ``atlas_pages``
-(gallery, image, model and head pages), ``report_page`` (the build report).
+``metric_pages`` (leaderboard, model metric pages, the image pages' metric panels), ``anatomy_pages``
+(head statistics per model), ``atlas_pages`` (gallery, image, model and head pages), ``report_page``
+(the build report).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from atlas.catalog import Catalog
 from atlas.head_scores import HeadScores, head_scores
 from atlas.metrics_data import MetricsData
+from atlas.pages.anatomy_pages import write_anatomy_pages
 from atlas.pages.atlas_pages import MAX_DRAWN_BOXES, AtlasPages
 from atlas.pages.metric_pages import copy_metric_files, write_metric_pages
 from atlas.pages.report_page import REPORT_PAGE, write_report_page
@@ -95,4 +97,5 @@ def write_all_pages(
     for hs in scores:
         writer.head_viewer(hs)
     write_metric_pages(writer, metrics)
+    write_anatomy_pages(writer, writer.anatomy)
     return WrittenPages(writer, scores)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import html
+from functools import cached_property
 
 from atlas import layout
+from atlas.anatomy_data import ModelAnatomy, load_anatomy
 from atlas.catalog import gradcam_target
 from atlas.head_scores import HeadScores
 from atlas.manifest import ModelEntry
+from atlas.pages.anatomy_pages import cluster_list
 from atlas.pages.metric_pages import panel_data
 from atlas.pages.writer import PageWriter, json_for_html
+from atlas.svg_charts import PALETTE
 from ssl_attention.methods import get_method
 
 # An image page draws at most this many boxes (in file order; the page says so): 100,000 drawn boxes made
@@ -19,6 +23,11 @@ MAX_DRAWN_BOXES = 500
 
 class AtlasPages(PageWriter):
     """The writer of a build with the atlas' own pages."""
+
+    @cached_property
+    def anatomy(self) -> dict[str, ModelAnatomy]:
+        """The head anatomy of the build's ViTs (read once from the npz files), by model name."""
+        return load_anatomy(self.catalog)
 
     def gallery(self) -> None:
         """The gallery: every image as one compact row of its data block; gallery.mjs filters all of them
@@ -66,6 +75,12 @@ class AtlasPages(PageWriter):
         data["photo"] = self.url(src, layout.photo(image.slug))
         data["models"] = [self.model_data(m) for m in models]
         data["metrics"] = panel_data(self.metrics, image, models)
+        # per model with token norms, per layer: the high-norm cells (row-major) of this image
+        data["highNorm"] = {
+            m.slug: self.anatomy[m.name].cells[image.id]
+            for m in models
+            if m.name in self.anatomy and image.id in self.anatomy[m.name].cells
+        }
         self.write(
             src,
             "pages/image.html",
@@ -119,7 +134,11 @@ class AtlasPages(PageWriter):
     def model(self, model: ModelEntry) -> None:
         src = layout.model_page(model.slug)
         images = tuple(i for i in self.catalog.images if i.id in model.maps)
+        anatomy = self.anatomy.get(model.name)
+        clusters = cluster_list(anatomy) if anatomy and anatomy.clusters else []
         data = self.base_data(src, "model")
+        if clusters:  # the grid's "colour heads by cluster" (model_clusters.mjs)
+            data.update(clusters=anatomy.clusters, clusterColours=list(PALETTE))
         data.update(
             model=model.slug,
             images=self.image_cards(src, images),
@@ -133,6 +152,8 @@ class AtlasPages(PageWriter):
                 "images": images,
                 "methods": self.methods([model]),
                 "metrics_href": self.url(src, layout.metrics_page(model.slug)),
+                "anatomy_href": self.url(src, layout.anatomy_page(model.slug)) if anatomy else None,
+                "clusters": clusters,
                 "data_json": json_for_html(data),
             },
         )

@@ -7,11 +7,18 @@ images come with a percentile-bootstrap 95 % confidence interval (seeded, so det
 
 Modules: ``rows`` (the row type and the index of whole-image rows), ``statistics`` (means with CIs,
 best layers and heads, layer x head tables, rankings, per-label breakdowns), ``clustering`` (head
-similarity and its clustering), ``export`` (the tidy CSV and the JSON summary). Everything public is
-importable from here.
+similarity, distances on statistics features, and the clustering), ``anatomy`` (per-head means of the head
+statistics, high-norm tokens), ``export`` (the tidy CSV and the JSON summary). Everything public except
+``anatomy`` is importable from here.
 """
 
-from ssl_attention.aggregate.clustering import Clustering, cluster_heads, head_similarity
+from ssl_attention.aggregate.clustering import (
+    Clustering,
+    cluster_by_features,
+    cluster_heads,
+    feature_distances,
+    head_similarity,
+)
 from ssl_attention.aggregate.export import (
     read_metrics_csv,
     summarise,
@@ -48,6 +55,7 @@ from ssl_attention.aggregate.statistics import (
 __all__ = [
     "BASELINES", "CONFIDENCE", "CSV_COLUMNS", "DEFAULT_BOX_METRIC", "DEFAULT_PRIMARY", "FUSED", "N_BOOT", "SEED",
     "Clustering", "Estimate", "HeadRank", "Index", "Key", "MetricRow", "best_head", "best_layer", "bootstrap_ci",
-    "cluster_heads", "head_ranking", "head_similarity", "index_rows", "label_breakdown", "layer_head_table",
-    "read_metrics_csv", "rows_from_scores", "summarise", "summarise_index", "write_metrics_csv", "write_summary_json",
+    "cluster_by_features", "cluster_heads", "feature_distances", "head_ranking", "head_similarity", "index_rows",
+    "label_breakdown", "layer_head_table", "read_metrics_csv", "rows_from_scores", "summarise", "summarise_index",
+    "write_metrics_csv", "write_summary_json",
 ]

@@ -88,3 +88,25 @@ def _labels(members: dict[int, list[int]], alive: list[int], k: int) -> np.ndarr
     for number, c in enumerate(sorted(alive, key=lambda c: min(members[c]))):
         labels[members[c]] = number
     return labels
+
+
+def feature_distances(features: np.ndarray) -> np.ndarray:
+    """Euclidean distances ``[K, K]`` between heads described by ``features`` ``[K heads, F]``.
+
+    Each feature is first standardised across the heads (z-score; a constant or non-finite feature
+    contributes 0), so that e.g. a distance in pixels and an entropy in nats weigh the same.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    finite = np.isfinite(f)
+    count = finite.sum(axis=0)
+    mean = np.where(finite, f, 0).sum(axis=0) / np.maximum(count, 1)
+    centred = np.where(finite, f - mean, 0.0)
+    sd = np.sqrt((centred**2).sum(axis=0) / np.maximum(count, 1))
+    z = np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
+    diff = z[:, None, :] - z[None, :, :]
+    return np.sqrt((diff**2).sum(axis=2))
+
+
+def cluster_by_features(features: np.ndarray, n_clusters: int) -> Clustering:
+    """Average-linkage clustering (``cluster_heads``) of heads on ``feature_distances(features)``."""
+    return cluster_heads(1.0 - feature_distances(features), n_clusters)

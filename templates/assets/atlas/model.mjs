@@ -5,6 +5,7 @@ import { onHashChange, readHash, writeHash } from "./hash.mjs";
 import { heatCanvas } from "./heat.mjs";
 import { carryState } from "./links.mjs";
 import { headUrl, headVariants, pad } from "./layout.mjs";
+import { colourClusters } from "./model_clusters.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
 export function initModelPage(root, data) {
@@ -48,10 +49,13 @@ export function initModelPage(root, data) {
     }
     table.appendChild(body);
     grid.appendChild(el("div", { class: "atlas-table-scroll" }, [table]));
+    colourClusters(root, data, model, q);
     carryState(root, q);
   }
   form.addEventListener("change", () => {
-    writeHash({ image: form.elements.image.value, ...formView(form), fit: form.elements.fit.checked ? 1 : 0 }, true);
+    const clusters = form.elements.clusters && form.elements.clusters.checked ? { clusters: 1 } : {};
+    writeHash({ image: form.elements.image.value, ...formView(form), fit: form.elements.fit.checked ? 1 : 0,
+      ...clusters }, true);
     render();
   });
   onHashChange(render);

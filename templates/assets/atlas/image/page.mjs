@@ -6,6 +6,7 @@ import { carryState } from "../links.mjs";
 import { syncControls } from "./controls.mjs";
 import { bindEvents } from "./events.mjs";
 import { createGrid } from "./grid.mjs";
+import { renderHighNorm } from "./highnorm.mjs";
 import { renderMetricPanel } from "./panel.mjs";
 import { parseState } from "./state.mjs";
 
@@ -28,6 +29,7 @@ export function initImagePage(root, data) {
     state = parseState(readHash(), data, page.bySlug);
     syncControls(page, state);
     const hidden = grid.render(state, focused);
+    renderHighNorm(page, state);
     root.querySelector("[data-role=hidden-rows]").textContent = hidden.length ? "Hidden: " + hidden.join("; ") + "." : "";
     grid.renderZoom(state);
     renderMetricPanel(root.querySelector("[data-role=metrics]"), data, state, page.bySlug);

@@ -42,6 +42,7 @@ export function parseState(q, data, bySlug) {
   s.p = clamp(numOr(q.get("p"), 20), 1, 100);
   s.mass = clamp(numOr(q.get("mass"), 0.6), 0.05, 1);
   s.composite = q.get("composite") === "1" ? 1 : 0;
+  s.hn = q.get("hn") === "1" ? 1 : 0;  // mark the high-norm tokens (highnorm.mjs)
   // heads hidden in the composite, per model: off.<model>=0,3 (an older permalink's off=0,3 hid them in every model)
   s.off = {};
   for (const m of models) {
@@ -66,6 +67,7 @@ export function formQuery(fd, state) {
   q.set("smooth", fd.get("smooth") ? "1" : "0");
   q.set("composite", fd.get("composite") ? "1" : "0");
   q.set("fit", fd.get("fit") ? "1" : "0");
+  q.set("hn", fd.get("hn") ? "1" : "0");
   for (const [slug, hidden] of Object.entries(state.off)) q.set("off." + slug, hidden.join(","));
   q.set("zoom", state.zoom);
   return q;
