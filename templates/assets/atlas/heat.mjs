@@ -2,10 +2,12 @@
  * attributes name what it shows (model, image, method, layer, variant); its pixels are copied 1:1 from
  * the greyscale sprite sheet of that (model, image, method), loaded once and cached, then CSS scales
  * the canvas up and colours it with the SVG colormap filter. data-ready is set once it is painted.
- * Raw layer values (.f32) feed the threshold veils and the composite. */
+ * Raw layer values (.f32) feed the threshold veils, the composite, the readout and the shared scale
+ * (data-scale="shared": the canvas is drawn from the raw values on one range per model and method). */
 
 import { el } from "./dom.mjs";
-import { spriteUrl, variantColumn } from "./layout.mjs";
+import { rawUrl, spriteUrl, variantColumn } from "./layout.mjs";
+import { levelsOf, rangeOf } from "./scale.mjs";
 
 /** Float32 values of one layer file as Float64Arrays, one per variant (fused first). Pure. */
 export function decodeRaw(buffer, variants, cells) {
@@ -31,6 +33,41 @@ export function fetchRaw(url, variants, cells) {
   return rawCache.get(url);
 }
 
+/** The raw values of one layer of ``model`` (an entry of data.models) on ``image``: one array per
+ *  variant (fused first, then each head where the method has heads), one value per grid cell. */
+export function fetchLayer(data, model, image, method, layer) {
+  const count = model.headMethods.includes(method) ? model.heads + 1 : 1;
+  return fetchRaw(rawUrl(data, model.slug, image, method, layer), count, model.grid[0] * model.grid[1]);
+}
+
+const sharedRanges = new Map();
+/** The shared scale's [min, max] of (model, image, method): over every layer and variant. */
+export function sharedRange(data, model, image, method) {
+  const key = [model.slug, image, method].join("/");
+  if (!sharedRanges.has(key)) {
+    const layers = Array.from({ length: model.layers }, (_, l) => fetchLayer(data, model, image, method, l));
+    sharedRanges.set(key, Promise.all(layers).then((all) => rangeOf(all.flat())));
+  }
+  return sharedRanges.get(key);
+}
+
+/** Paint a heat canvas from its raw values on the shared range of its model and method. */
+function paintShared(data, canvas, want) {
+  const d = canvas.dataset;
+  const model = data.models.find((m) => m.slug === d.model);
+  const variant = variantColumn(d.variant);  // fused first, then the heads, as in the raw file
+  Promise.all([fetchLayer(data, model, d.image, d.method, Number(d.layer)), sharedRange(data, model, d.image, d.method)])
+    .then(([maps, [lo, hi]]) => {
+      if (canvas.atlasWant !== want) return;
+      const levels = levelsOf(maps[variant], lo, hi);
+      const ctx = canvas.getContext("2d");
+      const img = ctx.createImageData(canvas.width, canvas.height);
+      levels.forEach((v, i) => img.data.set([v, v, v, 255], 4 * i));
+      ctx.putImageData(img, 0, 0);
+      canvas.dataset.ready = "1";
+    }, () => { canvas.atlasWant = null; console.error("atlas: cannot load the raw values of " + want); });
+}
+
 const sprites = new Map();  // url -> Promise of the decoded <img>
 const decodedSprites = new Map();  // url -> decoded <img>: tiles of a loaded sprite paint synchronously
 function loadSprite(url) {
@@ -50,10 +87,11 @@ function loadSprite(url) {
 export function paintHeat(data, canvas) {
   const d = canvas.dataset;
   const url = spriteUrl(data, d.model, d.image, d.method);
-  const want = url + "|" + d.layer + "|" + d.variant;
+  const want = url + "|" + d.layer + "|" + d.variant + "|" + (d.scale || "map");
   if (canvas.atlasWant === want) return;  // painted already, or being painted
   canvas.atlasWant = want;
   delete canvas.dataset.ready;
+  if (d.scale === "shared") { paintShared(data, canvas, want); return; }
   const x = variantColumn(d.variant) * canvas.width, y = Number(d.layer) * canvas.height;
   const draw = (img) => {
     if (canvas.atlasWant !== want) return;  // the canvas was given another tile meanwhile

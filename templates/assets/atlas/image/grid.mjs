@@ -1,13 +1,15 @@
 /* The image page's grid: one row per shown model, one tile per variant (fused, heads or composite),
  * each tile a photo, heat canvas (or composite), threshold veil, boxes and caption; and the zoom dialog. */
 
-import { headColour, minmax } from "../colour.mjs";
+import { cellPx, compositePixels, dominantHeads, headMasks } from "../composite.mjs";
 import { el } from "../dom.mjs";
-import { fetchRaw, paintHeat, setHeat } from "../heat.mjs";
-import { headUrl, pad, rawUrl } from "../layout.mjs";
+import { fetchLayer, paintHeat, setHeat } from "../heat.mjs";
+import { headUrl, pad, variantColumn } from "../layout.mjs";
 import { methodUnit } from "../methods.mjs";
+import { headColour } from "../palette.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
 import { gridKey, plan } from "./state.mjs";
+import { fillInspector } from "./zoom.mjs";
 
 /** The grid of one image page (``page``: {root, grid, zoom, boxesSvg, data, bySlug}). */
 export function createGrid(page) {
@@ -19,9 +21,8 @@ export function createGrid(page) {
     const [gh, gw] = model.grid;
     const canvas = el("canvas", { class: "atlas-mask", width: gw, height: gh, "aria-hidden": "true" });
     box.appendChild(canvas);
-    const count = model.headMethods.includes(state.method) ? model.heads + 1 : 1;
     const want = state.thr, p = state.p, mass = state.mass;
-    fetchRaw(rawUrl(data, model.slug, image.slug, state.method, state.layer), count, gh * gw)
+    fetchLayer(data, model, image.slug, state.method, state.layer)
       .then((maps) => {
         const keep = want === "top" ? topPercentMask(maps[variantIndex], p) : massMask(maps[variantIndex], mass);
         const ctx = canvas.getContext("2d");
@@ -37,29 +38,27 @@ export function createGrid(page) {
       });
   }
 
+  /** The composite canvas (composite.mjs): per-head masks as outlines, the dominant head as a sparse hatch;
+   *  the canvas keeps the dominant head of each cell (atlasDominant) for the readout. */
   function addComposite(box, model, state) {
     const [gh, gw] = model.grid;
-    const canvas = el("canvas", { class: "atlas-composite", width: gw, height: gh,
+    const s = cellPx(model.grid);
+    const canvas = el("canvas", { class: "atlas-composite", width: gw * s, height: gh * s,
       role: "img", "aria-label": model.name + " colour-per-head composite" });
     box.appendChild(canvas);
-    const off = new Set(state.off[model.slug] || []);
-    fetchRaw(rawUrl(data, model.slug, image.slug, state.method, state.layer), model.heads + 1, gh * gw)
-      .then((maps) => {
-        const heads = maps.slice(1).map(minmax);
-        const ctx = canvas.getContext("2d");
-        const img = ctx.createImageData(gw, gh);
-        for (let i = 0; i < gh * gw; i++) {
-          let best = -1, value = 0;
-          for (let h = 0; h < heads.length; h++) {
-            if (!off.has(h) && heads[h][i] > value) { best = h; value = heads[h][i]; }
-          }
-          if (best < 0 || value < 0.2) continue;  // DINO: cut below 0.2
-          const rgb = headColour(best, model.heads);
-          img.data.set([rgb[0], rgb[1], rgb[2], Math.round(255 * 0.5 * Math.sqrt(value))], 4 * i);
-        }
-        ctx.putImageData(img, 0, 0);
-        canvas.dataset.ready = "1";
-      });
+    const hidden = new Set(state.off[model.slug] || []);
+    fetchLayer(data, model, image.slug, state.method, state.layer).then((maps) => {
+      const heads = maps.slice(1);
+      const masks = headMasks(heads, hidden, state);
+      const dominant = dominantHeads(heads, masks);
+      const colours = heads.map((_, h) => headColour(h, model.heads));
+      const ctx = canvas.getContext("2d");
+      const img = ctx.createImageData(canvas.width, canvas.height);
+      img.data.set(compositePixels(masks, dominant, colours, model.grid));
+      ctx.putImageData(img, 0, 0);
+      canvas.atlasDominant = dominant;
+      canvas.dataset.ready = "1";
+    });
   }
 
   /** A tile's skeleton: photo, heat canvas (or composite), threshold veil, boxes, caption. */
@@ -95,6 +94,7 @@ export function createGrid(page) {
     const heat = fig.querySelector("canvas.atlas-heat");
     if (!heat) return;
     heat.style.opacity = state.display === "overlay" ? String(state.opacity / 100) : "1";
+    heat.dataset.scale = state.scale;
     setHeat(data, heat, { model: model.slug, image: image.slug, method: state.method, layer: state.layer,
       variant: variant }, label + " heatmap");
   }
@@ -133,7 +133,7 @@ export function createGrid(page) {
       grid.replaceChildren();
       for (const { model, perHead, variants } of rows) {
         const tiles = el("div", { class: "atlas-tiles" });
-        variants.forEach((v, i) => tiles.appendChild(tile(model, v, v === "composite" ? 0 : i, state)));
+        variants.forEach((v) => tiles.appendChild(tile(model, v, v === "composite" ? 0 : variantColumn(v), state)));
         const title = el("h2", { class: "atlas-row-title" }, [
           el("a", { href: data.modelUrl.replace("MODEL", model.slug), text: model.name }),
           model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,
@@ -165,6 +165,7 @@ export function createGrid(page) {
       if (c.dataset.ready) paint(); else new MutationObserver((_, obs) => { paint(); obs.disconnect(); }).observe(c, { attributes: true });
     }
     if (!zoom.open) zoom.showModal();
+    fillInspector(page, state, source);
   }
 
   return { render: render, renderZoom: renderZoom, focusKey: focusKey };
