@@ -76,7 +76,9 @@ def _dialog_fits(page, width: int, height: int) -> None:
 def test_inspector_readout_shared_scale_and_composite(page, site_url, fake_build):
     _open(page, site_url, f"atlas/images/{IMAGE}/", f"models={MODEL}&method={METHOD}&layer={LAYER}&view=heads"
           "&composite=1&display=heat")  # fmt: skip
-    variants = page.eval_on_selector_all(f".atlas-row[data-model={MODEL}] .atlas-tile", "els => els.map(e => e.dataset.variant)")
+    variants = page.eval_on_selector_all(
+        f".atlas-row[data-model={MODEL}] .atlas-tile", "els => els.map(e => e.dataset.variant)"
+    )
     assert variants == ["fused", "composite", "h00", "h01", "h02", "h03"]  # the composite beside the heads
 
     # readout: the raw value and the drawn level of the cell under the pointer

@@ -24,9 +24,6 @@ export function levelsOf(values, lo, hi) {
   return out;
 }
 
-/** The range a map is drawn on: ``shared`` if given, else its own [min, max]. */
-export const drawnRange = (values, shared) => shared || rangeOf([values]);
-
 /** Index of the grid cell (row-major, ``grid`` = [gh, gw]) under the point (x, y) of a w x h box. */
 export function cellAt(x, y, w, h, grid) {
   const [gh, gw] = grid;

@@ -1,5 +1,6 @@
-/* The image page's grid: one row per shown model, one tile per variant (fused, heads or composite),
- * each tile a photo, heat canvas (or composite), threshold veil, boxes and caption; and the zoom dialog. */
+/* The image page's grid: one row per shown model, one tile per variant (fused, composite, heads),
+ * each tile a photo, heat canvas (or composite), threshold veil, boxes and caption; and the zoom dialog
+ * (a copy of the tile, filled in as an inspector by zoom.mjs). */
 
 import { cellPx, compositePixels, dominantHeads, headMasks } from "../composite.mjs";
 import { el } from "../dom.mjs";
