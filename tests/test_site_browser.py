@@ -166,8 +166,10 @@ def test_every_control_changes_what_is_shown(page, site_url):
     changes(lambda: form.locator("select[name=thr]").select_option("mass"))
     changes(lambda: form.locator("select[name=thr]").select_option("none"))
     form.locator("input[name=view][value=heads]").check()
-    changes(lambda: form.locator("input[name=composite]").check(), srcs=True, pixels=False)
+    before = _heat_keys(page)
+    form.locator("input[name=composite]").check()
     assert page.locator(".atlas-tile[data-variant=composite] canvas.atlas-composite").count() == 2
+    assert _heat_keys(page) == before  # the composite comes beside the per-head tiles
     form.locator("input[name=composite]").uncheck()
     rows = page.eval_on_selector_all(".atlas-row", "els => els.map(e => e.dataset.model)")
     form.locator("input[name=models][value=siglip]").uncheck()

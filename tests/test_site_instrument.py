@@ -142,7 +142,7 @@ def test_choices_survive_a_method_that_lacks_them(page, site_url):
     page.keyboard.press("x")  # no heads here: x changes nothing
     assert _hash(page)["composite"] == "1"
     method("mean")
-    assert _variants(page) == ["fused", "composite"]
+    assert _variants(page) == ["fused", "composite", "h00", "h01", "h02", "h03"]  # the composite beside the heads
 
     _open(page, site_url, IMAGE_PAGE, "method=mean&layer=1")
     method("rollout")

@@ -15,7 +15,7 @@ const parse = (hash) => parseState(new URLSearchParams(hash), data, bySlug);
 test("an empty hash shows every model, the first method of the data block, the last layer", () => {
   assert.deepEqual(parse(""), {
     models: ["vit", "cnn"], method: "cls", wantLayer: 3, layer: 3, view: "heads", display: "overlay", opacity: 60,
-    cmap: "inferno", boxes: 1, smooth: 0, thr: "none", p: 20, mass: 0.6, composite: 0, hn: 0, off: {}, zoom: "", fit: 0,
+    cmap: "inferno", boxes: 1, smooth: 0, thr: "none", p: 20, mass: 0.6, composite: 0, hn: 0, scale: "map", off: {}, zoom: "", fit: 0,
   });
 });
 
@@ -51,7 +51,7 @@ test("formQuery writes the form's fields plus the hidden heads and the zoom", ()
   fd.append("layer", "2");
   fd.append("smooth", "on");
   const q = formQuery(fd, { off: { vit: [1, 2] }, zoom: "vit:h01" });
-  assert.equal(q.toString(), "models=vit%2Ccnn&method=cls&layer=2&boxes=0&smooth=1&composite=0&fit=0&hn=0&off.vit=1%2C2&zoom=vit%3Ah01");
+  assert.equal(q.toString(), "models=vit%2Ccnn&method=cls&layer=2&boxes=0&smooth=1&composite=0&fit=0&hn=0&scale=map&off.vit=1%2C2&zoom=vit%3Ah01");
 });
 
 test("plan: rows per model and why the others are hidden", () => {
@@ -59,7 +59,10 @@ test("plan: rows per model and why the others are hidden", () => {
     rows: [{ model: vit, perHead: true, variants: ["fused", "h00", "h01", "h02"] }],
     hidden: ["CNN has no cls map"],
   });
-  assert.deepEqual(plan(parse("models=vit,cnn&method=cls&composite=1"), bySlug).rows[0].variants, ["fused", "composite"]);
+  // the composite beside the per-head tiles; fused only + composite when the heads are off
+  assert.deepEqual(plan(parse("models=vit,cnn&method=cls&composite=1"), bySlug).rows[0].variants,
+    ["fused", "composite", "h00", "h01", "h02"]);
+  assert.deepEqual(plan(parse("models=vit&method=cls&composite=1&view=fused"), bySlug).rows[0].variants, ["fused", "composite"]);
   assert.deepEqual(plan(parse("method=cls&view=fused"), bySlug).rows[0].variants, ["fused"]);
   const deep = { ...cnn, slug: "deep", name: "Deep", layers: 5 };
   const two = new Map([["cnn", cnn], ["deep", deep]]);
@@ -100,6 +103,7 @@ function formOf(state) {
   for (const m of state.models) fd.append("models", m);
   for (const k of ["method", "layer", "view", "display", "opacity", "cmap", "thr", "p", "mass"]) fd.set(k, String(state[k]));
   for (const k of ["boxes", "smooth", "composite", "fit", "hn"]) if (state[k]) fd.set(k, "on");
+  if (state.scale === "shared") fd.set("scale", "shared");
   return fd;
 }
 
@@ -118,7 +122,7 @@ test("the head choices survive a method without per-head maps", () => {
   s = change(s, "method", "cls");
   assert.equal(s.view, "heads");
   assert.equal(s.composite, 1);
-  assert.deepEqual(plan(s, bySlug).rows[0].variants, ["fused", "composite"]);
+  assert.deepEqual(plan(s, bySlug).rows[0].variants, ["fused", "composite", "h00", "h01", "h02"]);
 });
 
 test("the layer asked for survives a method with fewer layers (Grad-CAM stages)", () => {
@@ -139,7 +143,7 @@ test("the layer asked for survives a method with fewer layers (Grad-CAM stages)"
 test("state round trips are clean: the form of a parsed state writes the same hash back", () => {
   for (const hash of ["", "method=rollout&composite=1&view=fused", "models=cnn&layer=3&composite=1",
     "method=cls&layer=2&view=heads&composite=1&off.vit=1&thr=top&p=30&smooth=1&zoom=vit%3Ah01", "fit=1",
-    "hn=1&layer=1"]) {
+    "hn=1&layer=1", "method=cls&layer=1&scale=shared"]) {
     const s = parse(hash);
     const again = parse(formQuery(formOf(s), s).toString());
     assert.deepEqual(again, s, hash);

@@ -1,7 +1,7 @@
 // Shared view controls, method table, colours and raw decoding (pure parts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { headColour, hslToRgb, minmax } from "../../templates/assets/atlas/colour.mjs";
+import { hslToRgb, minmax } from "../../templates/assets/atlas/colour.mjs";
 import { hashOf, clamp, intOr, numOr } from "../../templates/assets/atlas/hash.mjs";
 import { methodKeys, methodUnit } from "../../templates/assets/atlas/methods.mjs";
 import { readView } from "../../templates/assets/atlas/view.mjs";
@@ -39,11 +39,10 @@ test("hash helpers", () => {
   assert.equal(clamp(-1, 0, 5), 0);
 });
 
-test("head colours are evenly spaced hues", () => {
+test("hslToRgb gives the primaries at their hues", () => {
   assert.deepEqual(hslToRgb(0, 1, 0.5), [255, 0, 0]);
   assert.deepEqual(hslToRgb(120, 1, 0.5), [0, 255, 0]);
   assert.deepEqual(hslToRgb(240, 1, 0.5), [0, 0, 255]);
-  assert.deepEqual(headColour(1, 3), hslToRgb(120, 0.9, 0.55));
 });
 
 test("minmax scales to [0, 1]; a constant map is all zeros", () => {

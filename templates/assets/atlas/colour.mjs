@@ -1,4 +1,4 @@
-/* Colours of the colour-per-head composite (pure). */
+/* Colour helpers (pure): HSL to RGB and min-max scaling; the head colours are in palette.mjs. */
 
 export function hslToRgb(h, s, l) {
   const f = (n) => {
@@ -8,8 +8,6 @@ export function hslToRgb(h, s, l) {
   };
   return [f(0), f(8), f(4)];
 }
-/** Distinct colour of head h of H: evenly spaced hues h/H*360. */
-export const headColour = (h, H) => hslToRgb((h / H) * 360, 0.9, 0.55);
 
 /** ``a`` scaled to [0, 1] (all zeros when it is constant). */
 export function minmax(a) {

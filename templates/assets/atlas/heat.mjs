@@ -2,10 +2,42 @@
  * attributes name what it shows (model, image, method, layer, variant); its pixels are copied 1:1 from
  * the greyscale sprite sheet of that (model, image, method), loaded once and cached, then CSS scales
  * the canvas up and colours it with the SVG colormap filter. data-ready is set once it is painted.
- * The values behind the pixels (threshold veils, composite) come from values.mjs (fetchValues). */
+ * The values behind the pixels (values.mjs, fetchValues) feed the threshold veils, the composite, the
+ * readout and the shared scale (data-scale="shared": the canvas is drawn from the values on one range per
+ * model and method). */
 
 import { el } from "./dom.mjs";
 import { spriteUrl, variantColumn } from "./layout.mjs";
+import { levelsOf, rangeOf } from "./scale.mjs";
+import { fetchValues } from "./values.mjs";
+
+const sharedRanges = new Map();
+/** The shared scale's [min, max] of (model, image, method): over every layer and variant. */
+export function sharedRange(data, model, image, method) {
+  const key = [model.slug, image, method].join("/");
+  if (!sharedRanges.has(key)) {
+    const layers = Array.from({ length: model.layers }, (_, l) => fetchValues(data, model.slug, image, method, l));
+    sharedRanges.set(key, Promise.all(layers).then((all) => rangeOf(all.flat())));
+  }
+  return sharedRanges.get(key);
+}
+
+/** Paint a heat canvas from its raw values on the shared range of its model and method. */
+function paintShared(data, canvas, want) {
+  const d = canvas.dataset;
+  const model = data.models.find((m) => m.slug === d.model);
+  const variant = variantColumn(d.variant);  // fused first, then the heads, as in the sprite sheet
+  Promise.all([fetchValues(data, model.slug, d.image, d.method, Number(d.layer)), sharedRange(data, model, d.image, d.method)])
+    .then(([maps, [lo, hi]]) => {
+      if (canvas.atlasWant !== want) return;
+      const levels = levelsOf(maps[variant], lo, hi);
+      const ctx = canvas.getContext("2d");
+      const img = ctx.createImageData(canvas.width, canvas.height);
+      levels.forEach((v, i) => img.data.set([v, v, v, 255], 4 * i));
+      ctx.putImageData(img, 0, 0);
+      canvas.dataset.ready = "1";
+    }, () => { canvas.atlasWant = null; console.error("atlas: cannot load the values of " + want); });
+}
 
 const sprites = new Map();  // url -> Promise of the decoded <img>
 const decodedSprites = new Map();  // url -> decoded <img>: tiles of a loaded sprite paint synchronously
@@ -26,10 +58,11 @@ function loadSprite(url) {
 export function paintHeat(data, canvas) {
   const d = canvas.dataset;
   const url = spriteUrl(data, d.model, d.image, d.method);
-  const want = url + "|" + d.layer + "|" + d.variant;
+  const want = url + "|" + d.layer + "|" + d.variant + "|" + (d.scale || "map");
   if (canvas.atlasWant === want) return;  // painted already, or being painted
   canvas.atlasWant = want;
   delete canvas.dataset.ready;
+  if (d.scale === "shared") { paintShared(data, canvas, want); return; }
   const x = variantColumn(d.variant) * canvas.width, y = Number(d.layer) * canvas.height;
   const draw = (img) => {
     if (canvas.atlasWant !== want) return;  // the canvas was given another tile meanwhile

@@ -10,6 +10,18 @@ export const SHORTCUTS = {
   o: "display", b: "boxes", c: "colormap", u: "smooth", t: "threshold", x: "composite", "?": "help",
 };
 
+/** Keys of the zoom dialog (it takes them before the page: no page shortcut runs while it is open). */
+export const ZOOM_KEYS = {
+  ArrowLeft: "previous-head", ArrowRight: "next-head", ArrowUp: "next-layer", ArrowDown: "previous-layer",
+};
+
+/** The zoom dialog's action of the keydown event ``e``, or null (none while Ctrl, Alt or Meta is held). The
+ *  dialog holds only buttons, which have no arrow keys of their own, so the focus does not matter. */
+export function zoomKeyOf(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return null;
+  return Object.hasOwn(ZOOM_KEYS, e.key) ? ZOOM_KEYS[e.key] : null;
+}
+
 /** Elements whose own keys (Space, arrows, typing) must not also run a shortcut. */
 const CONTROLS = ["INPUT", "SELECT", "TEXTAREA", "BUTTON"];
 

@@ -8,7 +8,7 @@
 /** The hash keys each kind of page reads ("off." covers the per-model off.<model> keys). */
 export const TRAVELS = {
   image: ["models", "method", "layer", "view", "display", "opacity", "cmap", "boxes", "smooth", "thr", "p", "mass",
-    "composite", "hn", "off.", "zoom", "fit"],
+    "composite", "hn", "scale", "off.", "zoom", "fit"],
   model: ["image", "method", "display", "cmap", "fit"],
   head: ["method", "display", "cmap"],
 };

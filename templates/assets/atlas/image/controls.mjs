@@ -37,6 +37,7 @@ export function syncControls(page, state) {
   show(form.querySelector("[data-role=p]"), state.thr === "top");
   show(form.querySelector("[data-role=mass]"), state.thr === "mass");
   setField(form, "composite", state.composite);
+  setField(form, "scale", state.scale === "shared");
   root.dataset.smooth = String(state.smooth);
   setField(form, "fit", state.fit);
   root.dataset.fit = String(state.fit);

@@ -2,9 +2,10 @@
  * Every input becomes a new URL hash (commit), from which the page renders. */
 
 import { readHash } from "../hash.mjs";
-import { shortcutOf } from "../keys.mjs";
+import { shortcutOf, zoomKeyOf } from "../keys.mjs";
 import { THRESHOLDS } from "../thresholds.mjs";
 import { clickHead, cycle, formQuery, showsHeads, stepLayer } from "./state.mjs";
+import { zoomStep } from "./zoom.mjs";
 
 /** ``page``: {form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
 export function bindEvents(page, view) {
@@ -54,7 +55,14 @@ export function bindEvents(page, view) {
   });
   zoom.addEventListener("close", () => { if (view.state().zoom) set("zoom", ""); });
   document.addEventListener("keydown", (e) => {
-    const action = zoom.open ? null : shortcutOf(e);
+    if (zoom.open) {  // the dialog's keys (arrows: heads and layers), and no page shortcut
+      const step = zoomKeyOf(e);
+      const q = step && zoomStep(page, view.state(), step, readHash());
+      if (step) e.preventDefault();
+      if (q) commit(q, true);
+      return;
+    }
+    const action = shortcutOf(e);
     if (action === null) return;
     const state = view.state();
     const methods = [...form.querySelectorAll("[data-method]")].filter((x) => !x.hidden).map((x) => x.dataset.method);

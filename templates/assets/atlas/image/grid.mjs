@@ -1,16 +1,18 @@
-/* The image page's grid: one row per shown model, one tile per variant (fused, heads or composite),
+/* The image page's grid: one row per shown model, one tile per variant (fused, composite, heads),
  * each tile a photo, heat canvas (or composite), threshold veil, boxes and caption, laid out as a model ×
- * head table (table.mjs); and the zoom dialog. */
+ * head table (table.mjs); and the zoom dialog (a copy of the tile, filled in as an inspector by zoom.mjs). */
 
-import { headColour, minmax } from "../colour.mjs";
+import { cellPx, compositePixels, dominantHeads, headMasks } from "../composite.mjs";
 import { el } from "../dom.mjs";
 import { paintHeat, setHeat } from "../heat.mjs";
-import { headUrl, pad } from "../layout.mjs";
+import { headUrl, pad, variantColumn } from "../layout.mjs";
 import { methodUnit } from "../methods.mjs";
+import { headColour } from "../palette.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
 import { fetchValues } from "../values.mjs";
 import { gridKey, plan } from "./state.mjs";
 import { headTable } from "./table.mjs";
+import { fillInspector } from "./zoom.mjs";
 
 /** The grid of one image page (``page``: {root, grid, zoom, boxesSvg, data, bySlug}). */
 export function createGrid(page) {
@@ -39,29 +41,27 @@ export function createGrid(page) {
       });
   }
 
+  /** The composite canvas (composite.mjs): per-head masks as outlines, the dominant head as a sparse hatch;
+   *  the canvas keeps the dominant head of each cell (atlasDominant) for the readout. */
   function addComposite(box, model, state) {
     const [gh, gw] = model.grid;
-    const canvas = el("canvas", { class: "atlas-composite", width: gw, height: gh,
+    const s = cellPx(model.grid);
+    const canvas = el("canvas", { class: "atlas-composite", width: gw * s, height: gh * s,
       role: "img", "aria-label": model.name + " colour-per-head composite" });
     box.appendChild(canvas);
-    const off = new Set(state.off[model.slug] || []);
-    fetchValues(data, model.slug, image.slug, state.method, state.layer)
-      .then((maps) => {
-        const heads = maps.slice(1).map(minmax);
-        const ctx = canvas.getContext("2d");
-        const img = ctx.createImageData(gw, gh);
-        for (let i = 0; i < gh * gw; i++) {
-          let best = -1, value = 0;
-          for (let h = 0; h < heads.length; h++) {
-            if (!off.has(h) && heads[h][i] > value) { best = h; value = heads[h][i]; }
-          }
-          if (best < 0 || value < 0.2) continue;  // DINO: cut below 0.2
-          const rgb = headColour(best, model.heads);
-          img.data.set([rgb[0], rgb[1], rgb[2], Math.round(255 * 0.5 * Math.sqrt(value))], 4 * i);
-        }
-        ctx.putImageData(img, 0, 0);
-        canvas.dataset.ready = "1";
-      });
+    const hidden = new Set(state.off[model.slug] || []);
+    fetchValues(data, model.slug, image.slug, state.method, state.layer).then((maps) => {
+      const heads = maps.slice(1);
+      const masks = headMasks(heads, hidden, state);
+      const dominant = dominantHeads(heads, masks);
+      const colours = heads.map((_, h) => headColour(h, model.heads));
+      const ctx = canvas.getContext("2d");
+      const img = ctx.createImageData(canvas.width, canvas.height);
+      img.data.set(compositePixels(masks, dominant, colours, model.grid));
+      ctx.putImageData(img, 0, 0);
+      canvas.atlasDominant = dominant;
+      canvas.dataset.ready = "1";
+    });
   }
 
   /** A tile's skeleton: photo, heat canvas (or composite), threshold veil, boxes, caption. */
@@ -99,6 +99,7 @@ export function createGrid(page) {
     const heat = fig.querySelector("canvas.atlas-heat");
     if (!heat) return;
     heat.style.opacity = state.display === "overlay" ? String(state.opacity / 100) : "1";
+    heat.dataset.scale = state.scale;
     setHeat(data, heat, { model: model.slug, image: image.slug, method: state.method, layer: state.layer,
       variant: variant }, label + " heatmap");
   }
@@ -137,7 +138,7 @@ export function createGrid(page) {
       grid.replaceChildren();
       if (rows.length) {
         grid.appendChild(headTable(rows, {
-          tile: (row, v, i) => tile(row.model, v, v === "composite" ? 0 : i, state),
+          tile: (row, v) => tile(row.model, v, v === "composite" ? 0 : variantColumn(v), state),
           title: (row) => [
             el("a", { href: data.modelUrl.replace("MODEL", row.model.slug), "data-travel": "model", text: row.model.name }),
             row.model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,
@@ -172,6 +173,7 @@ export function createGrid(page) {
       if (c.dataset.ready) paint(); else new MutationObserver((_, obs) => { paint(); obs.disconnect(); }).observe(c, { attributes: true });
     }
     if (!zoom.open) zoom.showModal();
+    fillInspector(page, state, source);
   }
 
   return { render: render, renderZoom: renderZoom, focusKey: focusKey };

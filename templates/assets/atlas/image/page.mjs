@@ -1,5 +1,6 @@
 /* The image page: every shown model's maps of one image (state.mjs: the view state; controls.mjs: the
- * form; grid.mjs: the tiles and the zoom dialog; panel.mjs: the metric panel; events.mjs: the input). */
+ * form; grid.mjs: the tiles and the zoom dialog; zoom.mjs: the dialog as an inspector; readout.mjs: the
+ * cell readout and colour bar; panel.mjs: the metric panel; events.mjs: the input). */
 
 import { onHashChange, readHash } from "../hash.mjs";
 import { carryState } from "../links.mjs";
@@ -8,7 +9,9 @@ import { bindEvents } from "./events.mjs";
 import { createGrid } from "./grid.mjs";
 import { renderHighNorm } from "./highnorm.mjs";
 import { renderMetricPanel } from "./panel.mjs";
+import { bindReadout } from "./readout.mjs";
 import { parseState } from "./state.mjs";
+import { fitZoom } from "./zoom.mjs";
 
 export function initImagePage(root, data) {
   const page = {
@@ -39,6 +42,9 @@ export function initImagePage(root, data) {
   }
 
   bindEvents(page, { state: () => state, render: render });
+  bindReadout(page, () => state, page.grid, root.querySelector("[data-role=readout]"));
+  bindReadout(page, () => state, page.zoom.querySelector("[data-role=zoom-body]"), root.querySelector("[data-role=zoom-readout]"));
+  window.addEventListener("resize", () => { if (page.zoom.open) fitZoom(page.zoom, data.image.width / data.image.height); });
   onHashChange(render);
   render();
 }

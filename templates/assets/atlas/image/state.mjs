@@ -43,6 +43,7 @@ export function parseState(q, data, bySlug) {
   s.mass = clamp(numOr(q.get("mass"), 0.6), 0.05, 1);
   s.composite = q.get("composite") === "1" ? 1 : 0;
   s.hn = q.get("hn") === "1" ? 1 : 0;  // mark the high-norm tokens (highnorm.mjs)
+  s.scale = q.get("scale") === "shared" ? "shared" : "map";  // shared: one range per model and method
   // heads hidden in the composite, per model: off.<model>=0,3 (an older permalink's off=0,3 hid them in every model)
   s.off = {};
   for (const m of models) {
@@ -68,6 +69,7 @@ export function formQuery(fd, state) {
   q.set("composite", fd.get("composite") ? "1" : "0");
   q.set("fit", fd.get("fit") ? "1" : "0");
   q.set("hn", fd.get("hn") ? "1" : "0");
+  q.set("scale", fd.get("scale") ? "shared" : "map");
   for (const [slug, hidden] of Object.entries(state.off)) q.set("off." + slug, hidden.join(","));
   q.set("zoom", state.zoom);
   return q;
@@ -82,8 +84,8 @@ export function plan(state, bySlug) {
     if (state.layer >= model.layers) { hidden.push(model.name + " has only " + model.layers + " layers"); continue; }
     const perHead = model.headMethods.includes(state.method);
     let variants = ["fused"];
-    if (perHead && state.composite) variants = ["fused", "composite"];
-    else if (perHead && state.view === "heads") variants = variants.concat(model.heads ? headVariants(model.heads) : []);
+    if (perHead && state.composite) variants.push("composite");  // beside the per-head tiles
+    if (perHead && state.view === "heads") variants = variants.concat(model.heads ? headVariants(model.heads) : []);
     rows.push({ model: model, perHead: perHead, variants: variants });
   }
   return { rows: rows, hidden: hidden };
