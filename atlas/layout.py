@@ -1,6 +1,6 @@
 """Where every atlas file lives in the site: page sources, heatmap sprite sheets, raw values, photos.
 
-``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``, ``rawUrl``) and finds a tile
+``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``, ``rawUrl``, ``queryUrl``) and finds a tile
 in a sprite as ``sprite_tile`` does; keep both in step.
 """
 
@@ -62,6 +62,11 @@ def sprite_tile(grid: tuple[int, int], layer: int, variant_index: int) -> tuple[
 def map_raw(model_slug: str, image_slug: str, method: str, layer: int) -> str:
     """Raw little-endian float32 values of one layer: ``[variants, gh, gw]``, fused first."""
     return f"{pair_dir(model_slug, image_slug)}/{method}-l{layer:02d}.f32"
+
+
+def query_rows(model_slug: str, image_slug: str) -> str:
+    """The query-patch rows of one (model, image): every exported layer in one file (see ``render.query_bytes``)."""
+    return f"{pair_dir(model_slug, image_slug)}/query.bin"
 
 
 def head_page(model_slug: str, layer: int, head: int) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from atlas.colormaps import COLORMAPS
 from atlas.layout import PAGES_DIR
+from atlas.query_layers import parse_query_layers
 from atlas.resources import templates_dir
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
@@ -67,6 +68,9 @@ KEYS: tuple[Key, ...] = (
     Key("image_size", "size", "Model input size: N or \"HxW\" (rounded to the patch size). Unset: each "
         "checkpoint's own.", "image_size"),
     Key("batch_size", "integer", "Images per forward pass.", "batch_size"),
+    Key("query_layers", "string", "Layers whose query-patch rows are exported for the image page's query-patch "
+        "explorer: \"none\", \"last\", \"all\" or layer numbers such as \"8,11\" (see `--query-layers`). "
+        "Unset: none.", "query_layers"),
     Key("pages", "folder", "A folder of your own Markdown pages (index.md is the home page; about, dataset, "
         "citation, ...): first in the navigation and in the search. Unset: a generated home page."),
     Key("tool_docs", "boolean", "Whether the site includes Attention Atlas' own documentation (methods, "
@@ -164,6 +168,11 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
         return path
     if key.kind == "strings" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise wrong(_EXPECTED["strings"])
+    if key.name == "query_layers":
+        try:
+            return parse_query_layers(value)
+        except AtlasError as exc:
+            raise ConfigError(f"{where}: {str(exc).removeprefix('--query-layers: ')}") from None
     if key.kind == "strings" and key.name == "methods":
         unknown = [m for m in value if m not in method_names()]
         if unknown:

@@ -31,6 +31,7 @@ from atlas import layout
 from atlas.atomic import write_bytes_atomic, write_text_atomic
 from atlas.catalog import Catalog
 from atlas.manifest import ImageEntry, ModelEntry
+from ssl_attention.query_rows import ROWS_ARRAY, SCALE_ARRAY
 
 RENDER_VERSION = 2  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
@@ -59,6 +60,13 @@ def encode_png(indices: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), "L").save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
+
+
+def query_bytes(codes: np.ndarray, scale: np.ndarray) -> bytes:
+    """The site file of one pair's query-patch rows: the float32 little-endian scales ``[Lq, H, P]``,
+    then the uint8 codes ``[Lq, H, P, P]`` (layers as in the model's ``query_layers``, query patch
+    row-major in axis 2); a value is ``code * scale`` of its row (``ssl_attention.query_rows``)."""
+    return np.ascontiguousarray(scale, "<f4").tobytes() + np.ascontiguousarray(codes, np.uint8).tobytes()
 
 
 def layer_maps(arrays: dict[str, np.ndarray], model: ModelEntry, method: str, layer: int) -> np.ndarray:
@@ -103,6 +111,10 @@ def _render_pair(model: ModelEntry, image: ImageEntry, npz: Path, out: Path) -> 
         sprite = out / layout.map_sprite(model.slug, image.slug, method)
         _write(sprite, encode_png(sprite_indices(np.stack(layers))))
         written.add(sprite.name)
+    if model.query_layers and ROWS_ARRAY in arrays:
+        rows = out / layout.query_rows(model.slug, image.slug)
+        _write(rows, query_bytes(arrays[ROWS_ARRAY], arrays[SCALE_ARRAY]))
+        written.add(rows.name)
     for stale in (out / layout.pair_dir(model.slug, image.slug)).iterdir():  # e.g. an older format's files
         if stale.name not in written:
             stale.unlink()

@@ -13,11 +13,16 @@ has scale 0.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ssl_attention.errors import UnsupportedError
-from ssl_attention.methods import TokenLayout
+
+if TYPE_CHECKING:  # torch is not imported here: the site stage reads the array names without it
+    import torch
+
+    from ssl_attention.methods import TokenLayout
 
 LEVELS = 255  # the largest code: each row's maximum
 ROWS_ARRAY = "query_rows"  # uint8 [Lq, heads, P, P]: codes, query patch i (row-major) in axis 2
@@ -27,8 +32,8 @@ SCALE_ARRAY = "query_scale"  # float32 [Lq, heads, P]: per-row scale
 def quantise_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows ``[..., P]`` of non-negative values -> uint8 codes ``[..., P]`` and float32 scales ``[...]``."""
     scale = rows.amax(dim=-1) / LEVELS
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    codes = torch.round(rows / safe[..., None]).clamp_(0, LEVELS).to(torch.uint8)
+    safe = scale.masked_fill(scale <= 0, 1.0)
+    codes = (rows / safe[..., None]).round_().clamp_(0, LEVELS).byte()
     return codes, scale.float()
 
 

@@ -109,6 +109,7 @@ class PageWriter:
             "grid": list(model.grid),
             "methods": list(model.methods),
             "headMethods": list(model.head_methods),
+            "queryLayers": list(model.query_layers),
             "images": [i.slug for i in self.catalog.images if i.id in model.maps],
         }
 
