@@ -1,7 +1,7 @@
 """Where every atlas file lives in the site: page sources, heatmap sprite sheets, raw values, photos.
 
-``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``, ``rawUrl``, ``queryUrl``) and finds a tile
-in a sprite as ``sprite_tile`` does; keep both in step.
+``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``, ``rawUrl``, ``queryUrl``) and
+finds a tile in a sprite as ``sprite_tile`` does; keep both in step.
 """
 
 from __future__ import annotations
