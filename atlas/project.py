@@ -284,7 +284,7 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         values["models"] = list(models)
     examples = {"site_url": "https://USER.github.io/REPO/", "annotations": "boxes.json",
                 "models": ["dinov2", "clip", "mine=checkpoints/mine"], "methods": ["cls", "rollout"],
-                "image_size": 224}
+                "image_size": 224, "query_layers": "last"}
     substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
     files = {
         CONFIG_NAME: config_text(values, examples),
