@@ -109,7 +109,7 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
                     checked += 1
             expected_files = {f"{m}.png" for m in model.methods} | {
                 f"{m}-l{layer:02d}.f32" for m in model.methods for layer in range(model.layers)
-            }
+            } | ({"query.bin"} if model.query_layers else set())  # the fake dinov2's query-patch rows
             assert {f.name for f in pair.iterdir()} == expected_files  # no per-map PNGs
     assert checked == stats.pngs
 
