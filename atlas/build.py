@@ -31,6 +31,7 @@ from atlas.metrics_stage import compute_metrics
 from atlas.model_stage import ModelStage
 from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
 from atlas.project import SiteSettings
+from atlas.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
 from atlas.report import BuildReport
 from atlas.site_budget import select_site_images
 from ssl_attention.errors import ModelLoadError, UnsupportedError
@@ -53,6 +54,7 @@ class BuildOptions:
     image_size: tuple[int, int] | None = None
     methods: tuple[str, ...] | None = None
     per_head: bool | None = None
+    query_layers: str | None = None  # canonical --query-layers; None: last for the bundled sample, else none
     site: bool = True
     site_dir: Path | None = None
     colormap: str = "viridis"
@@ -101,6 +103,9 @@ class Build:
             self.annotations = self.annotations or sample_annotations
             self.console.print(escape(f"No --images given: building the bundled sample dataset ({self.images_dir})"),
                                highlight=False)
+        if self.options.query_layers is None:
+            sample = self.options.images is None
+            self.options.query_layers = SAMPLE_DEFAULT if sample else OWN_IMAGES_DEFAULT
 
     def dataset(self) -> Dataset:
         """Decode the images and read their boxes (skipping bad ones); writes ``OUT/images``."""

@@ -18,7 +18,8 @@ from atlas.manifest import FORMAT_VERSION, ModelEntry
 def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
     """What a cached map depends on: image bytes, model identity and revision, preprocessing, methods,
     per-head or fused-only, the statistics it holds (older files without them are recomputed), code
-    version (all but the image from the model's manifest entry)."""
+    version, the query-patch rows' layers where there are any (all but the image from the model's
+    manifest entry)."""
     identity = {
         "image": image_sha256,
         "checkpoint": model_entry.checkpoint,
@@ -32,6 +33,8 @@ def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
         "library": ssl_attention.__version__,
         "format": FORMAT_VERSION,
     }
+    if model_entry.query_layers:  # absent without rows: caches of builds without them stay valid
+        identity["query_layers"] = list(model_entry.query_layers)
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

@@ -84,6 +84,11 @@ _METHOD = typer.Option("--method", metavar="|".join(method_names()),
 _HEADS = typer.Option("--heads/--no-heads", help="--heads (the default): keep per-head maps where they exist "
                       "(cls, mean; rollout and Grad-CAM have no heads and stay fused); naming rollout or "
                       "gradcam with --method together with --heads is an error. --no-heads: fused maps only.")
+_QUERY = typer.Option("--query-layers", metavar="LAYERS",
+                      help="Export the query-patch rows of these layers (where each patch attends, per head; the "
+                      "image page's query-patch explorer): none, last, all, or layer numbers such as 11 or 8,11 "
+                      "or 0,last. They cost heads x patches^2 bytes per image, model and layer (~0.8 MB for a "
+                      "ViT-B at 224 px). Default: last for the bundled sample, none for your own --images.")
 _OUT = typer.Option("--out", "-o", metavar="DIR",
                     help="Build folder (maps cache, images, metrics, site): a new or empty folder, or one an "
                     "earlier build made (marked by OUT/.atlas-build). It may not be, hold or lie inside the "
@@ -121,6 +126,7 @@ def build(
     image_size: Annotated[str | None, _SIZE] = None,
     method: Annotated[list[str] | None, _METHOD] = None,
     heads: Annotated[bool | None, _HEADS] = None,
+    query_layers: Annotated[str | None, _QUERY] = None,
     out: Annotated[Path, _OUT] = Path("build"),
     site: Annotated[bool, _SITE] = True,
     site_dir: Annotated[Path | None, _SITE_DIR] = None,
@@ -133,6 +139,7 @@ def build(
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.build import BuildOptions, build_methods, run_build
     from atlas.project import find_project
+    from atlas.query_layers import parse_query_layers
     from atlas.site_budget import parse_site_images
     from ssl_attention.preprocess import parse_size
 
@@ -144,6 +151,7 @@ def build(
             weights, batch_size, image_size = merged["weights"], merged["batch_size"], merged["image_size"]
             method, out, colormap = merged["method"], merged["out"], merged["colormap"]
             site_images = merged["site_images"]
+            query_layers = merged["query_layers"]
             console.print(escape(f"Atlas project: {project.file}"), highlight=False)
         if annotations is not None and not annotations.is_file():
             _fail(f"{annotations}: annotation file not found")
@@ -157,10 +165,12 @@ def build(
         size = _parse_image_size(image_size, parse_size)
         methods, per_head = build_methods(method, heads)
         subset = parse_site_images(site_images)
+        query = None if query_layers is None else parse_query_layers(query_layers)
         options = BuildOptions(
             requests=requests, images=images, annotations=annotations, weights=weights, device=device,
             batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, site=site,
             site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force, site_images=subset,
+            query_layers=query,
             site_settings=project.site if project is not None else None,
         )
         report = run_build(options, console)

@@ -53,10 +53,11 @@ def pick_device(device: str) -> torch.device:
 
 def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: Path, *,
                        methods: tuple[str, ...], batch_size: int, device: torch.device,
-                       per_head: bool | None = None,
+                       per_head: bool | None = None, query_layers: tuple[int, ...] = (),
                        advance: Callable[[int], None] = lambda n: None) -> ModelMaps:
-    """Compute (or reuse from the cache) the maps of ``model`` for ``images``."""
-    entry = ModelEntry.of_model(model, methods, per_head)
+    """Compute (or reuse from the cache) the maps of ``model`` for ``images`` (and the query-patch rows
+    of ``query_layers``)."""
+    entry = ModelEntry.of_model(model, methods, per_head, query_layers)
     result, todo = reuse_cached_maps(entry, images, maps_dir)
     advance(result.reused)
     reused = set(result.maps)
@@ -101,11 +102,13 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
     if not loaded:
         return
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
-    maps = compute_maps(model, pixels, methods, per_head)
+    maps = compute_maps(model, pixels, methods, per_head, query_layers=result.entry.query_layers)
     _check_finite(maps, [record for record, _, _ in loaded])
     for i, (record, key, _) in enumerate(loaded):
         arrays = {name: values[i] for name, values in maps.items()}
         meta = {"cache_key": key, "model": model.name, "image": record.id}
+        if result.entry.query_layers:
+            meta["query_layers"] = list(result.entry.query_layers)
         if "gradcam_class" in arrays:
             meta["gradcam_class"] = int(arrays["gradcam_class"])
             if model.class_names:

@@ -1,7 +1,7 @@
 """Where every atlas file lives in the site: page sources, heatmap sprite sheets (with the map values), photos.
 
-``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``) and finds a tile
-in a sprite as ``sprite_tile`` does; keep both in step.
+``templates/assets/atlas/layout.mjs`` builds the same asset URLs (``spriteUrl``, ``queryUrl``) and finds a
+tile in a sprite as ``sprite_tile`` does; keep both in step.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def sprite_tile(grid: tuple[int, int], layer: int, variant_index: int) -> tuple[
     """Pixel rectangle ``(x, y, width, height)`` of one map in its sprite sheet (variant 0 is fused)."""
     gh, gw = grid
     return variant_index * gw, layer * gh, gw, gh
+
+
+def query_rows(model_slug: str, image_slug: str) -> str:
+    """The query-patch rows of one (model, image): every exported layer in one file (see ``render.query_bytes``)."""
+    return f"{pair_dir(model_slug, image_slug)}/query.bin"
 
 
 def head_page(model_slug: str, layer: int, head: int) -> str:

@@ -85,6 +85,7 @@ class ModelEntry:
     has_cls: bool = False
     per_head: bool = False  # per-head maps were kept (cls, mean)
     statistics: tuple[str, ...] = ()  # the registry's statistics in each npz (ViTs), e.g. "distance"
+    query_layers: tuple[int, ...] = ()  # layers whose query-patch rows each npz holds (``--query-layers``)
     revision: str = ""
     family: str = ""
     architecture: str = ""
@@ -93,8 +94,10 @@ class ModelEntry:
     maps: dict[str, str] = field(default_factory=dict, hash=False)  # image id -> npz path relative to maps/
 
     @classmethod
-    def of_model(cls, model: VisionModel, methods: tuple[str, ...], per_head: bool | None) -> ModelEntry:
-        """The entry of a loaded model computing ``methods`` (per-head maps unless ``per_head`` is False)."""
+    def of_model(cls, model: VisionModel, methods: tuple[str, ...], per_head: bool | None,
+                 query_layers: tuple[int, ...] = ()) -> ModelEntry:
+        """The entry of a loaded model computing ``methods`` (per-head maps unless ``per_head`` is False)
+        and the query-patch rows of ``query_layers``."""
         vit = model.kind == "vit"
         return cls(
             name=model.name,
@@ -114,6 +117,7 @@ class ModelEntry:
             methods=in_order(methods),
             per_head=per_head is not False and vit,
             statistics=model.statistics,
+            query_layers=tuple(query_layers) if vit else (),
             preprocessing=model.preprocessing.to_dict(),
             note=model.note,
         )
@@ -162,6 +166,7 @@ class ModelEntry:
             "methods": list(self.methods),
             "per_head": self.per_head,
             "statistics": list(self.statistics),
+            "query_layers": list(self.query_layers),
             "preprocessing": self.preprocessing,
             "note": self.note,
         }
@@ -191,6 +196,7 @@ class ModelEntry:
             methods=in_order(data["methods"]),
             per_head=bool(data.get("per_head", kind == "vit" and heads > 0)),
             statistics=tuple(str(name) for name in data.get("statistics", [])),
+            query_layers=tuple(int(layer) for layer in data.get("query_layers", [])),
             preprocessing=dict(data.get("preprocessing") or {}),
             note=str(data.get("note", "")),
             maps={str(k): str(v) for k, v in data.get("maps", {}).items()},

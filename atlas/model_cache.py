@@ -21,9 +21,10 @@ ENTRY_FILE = "model.json"
 
 
 def request_identity(request: ModelRequest, weights: str, image_size: tuple[int, int] | None,
-                     methods: tuple[str, ...] | None, per_head: bool | None) -> dict:
-    """Everything about a model request that changes the entry it produces."""
-    return {
+                     methods: tuple[str, ...] | None, per_head: bool | None, query_layers: str = "none") -> dict:
+    """Everything about a model request that changes the entry it produces (``query_layers``: the
+    canonical ``--query-layers`` value)."""
+    identity = {
         "checkpoint": request.checkpoint,
         "weights": weights,
         "image_size": list(image_size) if image_size else None,
@@ -32,6 +33,9 @@ def request_identity(request: ModelRequest, weights: str, image_size: tuple[int,
         "library": ssl_attention.__version__,
         "format": FORMAT_VERSION,
     }
+    if query_layers != "none":  # absent without rows: records of builds without them stay valid
+        identity["query_layers"] = query_layers
+    return identity
 
 
 def save_entry(maps_dir: Path, identity: dict, entry: ModelEntry) -> None:

@@ -19,6 +19,7 @@ from atlas.compute import ModelMaps, compute_model_maps, reuse_cached_maps
 from atlas.dataset import ImageRecord
 from atlas.manifest import ModelEntry
 from atlas.model_cache import cached_entry, request_identity, save_entry
+from atlas.query_layers import resolve_query_layers
 from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
 from ssl_attention.maps import unsupported_reason
 from ssl_attention.models import ModelRequest, load_model
@@ -39,7 +40,8 @@ class ModelStage:
     def maps_of(self, request: ModelRequest) -> ModelMaps | None:
         """The maps of one model: from the cache without loading it when all are there, else computed."""
         options = self.options
-        identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head)
+        identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head,
+                                    self.query_spec)
         entry = cached_entry(self.maps_dir, request, identity)
         if entry is not None:
             cached, todo = reuse_cached_maps(entry, self.images, self.maps_dir)
@@ -67,6 +69,7 @@ class ModelStage:
             try:
                 result = compute_model_maps(
                     model, self.images, self.maps_dir, methods=methods, per_head=self.options.per_head,
+                    query_layers=self.query_layers_of(model),
                     batch_size=self.options.batch_size, device=self.device,
                     advance=lambda n: self.progress.advance(task, n),
                 )
@@ -79,6 +82,19 @@ class ModelStage:
         self.announce(result.entry)
         save_entry(self.maps_dir, identity, result.entry)
         return result
+
+    @property
+    def query_spec(self) -> str:
+        """The build's canonical ``--query-layers`` value."""
+        return self.options.query_layers or "none"
+
+    def query_layers_of(self, model: VisionModel) -> tuple[int, ...]:
+        """The layers of ``model`` whose query-patch rows are exported; named layers it lacks: one line."""
+        layers, lacking = resolve_query_layers(self.query_spec, model.layers if model.kind == "vit" else 0)
+        if lacking:
+            self.skip(Skip("query", f"model {model.name}", f"--query-layers {self.query_spec}: it has layers "
+                           f"0-{model.layers - 1}, no query rows for layer {', '.join(map(str, lacking))}"))
+        return layers
 
     def load(self, request: ModelRequest) -> VisionModel | None:
         """Load one model; a checkpoint that cannot be loaded is skipped (one line) so the others still run."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from atlas.colormaps import COLORMAPS
 from atlas.layout import PAGES_DIR
+from atlas.query_layers import parse_query_layers
 from atlas.resources import templates_dir
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
@@ -69,6 +70,9 @@ KEYS: tuple[Key, ...] = (
     Key("batch_size", "integer", "Images per forward pass.", "batch_size"),
     Key("site_images", "images", "Publish only some images in the site: a number N (the first N) or a file "
         "listing image ids, one per line. The metrics use every image. Unset: all images.", "site_images"),
+    Key("query_layers", "string", "Layers whose query-patch rows are exported for the image page's query-patch "
+        "explorer: \"none\", \"last\", \"all\" or layer numbers such as \"8,11\" (see `--query-layers`). "
+        "Unset: none.", "query_layers"),
     Key("pages", "folder", "A folder of your own Markdown pages (index.md is the home page; about, dataset, "
         "citation, ...): first in the navigation and in the search. Unset: a generated home page."),
     Key("tool_docs", "boolean", "Whether the site includes Attention Atlas' own documentation (methods, "
@@ -167,6 +171,11 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
         return path
     if key.kind == "strings" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise wrong(_EXPECTED["strings"])
+    if key.name == "query_layers":
+        try:
+            return parse_query_layers(value)
+        except AtlasError as exc:
+            raise ConfigError(f"{where}: {str(exc).removeprefix('--query-layers: ')}") from None
     if key.kind == "strings" and key.name == "methods":
         unknown = [m for m in value if m not in method_names()]
         if unknown:
@@ -286,7 +295,7 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         values["models"] = list(models)
     examples = {"site_url": "https://USER.github.io/REPO/", "annotations": "boxes.json",
                 "models": ["dinov2", "clip", "mine=checkpoints/mine"], "methods": ["cls", "rollout"],
-                "image_size": 224, "site_images": 100}
+                "image_size": 224, "site_images": 100, "query_layers": "last"}
     substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
     files = {
         CONFIG_NAME: config_text(values, examples),

@@ -34,6 +34,7 @@ from atlas.atomic import write_bytes_atomic, write_text_atomic
 from atlas.catalog import Catalog
 from atlas.manifest import ImageEntry, ModelEntry
 from atlas.map_values import CHUNK, range_chunk
+from ssl_attention.query_rows import ROWS_ARRAY, SCALE_ARRAY
 
 RENDER_VERSION = 3  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
@@ -66,6 +67,13 @@ def encode_png(indices: np.ndarray, ranges: bytes | None = None) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(indices, dtype=np.uint8), "L").save(buffer, "PNG", optimize=True, pnginfo=info)
     return buffer.getvalue()
+
+
+def query_bytes(codes: np.ndarray, scale: np.ndarray) -> bytes:
+    """The site file of one pair's query-patch rows: the float32 little-endian scales ``[Lq, H, P]``,
+    then the uint8 codes ``[Lq, H, P, P]`` (layers as in the model's ``query_layers``, query patch
+    row-major in axis 2); a value is ``code * scale`` of its row (``ssl_attention.query_rows``)."""
+    return np.ascontiguousarray(scale, "<f4").tobytes() + np.ascontiguousarray(codes, np.uint8).tobytes()
 
 
 def layer_maps(arrays: dict[str, np.ndarray], model: ModelEntry, method: str, layer: int) -> np.ndarray:
@@ -105,6 +113,10 @@ def _render_pair(model: ModelEntry, image: ImageEntry, npz: Path, out: Path) -> 
         sprite = out / layout.map_sprite(model.slug, image.slug, method)
         _write(sprite, encode_png(sprite_indices(maps), range_chunk(maps)))
         written.add(sprite.name)
+    if model.query_layers and ROWS_ARRAY in arrays:
+        rows = out / layout.query_rows(model.slug, image.slug)
+        _write(rows, query_bytes(arrays[ROWS_ARRAY], arrays[SCALE_ARRAY]))
+        written.add(rows.name)
     for stale in (out / layout.pair_dir(model.slug, image.slug)).iterdir():  # e.g. an older format's files
         if stale.name not in written:
             stale.unlink()

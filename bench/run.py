@@ -137,6 +137,7 @@ def site_sizes(out: Path, site: Path) -> dict:
     raws, raw_bytes = tree_bytes(site / "atlas-data" / "maps", "*.f32")
     _, pages_bytes = tree_bytes(site / "atlas")
     _, photo_bytes = tree_bytes(site / "atlas-data", "*.jpg")
+    query_files, query_bytes = tree_bytes(site / "atlas-data" / "maps", "query.bin")  # one per image x model
     by_model = {}
     for model_dir in sorted((site / "atlas-data" / "maps").iterdir()):
         n, b = tree_bytes(model_dir, "*.png")
@@ -146,6 +147,7 @@ def site_sizes(out: Path, site: Path) -> dict:
     result.update(
         site_files=files, site_bytes=total, pngs=pngs, png_bytes=png_bytes, raw_files=raws, raw_bytes=raw_bytes,
         atlas_page_bytes=pages_bytes, photo_bytes=photo_bytes, images=images, by_model=by_model,
+        query_files=query_files, query_bytes=query_bytes,
         png_bytes_per_map=png_bytes / max(1, total_maps), site_bytes_per_map=total / max(1, total_maps),
         fixed_bytes=total - png_bytes - raw_bytes - pages_bytes - photo_bytes,
     )
@@ -166,7 +168,7 @@ def project(sizes: dict, images: int, models: int) -> dict:
 # -------------------------------------------------------------------------------------------- phases
 def atlas_cmd(images: Path, out: Path, models: list[str], args) -> list[str]:
     cmd = [sys.executable, "-m", "atlas", "build", "--weights", "random", "--out", str(out), "--images", str(images),
-           "--batch-size", str(args.batch_size)]
+           "--batch-size", str(args.batch_size), "--query-layers", args.query_layers]
     for m in models:
         cmd += ["--model", m]
     if args.no_site:
@@ -323,6 +325,13 @@ def table(results: dict) -> str:
             f"{d.get('naive_maps_per_s', nan):.0f}", rss, f"{s.get('png_bytes_per_map', nan):.0f}", site,
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    for res in results["points"]:  # the query-patch rows (--query-layers), part of the per image x model data
+        s = res["sizes"]
+        if s.get("query_files"):
+            layers = results.get("args", {}).get("query_layers", "last")
+            lines.append(f"Query-patch rows ({res['images']} images, --query-layers {layers}): "
+                         f"{fmt_bytes(s['query_bytes'] / s['query_files'])} per image x model ViT, "
+                         f"{fmt_bytes(s['query_bytes'])} in {s['query_files']} files")
     mem = results.get("memory")
     if mem:
         lines.append("")
@@ -361,6 +370,9 @@ def parse_args(argv=None):
     p.add_argument("--scale-models", nargs="+", default=SCALE_MODELS,
                    help=f"models of the scale sweep (default: {' '.join(SCALE_MODELS)})")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass, ours and floor (default 8)")
+    p.add_argument("--query-layers", default="last",
+                   help="`atlas build --query-layers` of our builds (default last, as for the bundled sample; "
+                        "none to leave the query-patch rows out)")
     p.add_argument("--no-site", action="store_true", help="run `atlas build --no-site` (compute and cache only)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     p.add_argument("--no-warm", action="store_true", help="skip the second (warm cache) build")

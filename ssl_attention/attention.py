@@ -10,7 +10,8 @@ produced, so only the reduced maps and one running rollout matrix are kept, neve
 Fused cls/mean maps are the mean over heads. Each reduction is a method of the registry
 (``ssl_attention.methods``), which says which of them a model offers. The same pass computes the
 registry's statistics (``ssl_attention.head_statistics``): those of the attention from the same hooks,
-those of the hidden states from a second hook on each layer's output (``VisionModel.block_outputs``).
+those of the hidden states from a second hook on each layer's output (``VisionModel.block_outputs``),
+and, for the layers asked for, the quantised query-patch rows A[l][h, P, P] (``ssl_attention.query_rows``).
 
 On a GPU the forward pass runs under bf16/fp16 autocast; every reduction here (including rollout's
 matrix product, which autocast would otherwise run in reduced precision) runs in float32 with autocast
@@ -28,6 +29,7 @@ import torch
 
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import Method, Statistic, TokenLayout
+from ssl_attention.query_rows import ROWS_ARRAY, SCALE_ARRAY, patch_rows
 
 if TYPE_CHECKING:
     from ssl_attention.models.base import VisionModel
@@ -68,7 +70,10 @@ class _Reducer:
     """Receives each layer's attention and output hidden states and keeps every requested method's and
     statistic's per-layer reduction."""
 
-    def __init__(self, model: VisionModel, methods: tuple[Method, ...], statistics: tuple[Statistic, ...] = ()):
+    def __init__(self, model: VisionModel, methods: tuple[Method, ...], statistics: tuple[Statistic, ...] = (),
+                 query_layers: tuple[int, ...] = ()):
+        self.query_layers = tuple(query_layers)
+        self.query: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # layer -> (codes, scales)
         self.layout = TokenLayout(model.prefix_tokens, model.grid, model.has_cls, model.patch_size)
         self.layers = model.layers
         self.methods = methods
@@ -89,6 +94,11 @@ class _Reducer:
         """Whether any requested statistic reads the layers' hidden states."""
         return bool(self.steps["hidden"])
 
+    @property
+    def needs_attention(self) -> bool:
+        """Whether any method, statistic or query layer reads the attention."""
+        return bool(self.steps["attention"] or self.query_layers)
+
     def __call__(self, layer: int, attn: torch.Tensor | None) -> None:
         if attn is None:
             raise AtlasError("the model returned no attention weights: it must run with eager attention")
@@ -108,12 +118,14 @@ class _Reducer:
             raise AtlasError(f"layer {layer}: {tokens} tokens, expected {prefix} prefix + {n} patches for grid {grid}")
         for name, step in self.steps[source].items():
             self.out[name][layer] = step(layer, values)
+        if source == "attention" and layer in self.query_layers:
+            self.query[layer] = patch_rows(self.layout, values)
         self.seen[source] += 1
 
     def result(self) -> dict[str, np.ndarray]:
         """Arrays of the export contract with a leading batch axis."""
         for source, seen in self.seen.items():
-            if self.steps[source] and seen != self.layers:
+            if (self.needs_attention if source == "attention" else self.steps[source]) and seen != self.layers:
                 what = "attention" if source == "attention" else "output hidden states"
                 raise AtlasError(f"captured {what} of {seen} layers, expected {self.layers}")
         gh, gw = self.layout.grid
@@ -127,19 +139,26 @@ class _Reducer:
             maps[method.fused_array] = stacked.cpu().numpy().astype(np.float32)
         for statistic in self.statistics:
             maps[statistic.name] = torch.stack(self.out[statistic.name], dim=1).cpu().numpy().astype(np.float32)
+        if self.query_layers:
+            rows = [self.query[layer] for layer in self.query_layers]
+            maps[ROWS_ARRAY] = torch.stack([codes for codes, _ in rows], dim=1).cpu().numpy()
+            maps[SCALE_ARRAY] = torch.stack([scale for _, scale in rows], dim=1).cpu().numpy().astype(np.float32)
         return maps
 
 
 def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[Method, ...],
-                       statistics: tuple[Statistic, ...] = ()) -> dict[str, np.ndarray]:
+                       statistics: tuple[Statistic, ...] = (),
+                       query_layers: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
     """All requested maps and statistics of all layers for a batch, from one forward pass.
 
     ``methods`` are registry entries with a ``reduction``, ``statistics`` registry ``Statistic``s.
     Returns float32 arrays keyed as in the export contract, each with a leading batch axis: per-head
     methods ``<name>`` [B, L, H, gh, gw] and ``<name>_fused`` [B, L, gh, gw]; the other methods
-    ``<name>`` [B, L, gh, gw]; each statistic ``<name>`` [B, L, ...] (its ``axes``).
+    ``<name>`` [B, L, gh, gw]; each statistic ``<name>`` [B, L, ...] (its ``axes``); with
+    ``query_layers``, ``query_rows`` uint8 [B, Lq, H, P, P] and ``query_scale`` float32 [B, Lq, H, P]
+    of those layers in that order (``ssl_attention.query_rows``).
     """
-    reducer = _Reducer(model, methods, statistics)
+    reducer = _Reducer(model, methods, statistics, query_layers)
     per_layer = len(model.attention_points) // model.layers
     parts: list[torch.Tensor | None] = []
     handles = [

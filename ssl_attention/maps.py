@@ -9,6 +9,7 @@ from ssl_attention.attention import vit_attention_maps
 from ssl_attention.errors import UnsupportedError
 from ssl_attention.methods import Method, get_method, get_statistic, method_names
 from ssl_attention.models.base import VisionModel
+from ssl_attention.query_rows import check_query_layers
 
 
 def check_methods(methods: tuple[str, ...], per_head: bool | None = None) -> None:
@@ -42,7 +43,8 @@ def _why_unsupported(model: VisionModel, method: str) -> str:
 
 
 def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[str, ...] | None = None,
-                 per_head: bool | None = None, statistics: bool = True) -> dict[str, np.ndarray]:
+                 per_head: bool | None = None, statistics: bool = True,
+                 query_layers: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
     """Maps for a batch: float32 arrays with a leading batch axis, keyed as in the export contract.
 
     ``statistics``: also the registry's statistics the model exports (``model.statistics``: attention
@@ -51,19 +53,23 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
     ``per_head``: None keeps per-head maps where they exist; False keeps fused maps only; True demands
     per-head maps, which is an error for methods without heads (rollout, gradcam) named in ``methods``.
     With ``methods`` None (every method of the model), True is the same as None.
+
+    ``query_layers``: also the quantised query-patch rows of these layers (``query_rows``, ``query_scale``;
+    see ``ssl_attention.query_rows``), from the same forward pass; a layer the model lacks is an error.
     """
     if methods is None:
         methods = model.methods
         if per_head:  # nothing was named that could lack heads: keep them where they exist
             per_head = None
     check_request(model, methods, per_head)
+    check_query_layers(tuple(query_layers), model.layers, model.kind, model.name)
     pixel_values = pixel_values.to(next(model.module.parameters()).device)
     chosen = [get_method(name) for name in methods]
     maps: dict[str, np.ndarray] = {}
     reductions = tuple(m for m in chosen if m.reduction is not None)
     stats = tuple(get_statistic(name) for name in model.statistics) if statistics else ()
-    if reductions or stats:
-        maps.update(vit_attention_maps(model, pixel_values, reductions, stats))
+    if reductions or stats or query_layers:
+        maps.update(vit_attention_maps(model, pixel_values, reductions, stats, tuple(query_layers)))
     for method in chosen:
         compute = method.compute_function()
         if compute is not None:

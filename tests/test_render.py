@@ -108,7 +108,9 @@ def test_render_all_writes_one_sprite_per_method_and_caches(tmp_path):
                     assert sprite.mode == "L"
                     assert np.array_equal(np.asarray(sprite).astype(int), _expected_sprite(model, npz, method))
                     checked += 1
-            expected_files = {f"{m}.png" for m in model.methods}
+            expected_files = {f"{m}.png" for m in model.methods} | (
+                {"query.bin"} if model.query_layers else set()  # the fake dinov2's query-patch rows
+            )
             assert {f.name for f in pair.iterdir()} == expected_files  # one sheet per method: no per-layer files
     assert checked == stats.pngs
 

@@ -129,6 +129,7 @@ class PageWriter:
             "grid": list(model.grid),
             "methods": list(model.methods),
             "headMethods": list(model.head_methods),
+            "queryLayers": list(model.query_layers),
         }
 
     def base_data(self, src: str, page: str) -> dict:

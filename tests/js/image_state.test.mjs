@@ -16,6 +16,7 @@ test("an empty hash shows every model, the first method of the data block, the l
   assert.deepEqual(parse(""), {
     models: ["vit", "cnn"], method: "cls", wantLayer: 3, layer: 3, view: "heads", display: "overlay", opacity: 60,
     cmap: "inferno", boxes: 1, smooth: 0, thr: "none", p: 20, mass: 0.6, composite: 0, hn: 0, scale: "map", off: {}, zoom: "", fit: 0,
+    query: null,
   });
 });
 

@@ -1,5 +1,5 @@
 /* URLs of the atlas' assets and pages, and a tile's place in its sprite sheet: the mirror of
- * atlas/layout.py (spriteUrl; variantColumn follows layout.sprite_tile). Pure. */
+ * atlas/layout.py (spriteUrl, queryUrl; variantColumn follows layout.sprite_tile). Pure. */
 
 export const pad = (n) => String(n).padStart(2, "0");
 /** Variant name of head h (h < 0: the fused map). */
@@ -11,6 +11,10 @@ export const headVariants = (heads) => Array.from({ length: heads }, (_, h) => v
 
 export function spriteUrl(data, model, image, method) {
   return data.maps + model + "/" + image + "/" + method + ".png";
+}
+/** The query-patch rows of one (model, image): every exported layer (layout.query_rows). */
+export function queryUrl(data, model, image) {
+  return data.maps + model + "/" + image + "/query.bin";
 }
 export function headUrl(data, model, layer, head) {
   return data.headUrl.replace("MODEL", model).replace("lLAYER-hHEAD", "l" + pad(layer) + "-h" + pad(head));

@@ -1,6 +1,7 @@
 /* The image page: every shown model's maps of one image (state.mjs: the view state; controls.mjs: the
  * form; grid.mjs: the tiles and the zoom dialog; zoom.mjs: the dialog as an inspector; readout.mjs: the
- * cell readout and colour bar; panel.mjs: the metric panel; events.mjs: the input). */
+ * cell readout and colour bar; panel.mjs: the metric panel; query.mjs: the query-patch explorer;
+ * events.mjs: the input). */
 
 import { onHashChange, readHash } from "../hash.mjs";
 import { carryState } from "../links.mjs";
@@ -10,6 +11,7 @@ import { createGrid } from "./grid.mjs";
 import { renderHighNorm } from "./highnorm.mjs";
 import { renderMetricPanel } from "./panel.mjs";
 import { bindReadout } from "./readout.mjs";
+import { createQuery } from "./query.mjs";
 import { parseState } from "./state.mjs";
 import { fitZoom } from "./zoom.mjs";
 
@@ -34,6 +36,7 @@ export function initImagePage(root, data) {
     const hidden = grid.render(state, focused);
     renderHighNorm(page, state);
     root.querySelector("[data-role=hidden-rows]").textContent = hidden.length ? "Hidden: " + hidden.join("; ") + "." : "";
+    query.render(state);
     grid.renderZoom(state);
     renderMetricPanel(root.querySelector("[data-role=metrics]"), data, state, page.bySlug);
     const travel = readHash();
@@ -41,7 +44,9 @@ export function initImagePage(root, data) {
     carryState(root, travel);
   }
 
-  bindEvents(page, { state: () => state, render: render });
+  const view = { state: () => state, render: render };
+  const query = createQuery(page, view);
+  bindEvents(page, view);
   bindReadout(page, () => state, page.grid, root.querySelector("[data-role=readout]"));
   bindReadout(page, () => state, page.zoom.querySelector("[data-role=zoom-body]"), root.querySelector("[data-role=zoom-readout]"));
   window.addEventListener("resize", () => { if (page.zoom.open) fitZoom(page.zoom, data.image.width / data.image.height); });

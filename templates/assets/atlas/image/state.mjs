@@ -2,6 +2,7 @@
 
 import { headVariants } from "../layout.mjs";
 import { methodKeys } from "../methods.mjs";
+import { parseQuery, queryText } from "../query.mjs";
 import { THRESHOLDS } from "../thresholds.mjs";
 import { clamp, intOr, numOr } from "../hash.mjs";
 import { readView } from "../view.mjs";
@@ -52,10 +53,12 @@ export function parseState(q, data, bySlug) {
   }
   s.zoom = q.get("zoom") || "";
   s.fit = q.get("fit") === "1" ? 1 : 0;  // the model × head table fits the page width (no horizontal scroll)
+  s.query = parseQuery(q.get("query"));  // the query patch: a point {x, y} in the image, or null
   return s;
 }
 
-/** The hash of the form's fields (FormData ``fd``) plus what only the state holds (hidden heads, zoom). */
+/** The hash of the form's fields (FormData ``fd``) plus what only the state holds (hidden heads, zoom,
+ *  query patch). */
 export function formQuery(fd, state) {
   const q = new URLSearchParams();
   q.set("models", fd.getAll("models").join(","));
@@ -72,6 +75,7 @@ export function formQuery(fd, state) {
   q.set("scale", fd.get("scale") ? "shared" : "map");
   for (const [slug, hidden] of Object.entries(state.off)) q.set("off." + slug, hidden.join(","));
   q.set("zoom", state.zoom);
+  if (state.query) q.set("query", queryText(state.query));
   return q;
 }
 
