@@ -32,6 +32,7 @@ from atlas.model_stage import ModelStage
 from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
 from atlas.project import SiteSettings
 from atlas.report import BuildReport
+from atlas.targets import TargetOptions
 from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import check_methods
 from ssl_attention.models import ModelRequest
@@ -52,6 +53,7 @@ class BuildOptions:
     image_size: tuple[int, int] | None = None
     methods: tuple[str, ...] | None = None
     per_head: bool | None = None
+    targets: TargetOptions = field(default_factory=TargetOptions)  # what relevance / ViT Grad-CAM explain
     site: bool = True
     site_dir: Path | None = None
     colormap: str = "viridis"

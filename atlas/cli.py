@@ -84,6 +84,12 @@ _METHOD = typer.Option("--method", metavar="|".join(method_names()),
 _HEADS = typer.Option("--heads/--no-heads", help="--heads (the default): keep per-head maps where they exist "
                       "(cls, mean; rollout and Grad-CAM have no heads and stay fused); naming rollout or "
                       "gradcam with --method together with --heads is an error. --no-heads: fused maps only.")
+_PROMPTS = typer.Option("--prompts", metavar="FILE", dir_okay=False,
+                        help="Prompts for relevance and gradcam_vit of CLIP/SigLIP two-tower checkpoints, one per "
+                        "line (UTF-8). Default: one per box label, 'a photo of a {label}.'.")
+_TARGET_CLASS = typer.Option("--target-class", metavar="N", min=0,
+                             help="Class index that relevance and gradcam_vit explain for ViT classifiers. "
+                             "Default: each image's top-1 class.")
 _OUT = typer.Option("--out", "-o", metavar="DIR",
                     help="Build folder (maps cache, images, metrics, site): a new or empty folder, or one an "
                     "earlier build made (marked by OUT/.atlas-build). It may not be, hold or lie inside the "
@@ -117,6 +123,8 @@ def build(
     image_size: Annotated[str | None, _SIZE] = None,
     method: Annotated[list[str] | None, _METHOD] = None,
     heads: Annotated[bool | None, _HEADS] = None,
+    prompts: Annotated[Path | None, _PROMPTS] = None,
+    target_class: Annotated[int | None, _TARGET_CLASS] = None,
     out: Annotated[Path, _OUT] = Path("build"),
     site: Annotated[bool, _SITE] = True,
     site_dir: Annotated[Path | None, _SITE_DIR] = None,
@@ -127,6 +135,7 @@ def build(
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.build import BuildOptions, build_methods, run_build
+    from atlas.targets import TargetOptions, read_prompts
     from atlas.project import find_project
     from ssl_attention.preprocess import parse_size
 
@@ -149,9 +158,12 @@ def build(
             _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
         size = _parse_image_size(image_size, parse_size)
         methods, per_head = build_methods(method, heads)
+        targets = TargetOptions(prompts=read_prompts(prompts) if prompts is not None else None,
+                                target_class=target_class)
         options = BuildOptions(
             requests=requests, images=images, annotations=annotations, weights=weights, device=device,
-            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, site=site,
+            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, targets=targets,
+            site=site,
             site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force,
             site_settings=project.site if project is not None else None,
         )

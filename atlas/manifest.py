@@ -17,7 +17,7 @@ from atlas.atomic import write_text_atomic
 from atlas.layout import slug
 from ssl_attention.annotations import Box
 from ssl_attention.errors import AtlasError
-from ssl_attention.methods import get_method, in_order
+from ssl_attention.methods import get_method, in_order, target_methods
 
 if TYPE_CHECKING:
     from ssl_attention.models.base import VisionModel
@@ -88,6 +88,8 @@ class ModelEntry:
     revision: str = ""
     family: str = ""
     architecture: str = ""
+    targets: tuple[str, ...] = ()  # what relevance / ViT Grad-CAM explain: a class ("top-1 class") or prompts
+    target_kind: str = ""  # "class" | "prompt" | "" (no gradient method)
     preprocessing: dict[str, Any] = field(default_factory=dict, hash=False)
     note: str = ""  # e.g. why the weights are random
     maps: dict[str, str] = field(default_factory=dict, hash=False)  # image id -> npz path relative to maps/
@@ -96,6 +98,7 @@ class ModelEntry:
     def of_model(cls, model: VisionModel, methods: tuple[str, ...], per_head: bool | None) -> ModelEntry:
         """The entry of a loaded model computing ``methods`` (per-head maps unless ``per_head`` is False)."""
         vit = model.kind == "vit"
+        explained = model.explainer is not None and any(m in target_methods() for m in methods)
         return cls(
             name=model.name,
             checkpoint=model.checkpoint,
@@ -114,6 +117,8 @@ class ModelEntry:
             methods=in_order(methods),
             per_head=per_head is not False and vit,
             statistics=model.statistics,
+            targets=model.explainer.targets if explained else (),
+            target_kind=model.explainer.kind if explained else "",
             preprocessing=model.preprocessing.to_dict(),
             note=model.note,
         )
@@ -132,6 +137,10 @@ class ModelEntry:
     def head_methods(self) -> tuple[str, ...]:
         """Methods of this model that have per-head maps."""
         return tuple(m for m in self.methods if get_method(m).per_head and self.heads > 0)
+
+    def depth(self, method: str) -> int:
+        """Maps along ``method``'s first axis: its targets (relevance, ViT Grad-CAM), else layers or stages."""
+        return len(self.targets) if get_method(method).unit == "target" else self.layers
 
     def variants(self, method: str) -> list[str]:
         """Map variants of ``method``: ``fused`` then ``h00``, ``h01``... where the method has heads."""
@@ -162,6 +171,8 @@ class ModelEntry:
             "methods": list(self.methods),
             "per_head": self.per_head,
             "statistics": list(self.statistics),
+            "targets": list(self.targets),
+            "target_kind": self.target_kind,
             "preprocessing": self.preprocessing,
             "note": self.note,
         }
@@ -191,6 +202,8 @@ class ModelEntry:
             methods=in_order(data["methods"]),
             per_head=bool(data.get("per_head", kind == "vit" and heads > 0)),
             statistics=tuple(str(name) for name in data.get("statistics", [])),
+            targets=tuple(str(t) for t in data.get("targets", [])),
+            target_kind=str(data.get("target_kind", "")),
             preprocessing=dict(data.get("preprocessing") or {}),
             note=str(data.get("note", "")),
             maps={str(k): str(v) for k, v in data.get("maps", {}).items()},

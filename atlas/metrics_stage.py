@@ -33,6 +33,7 @@ from ssl_attention.aggregate import (
     write_metrics_csv,
     write_summary_json,
 )
+from ssl_attention.grounding import GroundingRow, ground_image, summarise_grounding
 from ssl_attention.methods import get_method
 from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
 
@@ -65,9 +66,10 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
         return report
     out_dir.mkdir(parents=True, exist_ok=True)
     all_rows: list[MetricRow] = []
+    grounding: list[GroundingRow] = []
     similarity: list[dict] = []
     for model in manifest.models:
-        rows, per_head_maps = _model_rows(model, boxed, maps_dir)
+        rows, per_head_maps = _model_rows(model, boxed, maps_dir, grounding)
         path = out_dir / f"{model.name}.csv"
         write_via_temp(path, lambda tmp, rows=rows: write_metrics_csv(rows, tmp))
         report.files.append(path)
@@ -80,6 +82,7 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
             stale.unlink()
     summary = summarise(all_rows)
     summary["head_similarity"] = similarity
+    summary["text_grounding"] = summarise_grounding(grounding)
     write_via_temp(summary_path, lambda tmp: write_summary_json(summary, tmp))
     report.files.append(summary_path)
     report.rows = len(all_rows)
@@ -90,9 +93,13 @@ def _target(model: ModelEntry, image: ImageEntry) -> Target:
     return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
 
 
-def _model_rows(model: ModelEntry, boxed: dict[str, ImageEntry],
-                maps_dir: Path) -> tuple[list[MetricRow], dict]:
-    """Rows of every map of one model, plus per-head maps {method: [L, H, N images, gh, gw]} for similarity."""
+def _model_rows(model: ModelEntry, boxed: dict[str, ImageEntry], maps_dir: Path,
+                grounding: list[GroundingRow]) -> tuple[list[MetricRow], dict]:
+    """Rows of every map of one model, plus per-head maps {method: [L, H, N images, gh, gw]} for similarity.
+
+    Maps per prompt (relevance, ViT Grad-CAM of CLIP/SigLIP) are scored per label instead, against that
+    label's boxes only (text grounding), into ``grounding``.
+    """
     name = model.name
     rows: list[MetricRow] = []
     per_head: dict[str, list[np.ndarray]] = {}
@@ -107,6 +114,11 @@ def _model_rows(model: ModelEntry, boxed: dict[str, ImageEntry],
             for method in model.methods:
                 arrays = get_method(method)
                 fused = data[arrays.fused_array]
+                if arrays.unit == "target" and model.target_kind == "prompt":
+                    image = boxed[image_id]
+                    grounding += ground_image(image_id, name, method, fused, model.targets, image.boxes,
+                                              (image.width, image.height), model.grid, model.patch_size)
+                    continue
                 keys = [(layer, FUSED) for layer in range(fused.shape[0])]
                 stacks = [fused]
                 if arrays.head_array is not None and arrays.head_array in data:

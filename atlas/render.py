@@ -95,7 +95,7 @@ def _render_pair(model: ModelEntry, image: ImageEntry, npz: Path, out: Path) -> 
         arrays = {k: data[k] for k in data.files}
     written = set()
     for method in model.methods:
-        layers = [layer_maps(arrays, model, method, layer) for layer in range(model.layers)]
+        layers = [layer_maps(arrays, model, method, layer) for layer in range(model.depth(method))]
         for layer, maps in enumerate(layers):
             raw = out / layout.map_raw(model.slug, image.slug, method, layer)
             _write(raw, maps.astype("<f4").tobytes())
