@@ -135,8 +135,8 @@ def build(
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.build import BuildOptions, build_methods, run_build
-    from atlas.targets import TargetOptions, read_prompts
     from atlas.project import find_project
+    from atlas.targets import TargetOptions, read_prompts
     from ssl_attention.preprocess import parse_size
 
     try:

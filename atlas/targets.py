@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ssl_attention.errors import AtlasError, UnsupportedError
 from ssl_attention.explainers import box_label_prompts
 from ssl_attention.methods import target_methods
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ssl_attention.models.base import VisionModel
