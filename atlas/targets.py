@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ssl_attention.errors import AtlasError, UnsupportedError
-from ssl_attention.explainers import box_label_prompts
 from ssl_attention.methods import target_methods
+from ssl_attention.prompts import box_label_prompts
 
 if TYPE_CHECKING:
     from ssl_attention.models.base import VisionModel

@@ -18,8 +18,8 @@ import numpy as np
 
 from ssl_attention.aggregate.statistics import bootstrap_ci
 from ssl_attention.annotations import Box
-from ssl_attention.explainers import label_of_prompt
 from ssl_attention.metrics import make_target, metric_columns, score_maps
+from ssl_attention.prompts import label_of_prompt
 
 GROUNDING_METRICS = ("iou@25", "pointing")
 ALL_LABELS = ""  # the label of the row over every (image, label) pair

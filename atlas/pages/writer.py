@@ -109,6 +109,8 @@ class PageWriter:
             "grid": list(model.grid),
             "methods": list(model.methods),
             "headMethods": list(model.head_methods),
+            "depths": {m: model.depth(m) for m in model.methods},  # maps per method: layers, stages or targets
+            "targets": list(model.targets),
             "images": [i.slug for i in self.catalog.images if i.id in model.maps],
         }
 
