@@ -257,7 +257,8 @@ class MetricPages:
             if not g.label:
                 group = groups.setdefault(g.model, {"model": self.model_ref(src, g.model), "rows": []})
                 entry = SummaryEntry(g.model, g.method, None, "", {})
-                group["rows"].append(self.row(entry, g.method) | {"baseline": False, "n": g.stat(GROUNDING_METRICS[0]).n})
+                n = g.stat(GROUNDING_METRICS[0]).n
+                group["rows"].append(self.row(entry, g.method) | {"baseline": False, "n": n})
         for b in self.summary.baselines:
             if b.model in groups:
                 groups[b.model]["rows"].append(self.row(b, BASELINE_LABELS.get(b.method, b.method)))

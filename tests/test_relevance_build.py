@@ -1,0 +1,99 @@
+"""A tiny two-tower CLIP over the sample with its box labels as prompts: relevance per prompt in the npz, the
+targets in the manifest, the text grounding table on the built pages (HTML and headless Chromium); a
+self-supervised backbone in the same build refuses relevance in one line; bad --prompts files exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from atlas.cache import cache_key
+from atlas.cli import app
+from atlas.manifest import Manifest
+from tests import tiny_models
+
+
+@pytest.fixture(scope="module")
+def clip_build(tmp_path_factory, tiny_checkpoints):
+    root = tmp_path_factory.mktemp("relevance")
+    clip = tiny_models.clip_with_tokenizer(root / "clip")
+    out = root / "out"
+    result = CliRunner().invoke(app, [
+        "build", "--model", f"clip={clip}", "--model", f"dino={tiny_checkpoints['dinov2']}", "--weights",
+        "pretrained", "--method", "relevance", "--method", "rollout", "--image-size", "32", "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_the_build_exports_one_relevance_map_per_box_label_prompt(clip_build):
+    out, output = clip_build
+    manifest = Manifest.load(out / "maps")
+    clip, dino = manifest.models
+    labels = sorted({box.label for image in manifest.images for box in image.boxes})
+    assert clip.targets == tuple(f"a photo of a {label.replace('_', ' ')}." for label in labels)
+    assert clip.target_kind == "prompt" and clip.methods == ("rollout", "relevance")
+    with np.load(out / "maps" / clip.maps["chelsea"]) as data:
+        assert data["relevance"].shape == (len(labels), 8, 8) and data["relevance"].dtype == np.float32
+        assert data["relevance_class"].tolist() == list(range(len(labels)))
+    # the self-supervised backbone: one line, the rest of its maps built
+    lines = [line for line in output.splitlines() if "model dino" in line]
+    assert len(lines) == 1 and "relevance not computed" in lines[0] and "no score to explain" in lines[0]
+    assert dino.methods == ("rollout",) and dino.targets == ()
+    summary = json.loads((out / "metrics" / "summary.json").read_text())
+    rows = {(g["method"], g["label"]): g for g in summary["text_grounding"] if g["model"] == "clip"}
+    overall = rows[("relevance", "")]["metrics"]
+    boxed = sum(len({b.label for b in image.boxes}) for image in manifest.images)
+    assert overall["iou@25"]["n"] == boxed and 0 <= overall["iou@25"]["mean"] <= 1
+    assert rows[("relevance", "cat_head")]["prompt"] == "a photo of a cat head."
+    assert not any(e["method"] == "relevance" for e in summary["leaderboard"])  # scored per label only
+
+
+def test_the_cache_key_holds_the_targets(clip_build):
+    out, _ = clip_build
+    clip = Manifest.load(out / "maps").models[0]
+    from dataclasses import replace
+
+    assert cache_key("x", clip) != cache_key("x", replace(clip, targets=clip.targets[:1]))
+    assert cache_key("x", replace(clip, targets=(), target_kind="")) != cache_key("x", clip)
+
+
+@pytest.mark.browser
+def test_the_grounding_table_and_the_target_selector_in_chromium(clip_build, browser):
+    from tests.fixtures.site_fixtures import checked_page
+    from tests.fixtures.site_server import serve_site
+
+    out, _ = clip_build
+    html = (out / "site" / "atlas" / "leaderboard" / "clip" / "index.html").read_text()
+    assert 'id="text-grounding"' in html and 'class="atlas-table atlas-grounding-table"' in html
+    with serve_site(out / "site") as url, checked_page(browser) as page:
+        page.goto(url + "atlas/leaderboard/clip/")
+        table = page.locator("table.atlas-grounding-table[data-method=relevance]")
+        assert table.locator("caption").inner_text() == "relevance: text grounding per label"
+        assert table.locator("tbody tr").first.locator("th").inner_text() == "all labels"
+        cat = table.locator("tr[data-label=cat_head]")
+        assert cat.locator("td").first.inner_text() == "a photo of a cat head."
+        page.goto(url + "atlas/leaderboard/")
+        assert page.locator("table.atlas-leaderboard tr[data-model=clip][data-method=relevance]").count() == 1
+        targets = Manifest.load(out / "maps").models[0].targets
+        index = targets.index("a photo of a cat head.")
+        page.goto(url + f"atlas/images/chelsea/#models=clip&method=relevance&layer={index}")
+        page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        assert page.locator("[data-role=layer-name]").inner_text() == "Target"
+        assert page.locator("[data-role=layer-value]").inner_text().endswith(": a photo of a cat head.")
+        assert f"clip: {len(targets)} prompts, one map each" in page.locator("[data-role=targets]").inner_text()
+
+
+def test_a_bad_prompts_file_is_one_line_and_exit_2(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    for path, problem in ((tmp_path / "missing.txt", "prompts file not found"), (empty, "no prompts")):
+        result = CliRunner().invoke(app, ["build", "--model", "clip", "--method", "relevance", "--prompts", str(path),
+                                          "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and f"{path}: {problem}" in lines[0]
+
