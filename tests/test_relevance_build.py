@@ -23,7 +23,7 @@ def clip_build(tmp_path_factory, tiny_checkpoints):
     out = root / "out"
     result = CliRunner().invoke(app, [
         "build", "--model", f"clip={clip}", "--model", f"dino={tiny_checkpoints['dinov2']}", "--weights",
-        "pretrained", "--method", "relevance", "--method", "rollout", "--image-size", "32", "--out", str(out),
+        "pretrained", "--method", "relevance", "--method", "rollout", "--method", "cls", "--image-size", "32", "--out", str(out),
     ])
     assert result.exit_code == 0, result.output
     return out, result.output
@@ -35,14 +35,14 @@ def test_the_build_exports_one_relevance_map_per_box_label_prompt(clip_build):
     clip, dino = manifest.models
     labels = sorted({box.label for image in manifest.images for box in image.boxes})
     assert clip.targets == tuple(f"a photo of a {label.replace('_', ' ')}." for label in labels)
-    assert clip.target_kind == "prompt" and clip.methods == ("rollout", "relevance")
+    assert clip.target_kind == "prompt" and clip.methods == ("cls", "rollout", "relevance")
     with np.load(out / "maps" / clip.maps["chelsea"]) as data:
         assert data["relevance"].shape == (len(labels), 8, 8) and data["relevance"].dtype == np.float32
         assert data["relevance_class"].tolist() == list(range(len(labels)))
     # the self-supervised backbone: one line, the rest of its maps built
     lines = [line for line in output.splitlines() if "model dino" in line]
     assert len(lines) == 1 and "relevance not computed" in lines[0] and "no score to explain" in lines[0]
-    assert dino.methods == ("rollout",) and dino.targets == ()
+    assert dino.methods == ("cls", "rollout") and dino.targets == ()
     summary = json.loads((out / "metrics" / "summary.json").read_text())
     rows = {(g["method"], g["label"]): g for g in summary["text_grounding"] if g["model"] == "clip"}
     overall = rows[("relevance", "")]["metrics"]
@@ -63,8 +63,10 @@ def test_the_cache_key_holds_the_targets(clip_build):
 
 @pytest.mark.browser
 def test_the_grounding_table_and_the_target_selector_in_chromium(clip_build, browser):
+    from atlas.render import to_indices
     from tests.fixtures.site_fixtures import checked_page
     from tests.fixtures.site_server import serve_site
+    from tests.test_site_browser import _canvas_indices, _heat, _wait_painted
 
     out, _ = clip_build
     html = (out / "site" / "atlas" / "leaderboard" / "clip" / "index.html").read_text()
@@ -82,6 +84,19 @@ def test_the_grounding_table_and_the_target_selector_in_chromium(clip_build, bro
         index = targets.index("a photo of a cat head.")
         page.goto(url + f"atlas/images/chelsea/#models=clip&method=relevance&layer={index}")
         page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        _wait_painted(page)
+        with np.load(out / "maps" / "clip" / "chelsea.npz") as data:
+            relevance, rollout, cls = data["relevance"], data["rollout"], data["cls_fused"]
+        shown = _canvas_indices(page, _heat("clip", "chelsea", "relevance", index, "fused"))
+        assert (shown == to_indices(relevance[index])).all()
+        # beside it: raw (CLS) attention and rollout of the last layer
+        row = page.locator(".atlas-row[data-model=clip] figure.atlas-tile")
+        variants = [row.nth(i).get_attribute("data-variant") for i in range(row.count())]
+        assert variants == ["fused", "with:cls", "with:rollout"]
+        last = len(rollout) - 1
+        for method, maps in (("rollout", rollout), ("cls", cls)):
+            shown = _canvas_indices(page, _heat("clip", "chelsea", method, last, "fused"))
+            assert (shown == to_indices(maps[last])).all()
         assert page.locator("[data-role=layer-name]").inner_text() == "Target"
         assert page.locator("[data-role=layer-value]").inner_text().endswith(": a photo of a cat head.")
         assert f"clip: {len(targets)} prompts, one map each" in page.locator("[data-role=targets]").inner_text()

@@ -25,7 +25,7 @@ from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData
 from atlas.mkdocs_hooks import RAW_HTML_KEY
 from atlas.resources import templates_dir
-from ssl_attention.methods import all_methods
+from ssl_attention.methods import all_methods, get_method
 
 
 def json_for_html(data: Any) -> Markup:
@@ -111,6 +111,7 @@ class PageWriter:
             "headMethods": list(model.head_methods),
             "depths": {m: model.depth(m) for m in model.methods},  # maps per method: layers, stages or targets
             "targets": list(model.targets),
+            "companions": companions(model),
             "images": [i.slug for i in self.catalog.images if i.id in model.maps],
         }
 
@@ -168,3 +169,11 @@ class PageWriter:
             }
             for i in images
         ]
+
+
+def companions(model: ModelEntry) -> dict[str, list[str]]:
+    """Per per-target method (relevance, gradcam_vit): the maps the image page shows beside it, the model's
+    raw attention (its first per-head method) and its fused per-layer maps (rollout) at the last layer."""
+    fused_layers = [m for m in model.methods if not get_method(m).per_head and get_method(m).unit == "layer"]
+    others = [*model.head_methods[:1], *fused_layers]
+    return {m: others for m in model.methods if get_method(m).unit == "target" and others}

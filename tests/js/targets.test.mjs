@@ -5,7 +5,8 @@ import { depthIn, depthName } from "../../templates/assets/atlas/methods.mjs";
 import { parseState, plan } from "../../templates/assets/atlas/image/state.mjs";
 
 const clip = { slug: "clip", name: "CLIP", layers: 3, heads: 4, methods: ["cls", "relevance"], headMethods: ["cls"],
-  depths: { cls: 3, relevance: 5 }, targets: ["a photo of a a.", "b", "c", "d", "a photo of a tower."] };
+  depths: { cls: 3, relevance: 5 }, targets: ["a photo of a a.", "b", "c", "d", "a photo of a tower."],
+  companions: { relevance: ["cls"] } };
 const cls = { slug: "vitc", name: "ViT-C", layers: 3, heads: 4, methods: ["cls", "relevance"], headMethods: ["cls"],
   depths: { cls: 3, relevance: 1 }, targets: ["top-1 class"] };
 const data = { colormap: "viridis", colormaps: ["viridis"], models: [clip, cls],
@@ -17,7 +18,7 @@ test("the slider reaches every prompt of relevance beyond the model's layers", (
   assert.equal(s.layer, 4);
   const { rows, hidden } = plan(s, bySlug);
   assert.deepEqual(rows.map((r) => r.model.slug), ["clip"]);
-  assert.deepEqual(rows[0].variants, ["fused"]);
+  assert.deepEqual(rows[0].variants, ["fused", "with:cls"]);  // raw attention of the last layer beside it
   assert.deepEqual(hidden, ["ViT-C has only 1 targets"]);
   assert.equal(parseState(new URLSearchParams("method=cls&layer=4"), data, bySlug).layer, 2);  // cls: 3 layers
 });

@@ -5,7 +5,7 @@ import { headColour, minmax } from "../colour.mjs";
 import { el } from "../dom.mjs";
 import { fetchRaw, paintHeat, setHeat } from "../heat.mjs";
 import { headUrl, pad, rawUrl } from "../layout.mjs";
-import { methodUnit } from "../methods.mjs";
+import { depthIn, methodUnit } from "../methods.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
 import { gridKey, plan } from "./state.mjs";
 
@@ -15,13 +15,21 @@ export function createGrid(page) {
   const image = data.image;
   let shownKey = null;
 
-  function addThreshold(box, model, variantIndex, state) {
+  /** The map a tile shows: the state's method and layer, or for a companion tile ("with:rollout", beside
+   *  a per-target map) the fused map of that method at the model's last layer. */
+  function source(model, variant, state) {
+    if (!variant.startsWith("with:")) return { method: state.method, layer: state.layer, variant: variant };
+    const method = variant.slice(5);
+    return { method: method, layer: depthIn(model, method) - 1, variant: "fused" };
+  }
+
+  function addThreshold(box, model, variantIndex, state, src) {
     const [gh, gw] = model.grid;
     const canvas = el("canvas", { class: "atlas-mask", width: gw, height: gh, "aria-hidden": "true" });
     box.appendChild(canvas);
-    const count = model.headMethods.includes(state.method) ? model.heads + 1 : 1;
+    const count = model.headMethods.includes(src.method) ? model.heads + 1 : 1;
     const want = state.thr, p = state.p, mass = state.mass;
-    fetchRaw(rawUrl(data, model.slug, image.slug, state.method, state.layer), count, gh * gw)
+    fetchRaw(rawUrl(data, model.slug, image.slug, src.method, src.layer), count, gh * gw)
       .then((maps) => {
         const keep = want === "top" ? topPercentMask(maps[variantIndex], p) : massMask(maps[variantIndex], mass);
         const ctx = canvas.getContext("2d");
@@ -70,7 +78,8 @@ export function createGrid(page) {
     if (variant === "composite") addComposite(box, model, state);
     else {
       box.appendChild(el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img" }));
-      if (state.thr !== "none") addThreshold(box, model, index, state);
+      const src = source(model, variant, state);
+      if (state.thr !== "none") addThreshold(box, model, src.variant === variant ? index : 0, state, src);
     }
     if (state.boxes && boxesSvg) box.appendChild(boxesSvg.cloneNode(true));
     const button = el("button", { type: "button", class: "atlas-tile-open", "data-zoom": model.slug + ":" + variant }, [box]);
@@ -82,9 +91,11 @@ export function createGrid(page) {
 
   /** What a layer, method or opacity change alters in a tile: labels, head link, heatmap pixels. */
   function fillTile(fig, model, variant, state) {
+    const src = source(model, variant, state);
     const head = variant.startsWith("h") ? Number(variant.slice(1)) : -1;
-    const what = variant === "composite" ? "composite" : head >= 0 ? "head " + head : "fused";
-    const label = model.name + ", " + state.method + ", " + methodUnit(data, state.method) + " " + state.layer + ", " + what;
+    const what = variant === "composite" ? "composite" : head >= 0 ? "head " + head
+      : src.variant !== variant ? src.method + ", " + methodUnit(data, src.method) + " " + src.layer : "fused";
+    const label = model.name + ", " + src.method + ", " + methodUnit(data, src.method) + " " + src.layer + ", " + what;
     fig.querySelector(".atlas-tile-open").setAttribute("aria-label", "Enlarge " + label);
     const caption = fig.querySelector("figcaption");
     if (head < 0) caption.textContent = what;
@@ -95,8 +106,8 @@ export function createGrid(page) {
     const heat = fig.querySelector("canvas.atlas-heat");
     if (!heat) return;
     heat.style.opacity = state.display === "overlay" ? String(state.opacity / 100) : "1";
-    setHeat(data, heat, { model: model.slug, image: image.slug, method: state.method, layer: state.layer,
-      variant: variant }, label + " heatmap");
+    setHeat(data, heat, { model: model.slug, image: image.slug, method: src.method, layer: src.layer,
+      variant: src.variant }, label + " heatmap");
   }
 
   function legend(model, state) {

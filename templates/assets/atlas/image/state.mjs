@@ -81,6 +81,8 @@ export function plan(state, bySlug) {
     let variants = ["fused"];
     if (perHead && state.composite) variants = ["fused", "composite"];
     else if (perHead && state.view === "heads") variants = variants.concat(model.heads ? headVariants(model.heads) : []);
+    // beside a per-target map (relevance): raw attention and rollout of the model's last layer
+    for (const other of (model.companions && model.companions[state.method]) || []) variants.push("with:" + other);
     rows.push({ model: model, perHead: perHead, variants: variants });
   }
   return { rows: rows, hidden: hidden };
