@@ -27,10 +27,15 @@ _CLIP_VOCAB = 49408  # the BPE vocabulary open_clip ships (bpe_simple_vocab_16e6
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer.model")
 
 
-def explain_class(config, family_name: str) -> str | None:
-    """The transformers class holding what there is to explain for ``config``, or None (nothing to explain)."""
+def explain_class(config, family_name: str, pretrained: bool) -> str | None:
+    """The transformers class holding what there is to explain for ``config``, or None (nothing to explain).
+
+    Random weights of a vision-only CLIP/SigLIP config get a two-tower model (``two_tower_config``).
+    """
     if family_name == "vit" and _CLASSIFIER in (getattr(config, "architectures", None) or []):
         return _CLASSIFIER
+    if not pretrained and family_name in TWO_TOWER:
+        return TWO_TOWER[family_name]
     return TWO_TOWER.get(config.model_type)
 
 

@@ -117,7 +117,7 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
     from ssl_attention.models import explain_hf
 
     family = family_of(config, checkpoint)
-    whole = explain_hf.explain_class(config, family.name) if explain else None
+    whole = explain_hf.explain_class(config, family.name, pretrained) if explain else None
     if whole in explain_hf.TWO_TOWER.values() and not pretrained:
         config = explain_hf.two_tower_config(config, family.name)
     model_class = getattr(transformers, whole or family.model_class)
