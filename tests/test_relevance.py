@@ -153,3 +153,25 @@ def test_ssl_backbone_refuses_relevance_in_one_line(tmp_path):
         compute_maps(model, _pixels(), ("relevance",))
     message = str(info.value)
     assert "\n" not in message and "does not support relevance" in message and "no score to explain" in message
+
+
+def test_without_tokenizer_files_clip_uses_open_clip_bpe_and_siglip_says_why_not(tmp_path, tiny_checkpoints):
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(text_config=dict(**tiny_models.TINY, vocab_size=49408, max_position_embeddings=16),
+                        vision_config=dict(**tiny_models.TINY, patch_size=4, image_size=32), projection_dim=16)
+    CLIPModel(config).save_pretrained(tmp_path / "clip49408")  # no tokenizer files beside it
+    model = _load(tmp_path / "clip49408")
+    model.explainer.set_prompts(["a photo of a cat.", "a photo of a rose window."])
+    text = model.explainer.text_features()
+    assert text.shape == (2, 16) and not torch.allclose(text[0], text[1])
+    from open_clip.tokenizer import SimpleTokenizer
+
+    ids = SimpleTokenizer(context_length=16)(["a photo of a cat."])[0]
+    assert ids[0] == 49406 and 49407 in ids.tolist()  # CLIP's start and end tokens
+
+    siglip = _load(tiny_checkpoints["siglip"])
+    with pytest.raises(UnsupportedError) as info:
+        siglip.explainer.set_prompts(["a photo of a cat."])
+    assert "\n" not in str(info.value) and "no tokenizer for its text tower offline" in str(info.value)

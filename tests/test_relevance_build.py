@@ -22,7 +22,8 @@ def clip_build(tmp_path_factory, tiny_checkpoints):
     clip = tiny_models.clip_with_tokenizer(root / "clip")
     out = root / "out"
     result = CliRunner().invoke(app, [
-        "build", "--model", f"clip={clip}", "--model", f"dino={tiny_checkpoints['dinov2']}", "--weights",
+        "build", "--model", f"clip={clip}", "--model", f"dino={tiny_checkpoints['dinov2']}",
+        "--model", f"siglip={tiny_checkpoints['siglip']}", "--weights",
         "pretrained", "--method", "relevance", "--method", "rollout", "--method", "cls", "--image-size", "32", "--out", str(out),
     ])
     assert result.exit_code == 0, result.output
@@ -32,17 +33,23 @@ def clip_build(tmp_path_factory, tiny_checkpoints):
 def test_the_build_exports_one_relevance_map_per_box_label_prompt(clip_build):
     out, output = clip_build
     manifest = Manifest.load(out / "maps")
-    clip, dino = manifest.models
+    clip, dino, siglip = manifest.models
     labels = sorted({box.label for image in manifest.images for box in image.boxes})
     assert clip.targets == tuple(f"a photo of a {label.replace('_', ' ')}." for label in labels)
     assert clip.target_kind == "prompt" and clip.methods == ("cls", "rollout", "relevance")
     with np.load(out / "maps" / clip.maps["chelsea"]) as data:
         assert data["relevance"].shape == (len(labels), 8, 8) and data["relevance"].dtype == np.float32
         assert data["relevance_class"].tolist() == list(range(len(labels)))
-    # the self-supervised backbone: one line, the rest of its maps built
-    lines = [line for line in output.splitlines() if "model dino" in line]
-    assert len(lines) == 1 and "relevance not computed" in lines[0] and "no score to explain" in lines[0]
+    # the self-supervised backbone: one line (in the report as printed), the rest of its maps built
+    skipped = json.loads((out / "report.json").read_text())["skipped"]
+    lines = [line for line in skipped if line.startswith("model dino: relevance")]
+    assert len(lines) == 1 and "no score to explain" in lines[0]
+    assert " ".join(lines[0].split()[:4]) in " ".join(output.split())
     assert dino.methods == ("cls", "rollout") and dino.targets == ()
+    # SigLIP without its SentencePiece tokenizer offline: one line, prompts skipped, its other maps built
+    lines = [line for line in skipped if line.startswith("model siglip: relevance")]
+    assert len(lines) == 1 and "no tokenizer for its text tower offline" in lines[0]
+    assert siglip.methods == ("rollout",) and siglip.targets == ()
     summary = json.loads((out / "metrics" / "summary.json").read_text())
     rows = {(g["method"], g["label"]): g for g in summary["text_grounding"] if g["model"] == "clip"}
     overall = rows[("relevance", "")]["metrics"]
