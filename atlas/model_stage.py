@@ -37,7 +37,7 @@ class ModelStage:
         self.console, self.progress, self.skip = console, progress, skip
         self.maps_dir = options.out / "maps"
         self.failed: list[str] = []  # one line per model that could not be built
-        self.targets: TargetOptions = getattr(options, "targets", None) or TargetOptions()
+        self.targets: TargetOptions = options.targets
         self.labels = sorted({box.label for record in images for box in record.boxes})
         self.said: dict[str, set[str]] = {}  # model -> methods whose absence was already said
 

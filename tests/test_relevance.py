@@ -146,6 +146,21 @@ def test_timm_classifier_with_register_relevance(tmp_path):
     np.testing.assert_allclose(got["relevance"][:, 0], ref, rtol=1e-5, atol=1e-5)
 
 
+def test_distilled_deit_relevance_keeps_both_prefix_tokens_in_the_matrix(tmp_path):
+    from transformers import DeiTForImageClassificationWithTeacher
+
+    folder = tiny_models.deit_distilled(tmp_path / "deit")
+    model = _load(folder)
+    assert model.prefix_tokens == 2 and "relevance" in model.methods
+    pixels = _pixels(4)
+    got = compute_maps(model, pixels, ("relevance",))
+    ref_model = DeiTForImageClassificationWithTeacher.from_pretrained(folder, attn_implementation="eager").eval()
+    out = ref_model(pixel_values=pixels, output_attentions=True, interpolate_pos_encoding=True)
+    grads = torch.autograd.grad(out.logits.gather(1, out.logits.argmax(1, keepdim=True)).sum(), out.attentions)
+    ref = _rule([a.detach().numpy() for a in out.attentions], [g.numpy() for g in grads], 2, True)
+    np.testing.assert_allclose(got["relevance"][:, 0], ref, rtol=1e-5, atol=1e-5)
+
+
 def test_ssl_backbone_refuses_relevance_in_one_line(tmp_path):
     model = _load(tiny_models.dinov2(tmp_path / "dino"))
     assert model.explainer is None and "relevance" not in model.methods

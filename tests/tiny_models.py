@@ -214,3 +214,13 @@ def clip_with_tokenizer(folder: Path, seed: int = 0) -> Path:
         vision_config=dict(**TINY, patch_size=PATCH, image_size=SIZE), projection_dim=16,
     )
     return _save_hf(CLIPModel(config), folder)
+
+
+def deit_distilled(folder: Path, seed: int = 0, labels: int = 4) -> Path:
+    """A transformers DeiTForImageClassificationWithTeacher: CLS + distillation token, two heads."""
+    from transformers import DeiTConfig, DeiTForImageClassificationWithTeacher
+
+    torch.manual_seed(seed)
+    config = DeiTConfig(**TINY, patch_size=PATCH, image_size=SIZE, num_labels=labels,
+                        architectures=["DeiTForImageClassificationWithTeacher"])
+    return _save_hf(DeiTForImageClassificationWithTeacher(config), folder)

@@ -1,7 +1,7 @@
 """What the gradient methods explain for transformers checkpoints (loaded only when they are asked for).
 
-* ``ViTForImageClassification`` checkpoints: the classifier head's logits (the class names from
-  ``id2label``).
+* ``ViTForImageClassification`` and DeiT classifier checkpoints: the classifier head's logits (the
+  class names from ``id2label``; DeiT with a teacher: the mean of its two heads, as it predicts).
 * CLIP and SigLIP two-tower checkpoints (``CLIPModel``, ``SiglipModel``): the image-text similarity of
   each prompt. The text tower needs its tokenizer: the checkpoint's own files where it has them, else
   CLIP's BPE vocabulary as shipped by ``open_clip_torch`` (CLIP's vocabulary size only). SigLIP's
@@ -22,7 +22,7 @@ from ssl_attention.errors import UnsupportedError
 from ssl_attention.explainers import Explainer, similarity_logits
 
 TWO_TOWER = {"clip": "CLIPModel", "siglip": "SiglipModel"}  # model_type -> class with both towers
-_CLASSIFIER = "ViTForImageClassification"
+CLASSIFIERS = ("ViTForImageClassification", "DeiTForImageClassification", "DeiTForImageClassificationWithTeacher")
 _CLIP_VOCAB = 49408  # the BPE vocabulary open_clip ships (bpe_simple_vocab_16e6)
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer.model")
 
@@ -32,8 +32,9 @@ def explain_class(config, family_name: str, pretrained: bool) -> str | None:
 
     Random weights of a vision-only CLIP/SigLIP config get a two-tower model (``two_tower_config``).
     """
-    if family_name == "vit" and _CLASSIFIER in (getattr(config, "architectures", None) or []):
-        return _CLASSIFIER
+    head = [a for a in getattr(config, "architectures", None) or [] if a in CLASSIFIERS]
+    if family_name in ("vit", "deit") and head:
+        return head[0]
     if not pretrained and family_name in TWO_TOWER:
         return TWO_TOWER[family_name]
     return TWO_TOWER.get(config.model_type)
@@ -60,7 +61,7 @@ def vision_part(module: nn.Module) -> nn.Module:
 def make_explainer(module: nn.Module, checkpoint: str, forward_kwargs: dict[str, Any]) -> Explainer | None:
     """The Explainer of a loaded classifier or two-tower model (None for anything else)."""
     name = type(module).__name__
-    if name == _CLASSIFIER:
+    if name in CLASSIFIERS:
         labels = getattr(module.config, "id2label", None) or {}
         names = [str(labels.get(i, labels.get(str(i), i))) for i in range(module.config.num_labels)]
         return Explainer("class", lambda pv: module(pixel_values=pv, **forward_kwargs).logits, class_names=names)

@@ -28,6 +28,7 @@ class Family:
     std: tuple[float, float, float]
     forward_kwargs: tuple[tuple[str, Any], ...] = (("interpolate_pos_encoding", True),)
     naflex: bool = False  # SigLIP2 NaFlex: patchified input with spatial shapes
+    extra_prefix: int = 0  # prefix tokens beyond CLS and registers (DeiT's distillation token, counted as one)
 
 
 _DINO = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -37,6 +38,7 @@ FAMILIES: dict[str, Family] = {
     "dinov3_vit": Family("dinov3", "DINOv3ViTModel", **_DINO, forward_kwargs=()),
     "vit_mae": Family("mae", "ViTMAEModel", **_DINO),
     "vit": Family("vit", "ViTModel", **_DINO),
+    "deit": Family("deit", "DeiTModel", **_DINO, extra_prefix=1),
     "clip": Family("clip", "CLIPVisionModel", CLIP_MEAN, CLIP_STD),
     "clip_vision_model": Family("clip", "CLIPVisionModel", CLIP_MEAN, CLIP_STD),
     "siglip": Family("siglip", "SiglipVisionModel", HALF, HALF),
@@ -122,7 +124,7 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
         config = explain_hf.two_tower_config(config, family.name)
     model_class = getattr(transformers, whole or family.model_class)
     overrides: dict[str, Any] = {"mask_ratio": 0.0} if family.name == "mae" else {}
-    init_kwargs: dict[str, Any] = {"add_pooling_layer": False} if family.name == "vit" and not whole else {}
+    init_kwargs: dict[str, Any] = {"add_pooling_layer": False} if family.name in ("vit", "deit") and not whole else {}
     _quiet_transformers()
     if pretrained:
         module = _from_pretrained(model_class, checkpoint, {**overrides, **init_kwargs})
@@ -154,7 +156,7 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
         patch_size=patch,
         layers=vcfg.num_hidden_layers,
         heads=vcfg.num_attention_heads,
-        num_registers=int(getattr(vcfg, "num_register_tokens", 0) or 0),
+        num_registers=int(getattr(vcfg, "num_register_tokens", 0) or 0) + family.extra_prefix,
         has_cls=has_cls,
         attention_points=_recorded_points(module, vision, "attentions", vcfg.num_hidden_layers, checkpoint),
         block_outputs=_recorded_points(module, vision, "hidden_states", vcfg.num_hidden_layers, checkpoint),
