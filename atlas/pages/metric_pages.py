@@ -164,7 +164,8 @@ class MetricPages:
         out = []
         for name in GROUNDING_METRICS:
             e = g.stat(name) if g is not None else MISSING
-            out.append({"metric": f"grounding:{name}", "mean": fmt(e.mean), "ci": ci_text(e), "n": e.n, "primary": False})
+            cell = {"metric": f"grounding:{name}", "mean": fmt(e.mean), "ci": ci_text(e), "n": e.n, "primary": False}
+            out.append(cell)
         return out
 
     def grounding_tables(self, model: str) -> list[dict[str, Any]]:
