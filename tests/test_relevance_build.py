@@ -23,8 +23,8 @@ def clip_build(tmp_path_factory, tiny_checkpoints):
     out = root / "out"
     result = CliRunner().invoke(app, [
         "build", "--model", f"clip={clip}", "--model", f"dino={tiny_checkpoints['dinov2']}",
-        "--model", f"siglip={tiny_checkpoints['siglip']}", "--weights",
-        "pretrained", "--method", "relevance", "--method", "rollout", "--method", "cls", "--image-size", "32", "--out", str(out),
+        "--model", f"siglip={tiny_checkpoints['siglip']}", "--weights", "pretrained", "--method", "relevance",
+        "--method", "rollout", "--method", "cls", "--image-size", "32", "--out", str(out),
     ])
     assert result.exit_code == 0, result.output
     return out, result.output
