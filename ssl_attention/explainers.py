@@ -32,6 +32,7 @@ class Explainer:
     kind: str  # "class" | "prompt"
     logits: Callable[[torch.Tensor], torch.Tensor]  # pixel_values -> [B, outputs] (runs the forward pass)
     class_names: list[str] | None = None
+    num_outputs: int | None = None  # "class": the head's classes, where the names are unknown
     target_class: int | None = None  # "class": None = the top-1 class of each image
     prompts: tuple[str, ...] = ()
     embed_text: Callable[[Sequence[str]], torch.Tensor] | None = None  # "prompt": prompts -> [P, D] (no grad)
@@ -54,7 +55,7 @@ class Explainer:
         """Explain class ``index`` (None: each image's top-1 class); UnsupportedError outside the head."""
         if self.kind != "class":
             raise UnsupportedError("--target-class is for classifiers; this model explains prompts")
-        outputs = len(self.class_names) if self.class_names else None
+        outputs = len(self.class_names) if self.class_names else self.num_outputs
         if index is not None and (index < 0 or (outputs is not None and index >= outputs)):
             raise UnsupportedError(f"target class {index} is outside the head's {outputs} classes")
         self.target_class = index

@@ -144,6 +144,8 @@ def test_timm_classifier_with_register_relevance(tmp_path):
     grads = torch.autograd.grad(logits.gather(1, logits.argmax(1, keepdim=True)).sum(), seen)
     ref = _rule([a.detach().numpy() for a in seen], [g.numpy() for g in grads], 2, True)
     np.testing.assert_allclose(got["relevance"][:, 0], ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(UnsupportedError, match="target class 7 is outside the head's 7 classes"):
+        model.explainer.set_class(7)
 
 
 def test_distilled_deit_relevance_keeps_both_prefix_tokens_in_the_matrix(tmp_path):

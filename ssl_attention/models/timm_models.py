@@ -62,7 +62,8 @@ def load_timm_model(name: str, checkpoint: str, *, pretrained: bool, image_size:
     if hasattr(module, "blocks") and hasattr(module, "patch_embed"):
         model = _vit(name, checkpoint, weights, module, image_size)
         if explain and getattr(module, "num_classes", 0):
-            model.explainer = Explainer("class", module.forward, class_names=_imagenet_names(module))
+            model.explainer = Explainer("class", module.forward, class_names=_imagenet_names(module),
+                                        num_outputs=int(module.num_classes))
         return model
     if all(hasattr(module, s) for s in _STAGES):
         return _resnet(name, checkpoint, weights, module, image_size)
