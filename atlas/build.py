@@ -34,6 +34,7 @@ from atlas.project import SiteSettings
 from atlas.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
 from atlas.report import BuildReport
 from atlas.site_budget import select_site_images
+from atlas.targets import TargetOptions
 from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import check_methods
 from ssl_attention.models import ModelRequest
@@ -55,6 +56,7 @@ class BuildOptions:
     methods: tuple[str, ...] | None = None
     per_head: bool | None = None
     query_layers: str | None = None  # canonical --query-layers; None: last for the bundled sample, else none
+    targets: TargetOptions = field(default_factory=TargetOptions)  # what relevance / ViT Grad-CAM explain
     site: bool = True
     site_dir: Path | None = None
     colormap: str = "viridis"

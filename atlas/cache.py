@@ -17,9 +17,9 @@ from atlas.manifest import FORMAT_VERSION, ModelEntry
 
 def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
     """What a cached map depends on: image bytes, model identity and revision, preprocessing, methods,
-    per-head or fused-only, the statistics it holds (older files without them are recomputed), code
-    version, the query-patch rows' layers where there are any (all but the image from the model's
-    manifest entry)."""
+    per-head or fused-only, the statistics it holds (older files without them are recomputed), the
+    targets of the gradient methods, code version, the query-patch rows' layers where there are any (all
+    but the image from the model's manifest entry)."""
     identity = {
         "image": image_sha256,
         "checkpoint": model_entry.checkpoint,
@@ -35,6 +35,8 @@ def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
     }
     if model_entry.query_layers:  # absent without rows: caches of builds without them stay valid
         identity["query_layers"] = list(model_entry.query_layers)
+    if model_entry.targets:  # relevance / ViT Grad-CAM: what they explain
+        identity["targets"] = [model_entry.target_kind, *model_entry.targets]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

@@ -40,9 +40,19 @@ def load_catalog(build_dir: Path) -> Catalog:
 
 def gradcam_target(maps_file: Path) -> tuple[int, str] | None:
     """The Grad-CAM target class of a cached map file: (class index, label or ""); None if not recorded."""
+    return _recorded_class(maps_file, "gradcam")
+
+
+def explained_class(maps_file: Path) -> tuple[int, str] | None:
+    """The class a classifier's relevance / ViT Grad-CAM explain on a cached map file: (index, label or "")."""
+    return _recorded_class(maps_file, "target")
+
+
+def _recorded_class(maps_file: Path, prefix: str) -> tuple[int, str] | None:
+    """``<prefix>_class`` and ``<prefix>_label`` of a map file's meta; None if not recorded."""
     try:
         with np.load(maps_file, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-        return int(meta["gradcam_class"]), str(meta.get("gradcam_label") or "")
+        return int(meta[f"{prefix}_class"]), str(meta.get(f"{prefix}_label") or "")
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
         return None

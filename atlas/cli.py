@@ -89,6 +89,12 @@ _QUERY = typer.Option("--query-layers", metavar="LAYERS",
                       "image page's query-patch explorer): none, last, all, or layer numbers such as 11 or 8,11 "
                       "or 0,last. They cost heads x patches^2 bytes per image, model and layer (~0.8 MB for a "
                       "ViT-B at 224 px). Default: last for the bundled sample, none for your own --images.")
+_PROMPTS = typer.Option("--prompts", metavar="FILE", dir_okay=False,
+                        help="Prompts for relevance and gradcam_vit of CLIP/SigLIP two-tower checkpoints, one per "
+                        "line (UTF-8). Default: one per box label, 'a photo of a {label}.'.")
+_TARGET_CLASS = typer.Option("--target-class", metavar="N", min=0,
+                             help="Class index that relevance and gradcam_vit explain for ViT classifiers. "
+                             "Default: each image's top-1 class.")
 _OUT = typer.Option("--out", "-o", metavar="DIR",
                     help="Build folder (maps cache, images, metrics, site): a new or empty folder, or one an "
                     "earlier build made (marked by OUT/.atlas-build). It may not be, hold or lie inside the "
@@ -127,6 +133,8 @@ def build(
     method: Annotated[list[str] | None, _METHOD] = None,
     heads: Annotated[bool | None, _HEADS] = None,
     query_layers: Annotated[str | None, _QUERY] = None,
+    prompts: Annotated[Path | None, _PROMPTS] = None,
+    target_class: Annotated[int | None, _TARGET_CLASS] = None,
     out: Annotated[Path, _OUT] = Path("build"),
     site: Annotated[bool, _SITE] = True,
     site_dir: Annotated[Path | None, _SITE_DIR] = None,
@@ -141,6 +149,7 @@ def build(
     from atlas.project import find_project
     from atlas.query_layers import parse_query_layers
     from atlas.site_budget import parse_site_images
+    from atlas.targets import TargetOptions, read_prompts
     from ssl_attention.preprocess import parse_size
 
     try:
@@ -166,11 +175,13 @@ def build(
         methods, per_head = build_methods(method, heads)
         subset = parse_site_images(site_images)
         query = None if query_layers is None else parse_query_layers(query_layers)
+        targets = TargetOptions(prompts=read_prompts(prompts) if prompts is not None else None,
+                                target_class=target_class)
         options = BuildOptions(
             requests=requests, images=images, annotations=annotations, weights=weights, device=device,
-            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, site=site,
-            site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force, site_images=subset,
-            query_layers=query,
+            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, targets=targets,
+            site=site, site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force,
+            site_images=subset, query_layers=query,
             site_settings=project.site if project is not None else None,
         )
         report = run_build(options, console)

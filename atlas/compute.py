@@ -15,6 +15,7 @@ from atlas.manifest import Manifest, ModelEntry
 from ssl_attention.errors import AtlasError
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
+from ssl_attention.methods import target_methods
 from ssl_attention.models.base import VisionModel
 from ssl_attention.preprocess import to_tensor
 from ssl_attention.skips import Skip
@@ -113,10 +114,22 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
             meta["gradcam_class"] = int(arrays["gradcam_class"])
             if model.class_names:
                 meta["gradcam_label"] = model.class_names[meta["gradcam_class"]]
+        meta.update(_explained_class(model, arrays))
         rel = f"{model.name}/{record.id}.npz"
         write_maps(maps_dir / rel, arrays, meta)
         result.maps[record.id] = rel
         result.computed += 1
+
+
+def _explained_class(model: VisionModel, arrays: dict[str, np.ndarray]) -> dict:
+    """The class a classifier's gradient maps explain on this image (``target_class``, ``target_label``)."""
+    explainer = model.explainer
+    found = [arrays[f"{m}_class"] for m in target_methods() if f"{m}_class" in arrays]
+    if explainer is None or explainer.kind != "class" or not found:
+        return {}
+    index = int(found[0][0])
+    names = explainer.class_names
+    return {"target_class": index, **({"target_label": names[index]} if names and index < len(names) else {})}
 
 
 def _check_finite(maps: dict, records: list[ImageRecord]) -> None:

@@ -17,7 +17,7 @@ from atlas.atomic import write_text_atomic
 from atlas.layout import slug
 from ssl_attention.annotations import Box
 from ssl_attention.errors import AtlasError
-from ssl_attention.methods import get_method, in_order
+from ssl_attention.methods import get_method, in_order, target_methods
 
 if TYPE_CHECKING:
     from ssl_attention.models.base import VisionModel
@@ -89,6 +89,8 @@ class ModelEntry:
     revision: str = ""
     family: str = ""
     architecture: str = ""
+    targets: tuple[str, ...] = ()  # what relevance / ViT Grad-CAM explain: a class ("top-1 class") or prompts
+    target_kind: str = ""  # "class" | "prompt" | "" (no gradient method)
     preprocessing: dict[str, Any] = field(default_factory=dict, hash=False)
     note: str = ""  # e.g. why the weights are random
     maps: dict[str, str] = field(default_factory=dict, hash=False)  # image id -> npz path relative to maps/
@@ -99,6 +101,7 @@ class ModelEntry:
         """The entry of a loaded model computing ``methods`` (per-head maps unless ``per_head`` is False)
         and the query-patch rows of ``query_layers``."""
         vit = model.kind == "vit"
+        explained = model.explainer is not None and any(m in target_methods() for m in methods)
         return cls(
             name=model.name,
             checkpoint=model.checkpoint,
@@ -118,6 +121,8 @@ class ModelEntry:
             per_head=per_head is not False and vit,
             statistics=model.statistics,
             query_layers=tuple(query_layers) if vit else (),
+            targets=model.explainer.targets if explained else (),
+            target_kind=model.explainer.kind if explained else "",
             preprocessing=model.preprocessing.to_dict(),
             note=model.note,
         )
@@ -136,6 +141,10 @@ class ModelEntry:
     def head_methods(self) -> tuple[str, ...]:
         """Methods of this model that have per-head maps."""
         return tuple(m for m in self.methods if get_method(m).per_head and self.heads > 0)
+
+    def depth(self, method: str) -> int:
+        """Maps along ``method``'s first axis: its targets (relevance, ViT Grad-CAM), else layers or stages."""
+        return len(self.targets) if get_method(method).unit == "target" else self.layers
 
     def variants(self, method: str) -> list[str]:
         """Map variants of ``method``: ``fused`` then ``h00``, ``h01``... where the method has heads."""
@@ -167,6 +176,8 @@ class ModelEntry:
             "per_head": self.per_head,
             "statistics": list(self.statistics),
             "query_layers": list(self.query_layers),
+            "targets": list(self.targets),
+            "target_kind": self.target_kind,
             "preprocessing": self.preprocessing,
             "note": self.note,
         }
@@ -197,6 +208,8 @@ class ModelEntry:
             per_head=bool(data.get("per_head", kind == "vit" and heads > 0)),
             statistics=tuple(str(name) for name in data.get("statistics", [])),
             query_layers=tuple(int(layer) for layer in data.get("query_layers", [])),
+            targets=tuple(str(t) for t in data.get("targets", [])),
+            target_kind=str(data.get("target_kind", "")),
             preprocessing=dict(data.get("preprocessing") or {}),
             note=str(data.get("note", "")),
             maps={str(k): str(v) for k, v in data.get("maps", {}).items()},

@@ -38,6 +38,7 @@ from ssl_attention.aggregate import (
     write_summary_json,
 )
 from ssl_attention.aggregate.statistics import DEFAULT_BOX_METRIC, DEFAULT_PRIMARY
+from ssl_attention.grounding import GroundingRow, ground_image, summarise_grounding
 from ssl_attention.methods import get_method
 from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
 
@@ -73,8 +74,9 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     index: Index = {}
     blocks_of: dict[str, list[ScoreBlock]] = {}
     similarity_maps: dict[str, dict] = {}
+    grounding: list[GroundingRow] = []
     for model in manifest.models:
-        blocks, per_head_maps = _model_blocks(model, boxed, maps_dir)
+        blocks, per_head_maps = _model_blocks(model, boxed, maps_dir, grounding)
         table = columns(model.name, blocks)
         path = out_dir / f"{model.name}{SUFFIX}"
         write_via_temp(path, lambda tmp, table=table: write_rows(table, tmp))
@@ -86,6 +88,7 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     summary = summarise_index(index, lambda select: _label_rows(blocks_of, select), len(images))
     summary["head_similarity"] = [s for model in manifest.models
                                   for s in _similarity(model.name, index, similarity_maps[model.name])]
+    summary["text_grounding"] = summarise_grounding(grounding)
     names = panel_metric_names({m for e in summary["leaderboard"] for m in e["metrics"]})
     panels = {model: _panels(blocks, names, summary["primary_metric"]) for model, blocks in blocks_of.items()}
     panels_path = out_dir / PANELS_FILE
@@ -105,10 +108,14 @@ def _target(model: ModelEntry, image: ImageEntry) -> Target:
     return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
 
 
-def _model_blocks(model: ModelEntry, boxed: dict[str, ImageEntry],
-                  maps_dir: Path) -> tuple[list[ScoreBlock], dict]:
+def _model_blocks(model: ModelEntry, boxed: dict[str, ImageEntry], maps_dir: Path,
+                  grounding: list[GroundingRow]) -> tuple[list[ScoreBlock], dict]:
     """Score blocks of every map of one model (baselines first per image, then each method), plus
-    per-head maps {method: [L, H, N images, gh, gw]} for the head similarity."""
+    per-head maps {method: [L, H, N images, gh, gw]} for the head similarity.
+
+    Maps per prompt (relevance, ViT Grad-CAM of CLIP/SigLIP) are scored per label instead, against that
+    label's boxes only (text grounding), into ``grounding``.
+    """
     blocks: list[ScoreBlock] = []
     per_head: dict[str, list[np.ndarray]] = {}
     for image_id, rel in sorted(model.maps.items()):
@@ -123,6 +130,11 @@ def _model_blocks(model: ModelEntry, boxed: dict[str, ImageEntry],
             for method in model.methods:
                 arrays = get_method(method)
                 fused = data[arrays.fused_array]
+                if arrays.unit == "target" and model.target_kind == "prompt":
+                    image = boxed[image_id]
+                    grounding += ground_image(image_id, model.name, method, fused, model.targets, image.boxes,
+                                              (image.width, image.height), model.grid, model.patch_size)
+                    continue
                 keys: list[tuple[int | None, str]] = [(layer, FUSED) for layer in range(fused.shape[0])]
                 stacks = [fused]
                 if arrays.head_array is not None and arrays.head_array in data:

@@ -129,6 +129,26 @@ class Similarity:
 
 
 @dataclass(frozen=True)
+class GroundingStat:
+    """Text grounding of one model x method on one label (``label`` "": over all labels)."""
+
+    model: str
+    method: str
+    label: str
+    prompt: str
+    metrics: dict[str, Estimate]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> GroundingStat:
+        metrics = {name: _estimate(e or {}) for name, e in d["metrics"].items()}
+        return cls(d["model"], d["method"], d["label"], d.get("prompt", ""), metrics)
+
+    def stat(self, metric: str) -> Estimate:
+        """The estimate of ``metric``; :data:`MISSING` where there is none."""
+        return self.metrics.get(metric, MISSING)
+
+
+@dataclass(frozen=True)
 class Summary:
     """``summary.json`` as typed data; the defaults are those of a build without metrics."""
 
@@ -143,6 +163,7 @@ class Summary:
     tables: tuple[LayerHeadTable, ...] = ()
     head_ranking: tuple[Ranking, ...] = ()
     labels: tuple[LabelStat, ...] = ()
+    text_grounding: tuple[GroundingStat, ...] = ()
     head_similarity: tuple[Similarity, ...] = ()
 
     @classmethod
@@ -165,7 +186,12 @@ class Summary:
             head_ranking=section("head_ranking", Ranking.from_json),
             labels=section("labels", LabelStat.from_json),
             head_similarity=section("head_similarity", Similarity.from_json),
+            text_grounding=section("text_grounding", GroundingStat.from_json),
         )
+
+    def grounding_of(self, model: str) -> tuple[GroundingStat, ...]:
+        """The text-grounding entries of ``model`` (per method: over all labels first, then per label)."""
+        return tuple(g for g in self.text_grounding if g.model == model)
 
     def leaderboard_of(self, model: str) -> tuple[SummaryEntry, ...]:
         return tuple(e for e in self.leaderboard if e.model == model)

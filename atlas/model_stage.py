@@ -20,8 +20,10 @@ from atlas.dataset import ImageRecord
 from atlas.manifest import ModelEntry
 from atlas.model_cache import cached_entry, request_identity, save_entry
 from atlas.query_layers import resolve_query_layers
+from atlas.targets import TargetOptions, set_targets, wants_targets
 from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
 from ssl_attention.maps import unsupported_reason
+from ssl_attention.methods import target_methods
 from ssl_attention.models import ModelRequest, load_model
 from ssl_attention.models.base import VisionModel
 from ssl_attention.skips import Skip
@@ -36,12 +38,17 @@ class ModelStage:
         self.console, self.progress, self.skip = console, progress, skip
         self.maps_dir = options.out / "maps"
         self.failed: list[str] = []  # one line per model that could not be built
+        self.targets: TargetOptions = options.targets
+        self.labels = sorted({box.label for record in images for box in record.boxes})
+        self.said: dict[str, set[str]] = {}  # model -> methods whose absence was already said
 
     def maps_of(self, request: ModelRequest) -> ModelMaps | None:
         """The maps of one model: from the cache without loading it when all are there, else computed."""
         options = self.options
         identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head,
                                     self.query_spec)
+        if wants_targets(options.methods):
+            identity["targets"] = self.targets.identity(self.labels)
         entry = cached_entry(self.maps_dir, request, identity)
         if entry is not None:
             cached, todo = reuse_cached_maps(entry, self.images, self.maps_dir)
@@ -63,6 +70,8 @@ class ModelStage:
             return None
         try:
             methods = self.methods_for(model)
+            if methods is not None:
+                methods = self.explain(model, methods)
             if methods is None:
                 return None
             task = self.progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(self.images))
@@ -100,7 +109,8 @@ class ModelStage:
         """Load one model; a checkpoint that cannot be loaded is skipped (one line) so the others still run."""
         options = self.options
         try:
-            return load_model(request, weights=options.weights, device=str(self.device), image_size=options.image_size)
+            return load_model(request, weights=options.weights, device=str(self.device), image_size=options.image_size,
+                              explain=wants_targets(options.methods))
         except ModelLoadError as exc:
             if len(options.requests) == 1:
                 raise
@@ -134,9 +144,29 @@ class ModelStage:
                           f"{reasons}; it offers {', '.join(model.methods)}", UnsupportedError)
         return None
 
+    def explain(self, model: VisionModel, methods: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Point the gradient methods at the build's targets; without targets (e.g. no tokenizer offline)
+        they are dropped with one line, and a model left with nothing is skipped (None)."""
+        gradient = [m for m in methods if m in target_methods()]
+        if not gradient:
+            return methods
+        try:
+            set_targets(model, self.targets, self.labels)
+            return methods
+        except UnsupportedError as exc:
+            rest = tuple(m for m in methods if m not in gradient)
+            self.said[model.name] = set(gradient)
+            if not rest:
+                self.failed_model(model.name, f"{' and '.join(gradient)} not computed ({exc})", UnsupportedError)
+                return None
+            self.skip(Skip("methods", f"model {model.name}",
+                           f"{' and '.join(gradient)} not computed ({exc}); computing {', '.join(rest)}"))
+            return rest
+
     def note_unsupported(self, entry: ModelEntry) -> None:
         """One line (kept in the report) naming the requested methods a model computed without."""
-        missing = [m for m in self.options.methods or () if m not in entry.methods]
+        said = self.said.get(entry.name, set())
+        missing = [m for m in self.options.methods or () if m not in entry.methods and m not in said]
         if missing:
             reasons = "; ".join(f"{m} not computed ({unsupported_reason(entry.kind, m)})" for m in missing)
             self.skip(Skip("methods", f"model {entry.name}", f"{reasons}; computing {', '.join(entry.methods)}"))

@@ -109,7 +109,7 @@ def _render_pair(model: ModelEntry, image: ImageEntry, npz: Path, out: Path) -> 
         arrays = {k: data[k] for k in data.files}
     written = set()
     for method in model.methods:
-        maps = np.stack([layer_maps(arrays, model, method, layer) for layer in range(model.layers)])
+        maps = np.stack([layer_maps(arrays, model, method, layer) for layer in range(model.depth(method))])
         sprite = out / layout.map_sprite(model.slug, image.slug, method)
         _write(sprite, encode_png(sprite_indices(maps), range_chunk(maps)))
         written.add(sprite.name)

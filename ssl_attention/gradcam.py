@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def _reproducible_backward(device: torch.device) -> Iterator[None]:
+def reproducible_backward(device: torch.device) -> Iterator[None]:
     """Make the backward pass give the same bits on every run.
 
     CPU backward kernels sum partial gradients across threads in a run-dependent order (seen here:
@@ -44,7 +44,7 @@ def gradcam_maps(model: VisionModel, pixel_values: torch.Tensor,
     """``gradcam`` [B, stages, gh, gw] (float32) and ``gradcam_class`` [B] (the target class index).
 
     Gradients are taken with ``torch.autograd.grad`` with respect to the stage outputs only, so nothing
-    accumulates in parameter ``.grad`` between calls, and reproducibly (``_reproducible_backward``).
+    accumulates in parameter ``.grad`` between calls, and reproducibly (``reproducible_backward``).
     """
     activations: list[torch.Tensor] = []
     handles = [stage.register_forward_hook(lambda _m, _i, out: activations.append(out)) for stage in model.stages]
@@ -54,7 +54,7 @@ def gradcam_maps(model: VisionModel, pixel_values: torch.Tensor,
             logits = model.run(inputs).float()
             classes = logits.argmax(dim=1) if target is None else target.to(logits.device)
             score = logits.gather(1, classes[:, None]).sum()
-            with _reproducible_backward(pixel_values.device):  # the forward is reproducible as it is
+            with reproducible_backward(pixel_values.device):  # the forward is reproducible as it is
                 grads = torch.autograd.grad(score, activations)
     finally:
         for handle in handles:

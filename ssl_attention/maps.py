@@ -7,7 +7,7 @@ import torch
 
 from ssl_attention.attention import vit_attention_maps
 from ssl_attention.errors import UnsupportedError
-from ssl_attention.methods import Method, get_method, get_statistic, method_names
+from ssl_attention.methods import Method, default_only, get_method, get_statistic, method_names
 from ssl_attention.models.base import VisionModel
 from ssl_attention.query_rows import check_query_layers
 
@@ -52,13 +52,14 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
 
     ``per_head``: None keeps per-head maps where they exist; False keeps fused maps only; True demands
     per-head maps, which is an error for methods without heads (rollout, gradcam) named in ``methods``.
-    With ``methods`` None (every method of the model), True is the same as None.
+    With ``methods`` None (every method of the model but the gradient methods, which are asked for by
+    name), True is the same as None.
 
     ``query_layers``: also the quantised query-patch rows of these layers (``query_rows``, ``query_scale``;
     see ``ssl_attention.query_rows``), from the same forward pass; a layer the model lacks is an error.
     """
     if methods is None:
-        methods = model.methods
+        methods = default_only(model.methods)
         if per_head:  # nothing was named that could lack heads: keep them where they exist
             per_head = None
     check_request(model, methods, per_head)

@@ -65,7 +65,9 @@ class Method:
     wrong_kind: str  # why a model of another kind lacks it
     no_heads: str = ""  # why it has no per-head maps (where it has none)
     needs_cls: bool = False  # offered only by ViTs with a CLS token
-    unit: str = "layer"  # what its depth axis counts: "layer" or "stage"
+    needs_target: bool = False  # offered only by models with a score to explain (a head or a text tower)
+    default: bool = True  # computed when no --method is given (gradient methods are asked for by name)
+    unit: str = "layer"  # what its depth axis counts: "layer", "stage" or "target" (one map per target)
     term: str | None = None  # glossary term of the label, where it is not the label itself
     reduction: Reduction | str | None = None
     compute: Compute | str | None = None
@@ -81,13 +83,15 @@ class Method:
         """The npz array of its per-head maps [L, H, gh, gw], or None."""
         return self.name if self.per_head else None
 
-    def offered_by(self, kind: str, has_cls: bool) -> bool:
-        """Whether a model of ``kind`` (with or without a CLS token) offers this method."""
-        return kind in self.kinds and (has_cls or not self.needs_cls)
+    def offered_by(self, kind: str, has_cls: bool, has_target: bool = False) -> bool:
+        """Whether a model of ``kind`` (with or without a CLS token, a target to explain) offers this method."""
+        return kind in self.kinds and (has_cls or not self.needs_cls) and (has_target or not self.needs_target)
 
     def missing_reason(self, kind: str) -> str:
         """Why a model of ``kind`` that does not offer this method lacks it."""
-        return self.wrong_kind if kind not in self.kinds else "it has no CLS token"
+        if kind not in self.kinds:
+            return self.wrong_kind
+        return _NO_TARGET if self.needs_target else "it has no CLS token"
 
     def reduction_factory(self) -> Reduction | None:
         """The per-layer reduction factory (imported on first use when given as a reference)."""
@@ -110,6 +114,9 @@ def _resolve(target: Callable | str | None) -> Callable | None:
 
 
 _NOT_A_VIT = "it is a CNN without attention"
+_NO_TARGET = ("it has no score to explain (relevance needs a classifier head or a CLIP/SigLIP text tower; "
+              "a self-supervised backbone has no scalar to explain)")
+_RELEVANCE = "ssl_attention.relevance"
 
 METHODS: tuple[Method, ...] = (
     Method("cls", "CLS attention", kinds=("vit",), per_head=True, needs_cls=True, wrong_kind=_NOT_A_VIT,
@@ -121,6 +128,12 @@ METHODS: tuple[Method, ...] = (
     Method("gradcam", "Grad-CAM", kinds=("cnn",), per_head=False, wrong_kind="Grad-CAM is implemented for CNNs only",
            no_heads="a CNN has no heads", unit="stage", compute="ssl_attention.gradcam:gradcam_maps",
            extra_arrays=("gradcam_class",)),
+    Method("relevance", "relevance", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT, needs_target=True,
+           default=False, no_heads="it fuses all heads", unit="target", compute=f"{_RELEVANCE}:relevance_maps",
+           extra_arrays=("relevance_class",)),
+    Method("gradcam_vit", "Grad-CAM (ViT)", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT,
+           needs_target=True, default=False, no_heads="it weights channels, not heads", unit="target",
+           term="ViT Grad-CAM", compute=f"{_RELEVANCE}:gradcam_vit_maps", extra_arrays=("gradcam_vit_class",)),
 )
 
 
@@ -147,9 +160,19 @@ def get_method(name: str) -> Method:
     raise UnsupportedError(f"unknown method {name!r}; methods are {known}")
 
 
-def methods_for(kind: str, has_cls: bool) -> tuple[str, ...]:
-    """The methods a model of ``kind`` (with or without a CLS token) offers, in registry order."""
-    return tuple(m.name for m in all_methods() if m.offered_by(kind, has_cls))
+def methods_for(kind: str, has_cls: bool, has_target: bool = False) -> tuple[str, ...]:
+    """The methods a model of ``kind`` (with or without a CLS token, a target to explain) offers, in order."""
+    return tuple(m.name for m in all_methods() if m.offered_by(kind, has_cls, has_target))
+
+
+def default_only(names: Any) -> tuple[str, ...]:
+    """The methods among ``names`` computed when none is named (not the gradient methods), in order."""
+    return tuple(name for name in in_order(names) if get_method(name).default)
+
+
+def target_methods() -> tuple[str, ...]:
+    """The methods with one map per target (relevance, ViT Grad-CAM)."""
+    return tuple(m.name for m in all_methods() if m.unit == "target")
 
 
 def in_order(names: Any) -> tuple[str, ...]:

@@ -37,12 +37,13 @@ def toy_method(monkeypatch):
 
 
 def test_the_registry_describes_every_method():
-    assert method_names() == ("cls", "mean", "rollout", "gradcam")
+    assert method_names() == ("cls", "mean", "rollout", "gradcam", "relevance", "gradcam_vit")
     assert methods_for("vit", True) == ("cls", "mean", "rollout")
+    assert methods_for("vit", False, has_target=True) == ("mean", "rollout", "relevance", "gradcam_vit")
     assert methods_for("vit", False) == ("mean", "rollout")
     assert methods_for("cnn", False) == ("gradcam",)
     assert get_method("cls").fused_array == "cls_fused" and get_method("rollout").head_array is None
-    assert get_method("gradcam").unit == "stage"
+    assert get_method("gradcam").unit == "stage" and get_method("relevance").unit == "target"
 
 
 def _data_block(html: str) -> dict:

@@ -166,3 +166,61 @@ HF_BUILDERS = {
 TIMM_BUILDERS = {"timm_vit": timm_vit_registers, "timm_resnet": timm_resnet,
                  "timm_vit_parallel_scaling": timm_vit_parallel_scaling,
                  "timm_vit_parallel_things": timm_vit_parallel_things}
+
+
+def vit_classifier(folder: Path, seed: int = 0, labels: int = 5) -> Path:
+    """A transformers ViTForImageClassification (a supervised ViT with a head, as DeiT/ViT on the Hub)."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(seed)
+    config = ViTConfig(**TINY, patch_size=PATCH, image_size=SIZE, num_labels=labels,
+                       id2label={i: f"thing{i}" for i in range(labels)}, architectures=["ViTForImageClassification"])
+    return _save_hf(ViTForImageClassification(config), folder)
+
+
+def timm_vit_classifier(folder: Path, seed: int = 0) -> Path:
+    """A timm VisionTransformer with a 7-class head and one register, saved with save_for_hf."""
+    return _save_timm("vit_base_patch16_224", folder, seed, img_size=SIZE, patch_size=PATCH, embed_dim=32, depth=3,
+                      num_heads=4, reg_tokens=1, num_classes=7, no_embed_class=True)
+
+
+def clip_tokenizer(folder: Path):
+    """A byte-level CLIP BPE tokenizer without merges (514 tokens), saved into ``folder``."""
+    import json
+
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    chars = list(bytes_to_unicode().values())
+    vocab = [*chars, *(c + "</w>" for c in chars), "<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def clip_with_tokenizer(folder: Path, seed: int = 0) -> Path:
+    """A whole CLIPModel with its tokenizer files, so prompts can be embedded offline."""
+    from transformers import CLIPConfig, CLIPModel
+
+    tokenizer = clip_tokenizer(folder)
+    torch.manual_seed(seed)
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
+    config = CLIPConfig(
+        text_config=dict(**TINY, vocab_size=len(tokenizer), max_position_embeddings=32, **ids),
+        vision_config=dict(**TINY, patch_size=PATCH, image_size=SIZE), projection_dim=16,
+    )
+    return _save_hf(CLIPModel(config), folder)
+
+
+def deit_distilled(folder: Path, seed: int = 0, labels: int = 4) -> Path:
+    """A transformers DeiTForImageClassificationWithTeacher: CLS + distillation token, two heads."""
+    from transformers import DeiTConfig, DeiTForImageClassificationWithTeacher
+
+    torch.manual_seed(seed)
+    config = DeiTConfig(**TINY, patch_size=PATCH, image_size=SIZE, num_labels=labels,
+                        architectures=["DeiTForImageClassificationWithTeacher"])
+    return _save_hf(DeiTForImageClassificationWithTeacher(config), folder)

@@ -7,9 +7,9 @@ from functools import cached_property
 
 from atlas import layout
 from atlas.anatomy_data import ModelAnatomy, load_anatomy
-from atlas.catalog import gradcam_target
+from atlas.catalog import explained_class, gradcam_target
 from atlas.head_scores import HeadScores
-from atlas.manifest import ModelEntry
+from atlas.manifest import ImageEntry, ModelEntry
 from atlas.pages.anatomy_pages import cluster_list
 from atlas.pages.metric_pages import panel_data
 from atlas.pages.writer import PageWriter, json_for_html
@@ -101,11 +101,24 @@ class AtlasPages(PageWriter):
                     for m in models
                     if m.kind == "cnn" and (t := gradcam_target(self.catalog.maps_file(m, image.id))) is not None
                 ],
+                "target_notes": [note for m in models if (note := self.target_note(m, image)) is not None],
                 "leaderboard": self.url(src, layout.LEADERBOARD_PAGE),
                 "data_json": json_for_html(data),
             },
             search_text=" ".join([image.id, image.file, *sorted({b.label for b in image.boxes}), *image.tags]),
         )
+
+    def target_note(self, model: ModelEntry, image: ImageEntry) -> dict | None:
+        """What the relevance / ViT Grad-CAM maps of ``model`` explain on ``image`` (None without them)."""
+        if not model.targets:
+            return None
+        if model.target_kind == "prompt":
+            text = f"{len(model.targets)} prompts, one map each"
+        else:
+            found = explained_class(self.catalog.maps_file(model, image.id))
+            text = model.targets[0] if found is None else f"{model.targets[0]}, class {found[0]}" + (
+                f" ({found[1]})" if found[1] else "")
+        return {"model": model.name, "text": text, "random": model.random}
 
     def models_index(self) -> None:
         src = layout.MODELS_PAGE

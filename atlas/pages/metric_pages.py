@@ -20,9 +20,18 @@ from markupsafe import Markup
 from atlas import layout
 from atlas.manifest import ImageEntry, ModelEntry
 from atlas.metrics_data import MetricsData
-from atlas.metrics_summary import MISSING, LabelStat, LayerHeadTable, Similarity, Summary, SummaryEntry
+from atlas.metrics_summary import (
+    MISSING,
+    GroundingStat,
+    LabelStat,
+    LayerHeadTable,
+    Similarity,
+    Summary,
+    SummaryEntry,
+)
 from atlas.svg_charts import PALETTE, Interval, RefLine, Series, interval_chart, line_chart, matrix_chart
 from ssl_attention.aggregate import FUSED, Estimate
+from ssl_attention.grounding import GROUNDING_METRICS
 from ssl_attention.methods import method_names
 
 if TYPE_CHECKING:
@@ -139,7 +148,31 @@ class MetricPages:
             "baseline": entry.layer is None,
             "n": entry.stat(self.primary).n,
             "cells": self.cells(entry),
+            "grounding": self.grounding_cells(self.grounding_overall(entry.model, entry.method))[:1],
         }
+
+    def grounding_cells(self, g: GroundingStat | None) -> list[dict[str, Any]]:
+        """One cell per text-grounding metric (dashes without an entry)."""
+        out = []
+        for name in GROUNDING_METRICS:
+            e = g.stat(name) if g is not None else MISSING
+            cell = {"metric": f"grounding:{name}", "mean": fmt(e.mean), "ci": ci_text(e), "n": e.n, "primary": False}
+            out.append(cell)
+        return out
+
+    def grounding_tables(self, model: str) -> list[dict[str, Any]]:
+        """Per method, the text-grounding rows of ``model``: all labels first, then each label."""
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for g in self.summary.grounding_of(model):
+            rows = tables.setdefault(g.method, [])
+            row = {"label": g.label or "all labels", "prompt": g.prompt, "n": g.stat(GROUNDING_METRICS[0]).n,
+                   "cells": self.grounding_cells(g), "overall": not g.label}
+            rows.insert(0, row) if not g.label else rows.append(row)
+        return [{"method": method, "rows": rows} for method, rows in tables.items()]
+
+    def grounding_overall(self, model: str, method: str) -> GroundingStat | None:
+        """The all-labels text-grounding entry of one model x method, if any."""
+        return next((g for g in self.summary.grounding_of(model) if g.method == method and not g.label), None)
 
     def baseline_means(self, model: str, metric: str) -> dict[str, float]:
         return {b.method: b.stat(metric).mean for b in self.summary.baselines_of(model)}
@@ -208,6 +241,12 @@ class MetricPages:
         for e in self.summary.leaderboard:
             group = groups.setdefault(e.model, {"model": self.model_ref(src, e.model), "rows": []})
             group["rows"].append(self.row(e, e.method))
+        for g in self.summary.text_grounding:  # per-prompt maps: scored by text grounding only
+            if not g.label:
+                group = groups.setdefault(g.model, {"model": self.model_ref(src, g.model), "rows": []})
+                entry = SummaryEntry(g.model, g.method, None, "", {})
+                n = g.stat(GROUNDING_METRICS[0]).n
+                group["rows"].append(self.row(entry, g.method) | {"baseline": False, "n": n})
         for b in self.summary.baselines:
             if b.model in groups:
                 groups[b.model]["rows"].append(self.row(b, BASELINE_LABELS.get(b.method, b.method)))
@@ -253,6 +292,7 @@ class MetricPages:
             "confidence": round(100 * self.summary.confidence),
             "n_boot": self.summary.n_boot,
             "groups": list(groups.values()),
+            "grounding_metric": GROUNDING_METRICS[0],
             "best_heads": best_heads,
             "ci_chart": interval_chart(
                 rows,
@@ -344,6 +384,8 @@ class MetricPages:
             "ranking": ranking,
             "similarity": similarity,
             "labels": self.label_table([(m, self.labels_of(name, m)) for m in methods]),
+            "grounding": self.grounding_tables(name),
+            "grounding_metrics": GROUNDING_METRICS,
             "leaderboard_href": self.writer.url(src, layout.LEADERBOARD_PAGE),
             "model_href": self.writer.url(src, layout.model_page(model.slug)),
             "downloads": self.downloads(src),

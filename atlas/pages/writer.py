@@ -26,7 +26,7 @@ from atlas.metrics_data import MetricsData
 from atlas.mkdocs_hooks import RAW_HTML_KEY
 from atlas.pages.outside import SHELL_BODY, SHELL_TITLE, OutsidePage, shell_folder, shell_src
 from atlas.resources import templates_dir
-from ssl_attention.methods import all_methods
+from ssl_attention.methods import all_methods, get_method
 
 
 def json_for_html(data: Any) -> Markup:
@@ -130,6 +130,9 @@ class PageWriter:
             "methods": list(model.methods),
             "headMethods": list(model.head_methods),
             "queryLayers": list(model.query_layers),
+            "depths": {m: model.depth(m) for m in model.methods},  # maps per method: layers, stages or targets
+            "targets": list(model.targets),
+            "companions": companions(model),
         }
 
     def base_data(self, src: str, page: str) -> dict:
@@ -196,3 +199,11 @@ class PageWriter:
             }
             for i in images
         ]
+
+
+def companions(model: ModelEntry) -> dict[str, list[str]]:
+    """Per per-target method (relevance, gradcam_vit): the maps the image page shows beside it, the model's
+    raw attention (its first per-head method) and its fused per-layer maps (rollout) at the last layer."""
+    fused_layers = [m for m in model.methods if not get_method(m).per_head and get_method(m).unit == "layer"]
+    others = [*model.head_methods[:1], *fused_layers]
+    return {m: others for m in model.methods if get_method(m).unit == "target" and others}

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ssl_attention.explainers import Explainer
 from ssl_attention.methods import methods_for, statistics_for
 from ssl_attention.preprocess import Preprocessing
 
@@ -24,6 +25,7 @@ class VisionModel:
     ``getter(module_output)`` returns that layer's output hidden states [B, T, D] (before any final norm:
     transformers' ``hidden_states[l + 1]``).
     CNNs (kind "cnn") expose ``stages``: the modules whose outputs Grad-CAM uses.
+    A ViT loaded with ``explain`` and something to explain has an ``explainer`` (``ssl_attention.explainers``).
     ``run(pixel_values)`` performs the forward pass (and returns logits for CNNs).
     """
 
@@ -47,6 +49,7 @@ class VisionModel:
     class_names: list[str] | None = None
     note: str = ""  # e.g. why weights are random
     revision: str = ""  # Hub commit or local fingerprint of the weights ("" when random or unknown)
+    explainer: Explainer | None = None  # the scores gradient methods explain (a head, a text tower), if any
 
     @property
     def prefix_tokens(self) -> int:
@@ -56,7 +59,7 @@ class VisionModel:
     @property
     def methods(self) -> tuple[str, ...]:
         """The methods of the registry this model supports."""
-        return methods_for(self.kind, self.has_cls and self.kind == "vit")
+        return methods_for(self.kind, self.has_cls and self.kind == "vit", self.explainer is not None)
 
     @property
     def statistics(self) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ class Family:
     std: tuple[float, float, float]
     forward_kwargs: tuple[tuple[str, Any], ...] = (("interpolate_pos_encoding", True),)
     naflex: bool = False  # SigLIP2 NaFlex: patchified input with spatial shapes
+    extra_prefix: int = 0  # prefix tokens beyond CLS and registers (DeiT's distillation token, counted as one)
 
 
 _DINO = dict(mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -37,6 +38,7 @@ FAMILIES: dict[str, Family] = {
     "dinov3_vit": Family("dinov3", "DINOv3ViTModel", **_DINO, forward_kwargs=()),
     "vit_mae": Family("mae", "ViTMAEModel", **_DINO),
     "vit": Family("vit", "ViTModel", **_DINO),
+    "deit": Family("deit", "DeiTModel", **_DINO, extra_prefix=1),
     "clip": Family("clip", "CLIPVisionModel", CLIP_MEAN, CLIP_STD),
     "clip_vision_model": Family("clip", "CLIPVisionModel", CLIP_MEAN, CLIP_STD),
     "siglip": Family("siglip", "SiglipVisionModel", HALF, HALF),
@@ -106,26 +108,36 @@ def family_of(config, checkpoint: str) -> Family:
 
 
 def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image_size: tuple[int, int] | None,
-                  seed: int) -> VisionModel:
-    """Build the model for ``config``: weights from ``checkpoint`` if ``pretrained``, else seeded random."""
+                  seed: int, explain: bool = False) -> VisionModel:
+    """Build the model for ``config``: weights from ``checkpoint`` if ``pretrained``, else seeded random.
+
+    ``explain``: also load what the gradient methods explain where the checkpoint has it (a classifier
+    head, a text tower; ``explain_hf``).
+    """
     import transformers
 
+    from ssl_attention.models import explain_hf
+
     family = family_of(config, checkpoint)
-    model_class = getattr(transformers, family.model_class)
+    whole = explain_hf.explain_class(config, family.name, pretrained) if explain else None
+    if whole in explain_hf.TWO_TOWER.values() and not pretrained:
+        config = explain_hf.two_tower_config(config, family.name)
+    model_class = getattr(transformers, whole or family.model_class)
     overrides: dict[str, Any] = {"mask_ratio": 0.0} if family.name == "mae" else {}
-    init_kwargs: dict[str, Any] = {"add_pooling_layer": False} if family.name == "vit" else {}
+    init_kwargs: dict[str, Any] = {"add_pooling_layer": False} if family.name in ("vit", "deit") and not whole else {}
     _quiet_transformers()
     if pretrained:
         module = _from_pretrained(model_class, checkpoint, {**overrides, **init_kwargs})
     else:
-        vision_config = getattr(config, "vision_config", config)
+        vision_config = config if whole else getattr(config, "vision_config", config)
         for key, value in overrides.items():
             setattr(vision_config, key, value)
         with seeded(seed):
             module = model_class._from_config(vision_config, attn_implementation="eager", dtype=torch.float32,
                                               **init_kwargs)
     module.eval()
-    vcfg = module.config
+    vision = explain_hf.vision_part(module)
+    vcfg = getattr(module.config, "vision_config", module.config)
     if getattr(vcfg, "_attn_implementation", "eager") != "eager":
         raise ModelLoadError(f"{checkpoint}: could not switch to eager attention (needed for attention weights)")
     patch = _int_patch(vcfg.patch_size, checkpoint)
@@ -140,14 +152,15 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
         kind="vit",
         module=module,
         preprocessing=prep,
-        run=_runner(module, family, patch),
+        run=_runner(vision, family, patch),
         patch_size=patch,
         layers=vcfg.num_hidden_layers,
         heads=vcfg.num_attention_heads,
-        num_registers=int(getattr(vcfg, "num_register_tokens", 0) or 0),
+        num_registers=int(getattr(vcfg, "num_register_tokens", 0) or 0) + family.extra_prefix,
         has_cls=has_cls,
-        attention_points=_recorded_points(module, "attentions", vcfg.num_hidden_layers, checkpoint),
-        block_outputs=_recorded_points(module, "hidden_states", vcfg.num_hidden_layers, checkpoint),
+        attention_points=_recorded_points(module, vision, "attentions", vcfg.num_hidden_layers, checkpoint),
+        block_outputs=_recorded_points(module, vision, "hidden_states", vcfg.num_hidden_layers, checkpoint),
+        explainer=explain_hf.make_explainer(module, checkpoint, dict(family.forward_kwargs)) if whole else None,
     )
 
 
@@ -262,8 +275,9 @@ def _processor_size(processor) -> tuple[int, int] | None:
     return None
 
 
-def _recorded_points(module: nn.Module, what: str, layers: int, checkpoint: str):
-    """One (module, getter) per encoder layer for the output transformers records as ``what``:
+def _recorded_points(module: nn.Module, vision: nn.Module, what: str, layers: int, checkpoint: str):
+    """One (module, getter) per encoder layer of ``vision`` (``module`` or its vision tower) for the
+    output transformers records as ``what``:
     ``"attentions"``: the attention modules, which return ``(attn_output, attn_weights)`` (with eager
     attention the weights are the post-softmax matrix); ``"hidden_states"``: the encoder layers, whose
     output (or its first item) is ``hidden_states[l + 1]``, before any final norm."""
@@ -271,7 +285,7 @@ def _recorded_points(module: nn.Module, what: str, layers: int, checkpoint: str)
     target = recordable.get(what)
     target = getattr(target, "target_class", target)
     getter = _second if what == "attentions" else _first
-    points = [(m, getter) for m in module.modules() if target is not None and isinstance(m, target)]
+    points = [(m, getter) for m in vision.modules() if target is not None and isinstance(m, target)]
     if len(points) != layers:
         kind = "attention modules" if what == "attentions" else "encoder layers"
         raise ModelLoadError(f"{checkpoint}: found {len(points)} {kind} for {layers} layers")

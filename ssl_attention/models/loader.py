@@ -13,13 +13,15 @@ WEIGHTS_MODES = ("pretrained", "random", "auto")
 
 
 def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "cpu",
-               image_size: tuple[int, int] | None = None) -> VisionModel:
+               image_size: tuple[int, int] | None = None, explain: bool = False) -> VisionModel:
     """Load ``request`` in eval mode on ``device``.
 
     ``weights``: ``pretrained`` (fail if the weights cannot be had), ``random`` (the same architecture,
     randomly initialised with a seed derived from the name and checkpoint) or ``auto`` (pretrained where
     obtainable, else random; the returned model's ``weights`` and ``note`` say which and why).
     ``image_size`` (height, width) overrides the checkpoint's input size (rounded to the patch size).
+    ``explain``: also load what gradient methods explain where the checkpoint has it (a ViT's classifier
+    head, a CLIP/SigLIP text tower): the model's ``explainer``.
     """
     if weights not in WEIGHTS_MODES:
         raise ModelLoadError(f"weights must be one of {', '.join(WEIGHTS_MODES)}, got {weights!r}")
@@ -29,14 +31,14 @@ def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "c
     load = _load_timm if request.is_timm or timm_models.is_timm_dir(request.checkpoint) else _load_hf
     if weights == "auto":
         try:
-            model = load(request, pretrained=True, image_size=image_size)
+            model = load(request, pretrained=True, image_size=image_size, explain=explain)
         except ModelLoadError as exc:
             if local:
                 raise
-            model = load(request, pretrained=False, image_size=image_size)
+            model = load(request, pretrained=False, image_size=image_size, explain=explain)
             model.note = f"pretrained weights unavailable, using RANDOM weights ({exc})"
     else:
-        model = load(request, pretrained=weights == "pretrained", image_size=image_size)
+        model = load(request, pretrained=weights == "pretrained", image_size=image_size, explain=explain)
         if weights == "random":
             model.note = "RANDOM weights requested (--weights random)"
     if model.weights == "pretrained":
@@ -52,16 +54,17 @@ def _is_local_checkpoint(request: ModelRequest) -> bool:
     return is_local(request.checkpoint)
 
 
-def _load_hf(request: ModelRequest, *, pretrained: bool, image_size) -> VisionModel:
+def _load_hf(request: ModelRequest, *, pretrained: bool, image_size, explain: bool = False) -> VisionModel:
     seed = seed_for(request.name, request.checkpoint)
     if pretrained or is_local(request.checkpoint):
         config = hf.load_hf_config(request.checkpoint)
     else:
         config = hf.builtin_config(request.checkpoint) or hf.load_hf_config(request.checkpoint)
     return hf.load_hf_model(request.name, request.checkpoint, config, pretrained=pretrained,
-                            image_size=image_size, seed=seed)
+                            image_size=image_size, seed=seed, explain=explain)
 
 
-def _load_timm(request: ModelRequest, *, pretrained: bool, image_size) -> VisionModel:
+def _load_timm(request: ModelRequest, *, pretrained: bool, image_size, explain: bool = False) -> VisionModel:
     return timm_models.load_timm_model(request.name, request.checkpoint, pretrained=pretrained,
-                                       image_size=image_size, seed=seed_for(request.name, request.checkpoint))
+                                       image_size=image_size, seed=seed_for(request.name, request.checkpoint),
+                                       explain=explain)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ssl_attention.errors import ModelLoadError, first_line
+from ssl_attention.explainers import Explainer
 from ssl_attention.models.base import VisionModel
 from ssl_attention.models.seeding import seeded
 from ssl_attention.preprocess import Preprocessing, check_normalisation, snap_to_patch
@@ -34,8 +35,11 @@ def is_timm_dir(checkpoint: str) -> bool:
 
 
 def load_timm_model(name: str, checkpoint: str, *, pretrained: bool, image_size: tuple[int, int] | None,
-                    seed: int) -> VisionModel:
-    """Create the timm model of ``checkpoint``, with its weights if ``pretrained`` else seeded random ones."""
+                    seed: int, explain: bool = False) -> VisionModel:
+    """Create the timm model of ``checkpoint``, with its weights if ``pretrained`` else seeded random ones.
+
+    ``explain``: a ViT with a classification head explains its logits (``VisionModel.explainer``).
+    """
     import timm
 
     model_name, weights_file = _parse(checkpoint)
@@ -56,7 +60,11 @@ def load_timm_model(name: str, checkpoint: str, *, pretrained: bool, image_size:
     module.eval()
     weights = "pretrained" if pretrained else "random"
     if hasattr(module, "blocks") and hasattr(module, "patch_embed"):
-        return _vit(name, checkpoint, weights, module, image_size)
+        model = _vit(name, checkpoint, weights, module, image_size)
+        if explain and getattr(module, "num_classes", 0):
+            model.explainer = Explainer("class", module.forward, class_names=_imagenet_names(module),
+                                        num_outputs=int(module.num_classes))
+        return model
     if all(hasattr(module, s) for s in _STAGES):
         return _resnet(name, checkpoint, weights, module, image_size)
     raise ModelLoadError(f"{checkpoint}: timm model {type(module).__name__} is neither a ViT nor a ResNet")

@@ -6,6 +6,7 @@ import { heatCanvas } from "./heat.mjs";
 import { carryState } from "./links.mjs";
 import { headUrl, headVariants, pad } from "./layout.mjs";
 import { colourClusters } from "./model_clusters.mjs";
+import { depthIn, depthName } from "./methods.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
 export function initModelPage(root, data) {
@@ -33,8 +34,8 @@ export function initModelPage(root, data) {
     if (perHead) for (let h = 0; h < model.heads; h++) head.appendChild(el("th", { scope: "col", text: "h" + pad(h) }));
     table.appendChild(el("thead", {}, [head]));
     const body = el("tbody");
-    for (let l = 0; l < model.layers; l++) {
-      const row = el("tr", {}, [el("th", { scope: "row", text: unit + " " + l })]);
+    for (let l = 0; l < depthIn(model, method); l++) {
+      const row = el("tr", {}, [el("th", { scope: "row", text: depthName(data, model, method, l) })]);
       const variants = ["fused"].concat(perHead ? headVariants(model.heads) : []);
       variants.forEach((v, i) => {
         const box = el("span", { class: "atlas-stack" });

@@ -1,7 +1,7 @@
 /* The image page's form shows the state (which controls apply, their values, the layer slider's range). */
 
 import { setField, show } from "../dom.mjs";
-import { methodUnit } from "../methods.mjs";
+import { depthName, methodUnit } from "../methods.mjs";
 import { showView } from "../view.mjs";
 import { depthOf, showsHeads } from "./state.mjs";
 
@@ -20,7 +20,10 @@ export function syncControls(page, state) {
   const unit = methodUnit(data, state.method);
   const Unit = unit.charAt(0).toUpperCase() + unit.slice(1);
   form.querySelector("[data-role=layer-name]").textContent = Unit;
-  form.querySelector("[data-role=layer-value]").textContent = state.layer + " / " + (depth - 1);
+  // a target (class or prompt) is named: the slider is the target selector of relevance and gradcam_vit
+  const named = unit === "target" ? chosen.find((m) => m.targets && m.targets[state.layer] !== undefined) : null;
+  form.querySelector("[data-role=layer-value]").textContent =
+    state.layer + " / " + (depth - 1) + (named ? ": " + depthName(data, named, state.method, state.layer) : "");
   slider.setAttribute("aria-valuetext", Unit + " " + state.layer + " of " + (depth - 1));
   const hasHeads = showsHeads(state, bySlug);  // else the head choices stay as they are, hidden
   show(form.querySelector("[data-role=view]"), hasHeads);

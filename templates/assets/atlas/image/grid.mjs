@@ -6,7 +6,7 @@ import { cellPx, compositePixels, dominantHeads, headMasks } from "../composite.
 import { el } from "../dom.mjs";
 import { paintHeat, setHeat } from "../heat.mjs";
 import { headUrl, pad, variantColumn } from "../layout.mjs";
-import { methodUnit } from "../methods.mjs";
+import { depthIn, methodUnit } from "../methods.mjs";
 import { headColour } from "../palette.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
 import { fetchValues } from "../values.mjs";
@@ -20,12 +20,20 @@ export function createGrid(page) {
   const image = data.image;
   let shownKey = null;
 
-  function addThreshold(box, model, variantIndex, state) {
+  /** The map a tile shows: the state's method and layer, or for a companion tile ("with:rollout", beside
+   *  a per-target map) the fused map of that method at the model's last layer. */
+  function source(model, variant, state) {
+    if (!variant.startsWith("with:")) return { method: state.method, layer: state.layer, variant: variant };
+    const method = variant.slice(5);
+    return { method: method, layer: depthIn(model, method) - 1, variant: "fused" };
+  }
+
+  function addThreshold(box, model, variantIndex, state, src) {
     const [gh, gw] = model.grid;
     const canvas = el("canvas", { class: "atlas-mask", width: gw, height: gh, "aria-hidden": "true" });
     box.appendChild(canvas);
     const want = state.thr, p = state.p, mass = state.mass;
-    fetchValues(data, model.slug, image.slug, state.method, state.layer)
+    fetchValues(data, model.slug, image.slug, src.method, src.layer)
       .then((maps) => {
         const keep = want === "top" ? topPercentMask(maps[variantIndex], p) : massMask(maps[variantIndex], mass);
         const ctx = canvas.getContext("2d");
@@ -72,7 +80,8 @@ export function createGrid(page) {
     if (variant === "composite") addComposite(box, model, state);
     else {
       box.appendChild(el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img" }));
-      if (state.thr !== "none") addThreshold(box, model, index, state);
+      const src = source(model, variant, state);
+      if (state.thr !== "none") addThreshold(box, model, src.variant === variant ? index : 0, state, src);
     }
     if (state.boxes && boxesSvg) box.appendChild(boxesSvg.cloneNode(true));
     const button = el("button", { type: "button", class: "atlas-tile-open", "data-zoom": model.slug + ":" + variant }, [box]);
@@ -84,11 +93,13 @@ export function createGrid(page) {
 
   /** What a layer, method or opacity change alters in a tile: labels, head link, heatmap pixels. */
   function fillTile(fig, model, variant, state) {
+    const src = source(model, variant, state);
     const head = variant.startsWith("h") ? Number(variant.slice(1)) : -1;
-    const depth = methodUnit(data, state.method) + " " + state.layer;
-    const fused = model.headMethods.includes(state.method) ? "fused" : depth;  // Grad-CAM, rollout: the one map
-    const what = variant === "composite" ? "composite" : head >= 0 ? "head " + head : fused;
-    const label = model.name + ", " + state.method + ", " + depth + ", " + what;
+    const depth = methodUnit(data, src.method) + " " + src.layer;
+    const fused = model.headMethods.includes(src.method) ? "fused" : depth;  // Grad-CAM, rollout: the one map
+    const what = variant === "composite" ? "composite" : head >= 0 ? "head " + head
+      : src.variant !== variant ? src.method + ", " + depth : fused;
+    const label = model.name + ", " + src.method + ", " + depth + ", " + what;
     fig.querySelector(".atlas-tile-open").setAttribute("aria-label", "Enlarge " + label);
     const caption = fig.querySelector("figcaption");
     if (head < 0) caption.textContent = what;
@@ -100,8 +111,8 @@ export function createGrid(page) {
     if (!heat) return;
     heat.style.opacity = state.display === "overlay" ? String(state.opacity / 100) : "1";
     heat.dataset.scale = state.scale;
-    setHeat(data, heat, { model: model.slug, image: image.slug, method: state.method, layer: state.layer,
-      variant: variant }, label + " heatmap");
+    setHeat(data, heat, { model: model.slug, image: image.slug, method: src.method, layer: src.layer,
+      variant: src.variant }, label + " heatmap");
   }
 
   function legend(model, state) {

@@ -1,7 +1,7 @@
 /* The image page's view state: read from the URL hash, written from the form, and what it shows. Pure. */
 
 import { headVariants } from "../layout.mjs";
-import { methodKeys } from "../methods.mjs";
+import { depthIn, methodKeys } from "../methods.mjs";
 import { parseQuery, queryText } from "../query.mjs";
 import { THRESHOLDS } from "../thresholds.mjs";
 import { clamp, intOr, numOr } from "../hash.mjs";
@@ -9,7 +9,7 @@ import { readView } from "../view.mjs";
 
 /** Layers of the deepest of ``chosen`` models that have ``method`` (at least 1). */
 export const depthOf = (chosen, method) =>
-  Math.max(1, ...chosen.filter((x) => x.methods.includes(method)).map((x) => x.layers));
+  Math.max(1, ...chosen.filter((x) => x.methods.includes(method)).map((x) => depthIn(x, method)));
 
 /** Whether any of ``chosen`` has per-head maps of ``method``. */
 export const hasHeadsOf = (chosen, method) => chosen.some((x) => x.headMethods.includes(method));
@@ -29,7 +29,7 @@ export function parseState(q, data, bySlug) {
   s.method = view.method;
   // the layer asked for (kept across a method with fewer layers or stages) and the one shown (clamped)
   const depth = depthOf(chosen, s.method);
-  const deepest = Math.max(1, ...models.map((m) => m.layers));
+  const deepest = Math.max(1, ...models.flatMap((m) => m.methods.map((x) => depthIn(m, x))));
   s.wantLayer = clamp(intOr(q.get("layer"), depth - 1), 0, deepest - 1);
   s.layer = Math.min(s.wantLayer, depth - 1);
   // the head choices are kept while a method without per-head maps is shown (plan() shows its fused map)
@@ -85,11 +85,14 @@ export function plan(state, bySlug) {
   for (const slug of state.models) {
     const model = bySlug.get(slug);
     if (!model.methods.includes(state.method)) { hidden.push(model.name + " has no " + state.method + " map"); continue; }
-    if (state.layer >= model.layers) { hidden.push(model.name + " has only " + model.layers + " layers"); continue; }
+    const depth = depthIn(model, state.method);
+    if (state.layer >= depth) { hidden.push(model.name + " has only " + depth + " " + (depth === model.layers ? "layers" : "targets")); continue; }
     const perHead = model.headMethods.includes(state.method);
     let variants = ["fused"];
     if (perHead && state.composite) variants.push("composite");  // beside the per-head tiles
     if (perHead && state.view === "heads") variants = variants.concat(model.heads ? headVariants(model.heads) : []);
+    // beside a per-target map (relevance): raw attention and rollout of the model's last layer
+    for (const other of (model.companions && model.companions[state.method]) || []) variants.push("with:" + other);
     rows.push({ model: model, perHead: perHead, variants: variants });
   }
   return { rows: rows, hidden: hidden };
