@@ -19,7 +19,7 @@ from atlas.compute import ModelMaps, compute_model_maps, reuse_cached_maps
 from atlas.dataset import ImageRecord
 from atlas.manifest import ModelEntry
 from atlas.model_cache import cached_entry, request_identity, save_entry
-from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
+from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, describe_error
 from ssl_attention.maps import unsupported_reason
 from ssl_attention.models import ModelRequest, load_model
 from ssl_attention.models.base import VisionModel
@@ -35,6 +35,15 @@ class ModelStage:
         self.console, self.progress, self.skip = console, progress, skip
         self.maps_dir = options.out / "maps"
         self.failed: list[str] = []  # one line per model that could not be built
+        self.workers: list[dict] = []  # with --ray: images/s per model and worker
+
+    def all_maps(self) -> list[ModelMaps | None]:
+        """Every requested model's maps in order (None where skipped): here, or on Ray with ``--ray``."""
+        if self.options.ray:
+            from atlas.ray_stage import ray_maps
+
+            return ray_maps(self)
+        return [self.maps_of(request) for request in self.options.requests]
 
     def maps_of(self, request: ModelRequest) -> ModelMaps | None:
         """The maps of one model: from the cache without loading it when all are there, else computed."""
@@ -71,7 +80,7 @@ class ModelStage:
                     advance=lambda n: self.progress.advance(task, n),
                 )
             except Exception as exc:  # forward pass, hook or non-finite maps: this model only (its new maps removed)
-                self.failed_model(request.name, f"computing its maps failed ({_describe(exc)})", AtlasError)
+                self.failed_model(request.name, f"computing its maps failed ({describe_error(exc)})", AtlasError)
                 return None
         finally:
             del model
@@ -86,13 +95,17 @@ class ModelStage:
         try:
             return load_model(request, weights=options.weights, device=str(self.device), image_size=options.image_size)
         except ModelLoadError as exc:
-            if len(options.requests) == 1:
-                raise
-            self.failed.append(str(exc))
-            self.skip(Skip("models", f"model {request.name}", str(exc)))
+            self.load_failed(request, exc)
         except Exception as exc:  # a checkpoint the libraries accept but cannot build
-            self.failed_model(request.name, f"{request.checkpoint}: cannot load ({_describe(exc)})")
+            self.failed_model(request.name, f"{request.checkpoint}: cannot load ({describe_error(exc)})")
         return None
+
+    def load_failed(self, request: ModelRequest, exc: ModelLoadError) -> None:
+        """A checkpoint the loader refused: skipped (one line, in the report), or raised if it is the only model."""
+        if len(self.options.requests) == 1:
+            raise exc
+        self.failed.append(str(exc))
+        self.skip(Skip("models", f"model {request.name}", str(exc)))
 
     def failed_model(self, name: str, reason: str, error: type[AtlasError] = ModelLoadError) -> None:
         """A model that cannot be built: skipped (one line, in the report), or ``error`` if it is the only one."""
@@ -137,11 +150,6 @@ class ModelStage:
                 f"[bold red]WARNING[/] {escape(entry.name)}: {escape(entry.note or 'RANDOM weights')} - "
                 "its maps are meaningless and are labelled as such", highlight=False,
             )
-
-
-def _describe(exc: Exception) -> str:
-    """An unexpected exception in one line: our own errors as they are, others with their type."""
-    return first_line(exc) if isinstance(exc, AtlasError) else f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _free(device: torch.device) -> None:

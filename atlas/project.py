@@ -67,6 +67,9 @@ KEYS: tuple[Key, ...] = (
     Key("image_size", "size", "Model input size: N or \"HxW\" (rounded to the patch size). Unset: each "
         "checkpoint's own.", "image_size"),
     Key("batch_size", "integer", "Images per forward pass.", "batch_size"),
+    Key("ray", "string", "Compute the maps on a Ray cluster: \"auto\", \"local\" or the head's \"HOST:PORT\" "
+        "(needs pip install 'attention-atlas[ray]'). Unset: this process.", "ray"),
+    Key("ray_cpus", "integer", "With ray, on a cluster without GPUs: CPUs per model-holding actor.", "ray_cpus"),
     Key("pages", "folder", "A folder of your own Markdown pages (index.md is the home page; about, dataset, "
         "citation, ...): first in the navigation and in the search. Unset: a generated home page."),
     Key("tool_docs", "boolean", "Whether the site includes Attention Atlas' own documentation (methods, "
@@ -275,7 +278,7 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         values["models"] = list(models)
     examples = {"site_url": "https://USER.github.io/REPO/", "annotations": "boxes.json",
                 "models": ["dinov2", "clip", "mine=checkpoints/mine"], "methods": ["cls", "rollout"],
-                "image_size": 224}
+                "image_size": 224, "ray": "auto", "ray_cpus": 1}
     substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
     files = {
         CONFIG_NAME: config_text(values, examples),

@@ -31,6 +31,7 @@ class BuildReport:
     images: int = 0
     site_dir: Path | None = None
     seconds: float = 0.0
+    workers: list[dict] = field(default_factory=list)  # --ray only: images/s per model and worker
 
     def write(self, build_dir: Path) -> None:
         """Write ``build_dir/report.json``."""
@@ -39,6 +40,7 @@ class BuildReport:
             "models": [{"name": m.entry.name, "weights": m.entry.weights} for m in self.models],
             "random_models": self.random_models,
             "skipped": [skip.line for skip in self.skipped],
+            **({"ray_workers": self.workers} if self.workers else {}),  # timings: only in a --ray build's report
         }
         write_text_atomic(build_dir / REPORT_FILE, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
