@@ -1,11 +1,12 @@
 """The models stage on a Ray cluster (``atlas build --ray ADDRESS``): the same maps, computed by actors.
 
-Per model: its entry (from ``model.json`` when cached, else loaded once on a worker's CPU), the images
+Per model: its entry (from ``model.json`` when cached, else loaded once on the driver's CPU), the images
 still to compute split into the batches a local build would make, then a Ray Data pipeline
 ``from_items(batches).map_batches(MapsActor, batch_size=1, compute=ActorPoolStrategy(1, slots))``: an actor pool
 whose actors each hold the model on one GPU (or ``--ray-cpus`` CPUs). One row is one local batch, so
 the same images meet in the same forward pass and the maps are byte-identical to a local build. Models
-run side by side, one driver thread each, as far as the cluster has room.
+run side by side, one driver thread each, as far as the cluster has room (its actor slots shared
+between the models running at once).
 
 The driver writes every npz with ``atlas.cache.write_maps`` as results stream in (OUT stays on the
 driver): a killed driver leaves a cache the next run resumes from. A killed worker is Ray Data's to
@@ -15,7 +16,7 @@ Skip lines are said per model in the order of ``--model``, as a local build says
 
 from __future__ import annotations
 
-import dataclasses
+import gc
 import pickle
 import threading
 from collections import defaultdict
@@ -30,9 +31,8 @@ from atlas.compute import ModelMaps, reuse_cached_maps
 from atlas.manifest import ModelEntry
 from atlas.model_cache import cached_entry, request_identity, save_entry
 from atlas.ray_cluster import ClusterShape, Placement, connected, image_placement
-from atlas.ray_worker import Job, LoadOptions, MapsActor, probe_model
-from ssl_attention.errors import AtlasError, ModelLoadError
-from ssl_attention.methods import in_order
+from atlas.ray_worker import Job, LoadOptions, MapsActor
+from ssl_attention.errors import AtlasError
 from ssl_attention.models import ModelRequest
 from ssl_attention.skips import Skip
 
@@ -75,8 +75,11 @@ def ray_maps(stage) -> list[ModelMaps | None]:
             stage.console.print(escape(placement.line), highlight=False)
         throughput = _Throughput()
         load = LoadOptions(options.weights, options.image_size, options.device)
-        with ThreadPoolExecutor(max_workers=max(1, min(len(todo), shape.slots))) as pool:
-            for future in [pool.submit(_compute, m, stage, shape, placement, load, throughput) for m in todo]:
+        at_once = max(1, min(len(todo), shape.slots))
+        with ThreadPoolExecutor(max_workers=at_once) as pool:
+            jobs = [pool.submit(_compute, m, stage, shape.slots // at_once, shape, placement, load, throughput)
+                    for m in todo]
+            for future in jobs:
                 future.result()
     results = [_finish(model, stage) for model in models]
     stage.workers = throughput.rows()
@@ -85,37 +88,29 @@ def ray_maps(stage) -> list[ModelMaps | None]:
 
 
 def _find_entry(model: _Model, options) -> None:
-    """The model's entry: remembered in ``model.json``, else from loading it once on a worker (its CPU)."""
-    import ray
-
-    request = model.request
+    """The model's entry: remembered in ``model.json``, else from loading it once here, on the driver's CPU
+    (the local build's loader: the same skip lines)."""
+    request, stage = model.request, model.stage
     model.identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head)
-    entry = cached_entry(model.stage.maps_dir, request, model.identity)
-    if entry is not None:
-        result, todo = reuse_cached_maps(entry, model.stage.images, model.stage.maps_dir)
-        model.entry, model.result, model.cached = entry, result, not todo
-        return
-    load = LoadOptions(options.weights, options.image_size, "cpu")
-    probed = ray.get(ray.remote(num_cpus=1)(probe_model).remote(request, load, options.per_head))
-    if isinstance(probed, tuple):
-        kind, line = probed
-        if kind == "load":
-            model.stage.load_failed(request, ModelLoadError(line))
-        else:
-            model.stage.failed_model(request.name, line)
-        model.entry = None
-        return
-    methods = model.stage.methods_for(probed)
-    if methods is None:
-        model.entry = None
-        return
-    model.entry = dataclasses.replace(probed, methods=in_order(methods))
-    model.result, _ = reuse_cached_maps(model.entry, model.stage.images, model.stage.maps_dir)
+    entry = cached_entry(stage.maps_dir, request, model.identity)
+    if entry is None:
+        loaded = stage.load(request)
+        if loaded is None:
+            return
+        methods = stage.methods_for(loaded)
+        entry = ModelEntry.of_model(loaded, methods, options.per_head) if methods is not None else None
+        del loaded
+        gc.collect()
+        if entry is None:
+            return
+    model.entry = entry
+    model.result, todo = reuse_cached_maps(entry, stage.images, stage.maps_dir)
+    model.cached = not todo
 
 
-def _compute(model: _Model, stage, shape: ClusterShape, placement: Placement, load: LoadOptions,
+def _compute(model: _Model, stage, actors: int, shape: ClusterShape, placement: Placement, load: LoadOptions,
              throughput: _Throughput) -> None:
-    """Stream the model's batches through an actor pool; write each map as it arrives."""
+    """Stream the model's batches through a pool of up to ``actors`` actors; write each map as it arrives."""
     import ray
 
     options, entry, result = stage.options, model.entry, model.result
@@ -131,7 +126,7 @@ def _compute(model: _Model, stage, shape: ClusterShape, placement: Placement, lo
         rows.append({"index": index, "payload": pickle.dumps(Job(items))})
     dataset = ray.data.from_items(rows).map_batches(
         MapsActor, batch_size=1, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=shape.slots),
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, actors)),
         fn_constructor_kwargs={"request": model.request, "load": load, "methods": entry.methods,
                                "per_head": options.per_head},
         **shape.actor_resources,

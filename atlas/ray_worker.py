@@ -1,4 +1,4 @@
-"""What runs on the Ray workers of ``atlas build --ray``: the model-holding actor and two small tasks.
+"""What runs on the Ray workers of ``atlas build --ray``: the model-holding actor and the images check.
 
 Nothing here writes files: every result goes back to the driver, which writes the cache (see
 ``atlas.ray_stage``). A job is one batch exactly as a local build would form it, so the same images meet in
@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from atlas.dataset import ImageRecord
-from atlas.manifest import ModelEntry
-from ssl_attention.errors import AtlasError, ModelLoadError, describe_error
+from ssl_attention.errors import AtlasError, describe_error
 from ssl_attention.images import load_image
 from ssl_attention.models import ModelRequest
 
@@ -56,22 +55,6 @@ class _NamedBytes(io.BytesIO):
 def worker_name() -> str:
     """This worker process as ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def probe_model(request: ModelRequest, load: LoadOptions, per_head: bool | None) -> ModelEntry | tuple[str, str]:
-    """The entry of ``request`` with all its methods, loaded on the CPU of a worker; else (kind, one line).
-
-    kind is ``load`` for a checkpoint the loader refuses, ``other`` for one it accepts but cannot build.
-    """
-    from ssl_attention.models import load_model
-
-    try:
-        model = load_model(request, weights=load.weights, device="cpu", image_size=load.image_size)
-    except ModelLoadError as exc:
-        return "load", str(exc)
-    except Exception as exc:  # a checkpoint the libraries accept but cannot build
-        return "other", f"{request.checkpoint}: cannot load on {socket.gethostname()} ({describe_error(exc)})"
-    return ModelEntry.of_model(model, model.methods, per_head)
 
 
 def sees_images(paths: list[str], sha256: str) -> bool:
