@@ -64,6 +64,8 @@ class BuildOptions:
     skipped_models: list[str] = field(default_factory=list)  # one line per --model that could not be parsed
     site_settings: SiteSettings | None = None  # an atlas project's site name, address and pages
     site_images: int | Path | None = None  # --site-images: publish the first N images, or those FILE lists
+    ray: str | None = None  # --ray ADDRESS: the models stage on a Ray cluster (auto, local or HOST:PORT)
+    ray_cpus: int = 1  # --ray-cpus: CPUs per model-holding actor on a cluster without GPUs
 
     @property
     def site_path(self) -> Path | None:
@@ -87,7 +89,7 @@ class Build:
         with locked(self.options.out):
             claim(self.options.out, self.options.site_path)
             started = time.perf_counter()
-            device = pick_device(self.options.device)
+            device = pick_device(self.options.device if not self.options.ray else "cpu")  # Ray: the workers pick
             dataset = self.dataset()
             models = self.models(dataset, device)
             self.manifest(dataset, models)
@@ -126,11 +128,11 @@ class Build:
 
     def models(self, dataset: Dataset, device: torch.device) -> list[ModelMaps]:
         """Every model's maps, cached or computed; models that cannot be built are skipped."""
-        self.console.print(f"{len(dataset.images)} images, {len(self.options.requests)} models, device {device}")
+        where = f"on Ray ({self.options.ray})" if self.options.ray else f"device {device}"
+        self.console.print(f"{len(dataset.images)} images, {len(self.options.requests)} models, {where}")
         with _progress(self.console) as progress:
             stage = ModelStage(self.options, dataset.images, device, self.console, progress, self.skip)
-            for request in self.options.requests:
-                result = stage.maps_of(request)
+            for result in stage.all_maps():
                 if result is None:
                     continue
                 self.report.models.append(result)
@@ -138,6 +140,7 @@ class Build:
                 if result.entry.random:
                     self.report.random_models.append(result.entry.name)
         self.report.failed_models = stage.failed
+        self.report.workers = stage.workers
         if not self.report.models:
             raise ModelLoadError("no model could be built: " + "; ".join(stage.failed))
         return self.report.models

@@ -116,6 +116,13 @@ _CONFIG = typer.Option("--config", metavar="FILE", dir_okay=False,
                        help="An atlas project's atlas.toml (default: ./atlas.toml if there is one, see `atlas "
                        "init`). Its keys are the defaults of these flags; a flag given here wins. Its build "
                        "goes into the file's folder/build.")
+_RAY = typer.Option("--ray", metavar="auto|local|HOST:PORT",
+                    help="Compute the maps on a Ray cluster: auto (the cluster this machine belongs to), local "
+                    "(start Ray on this machine) or the head's HOST:PORT. One model-holding actor per GPU (or per "
+                    "--ray-cpus CPUs), several models at once; the maps are the bytes a local build writes. "
+                    "Needs pip install 'attention-atlas[ray]'. See the Scaling out page.")
+_RAY_CPUS = typer.Option("--ray-cpus", min=1, metavar="N",
+                         help="With --ray on a cluster without GPUs: CPUs per model-holding actor.")
 _STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model, a requested "
                        "method a model lacks) was skipped.")
 
@@ -143,6 +150,8 @@ def build(
     strict: Annotated[bool, _STRICT] = False,
     force: Annotated[bool, _FORCE] = False,
     config: Annotated[Path | None, _CONFIG] = None,
+    ray: Annotated[str | None, _RAY] = None,
+    ray_cpus: Annotated[int, _RAY_CPUS] = 1,
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.build import BuildOptions, build_methods, run_build
@@ -161,6 +170,7 @@ def build(
             method, out, colormap = merged["method"], merged["out"], merged["colormap"]
             site_images = merged["site_images"]
             query_layers = merged["query_layers"]
+            ray, ray_cpus = merged["ray"], merged["ray_cpus"]
             console.print(escape(f"Atlas project: {project.file}"), highlight=False)
         if annotations is not None and not annotations.is_file():
             _fail(f"{annotations}: annotation file not found")
@@ -171,6 +181,10 @@ def build(
             _fail(f"--model: the same name is given twice ({', '.join(twice)})")
         if weights not in ("pretrained", "random", "auto"):
             _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
+        if ray is not None:
+            from atlas.ray_cluster import require_ray
+
+            require_ray()
         size = _parse_image_size(image_size, parse_size)
         methods, per_head = build_methods(method, heads)
         subset = parse_site_images(site_images)
@@ -182,7 +196,7 @@ def build(
             batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, targets=targets,
             site=site, site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force,
             site_images=subset, query_layers=query,
-            site_settings=project.site if project is not None else None,
+            site_settings=project.site if project is not None else None, ray=ray, ray_cpus=ray_cpus,
         )
         report = run_build(options, console)
     except AtlasError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from atlas.cache import cache_key, read_key, write_maps
 from atlas.dataset import ImageRecord
@@ -100,25 +101,39 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
             loaded.append((record, key, load_image(record.path)))
         except AtlasError as exc:  # the file changed since the dataset stage
             result.skipped.append(Skip("compute", model.name, str(exc)))
+    for rel, arrays, meta in batch_maps(model, loaded, methods, per_head, device, result.entry.query_layers):
+        write_maps(maps_dir / rel, arrays, meta)
+        result.maps[meta["image"]] = rel
+        result.computed += 1
+
+
+def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Image]], methods: tuple[str, ...],
+               per_head: bool | None, device: torch.device,
+               query_layers: tuple[int, ...] = ()) -> list[tuple[str, dict[str, np.ndarray], dict]]:
+    """One forward pass over decoded images: (npz path relative to maps/, arrays, meta) per image
+    (with the query-patch rows of ``query_layers``).
+
+    ``loaded`` holds (record, cache key, decoded image) in batch order; local and Ray builds both call
+    this, so the same batch gives the same bytes wherever it runs.
+    """
     if not loaded:
-        return
+        return []
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
-    maps = compute_maps(model, pixels, methods, per_head, query_layers=result.entry.query_layers)
+    maps = compute_maps(model, pixels, methods, per_head, query_layers=query_layers)
     _check_finite(maps, [record for record, _, _ in loaded])
+    results = []
     for i, (record, key, _) in enumerate(loaded):
         arrays = {name: values[i] for name, values in maps.items()}
         meta = {"cache_key": key, "model": model.name, "image": record.id}
-        if result.entry.query_layers:
-            meta["query_layers"] = list(result.entry.query_layers)
+        if query_layers:
+            meta["query_layers"] = list(query_layers)
         if "gradcam_class" in arrays:
             meta["gradcam_class"] = int(arrays["gradcam_class"])
             if model.class_names:
                 meta["gradcam_label"] = model.class_names[meta["gradcam_class"]]
         meta.update(_explained_class(model, arrays))
-        rel = f"{model.name}/{record.id}.npz"
-        write_maps(maps_dir / rel, arrays, meta)
-        result.maps[record.id] = rel
-        result.computed += 1
+        results.append((f"{model.name}/{record.id}.npz", arrays, meta))
+    return results
 
 
 def _explained_class(model: VisionModel, arrays: dict[str, np.ndarray]) -> dict:

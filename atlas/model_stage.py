@@ -21,7 +21,7 @@ from atlas.manifest import ModelEntry
 from atlas.model_cache import cached_entry, request_identity, save_entry
 from atlas.query_layers import resolve_query_layers
 from atlas.targets import TargetOptions, set_targets, wants_targets
-from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, first_line
+from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, describe_error
 from ssl_attention.maps import unsupported_reason
 from ssl_attention.methods import target_methods
 from ssl_attention.models import ModelRequest, load_model
@@ -41,6 +41,15 @@ class ModelStage:
         self.targets: TargetOptions = options.targets
         self.labels = sorted({box.label for record in images for box in record.boxes})
         self.said: dict[str, set[str]] = {}  # model -> methods whose absence was already said
+        self.workers: list[dict] = []  # with --ray: images/s per model and worker
+
+    def all_maps(self) -> list[ModelMaps | None]:
+        """Every requested model's maps in order (None where skipped): here, or on Ray with ``--ray``."""
+        if self.options.ray:
+            from atlas.ray_stage import ray_maps
+
+            return ray_maps(self)
+        return [self.maps_of(request) for request in self.options.requests]
 
     def maps_of(self, request: ModelRequest) -> ModelMaps | None:
         """The maps of one model: from the cache without loading it when all are there, else computed."""
@@ -83,7 +92,7 @@ class ModelStage:
                     advance=lambda n: self.progress.advance(task, n),
                 )
             except Exception as exc:  # forward pass, hook or non-finite maps: this model only (its new maps removed)
-                self.failed_model(request.name, f"computing its maps failed ({_describe(exc)})", AtlasError)
+                self.failed_model(request.name, f"computing its maps failed ({describe_error(exc)})", AtlasError)
                 return None
         finally:
             del model
@@ -112,13 +121,17 @@ class ModelStage:
             return load_model(request, weights=options.weights, device=str(self.device), image_size=options.image_size,
                               explain=wants_targets(options.methods))
         except ModelLoadError as exc:
-            if len(options.requests) == 1:
-                raise
-            self.failed.append(str(exc))
-            self.skip(Skip("models", f"model {request.name}", str(exc)))
+            self.load_failed(request, exc)
         except Exception as exc:  # a checkpoint the libraries accept but cannot build
-            self.failed_model(request.name, f"{request.checkpoint}: cannot load ({_describe(exc)})")
+            self.failed_model(request.name, f"{request.checkpoint}: cannot load ({describe_error(exc)})")
         return None
+
+    def load_failed(self, request: ModelRequest, exc: ModelLoadError) -> None:
+        """A checkpoint the loader refused: skipped (one line, in the report), or raised if it is the only model."""
+        if len(self.options.requests) == 1:
+            raise exc
+        self.failed.append(str(exc))
+        self.skip(Skip("models", f"model {request.name}", str(exc)))
 
     def failed_model(self, name: str, reason: str, error: type[AtlasError] = ModelLoadError) -> None:
         """A model that cannot be built: skipped (one line, in the report), or ``error`` if it is the only one."""
@@ -183,11 +196,6 @@ class ModelStage:
                 f"[bold red]WARNING[/] {escape(entry.name)}: {escape(entry.note or 'RANDOM weights')} - "
                 "its maps are meaningless and are labelled as such", highlight=False,
             )
-
-
-def _describe(exc: Exception) -> str:
-    """An unexpected exception in one line: our own errors as they are, others with their type."""
-    return first_line(exc) if isinstance(exc, AtlasError) else f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _free(device: torch.device) -> None:

@@ -73,6 +73,9 @@ KEYS: tuple[Key, ...] = (
     Key("query_layers", "string", "Layers whose query-patch rows are exported for the image page's query-patch "
         "explorer: \"none\", \"last\", \"all\" or layer numbers such as \"8,11\" (see `--query-layers`). "
         "Unset: none.", "query_layers"),
+    Key("ray", "string", "Compute the maps on a Ray cluster: \"auto\", \"local\" or the head's \"HOST:PORT\" "
+        "(needs pip install 'attention-atlas[ray]'). Unset: this process.", "ray"),
+    Key("ray_cpus", "integer", "With ray, on a cluster without GPUs: CPUs per model-holding actor.", "ray_cpus"),
     Key("pages", "folder", "A folder of your own Markdown pages (index.md is the home page; about, dataset, "
         "citation, ...): first in the navigation and in the search. Unset: a generated home page."),
     Key("tool_docs", "boolean", "Whether the site includes Attention Atlas' own documentation (methods, "
@@ -295,7 +298,8 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         values["models"] = list(models)
     examples = {"site_url": "https://USER.github.io/REPO/", "annotations": "boxes.json",
                 "models": ["dinov2", "clip", "mine=checkpoints/mine"], "methods": ["cls", "rollout"],
-                "image_size": 224, "site_images": 100, "query_layers": "last"}
+                "image_size": 224, "site_images": 100, "query_layers": "last",
+                "ray": "auto", "ray_cpus": 1}
     substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
     files = {
         CONFIG_NAME: config_text(values, examples),

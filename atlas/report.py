@@ -32,6 +32,7 @@ class BuildReport:
     site_dir: Path | None = None
     seconds: float = 0.0
     site_budget: dict | None = None  # atlas.site_budget.SiteBudget.as_json() once the site is built
+    workers: list[dict] = field(default_factory=list)  # --ray only: images/s per model and worker
 
     def write(self, build_dir: Path) -> None:
         """Write ``build_dir/report.json``."""
@@ -40,6 +41,7 @@ class BuildReport:
             "models": [{"name": m.entry.name, "weights": m.entry.weights} for m in self.models],
             "random_models": self.random_models,
             "skipped": [skip.line for skip in self.skipped],
+            **({"ray_workers": self.workers} if self.workers else {}),  # timings: only in a --ray build's report
         }
         if self.site_budget is not None:
             data["site_budget"] = self.site_budget

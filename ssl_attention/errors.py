@@ -25,3 +25,8 @@ def first_line(exc: BaseException, limit: int = 240) -> str:
     """The first line of an exception's message (its type name if empty), cut to ``limit`` characters."""
     lines = str(exc).strip().splitlines()
     return (lines[0] if lines else type(exc).__name__)[:limit]
+
+
+def describe_error(exc: BaseException) -> str:
+    """An unexpected exception in one line: our own errors as they are, others with their type."""
+    return first_line(exc) if isinstance(exc, AtlasError) else f"{type(exc).__name__}: {first_line(exc)}"
