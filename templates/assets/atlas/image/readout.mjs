@@ -72,7 +72,7 @@ function showCell(page, out, model, state, variant, cell) {
 /** Readout of the tiles under ``container`` into the readout box ``out``; ``state()``: the page's state. */
 export function bindReadout(page, state, container, out) {
   let last = null;
-  container.addEventListener("pointermove", (e) => {
+  const read = (e) => {
     const stack = e.target.closest && e.target.closest(".atlas-stack");
     const fig = stack && stack.closest(".atlas-tile");
     if (!fig || !container.contains(fig)) return;
@@ -84,5 +84,7 @@ export function bindReadout(page, state, container, out) {
     last = key;
     showMapRange(page, out, model, s, variant);
     showCell(page, out, model, s, variant, cell);
-  });
+  };
+  container.addEventListener("pointermove", read);
+  container.addEventListener("pointerdown", read);  // a tap on a touch screen moves no pointer
 }
