@@ -12,6 +12,8 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from atlas import layout
 from atlas.anatomy_charts import HeadDot, head_dot_chart
 from atlas.anatomy_data import ModelAnatomy
@@ -24,11 +26,11 @@ from ssl_attention.aggregate.anatomy import HIGH_NORM_Z
 if TYPE_CHECKING:
     from atlas.pages.writer import PageWriter
 
-# statistic -> (page label, unit, decimals shown)
+# statistic -> (page label, decimals shown)
 LABELS = {
-    "distance": ("attention distance", "px", 1),
-    "entropy": ("attention entropy", "nats", 2),
-    "prefix_mass": ("prefix mass (attention sink)", "share of attention", 3),
+    "distance": ("attention distance (px)", 1),
+    "entropy": ("attention entropy (nats)", 2),
+    "prefix_mass": ("prefix mass (attention sink)", 3),
 }
 
 
@@ -59,7 +61,7 @@ def cluster_list(a: ModelAnatomy) -> list[dict[str, Any]]:
 
     def mean_of(name: str, indices: list[int]) -> str:
         values = [a.heads[name][i // heads][i % heads].mean for i in indices]
-        return _value(sum(values) / len(values), LABELS[name][2])
+        return _value(sum(values) / len(values), LABELS[name][1])
 
     return [
         {
@@ -84,7 +86,7 @@ class AnatomyPages:
 
     def heat_table(self, src: str, a: ModelAnatomy, name: str) -> dict[str, Any]:
         """One statistic's layer x head table in the metric pages' heat-table layout (``mx.heat_table``)."""
-        label, _, decimals = LABELS[name]
+        label, decimals = LABELS[name]
         table = a.heads[name]
         finite = [e.mean for row in table for e in row if math.isfinite(e.mean)]
         lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
@@ -110,7 +112,7 @@ class AnatomyPages:
             "lo": _value(lo, decimals), "hi": _value(hi, decimals),
         }
 
-    def distance_chart(self, src: str, a: ModelAnatomy):
+    def distance_chart(self, src: str, a: ModelAnatomy) -> Markup:
         model = a.model
         dots = []
         for layer, row in enumerate(a.heads["distance"]):
