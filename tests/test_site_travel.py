@@ -76,6 +76,8 @@ def test_view_state_travels_along_head_image_and_model_links(page, site_url):
     got = _follow(page, ".atlas-row[data-model=dinov2] .atlas-tile[data-variant=h02] figcaption a")
     assert urlsplit(page.url).path.endswith("atlas/heads/dinov2/l01-h02/")
     assert got == VIEW and _shown_view(page) == VIEW
+    crumbs = page.eval_on_selector_all(".atlas-crumbs a[data-travel]", "els => els.map(a => a.getAttribute('href'))")
+    assert len(crumbs) >= 3 and all(dict(parse_qsl(urlsplit(h).fragment)) == VIEW for h in crumbs), crumbs
     page.go_back()
     page.wait_for_selector(".atlas-root[data-atlas-ready]")
     # the model row title: the model page opens on this image, in this view
