@@ -283,3 +283,15 @@ def test_shipped_bytes_give_the_maps_of_a_read_path(tiny_checkpoints, tmp_path):
     assert sees_images(names, records[0].sha256)
     assert not sees_images(names, "0" * 64)  # other bytes at the same path
     assert not sees_images([*names, str(tmp_path / "absent.jpg")], records[0].sha256)
+
+
+def test_one_actor_per_gpu_else_per_ray_cpus():
+    """With GPUs every actor takes one (num_gpus=1); without, --ray-cpus CPUs each; slots = actors at once."""
+    from atlas.ray_cluster import ClusterShape
+
+    gpus = ClusterShape("auto", nodes=2, cpus=32, gpus=4, cpus_per_actor=8)
+    assert gpus.actor_resources == {"num_gpus": 1, "num_cpus": 1} and gpus.slots == 4
+    assert "one actor per GPU, up to 4 at once" in gpus.line()
+    cpus = ClusterShape("auto", nodes=2, cpus=16, gpus=0, cpus_per_actor=4)
+    assert cpus.actor_resources == {"num_cpus": 4} and cpus.slots == 4
+    assert ClusterShape("local", nodes=1, cpus=2, gpus=0, cpus_per_actor=8).slots == 1  # at least one
