@@ -36,6 +36,8 @@ from ssl_attention.errors import AtlasError
 from ssl_attention.models import ModelRequest
 from ssl_attention.skips import Skip
 
+_STOPPING = threading.Event()  # the build was interrupted: keep every map written (a rerun resumes)
+
 
 @dataclass
 class _Model:
@@ -59,6 +61,7 @@ def ray_maps(stage) -> list[ModelMaps | None]:
     its ``failed`` list is filled, and ``stage.workers`` gets the per-worker throughput rows.
     """
     options = stage.options
+    _STOPPING.clear()
     models = []
     for request in options.requests:
         model = _Model(request, None)
@@ -76,11 +79,17 @@ def ray_maps(stage) -> list[ModelMaps | None]:
         throughput = _Throughput()
         load = LoadOptions(options.weights, options.image_size, options.device)
         at_once = max(1, min(len(todo), shape.slots))
-        with ThreadPoolExecutor(max_workers=at_once) as pool:
+        pool = ThreadPoolExecutor(max_workers=at_once)
+        try:
             jobs = [pool.submit(_compute, m, stage, shape.slots // at_once, shape, placement, load, throughput)
                     for m in todo]
             for future in jobs:
                 future.result()
+        except BaseException:  # Ctrl-C: the maps written so far stay (a rerun resumes), Ray is left at once
+            _STOPPING.set()
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
     results = [_finish(model, stage) for model in models]
     stage.workers = throughput.rows()
     throughput.print(stage.console)
@@ -141,7 +150,7 @@ def _compute(model: _Model, stage, actors: int, shape: ClusterShape, placement: 
             stage.progress.advance(task, len(answer["maps"]) + len(answer["skipped"]))
     except Exception as exc:  # the pipeline itself failed (e.g. no actor could start)
         model.error = f"the Ray pipeline failed ({' '.join(str(exc).split())[:300]})"
-    if model.error is not None:
+    if model.error is not None and not _STOPPING.is_set():  # a failed model leaves none of its new maps
         for rel in model.new:
             (model.stage.maps_dir / rel).unlink(missing_ok=True)
 
