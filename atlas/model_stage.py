@@ -53,11 +53,7 @@ class ModelStage:
 
     def maps_of(self, request: ModelRequest) -> ModelMaps | None:
         """The maps of one model: from the cache without loading it when all are there, else computed."""
-        options = self.options
-        identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head,
-                                    self.query_spec)
-        if wants_targets(options.methods):
-            identity["targets"] = self.targets.identity(self.labels)
+        identity = self.identity_of(request)
         entry = cached_entry(self.maps_dir, request, identity)
         if entry is not None:
             cached, todo = reuse_cached_maps(entry, self.images, self.maps_dir)
@@ -71,6 +67,25 @@ class ModelStage:
         if result is not None:
             self.note_unsupported(result.entry)
         return result
+
+    def identity_of(self, request: ModelRequest) -> dict:
+        """What the cached maps of ``request`` depend on besides the images (``model.json``'s key)."""
+        options = self.options
+        identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head,
+                                    self.query_spec)
+        if wants_targets(options.methods):
+            identity["targets"] = self.targets.identity(self.labels)
+        return identity
+
+    def entry_of(self, model: VisionModel) -> ModelEntry | None:
+        """The manifest entry of a loaded model: its methods (pointed at the build's targets) and query
+        layers; None if it was skipped (one line)."""
+        methods = self.methods_for(model)
+        if methods is not None:
+            methods = self.explain(model, methods)
+        if methods is None:
+            return None
+        return ModelEntry.of_model(model, methods, self.options.per_head, self.query_layers_of(model))
 
     def compute(self, request: ModelRequest, identity: dict) -> ModelMaps | None:
         """Load the model and compute its maps (reusing those already cached); None if it was skipped."""

@@ -29,7 +29,7 @@ from rich.table import Table
 from atlas.cache import write_maps
 from atlas.compute import ModelMaps, reuse_cached_maps
 from atlas.manifest import ModelEntry
-from atlas.model_cache import cached_entry, request_identity, save_entry
+from atlas.model_cache import cached_entry, save_entry
 from atlas.ray_cluster import ClusterShape, Placement, connected, image_placement
 from atlas.ray_worker import Job, LoadOptions, MapsActor
 from ssl_attention.errors import AtlasError
@@ -100,14 +100,13 @@ def _find_entry(model: _Model, options) -> None:
     """The model's entry: remembered in ``model.json``, else from loading it once here, on the driver's CPU
     (the local build's loader: the same skip lines)."""
     request, stage = model.request, model.stage
-    model.identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head)
+    model.identity = stage.identity_of(request)
     entry = cached_entry(stage.maps_dir, request, model.identity)
     if entry is None:
         loaded = stage.load(request)
         if loaded is None:
             return
-        methods = stage.methods_for(loaded)
-        entry = ModelEntry.of_model(loaded, methods, options.per_head) if methods is not None else None
+        entry = stage.entry_of(loaded)
         del loaded
         gc.collect()
         if entry is None:
@@ -137,7 +136,8 @@ def _compute(model: _Model, stage, actors: int, shape: ClusterShape, placement: 
         MapsActor, batch_size=1, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, actors)),
         fn_constructor_kwargs={"request": model.request, "load": load, "methods": entry.methods,
-                               "per_head": options.per_head},
+                               "per_head": options.per_head, "query_layers": entry.query_layers,
+                               "targets": (stage.targets, stage.labels)},
         **shape.actor_resources,
     )
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from atlas.dataset import ImageRecord
+from atlas.targets import TargetOptions, set_targets, wants_targets
 from ssl_attention.errors import AtlasError, describe_error
 from ssl_attention.images import load_image
 from ssl_attention.models import ModelRequest
@@ -71,15 +72,18 @@ class MapsActor:
     """Holds one model on its device; each call computes whole batches (Ray Data ``map_batches`` rows)."""
 
     def __init__(self, request: ModelRequest, load: LoadOptions, methods: tuple[str, ...],
-                 per_head: bool | None) -> None:
+                 per_head: bool | None, query_layers: tuple[int, ...] = (),
+                 targets: tuple[TargetOptions, list[str]] | None = None) -> None:
         from atlas.compute import pick_device
         from ssl_attention.models import load_model
 
-        self.methods, self.per_head, self.error = methods, per_head, None
+        self.methods, self.per_head, self.query_layers, self.error = methods, per_head, query_layers, None
         try:
             self.device = pick_device(load.device)
             self.model = load_model(request, weights=load.weights, device=str(self.device),
-                                    image_size=load.image_size)
+                                    image_size=load.image_size, explain=wants_targets(methods))
+            if targets is not None and wants_targets(methods):
+                set_targets(self.model, *targets)  # the driver's targets: it checked them already
         except Exception as exc:  # said by the driver: this model is skipped
             self.error = f"cannot load on {socket.gethostname()} ({describe_error(exc)})"
 
@@ -103,7 +107,7 @@ class MapsActor:
             except AtlasError as exc:  # the file changed since the dataset stage
                 skipped.append(str(exc))
         try:
-            maps = batch_maps(self.model, loaded, self.methods, self.per_head, self.device)
+            maps = batch_maps(self.model, loaded, self.methods, self.per_head, self.device, self.query_layers)
         except Exception as exc:  # forward pass, hook or non-finite maps: this model only
             return {"error": f"computing its maps failed ({describe_error(exc)})", "worker": worker_name()}
         return {"maps": maps, "skipped": skipped, "worker": worker_name(), "images": len(loaded),

@@ -159,7 +159,7 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
                 _render_pair(model, image, npz, out)
                 write_text_atomic(stamp_file, stamp, durable=False)
                 stats.rendered_pairs += 1
-            for f in (out / layout.pair_dir(model.slug, image.slug)).iterdir():
+            for f in (out / layout.pair_dir(model.slug, image.slug)).glob("*.png"):
                 stats.pngs += 1
                 stats.png_bytes += f.stat().st_size
             if on_pair:
