@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,25 +53,42 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+WRITERS = 2  # threads writing a model's npz files while its next batch computes
+
+
 def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: Path, *,
                        methods: tuple[str, ...], batch_size: int, device: torch.device,
                        per_head: bool | None = None,
                        advance: Callable[[int], None] = lambda n: None) -> ModelMaps:
-    """Compute (or reuse from the cache) the maps of ``model`` for ``images``."""
+    """Compute (or reuse from the cache) the maps of ``model`` for ``images``.
+
+    Pipelined: while batch n+1 runs through the model, a pool of ``WRITERS`` threads writes batch n's
+    npz files (``write_image_maps``; NumPy's copies and the file writes release the GIL). A map counts
+    as computed once its file is written; the files are the same bytes as written one by one.
+    """
     entry = ModelEntry.of_model(model, methods, per_head)
     result, todo = reuse_cached_maps(entry, images, maps_dir)
     advance(result.reused)
     reused = set(result.maps)
-    try:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            _compute_batch(model, batch, maps_dir, methods, per_head, device, result)
-            advance(len(batch))
-    except Exception:  # a model that fails part-way leaves none of its new maps (Ctrl-C keeps them: resume)
-        for image_id, rel in result.maps.items():
-            if image_id not in reused:
-                (maps_dir / rel).unlink(missing_ok=True)
-        raise
+    pending: list[Future] = []
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="atlas-npz") as pool:
+        try:
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start:start + batch_size]
+                pending += _compute_batch(model, batch, maps_dir, methods, per_head, device, result, pool)
+                advance(len(batch))
+            for future in pending:
+                image_id, rel = future.result()
+                result.maps[image_id] = rel
+                result.computed += 1
+        except BaseException:  # a model that fails part-way leaves none of its new maps (Ctrl-C keeps them: resume)
+            wait(pending)
+            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                written = [f.result() for f in pending if f.exception() is None]
+                for image_id, rel in [*written, *result.maps.items()]:
+                    if image_id not in reused:
+                        (maps_dir / rel).unlink(missing_ok=True)
+            raise
     return result
 
 
@@ -91,7 +110,8 @@ def reuse_cached_maps(entry: ModelEntry, images: list[ImageRecord],
 
 def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], maps_dir: Path,
                    methods: tuple[str, ...], per_head: bool | None, device: torch.device,
-                   result: ModelMaps) -> None:
+                   result: ModelMaps, pool: ThreadPoolExecutor) -> list[Future]:
+    """Run one batch through the model; its npz files are written by ``pool`` (futures of (id, path))."""
     loaded = []
     for record, key in batch:
         try:
@@ -99,21 +119,27 @@ def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], map
         except AtlasError as exc:  # the file changed since the dataset stage
             result.skipped.append(Skip("compute", model.name, str(exc)))
     if not loaded:
-        return
+        return []
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
     maps = compute_maps(model, pixels, methods, per_head)
     _check_finite(maps, [record for record, _, _ in loaded])
-    for i, (record, key, _) in enumerate(loaded):
-        arrays = {name: values[i] for name, values in maps.items()}
-        meta = {"cache_key": key, "model": model.name, "image": record.id}
-        if "gradcam_class" in arrays:
-            meta["gradcam_class"] = int(arrays["gradcam_class"])
-            if model.class_names:
-                meta["gradcam_label"] = model.class_names[meta["gradcam_class"]]
-        rel = f"{model.name}/{record.id}.npz"
-        write_maps(maps_dir / rel, arrays, meta)
-        result.maps[record.id] = rel
-        result.computed += 1
+    return [pool.submit(write_image_maps, maps_dir, model.name, model.class_names, record, key,
+                        {name: values[i] for name, values in maps.items()})
+            for i, (record, key, _) in enumerate(loaded)]
+
+
+def write_image_maps(maps_dir: Path, model_name: str, class_names: list[str] | None, record: ImageRecord,
+                     key: str, arrays: dict[str, np.ndarray]) -> tuple[str, str]:
+    """Write one image's maps of one model to ``maps/<model>/<image>.npz`` (atomically, with its cache key
+    and Grad-CAM target in ``meta``); returns (image id, path relative to ``maps_dir``)."""
+    meta = {"cache_key": key, "model": model_name, "image": record.id}
+    if "gradcam_class" in arrays:
+        meta["gradcam_class"] = int(arrays["gradcam_class"])
+        if class_names:
+            meta["gradcam_label"] = class_names[meta["gradcam_class"]]
+    rel = f"{model_name}/{record.id}.npz"
+    write_maps(maps_dir / rel, arrays, meta)
+    return record.id, rel
 
 
 def _check_finite(maps: dict, records: list[ImageRecord]) -> None:
