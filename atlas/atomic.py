@@ -6,7 +6,7 @@ Two levels of safety, one implementation:
   file also survives a power loss. For what cannot be re-created cheaply: the maps cache and manifests.
 * ``durable=False``: temp file + rename without ``fsync``. A killed process still leaves the old file or
   the new one (the rename is atomic), but after a power loss the file may be empty. For re-creatable
-  outputs such as the rendered PNGs, raw ``.f32`` layers and photo copies (delete ``BUILD/render*`` to
+  outputs such as the rendered sprite PNGs and photo copies (delete ``BUILD/render*`` to
   re-create them); ``fsync`` on each of thousands of small files cost about 12 s per build.
 """
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,26 +55,43 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+WRITERS = 2  # threads writing a model's npz files while its next batch computes
+
+
 def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: Path, *,
                        methods: tuple[str, ...], batch_size: int, device: torch.device,
                        per_head: bool | None = None, query_layers: tuple[int, ...] = (),
                        advance: Callable[[int], None] = lambda n: None) -> ModelMaps:
     """Compute (or reuse from the cache) the maps of ``model`` for ``images`` (and the query-patch rows
-    of ``query_layers``)."""
+    of ``query_layers``).
+
+    Pipelined: while batch n+1 runs through the model, a pool of ``WRITERS`` threads writes batch n's
+    npz files (NumPy's copies and the file writes release the GIL). A map counts as computed once its
+    file is written; the files are the same bytes as written one by one.
+    """
     entry = ModelEntry.of_model(model, methods, per_head, query_layers)
     result, todo = reuse_cached_maps(entry, images, maps_dir)
     advance(result.reused)
     reused = set(result.maps)
-    try:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            _compute_batch(model, batch, maps_dir, methods, per_head, device, result)
-            advance(len(batch))
-    except Exception:  # a model that fails part-way leaves none of its new maps (Ctrl-C keeps them: resume)
-        for image_id, rel in result.maps.items():
-            if image_id not in reused:
-                (maps_dir / rel).unlink(missing_ok=True)
-        raise
+    pending: list[Future] = []
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="atlas-npz") as pool:
+        try:
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start:start + batch_size]
+                pending += _compute_batch(model, batch, maps_dir, methods, per_head, device, result, pool)
+                advance(len(batch))
+            for future in pending:
+                image_id, rel = future.result()
+                result.maps[image_id] = rel
+                result.computed += 1
+        except BaseException:  # a model that fails part-way leaves none of its new maps (Ctrl-C keeps them: resume)
+            wait(pending)
+            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                written = [f.result() for f in pending if f.exception() is None]
+                for image_id, rel in [*written, *result.maps.items()]:
+                    if image_id not in reused:
+                        (maps_dir / rel).unlink(missing_ok=True)
+            raise
     return result
 
 
@@ -94,17 +113,22 @@ def reuse_cached_maps(entry: ModelEntry, images: list[ImageRecord],
 
 def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], maps_dir: Path,
                    methods: tuple[str, ...], per_head: bool | None, device: torch.device,
-                   result: ModelMaps) -> None:
+                   result: ModelMaps, pool: ThreadPoolExecutor) -> list[Future]:
+    """Run one batch through the model; its npz files are written by ``pool`` (futures of (id, path))."""
     loaded = []
     for record, key in batch:
         try:
             loaded.append((record, key, load_image(record.path)))
         except AtlasError as exc:  # the file changed since the dataset stage
             result.skipped.append(Skip("compute", model.name, str(exc)))
-    for rel, arrays, meta in batch_maps(model, loaded, methods, per_head, device, result.entry.query_layers):
-        write_maps(maps_dir / rel, arrays, meta)
-        result.maps[meta["image"]] = rel
-        result.computed += 1
+    return [pool.submit(_write_image_maps, maps_dir, rel, arrays, meta)
+            for rel, arrays, meta in batch_maps(model, loaded, methods, per_head, device, result.entry.query_layers)]
+
+
+def _write_image_maps(maps_dir: Path, rel: str, arrays: dict[str, np.ndarray], meta: dict) -> tuple[str, str]:
+    """Write one image's npz (atomically); returns (image id, path relative to ``maps_dir``)."""
+    write_maps(maps_dir / rel, arrays, meta)
+    return meta["image"], rel
 
 
 def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Image]], methods: tuple[str, ...],

@@ -117,6 +117,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=139)
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench-post")
     parser.add_argument("--no-site", action="store_true", help="time the metrics stage only")
+    parser.add_argument("--render-only", action="store_true",
+                        help="site stage: render the sprite sheets and photos only (no pages, no MkDocs)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -135,7 +137,18 @@ def main() -> None:
     result["metrics"].update(files=files, bytes=size)
     print(f"metrics: {report.rows} rows in {wall:.2f} s wall, {cpu:.2f} s CPU ({1000 * wall / pairs:.1f} ms per "
           f"image x model); {files} files, {size / 1e6:.1f} MB", flush=True)
-    if not args.no_site:
+    if args.render_only and not args.no_site:
+        from atlas.catalog import load_catalog
+        from atlas.render import render_all
+
+        stats, wall, cpu = _timed(lambda: render_all(load_catalog(build), build / "render"))
+        files, size = tree(build / "render")
+        result["render"] = {"wall_s": wall, "cpu_s": cpu, "files": files, "bytes": size,
+                            "bytes_per_pair": size / pairs, "ms_per_pair": 1000 * wall / pairs}
+        print(f"render: {wall:.2f} s wall, {cpu:.2f} s CPU; {files} files, {size / 1e6:.1f} MB = "
+              f"{size / pairs / 1e3:.1f} KB per image x model (sprites {stats.png_bytes / pairs / 1e3:.1f} KB)",
+              flush=True)
+    elif not args.no_site:
         site, wall, cpu = _timed(lambda: build_site(build, build / "site"))
         files, size = tree(build / "site")
         _, data_bytes = tree(build / "site" / "atlas-data" / "maps")

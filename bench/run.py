@@ -166,9 +166,36 @@ def project(sizes: dict, images: int, models: int) -> dict:
 
 
 # -------------------------------------------------------------------------------------------- phases
-def atlas_cmd(images: Path, out: Path, models: list[str], args) -> list[str]:
+def wikichurches_phase(work: Path, args) -> dict:
+    """The WikiChurches-shaped case: 139 images up to 800 px, ~600 relative boxes, the seven defaults,
+    random weights; a cold build, then the warm one (maps cached: the post-compute stages plus fixed cost)."""
+    from synth import make_images
+    from wikichurches import IMAGES, write_annotations
+
+    images = work / "wikichurches-images"
+    paths = make_images(IMAGES, images, max_side=800)
+    boxes = write_annotations(paths, work / "building_parts.json")
+    out = work / "wikichurches-build"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = atlas_cmd(images, out, DEFAULT_MODELS, args, work / "building_parts.json")
+    res: dict = {"images": IMAGES, "boxes": boxes, "models": DEFAULT_MODELS}
+    print(f"[wikichurches] {IMAGES} images, {boxes} boxes, cold build ...", flush=True)
+    res["cold"] = run_process(cmd, work / "logs" / "wikichurches-cold.log")
+    print("[wikichurches] warm build ...", flush=True)
+    res["warm"] = run_process(cmd, work / "logs" / "wikichurches-warm.log")
+    pairs = IMAGES * len(DEFAULT_MODELS)
+    res["warm_cpu_ms_per_pair"] = 1000 * res["warm"]["cpu_s"] / pairs
+    res["warm_wall_ms_per_pair"] = 1000 * res["warm"]["wall_s"] / pairs
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    res["site_budget"] = report.get("site_budget")
+    return res
+
+
+def atlas_cmd(images: Path, out: Path, models: list[str], args, annotations: Path | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "atlas", "build", "--weights", "random", "--out", str(out), "--images", str(images),
            "--batch-size", str(args.batch_size), "--query-layers", args.query_layers]
+    if annotations is not None:
+        cmd += ["--annotations", str(annotations)]
     for m in models:
         cmd += ["--model", m]
     if args.no_site:
@@ -390,6 +417,9 @@ def parse_args(argv=None):
     p.add_argument("--memory-518-batch", type=int, default=2, help="batch of the 518 px comparison (default 2)")
     p.add_argument("--browser", action="store_true",
                    help="image-page load and layer-toggle times in headless Chromium (/usr/bin/chromium)")
+    p.add_argument("--wikichurches", action="store_true",
+                   help="the WikiChurches-shaped case: 139 images up to 800 px, ~600 boxes, the seven defaults "
+                   "(cold and warm build; site bytes per image x model, files, post-compute ms per image x model)")
     p.add_argument("--profile", action="store_true",
                    help="also run the main point's `atlas build` under cProfile; prints the top functions")
     p.add_argument("--profile-images", type=int, default=None,
@@ -452,6 +482,9 @@ def main(argv=None) -> int:
         save()
     if args.memory:
         results["memory"] = memory_phase(work, args)
+        save()
+    if args.wikichurches:
+        results["wikichurches"] = wikichurches_phase(work, args)
         save()
     for n in args.scale:
         if main_point and n == args.images and args.scale_models == args.models:

@@ -196,7 +196,8 @@ def score_maps(maps: np.ndarray, target: Target) -> np.ndarray:
     best = np.take_along_axis(rank, order[:, :1], axis=1)
     counts = np.vstack([target.union_counts[None, :], target.box_counts]).astype(np.int64)  # [1+B, n]
     areas = counts.sum(axis=1)
-    cumulative = np.cumsum(counts[:, order], axis=2)  # [1+B, K, n]: box pixels in the first j+1 cells
+    deepest = max(top_k(n, p) for p in (*cfg.percents, *cfg.box_percents))  # the top-p rules read no further
+    cumulative = np.cumsum(counts[:, order[:, :deepest]], axis=2)  # [1+B, K, deepest]: box pixels, first j+1 cells
 
     def top_iou(p: float, which: int) -> np.ndarray:
         kept = top_k(n, p)
