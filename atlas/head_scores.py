@@ -91,7 +91,7 @@ def head_scores(catalog: Catalog, model: ModelEntry, metrics: MetricsData | None
     ]
     scores += [Score(name, label, unit, False) for name, label, unit in STATISTICS if name in model.statistics]
     values = np.full((model.layers, len(scores), model.heads, len(images)), np.nan, dtype=np.float32)
-    per_image = metrics.scores.get(model.name, {}) if metrics is not None else {}
+    per_method = metrics.head_values(model.name) if metrics is not None else {}
     stat_rows = {s.key: k for k, s in enumerate(scores) if not s.method}
     for n, image in enumerate(images):
         if stat_rows:
@@ -100,17 +100,11 @@ def head_scores(catalog: Catalog, model: ModelEntry, metrics: MetricsData | None
                     if name in npz.files:
                         stat = npz[name]
                         values[: stat.shape[0], k, : stat.shape[1], n] = stat[: model.layers, : model.heads]
-        found = per_image.get(image.id)
-        if found is None:
-            continue
         for k, score in enumerate(scores):
-            if not score.method:
-                continue
-            for layer in range(model.layers):
-                for head in range(model.heads):
-                    v = found.maps.get((score.method, layer, str(head)), {}).get(primary)
-                    if v is not None:
-                        values[layer, k, head, n] = v
+            found = per_method.get(score.method, {}).get(image.id) if score.method else None
+            if found is not None:
+                layers, heads = min(found.shape[0], model.layers), min(found.shape[1], model.heads)
+                values[:layers, k, :heads, n] = found[:layers, :heads]
     return HeadScores(model=model, images=images, scores=tuple(scores), values=values)
 
 

@@ -183,3 +183,26 @@ def image_panel(blocks: list[ScoreBlock], names: list[str], primary: str) -> dic
             per_layer[layer] = entry
         methods[b.method] = per_layer
     return {"baselines": baselines, "methods": methods}
+
+
+def head_values(blocks: list[ScoreBlock], metric: str) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Per method with per-head maps: (image ids, float32 ``[layers, heads, images]``) of the whole-image
+    ``metric`` of every head on every image (NaN where it is missing), for the head viewer."""
+    by_method: dict[str, list[ScoreBlock]] = {}
+    for b in blocks:
+        if any(head.isdigit() for _, head in b.keys):
+            by_method.setdefault(b.method, []).append(b)
+    out = {}
+    for method, group in by_method.items():
+        heads = [(layer, int(head)) for b in group for layer, head in b.keys if head.isdigit()]
+        layers, count = max(layer for layer, _ in heads) + 1, max(head for _, head in heads) + 1
+        values = np.full((layers, count, len(group)), np.nan, dtype=np.float32)
+        for n, b in enumerate(group):
+            at = next((j for j, (name, box, _) in enumerate(b.columns) if box is None and name == metric), None)
+            if at is None:
+                continue
+            for i, (layer, head) in enumerate(b.keys):
+                if head.isdigit():
+                    values[layer, int(head), n] = b.values[i, at]
+        out[method] = ([b.image for b in group], values)
+    return out

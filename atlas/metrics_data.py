@@ -10,9 +10,11 @@ read or publish them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from atlas.metrics_summary import Summary
 from ssl_attention.metrics import MetricConfig
@@ -20,6 +22,7 @@ from ssl_attention.metrics import MetricConfig
 METRICS_DIR = "metrics"
 SUMMARY_FILE = "summary.json"
 PANELS_FILE = "panels.json"
+HEADS_SUFFIX = ".heads.npz"  # per model: the primary metric of every head on every image (the head viewer)
 
 
 def panel_metric_names(seen: set[str]) -> list[str]:
@@ -35,6 +38,16 @@ class MetricsData:
     summary: Summary
     files: dict[str, Path]  # ``summary`` -> summary.json
     panels: dict[str, dict[str, dict[str, Any]]]  # model name -> image id -> panel JSON
+    heads: dict[str, Path] = field(default_factory=dict)  # model name -> its HEADS_SUFFIX file
+
+    def head_values(self, model: str) -> dict[str, dict[str, np.ndarray]]:
+        """Per method with heads: image id -> the primary metric of every head ``[layers, heads]``."""
+        path = self.heads.get(model)
+        if path is None:
+            return {}
+        with np.load(path, allow_pickle=False) as data:
+            return {name: dict(zip(data[f"images_{name}"].tolist(), np.moveaxis(data[name], 2, 0), strict=True))
+                    for name in data.files if not name.startswith("images_")}
 
     @property
     def primary(self) -> str:
@@ -54,6 +67,17 @@ def load_metrics(build_dir: Path) -> MetricsData | None:
     summary = Summary.from_json(json.loads(summary_path.read_text(encoding="utf-8")))
     panels_path = out / PANELS_FILE
     panels = json.loads(panels_path.read_text(encoding="utf-8")) if panels_path.is_file() else {}
-    return MetricsData(summary=summary, files={"summary": summary_path}, panels=panels)
+    heads = {p.name[: -len(HEADS_SUFFIX)]: p for p in out.glob(f"*{HEADS_SUFFIX}")}
+    return MetricsData(summary=summary, files={"summary": summary_path}, panels=panels, heads=heads)
+
+
+def write_head_values(heads: dict[str, tuple[list[str], np.ndarray]], path: Path) -> None:
+    """Write ``atlas.metric_rows.head_values`` of one model (read back by ``MetricsData.head_values``)."""
+    arrays = {}
+    for method, (images, values) in heads.items():
+        arrays[method] = values
+        arrays[f"images_{method}"] = np.array(images, dtype=str)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 

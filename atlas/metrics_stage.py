@@ -25,8 +25,17 @@ import numpy as np
 
 from atlas.atomic import write_via_temp
 from atlas.manifest import ImageEntry, Manifest, ModelEntry
-from atlas.metric_rows import FORMAT, SUFFIX, ScoreBlock, add_to_index, columns, image_panel, write_rows
-from atlas.metrics_data import PANELS_FILE, panel_metric_names
+from atlas.metric_rows import (
+    FORMAT,
+    SUFFIX,
+    ScoreBlock,
+    add_to_index,
+    columns,
+    head_values,
+    image_panel,
+    write_rows,
+)
+from atlas.metrics_data import HEADS_SUFFIX, PANELS_FILE, panel_metric_names, write_head_values
 from ssl_attention.aggregate import (
     FUSED,
     Index,
@@ -94,6 +103,12 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     panels_path = out_dir / PANELS_FILE
     write_via_temp(panels_path, lambda tmp: tmp.write_text(json.dumps(panels, allow_nan=False), encoding="utf-8"))
     report.files.append(panels_path)
+    for model, blocks in blocks_of.items():
+        heads = head_values(blocks, summary["primary_metric"])
+        if heads:
+            path = out_dir / f"{model}{HEADS_SUFFIX}"
+            write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
+            report.files.append(path)
     for stale in sorted(set(out_dir.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
             shutil.rmtree(stale)
