@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 
@@ -11,12 +10,13 @@ import numpy as np
 from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.head_scores import head_scores, order
+from atlas.metric_rows import SUFFIX, read_rows
 from atlas.metrics_data import load_metrics
 from atlas.metrics_stage import compute_metrics
 from tests.fixtures.fake_maps import write_fake_build
 
 
-def test_scores_are_the_npz_statistics_and_the_csv_alignment(tmp_path):
+def test_scores_are_the_npz_statistics_and_the_rows_alignment(tmp_path):
     write_fake_build(tmp_path)
     manifest_path = tmp_path / "maps" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -29,9 +29,8 @@ def test_scores_are_the_npz_statistics_and_the_csv_alignment(tmp_path):
     keys = [s.key for s in scores.scores]
     assert keys == ["iou:cls", "iou:mean", "entropy", "distance", "prefix_mass"]
     assert scores.values.shape == (3, 5, 4, 3) and scores.values.dtype == np.float32
-    with (tmp_path / "metrics" / "dinov2.csv").open(newline="") as f:
-        rows = {(r["image"], r["method"], r["layer"], r["head"]): r["value"] for r in csv.DictReader(f)
-                if r["metric"] == "iou@25" and not r["box"]}
+    rows = {(r.image, r.method, str(r.layer), r.head): r.value
+            for r in read_rows(tmp_path / "metrics" / f"dinov2{SUFFIX}") if r.metric == "iou@25" and r.box is None}
     for n, image in enumerate(scores.images):
         npz = np.load(catalog.maps_file(dinov2, image.id))
         for k, key in enumerate(keys):
