@@ -139,10 +139,12 @@ def _query_canvas(variant: str) -> str:
 def test_the_page_draws_the_exported_rows_and_keeps_the_query_in_the_hash(page, site_url, built_site):
     """Fake build: dinov2 (grid 4 x 6, 4 heads) has rows of layer 2 only. The drawn query maps are the
     decoded rows of query.bin (min-max indices, as every tile), the query patch is marked, the arrow keys
-    on the focused image move it (not the layer), the hash restores it, Escape clears it, Shift+click on
-    a tile picks there, and a layer without rows says so."""
+    on the focused image move it (not the layer), the hash restores it (and axe finds nothing), Escape
+    clears it, Shift+click on a tile picks there, and a layer without rows says so."""
     from atlas.render import to_indices
+    from tests.fixtures.node_tools import axe_source
     from tests.test_site_browser import _canvas_indices, _wait_until
+    from tests.test_site_instrument import AXE_RUN
 
     heads, cells, gw = 4, 24, 6
     raw = (built_site.site_dir / "atlas-data" / "maps" / "dinov2" / "astronaut" / "query.bin").read_bytes()
@@ -175,6 +177,8 @@ def test_the_page_draws_the_exported_rows_and_keeps_the_query_in_the_hash(page, 
     page.wait_for_selector(".atlas-root[data-atlas-ready]")
     check(9)  # the permalink restores it
     assert "row 1, column 3 of the 4 × 6 grid" in page.text_content("[data-role=query-status]")
+    page.evaluate(axe_source())  # the picker, the marks and the query canvases pass axe
+    assert page.evaluate(AXE_RUN) == []
     page.focus("[data-role=query-picker]")
     page.keyboard.press("Escape")
     _wait_until(page, "() => !location.hash.includes('query=') && !document.querySelector('canvas.atlas-query')")

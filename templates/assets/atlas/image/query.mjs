@@ -47,7 +47,10 @@ export function createQuery(page, view) {
       y: Math.min(0.9999, Math.max(0, (e.clientY - r.top) / r.height)) };
   };
   // snap a picked point to the centre of its patch in the picker's grid, so the hash names the patch
-  const snap = (point) => cellCentre(queryCell(point, pickerGrid(view.state(), bySlug)), pickerGrid(view.state(), bySlug));
+  const snap = (point) => {
+    const g = pickerGrid(view.state(), bySlug);
+    return cellCentre(queryCell(point, g), g);
+  };
 
   picker.addEventListener("click", (e) => commit(snap(pointAt(e, picker))));
   picker.addEventListener("keydown", (e) => {
