@@ -133,7 +133,8 @@ def _add_sitemap_entries(site_dir: Path, pages: list[OutsidePage], shells: dict[
 
 _REDIRECT = (
     '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Moved</title>'
-    '<meta http-equiv="refresh" content="0; url={url}"><link rel="canonical" href="{url}"></head>'
+    '<meta http-equiv="refresh" content="0; url={url}"><link rel="canonical" href="{url}">'
+    '<link rel="icon" href="data:,"></head>'
     '<body><p>This page moved: <a href="{url}">{url}</a>.</p></body></html>\n'
 )
 
