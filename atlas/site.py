@@ -367,7 +367,8 @@ def build_site(
     try:
         mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir, settings)
         place_outside_pages(partial, outside_dir, written.pages.outside, use_directory_urls, _epoch(build_dir))
-        write_redirects(partial, written.pages.redirects, use_directory_urls)
+        write_redirects(partial, written.pages.redirects, use_directory_urls,
+                        (raw.get("theme") or {}).get("favicon") or "assets/images/favicon.png")
         add_search_entries(partial, written.pages.search_entries)
         _add_data(render_dir, partial)
         write_head_scores(written.head_scores, partial)

@@ -134,14 +134,18 @@ def _add_sitemap_entries(site_dir: Path, pages: list[OutsidePage], shells: dict[
 _REDIRECT = (
     '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Moved</title>'
     '<meta http-equiv="refresh" content="0; url={url}"><link rel="canonical" href="{url}">'
-    '<link rel="icon" href="data:,"></head>'
+    '<link rel="icon" href="{icon}"></head>'
     '<body><p>This page moved: <a href="{url}">{url}</a>.</p></body></html>\n'
 )
 
 
-def write_redirects(site_dir: Path, redirects: list[tuple[str, str]], use_directory_urls: bool) -> None:
-    """A small HTML page at each old page's address that sends the browser to its new URL (relative)."""
+def write_redirects(site_dir: Path, redirects: list[tuple[str, str]], use_directory_urls: bool,
+                    favicon: str = "assets/images/favicon.png") -> None:
+    """A small HTML page at each old page's address that sends the browser to its new URL (relative);
+    ``favicon`` is the theme's (site-root path), so the browser asks for no missing favicon.ico."""
     for src, url in redirects:
         out = _output(site_dir, layout.page_url(src, use_directory_urls))
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(_REDIRECT.format(url=url.replace("&", "&amp;").replace('"', "&quot;")), encoding="utf-8")
+        icon = layout.relative(src, favicon, use_directory_urls)
+        text = _REDIRECT.format(url=html.escape(url), icon=html.escape(icon))
+        out.write_text(text, encoding="utf-8")
