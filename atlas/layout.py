@@ -124,9 +124,11 @@ RESERVED_MODEL_NAMES = frozenset(
 
 def page_url(src: str, use_directory_urls: bool) -> str:
     """The URL (relative to the site root) MkDocs gives the Markdown page ``src``."""
-    path = PurePosixPath(src).with_suffix("")
-    if path.name == "index":
-        return f"{path.parent}/" if str(path.parent) != "." else ""
+    folder, _, name = src.rpartition("/")  # string operations: called for every link of every page
+    stem = name.rpartition(".")[0] if "." in name.lstrip(".") else name
+    path = f"{folder}/{stem}" if folder else stem
+    if stem == "index":
+        return f"{folder}/" if folder else ""
     return f"{path}/" if use_directory_urls else f"{path}.html"
 
 

@@ -30,7 +30,8 @@ MARKER = ".atlas-build"
 LOCK = ".atlas-lock"
 # Everything a build writes directly in OUT (the default site and its hidden siblings included).
 OWN_NAMES = frozenset({
-    MARKER, LOCK, "images", "maps", "metrics", "render", "render-stamps", "docs", "theme", "report.json",
+    MARKER, LOCK, "images", "maps", "metrics", "render", "render-stamps", "docs", "outside-pages", "theme",
+    "report.json",
     ".report.json.tmp", "site", ".site.partial", ".site.old",
 })
 # Folders of OUT that only a build writes into (their ``.*.tmp`` files are torn writes of a killed build).

@@ -259,12 +259,6 @@ def source_date_epoch(build_dir: Path) -> Iterator[int]:
         os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
-def _epoch(build_dir: Path) -> int:
-    """The build's ``SOURCE_DATE_EPOCH`` (checked by ``source_date_epoch`` during the MkDocs build)."""
-    given = os.environ.get("SOURCE_DATE_EPOCH")
-    return int(given) if given is not None else default_source_date_epoch(build_dir)
-
-
 def _partial_dirs(site_dir: Path) -> tuple[Path, Path]:
     """Hidden siblings of ``site_dir``: the site being built, and the previous site while it is replaced."""
     return site_dir.with_name(f".{site_dir.name}.partial"), site_dir.with_name(f".{site_dir.name}.old")
@@ -376,8 +370,9 @@ def build_site(
         progress.update(task, description="Building site (MkDocs)")
     try:
         mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir, settings)
-        place_outside_pages(partial, outside_dir, written.pages.outside, use_directory_urls, _epoch(build_dir))
-        write_redirects(partial, written.pages.redirects, use_directory_urls)
+        place_outside_pages(partial, outside_dir, written.pages.outside, use_directory_urls)
+        write_redirects(partial, written.pages.redirects, use_directory_urls,
+                        (raw.get("theme") or {}).get("favicon") or "assets/images/favicon.png")
         add_search_entries(partial, written.pages.search_entries)
         _add_data(render_dir, partial)
         write_head_scores(written.head_scores, partial)

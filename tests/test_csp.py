@@ -19,7 +19,7 @@ PAGES = {
     "gallery": "atlas/",
     "image": "atlas/images/astronaut/",
     "model": "atlas/models/dinov2/",
-    "head": "atlas/heads/dinov2/l00-h00/",
+    "head": "atlas/heads/dinov2/#l00-h00",
     "docs": "methods/",
 }
 VIOLATIONS = """() => {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from atlas.cli import app
+from atlas.layout import slug
 from atlas.project import KEYS, load_project
 
 runner = CliRunner()
@@ -161,6 +163,14 @@ def test_sitemap_lists_the_site_url(project_build):
     assert "https://example.org/churches/" in locations
     assert "https://example.org/churches/about/" in locations
     assert "https://example.org/churches/attention-atlas/methods/" in locations
+    # the image pages, written outside MkDocs from its page shell, are listed; the shell is not
+    manifest = json.loads((project_build / "build" / "maps" / "manifest.json").read_text())
+    images = [f"https://example.org/churches/atlas/images/{slug(i['id'])}/" for i in manifest["images"]]
+    assert images and set(images) <= set(locations) and not any("_shell_" in u for u in locations)
+    packed = gzip.decompress((project_build / "build" / "site" / "sitemap.xml.gz").read_bytes()).decode()
+    assert packed == sitemap
+    page = (project_build / "build" / "site" / "atlas" / "images" / slug(manifest["images"][0]["id"]) / "index.html")
+    assert f'<link rel="canonical" href="{images[0]}">' in page.read_text()
 
 
 def test_user_pages_lead_the_nav_and_the_search(project_build):

@@ -65,11 +65,10 @@ def _body(source: Path) -> str:
     return source.read_text(encoding="utf-8").split("---\n", 2)[2].strip("\n")
 
 
-def place_outside_pages(site_dir: Path, outside_dir: Path, pages: list[OutsidePage], use_directory_urls: bool,
-                        epoch: int) -> None:
+def place_outside_pages(site_dir: Path, outside_dir: Path, pages: list[OutsidePage], use_directory_urls: bool) -> None:
     """Write ``pages`` (sources in ``outside_dir``) into ``site_dir`` from their shells; search and sitemap.
 
-    ``epoch`` is the build's ``SOURCE_DATE_EPOCH`` (the sitemap's gzip header). Raises ``AtlasError``
+    The sitemap's gzip copy keeps MkDocs' date (``SOURCE_DATE_EPOCH``'s day). Raises ``AtlasError``
     if a shell is missing or its placeholders are not there exactly once (a theme that changed them).
     """
     shells: dict[str, str] = {}
@@ -95,7 +94,7 @@ def place_outside_pages(site_dir: Path, outside_dir: Path, pages: list[OutsidePa
         {"location": layout.page_url(p.src, use_directory_urls), "title": p.title, "text": html.escape(p.search_text)}
         for p in pages
     ])
-    _add_sitemap_entries(site_dir, pages, shells, use_directory_urls, epoch)
+    _add_sitemap_entries(site_dir, pages, shells, use_directory_urls)
 
 
 def add_search_entries(site_dir: Path, entries: list[dict[str, str]]) -> None:
@@ -111,12 +110,12 @@ def add_search_entries(site_dir: Path, entries: list[dict[str, str]]) -> None:
 
 
 def _add_sitemap_entries(site_dir: Path, pages: list[OutsidePage], shells: dict[str, str],
-                         use_directory_urls: bool, epoch: int) -> None:
+                         use_directory_urls: bool) -> None:
     """Each shell's ``<url>`` entry of the sitemap (there when the site has a ``site_url``) becomes its pages'."""
     sitemap = site_dir / "sitemap.xml"
     if not sitemap.is_file():
         return
-    text = sitemap.read_text(encoding="utf-8")
+    text = original = sitemap.read_text(encoding="utf-8")
     for shell_url, folder in shells.items():
         match = re.search(r"[ \t]*<url>(?:(?!</url>).)*?" + re.escape(shell_url) + r"<.*?</url>\n?", text, re.S)
         if match is None:
@@ -124,23 +123,30 @@ def _add_sitemap_entries(site_dir: Path, pages: list[OutsidePage], shells: dict[
         block = match.group(0)
         urls = [layout.page_url(p.src, use_directory_urls) for p in pages if p.folder == folder]
         text = text.replace(block, "".join(block.replace(shell_url, url) for url in urls))
+    if text == original:  # no site_url: MkDocs' sitemap lists no page
+        return
     sitemap.write_text(text, encoding="utf-8")
-    with (site_dir / "sitemap.xml.gz").open("wb") as f, gzip.GzipFile(
-        fileobj=f, filename=str(site_dir / "sitemap.xml.gz"), mode="wb", mtime=epoch
-    ) as gz:
+    packed = site_dir / "sitemap.xml.gz"
+    mtime = int.from_bytes(packed.read_bytes()[4:8], "little") if packed.is_file() else 0  # MkDocs' build date
+    with packed.open("wb") as f, gzip.GzipFile(fileobj=f, filename=str(packed), mode="wb", mtime=mtime) as gz:
         gz.write(text.encode("utf-8"))
 
 
 _REDIRECT = (
     '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Moved</title>'
-    '<meta http-equiv="refresh" content="0; url={url}"><link rel="canonical" href="{url}"></head>'
+    '<meta http-equiv="refresh" content="0; url={url}"><link rel="canonical" href="{url}">'
+    '<link rel="icon" href="{icon}"></head>'
     '<body><p>This page moved: <a href="{url}">{url}</a>.</p></body></html>\n'
 )
 
 
-def write_redirects(site_dir: Path, redirects: list[tuple[str, str]], use_directory_urls: bool) -> None:
-    """A small HTML page at each old page's address that sends the browser to its new URL (relative)."""
+def write_redirects(site_dir: Path, redirects: list[tuple[str, str]], use_directory_urls: bool,
+                    favicon: str = "assets/images/favicon.png") -> None:
+    """A small HTML page at each old page's address that sends the browser to its new URL (relative);
+    ``favicon`` is the theme's (site-root path), so the browser asks for no missing favicon.ico."""
     for src, url in redirects:
         out = _output(site_dir, layout.page_url(src, use_directory_urls))
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(_REDIRECT.format(url=url.replace("&", "&amp;").replace('"', "&quot;")), encoding="utf-8")
+        icon = layout.relative(src, favicon, use_directory_urls)
+        text = _REDIRECT.format(url=html.escape(url), icon=html.escape(icon))
+        out.write_text(text, encoding="utf-8")
