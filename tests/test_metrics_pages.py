@@ -92,6 +92,7 @@ def test_leaderboard_shows_the_summary(built_site: SiteReport, fake_build: Path)
     assert len(rows) == len(expected) and len(summary["leaderboard"]) == 6  # 3 + 2 + 1 model x method
     for entry in expected:
         cells = {a["data-metric"]: text for a, text, _ in rows[(entry["model"], entry["method"])] if "data-metric" in a}
+        assert cells.pop("grounding:iou@25") == "–"  # the text grounding column: no per-prompt maps here
         assert set(cells) == set(entry["metrics"])
         for metric, e in entry["metrics"].items():
             interval = f" [{_fmt(e['lo'])}, {_fmt(e['hi'])}]" if e["n"] >= 3 else ""  # none below 3 images

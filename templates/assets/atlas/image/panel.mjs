@@ -2,7 +2,7 @@
 
 import { el } from "../dom.mjs";
 import { headUrl, pad } from "../layout.mjs";
-import { methodUnit } from "../methods.mjs";
+import { depthIn, methodUnit } from "../methods.mjs";
 
 const fixed3 = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
 
@@ -14,7 +14,7 @@ export function renderMetricPanel(panel, data, state, bySlug) {
   panel.replaceChildren();
   for (const slug of state.models) {
     const model = bySlug.get(slug), scores = metrics.models[slug];
-    if (!model.methods.includes(state.method) || state.layer >= model.layers) continue;  // not in the grid either
+    if (!model.methods.includes(state.method) || state.layer >= depthIn(model, state.method)) continue;  // not in the grid either
     const caption = model.name + " · " + state.method + " · " + methodUnit(data, state.method) + " " + state.layer;
     const entry = scores && scores.methods[state.method] && scores.methods[state.method][state.layer];
     if (!entry) {
