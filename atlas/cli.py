@@ -171,6 +171,7 @@ def build(
             site_images = merged["site_images"]
             query_layers = merged["query_layers"]
             ray, ray_cpus = merged["ray"], merged["ray_cpus"]
+            prompts, target_class = merged["prompts"], merged["target_class"]
             console.print(escape(f"Atlas project: {project.file}"), highlight=False)
         if annotations is not None and not annotations.is_file():
             _fail(f"{annotations}: annotation file not found")

@@ -43,7 +43,7 @@ class Key:
     """One key of ``atlas.toml``: its value kind, what it means, and the ``atlas build`` parameter it sets."""
 
     name: str
-    kind: str  # string, folder, file, strings, integer, size, images (count or file), boolean, or "choice"
+    kind: str  # string, folder, file, strings, integer, index (>= 0), size, images (count or file), boolean, "choice"
     help: str
     param: str | None = None  # the `atlas build` parameter whose default it is; None: a site setting
     choices: tuple[str, ...] = ()
@@ -73,6 +73,10 @@ KEYS: tuple[Key, ...] = (
     Key("query_layers", "string", "Layers whose query-patch rows are exported for the image page's query-patch "
         "explorer: \"none\", \"last\", \"all\" or layer numbers such as \"8,11\" (see `--query-layers`). "
         "Unset: none.", "query_layers"),
+    Key("prompts", "file", "Prompts that relevance and gradcam_vit explain for CLIP/SigLIP two-tower checkpoints, "
+        "one per line (see `--prompts`). Unset: one per box label, \"a photo of a {label}.\".", "prompts"),
+    Key("target_class", "index", "The class index that relevance and gradcam_vit explain for ViT classifiers. "
+        "Unset: each image's top-1 class.", "target_class"),
     Key("ray", "string", "Compute the maps on a Ray cluster: \"auto\", \"local\" or the head's \"HOST:PORT\" "
         "(needs pip install 'attention-atlas[ray]'). Unset: this process.", "ray"),
     Key("ray_cpus", "integer", "With ray, on a cluster without GPUs: CPUs per model-holding actor.", "ray_cpus"),
@@ -84,7 +88,8 @@ KEYS: tuple[Key, ...] = (
 _BY_NAME = {key.name: key for key in KEYS}
 _EXPECTED = {
     "string": "a string", "folder": "a folder path (a string)", "file": "a file path (a string)",
-    "strings": "a list of strings", "integer": "a positive integer", "boolean": "true or false",
+    "strings": "a list of strings", "integer": "a positive integer",
+    "index": "a non-negative integer", "boolean": "true or false",
     "size": 'a positive integer or a string "HxW"',
     "images": "a positive integer or a file path (a string)",
 }
@@ -185,6 +190,8 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
             raise wrong("methods among " + ", ".join(method_names()))
     if key.kind == "integer" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise wrong(_EXPECTED["integer"])
+    if key.kind == "index" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise wrong(_EXPECTED["index"])
     if key.kind == "boolean" and not isinstance(value, bool):
         raise wrong(_EXPECTED["boolean"])
     if key.kind == "size":

@@ -198,3 +198,22 @@ def test_tool_docs_can_be_left_out(tiny_checkpoints, tmp_path):
     assert not (site / "attention-atlas").exists() and not (site / "methods").exists()
     leaderboard = (site / "atlas" / "leaderboard" / "index.html").read_text()
     assert "metrics.md" not in leaderboard and 'href="../../attention-atlas' not in leaderboard
+
+
+def test_prompts_and_target_class_keys(tmp_path):
+    """``prompts`` is a file relative to atlas.toml; ``target_class`` takes class 0 but no negative index."""
+    from atlas.project import load_project
+    from ssl_attention.errors import AtlasError
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "prompts.txt").write_text("a photo of a tower.\n", encoding="utf-8")
+    config = tmp_path / "atlas.toml"
+    config.write_text('images = "images"\nprompts = "prompts.txt"\ntarget_class = 0\n', encoding="utf-8")
+    build = load_project(config).build
+    assert build["prompts"] == tmp_path / "prompts.txt" and build["target_class"] == 0
+    config.write_text('images = "images"\ntarget_class = -1\n', encoding="utf-8")
+    with pytest.raises(AtlasError, match="target_class: expected a non-negative integer"):
+        load_project(config)
+    config.write_text('images = "images"\nprompts = "missing.txt"\n', encoding="utf-8")
+    with pytest.raises(AtlasError, match="prompts"):
+        load_project(config)
