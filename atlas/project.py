@@ -306,6 +306,7 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
     examples = {"site_url": "https://USER.github.io/REPO/", "annotations": "boxes.json",
                 "models": ["dinov2", "clip", "mine=checkpoints/mine"], "methods": ["cls", "rollout"],
                 "image_size": 224, "site_images": 100, "query_layers": "last",
+                "prompts": "prompts.txt", "target_class": 0,
                 "ray": "auto", "ray_cpus": 1}
     substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
     files = {

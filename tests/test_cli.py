@@ -79,6 +79,20 @@ def test_sample_build_writes_the_export_contract(sample_build, tiny_checkpoints)
             assert ("cls" in data) == model["has_cls"]
 
 
+def test_sample_build_prints_the_budget_line_and_records_it(sample_build):
+    out, result, _ = sample_build  # runs before the --no-site rebuild below rewrites report.json
+    line = next(line for line in result.output.splitlines() if line.startswith("Site budget:"))
+    budget = json.loads((out / "report.json").read_text())["site_budget"]
+    files = [p for p in (out / "site").rglob("*") if p.is_file()]
+    assert budget["files"] == len(files) and budget["bytes"] == sum(p.stat().st_size for p in files)
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    assert budget["pairs"] == sum(len(m["maps"]) for m in manifest["models"])
+    assert budget["bytes_per_pair"] == round(budget["bytes"] / budget["pairs"])
+    assert f"{budget['files']:,} files" in line and "% of GitHub Pages' 1 GB" in line
+    assert budget["warning"] is None and "warning" not in result.output.lower()
+    assert not list((out / "site" / "atlas-data" / "maps").rglob("*.f32"))  # no per-layer map files
+
+
 def test_cached_maps_equal_a_direct_library_call(sample_build, tiny_checkpoints):
     """The npz of (dinov2, coffee) holds exactly what ssl_attention computes for that image."""
     out, _, _ = sample_build
@@ -323,16 +337,18 @@ def test_no_model_with_the_method_is_an_error(tiny_checkpoints, tmp_path):
 def test_metrics_are_exactly_those_of_the_last_build(tiny_checkpoints, tmp_path):
     """A dropped model leaves no rows file behind; a rebuild without boxes leaves no metrics at all."""
     from atlas.metric_rows import SUFFIX
-    from atlas.metrics_data import load_metrics
+    from atlas.metrics_data import HEADS_SUFFIX, load_metrics
 
     both = {"d": "dinov2_registers", "s": "siglip"}
     assert _small_build(tiny_checkpoints, tmp_path, both).exit_code == 0
     metrics = tmp_path / "metrics"
-    assert sorted(p.name for p in metrics.iterdir()) == [f"d{SUFFIX}", "panels.json", f"s{SUFFIX}", "summary.json"]
+    assert sorted(p.name for p in metrics.iterdir()) == [f"d{HEADS_SUFFIX}", f"d{SUFFIX}", "panels.json",
+                                                         f"s{HEADS_SUFFIX}", f"s{SUFFIX}", "summary.json"]
     (metrics / f"old-model{SUFFIX}").write_text("stale\n")
     result = _small_build(tiny_checkpoints, tmp_path, {"d": "dinov2_registers"})
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in metrics.iterdir()) == [f"d{SUFFIX}", "panels.json", "summary.json"]
+    assert sorted(p.name for p in metrics.iterdir()) == [f"d{HEADS_SUFFIX}", f"d{SUFFIX}", "panels.json",
+                                                         "summary.json"]
     summary = json.loads((metrics / "summary.json").read_text())
     assert {e["model"] for e in summary["leaderboard"]} == {"d"}
     images_dir, _ = sample_paths()
@@ -405,17 +421,3 @@ def test_a_reserved_model_name_is_refused(tiny_checkpoints, tmp_path):
 def test_a_model_name_that_is_no_safe_path_component_is_refused(tmp_path, name):
     _one_line_error(["--model", f"{name}=facebook/dinov2-base", "--out", str(tmp_path)], "is invalid")
     assert not (tmp_path / "maps").exists()
-
-
-def test_sample_build_prints_the_budget_line_and_records_it(sample_build):
-    out, result, _ = sample_build
-    line = next(line for line in result.output.splitlines() if line.startswith("Site budget:"))
-    budget = json.loads((out / "report.json").read_text())["site_budget"]
-    files = [p for p in (out / "site").rglob("*") if p.is_file()]
-    assert budget["files"] == len(files) and budget["bytes"] == sum(p.stat().st_size for p in files)
-    manifest = json.loads((out / "maps" / "manifest.json").read_text())
-    assert budget["pairs"] == sum(len(m["maps"]) for m in manifest["models"])
-    assert budget["bytes_per_pair"] == round(budget["bytes"] / budget["pairs"])
-    assert f"{budget['files']:,} files" in line and "% of GitHub Pages' 1 GB" in line
-    assert budget["warning"] is None and "warning" not in result.output.lower()
-    assert not list((out / "site").rglob("*.f32"))  # no per-layer sidecar files

@@ -182,7 +182,9 @@ def test_the_page_draws_the_exported_rows_and_keeps_the_query_in_the_hash(page, 
     page.focus("[data-role=query-picker]")
     page.keyboard.press("Escape")
     _wait_until(page, "() => !location.hash.includes('query=') && !document.querySelector('canvas.atlas-query')")
-    box = page.locator(".atlas-tile[data-model='dinov2'][data-variant='h02'] .atlas-stack").bounding_box()
+    tile = page.locator(".atlas-tile[data-model='dinov2'][data-variant='h02'] .atlas-stack")
+    tile.evaluate("e => e.scrollIntoView({block: 'center', inline: 'center'})")  # clear of the sticky bars
+    box = tile.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 5.5 / 6, box["y"] + box["height"] * 3.5 / 4)
     page.keyboard.down("Shift")
     page.mouse.down()

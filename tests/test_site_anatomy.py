@@ -41,7 +41,8 @@ def test_anatomy_pages_render_and_pass_axe_in_both_palettes(page, site_url, path
         assert page.locator("table.atlas-heat-table a").count() == 3 * 3 * 4
         page.locator("svg.atlas-dot-chart a[data-layer='2'][data-head='1']").click()
         page.wait_for_load_state("networkidle")
-        assert page.url.rstrip("/").endswith("heads/dinov2/l02-h01") and "layer 2 head 1" in page.title()
+        page.wait_for_selector("[data-role=head-title]:has-text('layer 2 · head 1')")  # the head viewer on that head
+        assert page.url.endswith("heads/dinov2/#l02-h01")
         page.go_back()
         page.wait_for_selector(".atlas-root[data-atlas-ready]")
     else:

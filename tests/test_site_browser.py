@@ -80,6 +80,7 @@ def _tile_pixels(page, model="dinov2", variant="fused") -> np.ndarray:
     _wait_painted(page)
     page.wait_for_timeout(50)
     shot = page.locator(f".atlas-grid .atlas-tile[data-model={model}][data-variant={variant}] .atlas-stack")
+    shot.evaluate("e => e.scrollIntoView({block: 'center', inline: 'center'})")  # clear of the sticky bars
     return np.asarray(Image.open(io.BytesIO(shot.screenshot())).convert("RGB")).astype(int)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from atlas.layout import map_sprite
 from atlas.render import to_indices
 from ssl_attention.thresholds import mass_threshold_mask
 from tests.fixtures.node_tools import axe_source
-from tests.test_site_browser import _canvas_indices, _heat, _map, _npz, _open, _wait_painted, _wait_until
+from tests.test_site_browser import _canvas_indices, _heat, _map, _open, _wait_painted, _wait_until
 from tests.test_site_hostile import AXE_RUN, SETTLED
 from tests.test_site_instrument import _hash
 
@@ -25,18 +26,26 @@ MODEL, METHOD, LAYER, GRID = "dinov2", "cls", 1, (4, 6)
 CAPTION = "[data-role=zoom-caption]"
 
 
-def _shared_levels(fake_build) -> np.ndarray:
-    """Python's levels of the shared scale: one min-max over every layer and variant of (model, method)."""
-    maps = _npz(fake_build, MODEL, IMAGE)
-    values = np.concatenate([maps[METHOD].ravel(), maps[f"{METHOD}_fused"].ravel()]).astype(np.float64)
+def _published(built_site) -> np.ndarray:
+    """The values the page reads: decoded from the site's sprite sheet, ``[layers, variants, gh, gw]`` (fused,
+    then each head)."""
+    from atlas.map_values import decode_sprite
+
+    return decode_sprite((built_site.site_dir / map_sprite(MODEL, IMAGE, METHOD)).read_bytes()).astype(np.float64)
+
+
+def _shared_levels(built_site, variant: int = 2) -> np.ndarray:
+    """Python's levels of the shared scale: one min-max over every layer and variant of (model, method), of
+    ``variant`` (default h01) of the shown layer."""
+    values = _published(built_site)
     lo, hi = values.min(), values.max()
-    return np.floor((maps[METHOD][LAYER, 1].astype(np.float64) - lo) / (hi - lo) * 255 + 0.5).astype(np.uint8)
+    return np.floor((values[LAYER, variant] - lo) / (hi - lo) * 255 + 0.5).astype(np.uint8)
 
 
-def _dominant(fake_build) -> np.ndarray:
+def _dominant(built_site) -> np.ndarray:
     """Per cell, the head with the highest min-max-scaled value among the heads whose 60 % mass mask keeps it
     (-1: none): the Python reference of the composite's hover."""
-    heads = _npz(fake_build, MODEL, IMAGE)[METHOD][LAYER].astype(np.float64)
+    heads = _published(built_site)[LAYER, 1:]
     masks = np.stack([mass_threshold_mask(h, 0.6) for h in heads])
     low, high = heads.min(axis=(1, 2), keepdims=True), heads.max(axis=(1, 2), keepdims=True)
     scaled = np.where(high > low, (heads - low) / np.where(high > low, high - low, 1), 0.0)
@@ -73,7 +82,7 @@ def _dialog_fits(page, width: int, height: int) -> None:
     assert abs(stack["width"] / stack["height"] - 200 / 300) < 0.02  # the image's aspect ratio kept
 
 
-def test_inspector_readout_shared_scale_and_composite(page, site_url, fake_build):
+def test_inspector_readout_shared_scale_and_composite(page, site_url, built_site, fake_build):
     _open(page, site_url, f"atlas/images/{IMAGE}/", f"models={MODEL}&method={METHOD}&layer={LAYER}&view=heads"
           "&composite=1&display=heat")  # fmt: skip
     variants = page.eval_on_selector_all(
@@ -83,16 +92,17 @@ def test_inspector_readout_shared_scale_and_composite(page, site_url, fake_build
 
     # readout: the raw value and the drawn level of the cell under the pointer
     values = _map(fake_build, MODEL, IMAGE, METHOD, LAYER, "h01")
+    published = _published(built_site)[LAYER, 2]  # h01 as the page reads it
     for row, col in [(0, 0), (2, 3), (3, 5)]:
         _hover_cell(page, "h01", row, col)
         got = _wait_readout(page, row * GRID[1] + col, "value")
-        assert np.float32(float(got["value"])) == values[row, col]
+        assert np.float32(float(got["value"])) == np.float32(published[row, col])
         assert int(got["level"]) == to_indices(values)[row, col]
     bar = page.eval_on_selector("[data-role=readout] .atlas-colourbar", "e => [e.dataset.lo, e.dataset.hi]")
     assert [np.float32(float(x)) for x in bar] == [values.min(), values.max()]
 
     # composite: the hover names the dominant head among the masked heads, cell by cell
-    dominant = _dominant(fake_build)
+    dominant = _dominant(built_site)
     assert len(set(dominant.ravel().tolist())) >= 3  # several heads dominate somewhere
     page.wait_for_selector(f".atlas-row[data-model={MODEL}] .atlas-composite[data-ready]")
     shown = np.zeros(GRID, int)
@@ -107,20 +117,22 @@ def test_inspector_readout_shared_scale_and_composite(page, site_url, fake_build
     assert _hash(page)["scale"] == "shared"
     _wait_painted(page)
     drawn = _canvas_indices(page, ".atlas-grid " + _heat(MODEL, IMAGE, METHOD, LAYER, "h01"))
-    assert np.array_equal(drawn, _shared_levels(fake_build))
-    assert not np.array_equal(drawn, to_indices(values))  # the shared scale changed what is drawn
+    assert np.array_equal(drawn, _shared_levels(built_site))
+    fused = _canvas_indices(page, ".atlas-grid " + _heat(MODEL, IMAGE, METHOD, LAYER, "fused"))
+    assert np.array_equal(fused, _shared_levels(built_site, 0))
+    assert not np.array_equal(fused, to_indices(_published(built_site)[LAYER, 0]))  # the shared scale changed it
     _hover_cell(page, "h01", 2, 3)
-    assert int(_wait_readout(page, 2 * GRID[1] + 3, "level")["level"]) == _shared_levels(fake_build)[2, 3]
+    assert int(_wait_readout(page, 2 * GRID[1] + 3, "level")["level"]) == _shared_levels(built_site)[2, 3]
 
     # the zoom dialog fits the window (portrait image) on a desktop and on a phone
     _dialog_fits(page, 1400, 900)
     assert page.locator(CAPTION).inner_text() == "dinov2 · CLS attention · layer 1 · head 1"
     _wait_painted(page, "dialog.atlas-zoom")
     zoomed = _canvas_indices(page, "dialog.atlas-zoom " + _heat(MODEL, IMAGE, METHOD, LAYER, "h01"))
-    assert np.array_equal(zoomed, _shared_levels(fake_build))  # the dialog draws the tile's scale
+    assert np.array_equal(zoomed, _shared_levels(built_site))  # the dialog draws the tile's scale
     _hover_cell(page, "h01", 1, 4, "dialog.atlas-zoom")
     got = _wait_readout(page, GRID[1] + 4, "value", "zoom-readout")
-    assert np.float32(float(got["value"])) == values[1, 4]
+    assert np.float32(float(got["value"])) == np.float32(published[1, 4])
 
     # arrows step heads (through the row's tiles) and layers; the caption follows; no page shortcut runs
     steps = [("ArrowRight", "layer 1 · head 2"), ("ArrowUp", "layer 2 · head 2"), ("ArrowUp", "layer 0 · head 2"),

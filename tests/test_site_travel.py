@@ -74,10 +74,11 @@ def test_view_state_travels_along_head_image_and_model_links(page, site_url):
     page.wait_for_function("() => !document.querySelector('[data-role=zoom]').open")
     # a head link (a tile's caption): the head page reads method, colormap and display, nothing else
     got = _follow(page, ".atlas-row[data-model=dinov2] .atlas-tile[data-variant=h02] figcaption a")
-    assert urlsplit(page.url).path.endswith("atlas/heads/dinov2/l01-h02/")
+    url = urlsplit(page.url)
+    assert url.path.endswith("atlas/heads/dinov2/") and url.fragment.startswith("l01-h02&")  # the head viewer
     assert got == VIEW and _shown_view(page) == VIEW
     crumbs = page.eval_on_selector_all(".atlas-crumbs a[data-travel]", "els => els.map(a => a.getAttribute('href'))")
-    assert len(crumbs) >= 3 and all(dict(parse_qsl(urlsplit(h).fragment)) == VIEW for h in crumbs), crumbs
+    assert len(crumbs) >= 1 and all(dict(parse_qsl(urlsplit(h).fragment)) == VIEW for h in crumbs), crumbs
     page.go_back()
     page.wait_for_selector(".atlas-root[data-atlas-ready]")
     # the model row title: the model page opens on this image, in this view
