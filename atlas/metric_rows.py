@@ -154,10 +154,10 @@ def image_panel(blocks: list[ScoreBlock], names: list[str], primary: str) -> dic
     """Compact JSON of one model on one image for the image page's metric panel (``image/panel.mjs``),
     from that image's blocks.
 
-    ``{"baselines": {name: [values]}, "methods": {method: [{"f": [values], "h": head, "b": [values]}
-    per layer]}}``; values follow ``names`` (as the CSV export rounds them, None for NaN); ``h`` (the
-    head with the highest ``primary`` on this image, ties: lowest number) and ``b`` where the method
-    has heads.
+    ``{"baselines": {name: [values]}, "methods": {method: [{"f": [values], "h": head, "b": [values],
+    "p": [primary of each head]} per layer]}}``; values follow ``names`` (as the CSV export rounds them,
+    None for NaN); ``h`` (the head with the highest ``primary`` on this image, ties: lowest number),
+    ``b`` and ``p`` (every head's ``primary``, for the inspector) where the method has heads.
     """
     baselines, methods = {}, {}
     for b in sorted(blocks, key=lambda b: b.method):
@@ -180,6 +180,10 @@ def image_panel(blocks: list[ScoreBlock], names: list[str], primary: str) -> dic
             best = max(range(len(heads)), key=lambda i: (scores[i] is not None, scores[i] or 0.0, -i), default=None)
             if best is not None and scores[best] is not None:
                 entry.update(h=heads[best], b=values(rows[(layer, str(heads[best]))]))
+            if heads and primary in at:
+                entry["p"] = [None] * (heads[-1] + 1)
+                for head, score in zip(heads, scores, strict=True):
+                    entry["p"][head] = score
             per_layer[layer] = entry
         methods[b.method] = per_layer
     return {"baselines": baselines, "methods": methods}

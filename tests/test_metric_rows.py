@@ -73,13 +73,16 @@ def _reference_panel(rows: list[MetricRow], model: str, image: str, names: list[
         per_layer = methods.setdefault(method, [])
         per_layer += [{"f": [None] * len(names)}] * (layer + 1 - len(per_layer))
         entry = {"f": values((method, layer, FUSED))}
-        best, best_value = None, -math.inf
+        best, best_value, every = None, -math.inf, {}
         for head in sorted((k[2] for k in maps if k[:2] == (method, layer) and k[2].isdigit()), key=int):
             v = maps[(method, layer, head)].get(primary, math.nan)
+            every[int(head)] = v if math.isfinite(v) else None
             if math.isfinite(v) and v > best_value:
                 best, best_value = head, v
         if best is not None:
             entry.update(h=int(best), b=values((method, layer, best)))
+        if every:
+            entry["p"] = [every.get(h) for h in range(max(every) + 1)]
         per_layer[layer] = entry
     baselines = {b: values((b, None, "")) for b in BASELINES if (b, None, "") in maps}
     return {"baselines": baselines, "methods": methods}

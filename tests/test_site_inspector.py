@@ -8,6 +8,8 @@ Runs under the page fixture's checks: no console error, no failed request, no re
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -152,6 +154,14 @@ def test_inspector_readout_shared_scale_and_composite(page, site_url, built_site
     )
     dialog = page.eval_on_selector_all("dialog.atlas-zoom dd", "els => els.map(e => [e.dataset.metric, e.textContent])")
     assert dialog == panel and len(panel) > 3  # the fused map's metrics of this layer on this image
+    entry = json.loads((fake_build / "metrics" / "panels.json").read_text())[MODEL][IMAGE]["methods"][METHOD][2]
+    page.keyboard.press("ArrowRight")  # composite
+    for head in range(4):  # every head: the best one with all its scores, the others with the primary metric
+        page.keyboard.press("ArrowRight")
+        assert page.locator(CAPTION).inner_text().endswith(f"layer 2 · head {head}")
+        dialog = page.eval_on_selector_all("dialog.atlas-zoom dd", "els => els.map(e => e.textContent)")
+        want = entry["b"] if head == entry["h"] else [entry["p"][head]]
+        assert dialog == ["–" if v is None else f"{v:.3f}" for v in want], head
 
     page.keyboard.press("Escape")
     _wait_until(page, "() => !location.hash.includes('zoom=dinov2')")

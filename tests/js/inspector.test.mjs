@@ -75,7 +75,8 @@ test("zoom keys: arrows step heads and layers; none with a modifier; the page's 
 
 const data = {
   methods: [{ key: "cls", label: "CLS attention", unit: "layer" }, { key: "gradcam", label: "Grad-CAM", unit: "stage" }],
-  metrics: { names: ["iou@25", "pointing"], models: { vit: { methods: { cls: [{ f: [0.5, 1] }, { f: [0.25, 0], h: 2, b: [0.75, 1] }] } } } },
+  metrics: { names: ["iou@25", "pointing"], primary: "iou@25",
+    models: { vit: { methods: { cls: [{ f: [0.5, 1] }, { f: [0.25, 0], h: 2, b: [0.75, 1], p: [0.1, null, 0.75] }] } } } },
 };
 
 test("zoomCaption: model · method · layer (or stage) · head", () => {
@@ -88,6 +89,9 @@ test("zoomMetrics: the fused map's and the best head's scores from the data bloc
   assert.deepEqual(zoomMetrics(data, "vit", state, "fused").values, [0.25, 0]);
   assert.deepEqual(zoomMetrics(data, "vit", state, "h02").values, [0.75, 1]);
   assert.match(zoomMetrics(data, "vit", state, "h01").note, /best head .*\(h02\)/);
-  assert.equal(zoomMetrics(data, "vit", state, "h01").values, undefined);
+  assert.deepEqual(zoomMetrics(data, "vit", state, "h01").values, [null]);  // NaN on this image
+  assert.deepEqual(zoomMetrics(data, "vit", state, "h00"), { names: ["iou@25"], values: [0.1],
+    note: "this head's iou@25; this page keeps every score of the fused map and of the layer's best head on this image (h02) only" });
+  assert.match(zoomMetrics(data, "vit", state, "h03").note, /^This page keeps/);  // no such head
   assert.match(zoomMetrics(data, "cnn", state, "fused").note, /No scores/);
 });

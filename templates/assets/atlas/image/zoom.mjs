@@ -20,8 +20,9 @@ export function zoomCaption(data, model, state, variant) {
     variantLabel(variant)].join(" · ");
 }
 
-/** The metric values of ``variant`` on this image from the page's data block (values follow data.metrics.names),
- *  or a note saying why there are none. */
+/** The metric values of ``variant`` on this image from the page's data block (values follow ``names``, by
+ *  default data.metrics.names: every metric of the fused map and the best head, the primary metric of the
+ *  other heads), or a note saying why there are none. */
 export function zoomMetrics(data, slug, state, variant) {
   const scores = data.metrics && data.metrics.models[slug];
   const entry = scores && scores.methods[state.method] && scores.methods[state.method][state.layer];
@@ -30,8 +31,13 @@ export function zoomMetrics(data, slug, state, variant) {
   const head = variant.startsWith("h") ? Number(variant.slice(1)) : -1;
   if (head >= 0 && entry.h === head) return { values: entry.b, note: "the best head of this layer on this image" };
   if (head < 0) return { note: "The composite has no scores of its own." };
-  return { note: "This page keeps the scores of the fused map and of the layer's best head on this image" +
-    (entry.h !== undefined ? " (h" + pad(entry.h) + ")" : "") + " only." };
+  const primary = data.metrics.primary;
+  const others = "this page keeps every score of the fused map and of the layer's best head on this image" +
+    (entry.h !== undefined ? " (h" + pad(entry.h) + ")" : "") + " only";
+  if (entry.p && head < entry.p.length && primary) {
+    return { names: [primary], values: [entry.p[head]], note: "this head's " + primary + "; " + others };
+  }
+  return { note: others.charAt(0).toUpperCase() + others.slice(1) + "." };
 }
 
 /** Size the dialog's tile so that the whole dialog fits the window (the tile keeps its aspect ratio). */
@@ -57,7 +63,7 @@ export function fillInspector(page, state, source) {
   const found = zoomMetrics(data, model.slug, state, variant);
   const parts = [];
   if (found.values) {
-    parts.push(el("dl", { class: "atlas-zoom-metrics" }, data.metrics.names.flatMap((name, i) => [
+    parts.push(el("dl", { class: "atlas-zoom-metrics" }, (found.names || data.metrics.names).flatMap((name, i) => [
       el("dt", { text: name }), el("dd", { "data-metric": name, text: fixed3(found.values[i]) })])));
   }
   if (found.note) parts.push(el("p", { class: "atlas-note", text: found.values ? "Scores of " + found.note + "." : found.note }));
