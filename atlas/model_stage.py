@@ -93,16 +93,14 @@ class ModelStage:
         if model is None:
             return None
         try:
-            methods = self.methods_for(model)
-            if methods is not None:
-                methods = self.explain(model, methods)
-            if methods is None:
+            entry = self.entry_of(model)
+            if entry is None:
                 return None
-            task = self.progress.add_task(f"{model.name} ({', '.join(methods)})", total=len(self.images))
+            task = self.progress.add_task(f"{model.name} ({', '.join(entry.methods)})", total=len(self.images))
             try:
                 result = compute_model_maps(
-                    model, self.images, self.maps_dir, methods=methods, per_head=self.options.per_head,
-                    query_layers=self.query_layers_of(model),
+                    model, self.images, self.maps_dir, methods=entry.methods, per_head=self.options.per_head,
+                    query_layers=entry.query_layers,
                     batch_size=self.options.batch_size, device=self.device,
                     advance=lambda n: self.progress.advance(task, n),
                 )
