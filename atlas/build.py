@@ -32,6 +32,7 @@ from atlas.model_stage import ModelStage
 from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
 from atlas.project import SiteSettings
 from atlas.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
+from atlas.render import PairRenderer
 from atlas.report import BuildReport
 from atlas.site_budget import select_site_images
 from atlas.targets import TargetOptions
@@ -131,7 +132,11 @@ class Build:
         where = f"on Ray ({self.options.ray})" if self.options.ray else f"device {device}"
         self.console.print(f"{len(dataset.images)} images, {len(self.options.requests)} models, {where}")
         with _progress(self.console) as progress:
-            stage = ModelStage(self.options, dataset.images, device, self.console, progress, self.skip)
+            render = None
+            if self.options.site:  # the site's sprite sheets are encoded as the maps are written
+                ids = None if self.site_ids is None else frozenset(self.site_ids)
+                render = PairRenderer(self.options.out / "render", ids)
+            stage = ModelStage(self.options, dataset.images, device, self.console, progress, self.skip, render)
             for result in stage.all_maps():
                 if result is None:
                     continue

@@ -15,6 +15,7 @@ from PIL import Image
 from atlas.cache import cache_key, read_key, write_maps
 from atlas.dataset import ImageRecord
 from atlas.manifest import Manifest, ModelEntry
+from atlas.render import PairRenderer
 from ssl_attention.errors import AtlasError
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
@@ -61,13 +62,15 @@ WRITERS = 2  # threads writing a model's npz files while its next batch computes
 def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: Path, *,
                        methods: tuple[str, ...], batch_size: int, device: torch.device,
                        per_head: bool | None = None, query_layers: tuple[int, ...] = (),
+                       render: PairRenderer | None = None,
                        advance: Callable[[int], None] = lambda n: None) -> ModelMaps:
     """Compute (or reuse from the cache) the maps of ``model`` for ``images`` (and the query-patch rows
     of ``query_layers``).
 
     Pipelined: while batch n+1 runs through the model, a pool of ``WRITERS`` threads writes batch n's
-    npz files (NumPy's copies and the file writes release the GIL). A map counts as computed once its
-    file is written; the files are the same bytes as written one by one.
+    npz files and, with ``render``, encodes their sprite sheets (NumPy, zlib and the file writes release
+    the GIL), so the site stage finds them done. A map counts as computed once its file is written; the
+    files are the same bytes as written one by one.
     """
     entry = ModelEntry.of_model(model, methods, per_head, query_layers)
     result, todo = reuse_cached_maps(entry, images, maps_dir)
@@ -78,7 +81,7 @@ def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: 
         try:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start:start + batch_size]
-                pending += _compute_batch(model, batch, maps_dir, methods, per_head, device, result, pool)
+                pending += _compute_batch(model, batch, maps_dir, methods, per_head, device, result, pool, render)
                 advance(len(batch))
             for future in pending:
                 image_id, rel = future.result()
@@ -113,21 +116,25 @@ def reuse_cached_maps(entry: ModelEntry, images: list[ImageRecord],
 
 def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], maps_dir: Path,
                    methods: tuple[str, ...], per_head: bool | None, device: torch.device,
-                   result: ModelMaps, pool: ThreadPoolExecutor) -> list[Future]:
-    """Run one batch through the model; its npz files are written by ``pool`` (futures of (id, path))."""
+                   result: ModelMaps, pool: ThreadPoolExecutor, render: PairRenderer | None = None) -> list[Future]:
+    """Run one batch through the model; its npz files are written (and rendered) by ``pool`` (futures of
+    (id, path))."""
     loaded = []
     for record, key in batch:
         try:
             loaded.append((record, key, load_image(record.path)))
         except AtlasError as exc:  # the file changed since the dataset stage
             result.skipped.append(Skip("compute", model.name, str(exc)))
-    return [pool.submit(_write_image_maps, maps_dir, rel, arrays, meta)
+    return [pool.submit(_write_image_maps, maps_dir, rel, arrays, meta, result.entry, render)
             for rel, arrays, meta in batch_maps(model, loaded, methods, per_head, device, result.entry.query_layers)]
 
 
-def _write_image_maps(maps_dir: Path, rel: str, arrays: dict[str, np.ndarray], meta: dict) -> tuple[str, str]:
-    """Write one image's npz (atomically); returns (image id, path relative to ``maps_dir``)."""
+def _write_image_maps(maps_dir: Path, rel: str, arrays: dict[str, np.ndarray], meta: dict, entry: ModelEntry,
+                      render: PairRenderer | None) -> tuple[str, str]:
+    """Write one image's npz (atomically), then render it; returns (image id, path relative to ``maps_dir``)."""
     write_maps(maps_dir / rel, arrays, meta)
+    if render is not None:
+        render(entry, meta["image"], arrays, maps_dir / rel)
     return meta["image"], rel
 
 

@@ -20,6 +20,7 @@ from atlas.dataset import ImageRecord
 from atlas.manifest import ModelEntry
 from atlas.model_cache import cached_entry, request_identity, save_entry
 from atlas.query_layers import resolve_query_layers
+from atlas.render import PairRenderer
 from atlas.targets import TargetOptions, set_targets, wants_targets
 from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, describe_error
 from ssl_attention.maps import unsupported_reason
@@ -33,8 +34,9 @@ class ModelStage:
     """Computes (or reuses) the maps of one model at a time for a build's images."""
 
     def __init__(self, options, images: list[ImageRecord], device: torch.device, console: Console,
-                 progress: Progress, skip: Callable[[Skip], None]) -> None:
+                 progress: Progress, skip: Callable[[Skip], None], render: PairRenderer | None = None) -> None:
         self.options, self.images, self.device = options, images, device
+        self.render = render  # sprite sheets encoded as the maps are written (None: left to the site stage)
         self.console, self.progress, self.skip = console, progress, skip
         self.maps_dir = options.out / "maps"
         self.failed: list[str] = []  # one line per model that could not be built
@@ -100,7 +102,7 @@ class ModelStage:
             try:
                 result = compute_model_maps(
                     model, self.images, self.maps_dir, methods=entry.methods, per_head=self.options.per_head,
-                    query_layers=entry.query_layers,
+                    query_layers=entry.query_layers, render=self.render,
                     batch_size=self.options.batch_size, device=self.device,
                     advance=lambda n: self.progress.advance(task, n),
                 )

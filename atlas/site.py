@@ -79,12 +79,15 @@ class SiteReport:
     render_seconds: float = 0.0  # of which rendering heatmaps and photos
     mkdocs_seconds: float = 0.0  # of which the MkDocs build
     budget: SiteBudget | None = None  # the site's size against GitHub Pages' limit
+    rendered_pairs: int = 0  # (model, image) pairs whose sprite sheets this stage encoded
+    cached_pairs: int = 0  # pairs found up to date (encoded while their maps were written, or earlier)
 
     def timing_line(self) -> str:
         """One line with the stage times, e.g. for the CLI output."""
         return (
             f"Site: {self.pages} atlas pages, {self.pngs} heatmap sprite sheets in {self.seconds:.1f} s "
-            f"(render {self.render_seconds:.1f} s, MkDocs {self.mkdocs_seconds:.1f} s)"
+            f"(render {self.render_seconds:.1f} s for {self.rendered_pairs} model x image pairs, "
+            f"{self.cached_pairs} already encoded; MkDocs {self.mkdocs_seconds:.1f} s)"
         )
 
 
@@ -391,5 +394,7 @@ def build_site(
         seconds=time.perf_counter() - start,
         render_seconds=render_seconds,
         mkdocs_seconds=mkdocs_seconds,
+        rendered_pairs=stats.rendered_pairs,
+        cached_pairs=stats.cached_pairs,
         budget=SiteBudget.measure(site_dir, catalog, all_images),
     )

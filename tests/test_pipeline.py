@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 import atlas.compute as compute
+from atlas import layout
 from atlas.dataset import load_dataset
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
@@ -52,3 +53,30 @@ def test_a_batch_is_written_while_the_next_one_computes(tmp_path, tiny_checkpoin
             assert set(npz.files) - {"meta"} == set(expected)
             for name, values in expected.items():
                 assert np.array_equal(npz[name], values[0]), name
+
+
+def test_sprites_are_encoded_as_the_maps_are_written(tmp_path, tiny_checkpoints):
+    """With a renderer, the writer pool encodes each pair's sprite sheets right after its npz: the render
+    stage then finds every pair up to date, and the files are the bytes it would have rendered itself."""
+    from atlas.catalog import load_catalog
+    from atlas.render import PairRenderer, render_all
+
+    dataset = load_dataset(_images(tmp_path / "images", 3), None, tmp_path / "out")
+    maps_dir = tmp_path / "out" / "maps"
+    model = load_model(ModelRequest("m", str(tiny_checkpoints["dinov2"])), weights="pretrained", image_size=(32, 32))
+    published = frozenset(r.id for r in dataset.images[:2])
+    render_dir = tmp_path / "out" / "render"
+    result = compute.compute_model_maps(model, dataset.images, maps_dir, methods=model.methods, batch_size=1,
+                                        device=torch.device("cpu"), render=PairRenderer(render_dir, published))
+    compute.write_manifest(maps_dir, dataset.images, [result])
+    catalog = load_catalog(tmp_path / "out")
+    sprites = sorted(p.relative_to(render_dir) for p in render_dir.rglob("*.png") if "maps" in p.parts)
+    assert {p.parts[-2] for p in sprites} == {layout.slug(i) for i in published}  # only the published images
+    stats = render_all(catalog, render_dir)
+    assert (stats.cached_pairs, stats.rendered_pairs) == (2, 1)  # the unpublished one is rendered now
+    fresh = tmp_path / "fresh" / "render"
+    assert render_all(catalog, fresh).rendered_pairs == 3
+    after = sorted(p.relative_to(render_dir) for p in render_dir.rglob("*.png") if "maps" in p.parts)
+    assert after == sorted(p.relative_to(fresh) for p in fresh.rglob("*.png") if "maps" in p.parts)
+    for rel in after:
+        assert (render_dir / rel).read_bytes() == (fresh / rel).read_bytes(), rel

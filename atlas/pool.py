@@ -1,0 +1,60 @@
+"""The post-compute stages' per-pair work (scoring, sprite sheets) on every core: a process pool.
+
+Scoring a (model, image) pair and encoding its sprite sheets are numpy and zlib work of a few
+milliseconds each, independent of one another, so they spread over processes. The pool forks where the
+platform can (Linux: the children inherit the imported modules, no start-up cost) and falls back to
+the platform's default start method elsewhere. ``ATLAS_WORKERS`` sets the number of processes
+(default: the CPUs this process may use; ``1`` runs everything in this process, in order).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+from ssl_attention.errors import AtlasError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CHUNK = 4  # items per task sent to a worker: amortises the pickling of small results
+
+
+def worker_count() -> int:
+    """How many processes the post-compute stages use (``ATLAS_WORKERS``, else the usable CPUs)."""
+    configured = os.environ.get("ATLAS_WORKERS", "").strip()
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise AtlasError(f"ATLAS_WORKERS must be a whole number, got {configured!r}") from None
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return max(1, len(usable) if usable else (os.cpu_count() or 1))
+
+
+def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int | None = None,
+                 on_done: Callable[[], None] | None = None) -> Iterator[R]:
+    """``fn`` of each item, in the items' order, computed by ``workers`` processes (``worker_count()``).
+
+    ``fn`` and the items must be picklable (module-level functions, plain data). ``on_done`` is called
+    in this process once per finished item. With one worker or one item, everything runs here.
+    """
+    items = list(items)
+    workers = min(workers or worker_count(), len(items))
+    if workers <= 1:
+        for item in items:
+            result = fn(item)
+            if on_done:
+                on_done()
+            yield result
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for result in pool.map(fn, items, chunksize=CHUNK):
+            if on_done:
+                on_done()
+            yield result
