@@ -92,7 +92,7 @@ def _decode_images(paths: list[Path], display_dir: Path) -> tuple[list[ImageReco
             refused.append(Skip.from_error("images", str(exc)))
             continue
         seen[ident] = path
-        _write_display_copy(decoded.image, display_dir / f"{ident}.jpg")
+        write_display_copy(decoded.image, display_dir / f"{ident}.jpg")
         records.append(ImageRecord(ident, path, decoded.width, decoded.height, _sha256(path)))
     return records, refused
 
@@ -133,7 +133,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_display_copy(image: Image.Image, target: Path) -> None:
+def write_display_copy(image: Image.Image, target: Path) -> None:
+    """The copy of an image the site shows: at most ``DISPLAY_MAX_SIDE`` px, JPEG (written atomically)."""
     copy = image.copy()
     copy.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()

@@ -16,8 +16,10 @@ interrupted stage leaves the old complete set, or no summary, never a mix.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,16 +38,17 @@ from atlas.metric_rows import (
     write_rows,
 )
 from atlas.metrics_data import HEADS_SUFFIX, PANELS_FILE, panel_metric_names, write_head_values
+from atlas.pool import parallel_map
 from ssl_attention.aggregate import (
     FUSED,
     Index,
     MetricRow,
     best_layer,
     cluster_heads,
-    head_similarity,
     summarise_index,
     write_summary_json,
 )
+from ssl_attention.aggregate.clustering import head_gram, similarity_from_gram
 from ssl_attention.aggregate.statistics import DEFAULT_BOX_METRIC, DEFAULT_PRIMARY
 from ssl_attention.grounding import GroundingRow, ground_image, summarise_grounding
 from ssl_attention.methods import get_method
@@ -82,24 +85,36 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     index: Index = {}
     blocks_of: dict[str, list[ScoreBlock]] = {}
-    similarity_maps: dict[str, dict] = {}
+    similarity_grams: dict[str, dict] = {}
     grounding: list[GroundingRow] = []
-    for model in manifest.models:
-        blocks, per_head_maps = _model_blocks(model, boxed, maps_dir, grounding)
-        table = columns(model.name, blocks)
-        path = out_dir / f"{model.name}{SUFFIX}"
-        write_via_temp(path, lambda tmp, table=table: write_rows(table, tmp))
-        report.files.append(path)
-        report.rows += len(table["value"])
-        add_to_index(index, model.name, blocks)
-        blocks_of[model.name], similarity_maps[model.name] = blocks, per_head_maps
+    panels: dict[str, dict[str, dict]] = {}
+    tasks = {model.name: [(model, boxed[image_id], maps_dir / rel) for image_id, rel in sorted(model.maps.items())
+                          if image_id in boxed] for model in manifest.models}
+    scored = parallel_map(_score_pair, [task for model in manifest.models for task in tasks[model.name]])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-rows") as writer:  # a model's rows are
+        written = []  # written while the pool scores the next model (pyarrow and zlib release the GIL)
+        for model in manifest.models:
+            blocks: list[ScoreBlock] = []
+            grams: dict[str, np.ndarray] = {}
+            panels[model.name] = {}
+            for (_, image, _), (pair_blocks, pair_grounding, pair_grams, panel) in zip(
+                    tasks[model.name], itertools.islice(scored, len(tasks[model.name])), strict=True):
+                blocks += pair_blocks
+                grounding += pair_grounding
+                panels[model.name][image.id] = panel
+                for method, gram in pair_grams.items():  # summed in image order, whatever the worker count
+                    grams[method] = grams[method] + gram if method in grams else gram
+            path = out_dir / f"{model.name}{SUFFIX}"
+            written.append(writer.submit(_write_model_rows, model.name, blocks, path))
+            report.files.append(path)
+            add_to_index(index, model.name, blocks)
+            blocks_of[model.name], similarity_grams[model.name] = blocks, grams
+        report.rows = sum(future.result() for future in written)
     images = {b.image for blocks in blocks_of.values() for b in blocks}
     summary = summarise_index(index, lambda select: _label_rows(blocks_of, select), len(images))
     summary["head_similarity"] = [s for model in manifest.models
-                                  for s in _similarity(model.name, index, similarity_maps[model.name])]
+                                  for s in _similarity(model.name, index, similarity_grams[model.name])]
     summary["text_grounding"] = summarise_grounding(grounding)
-    names = panel_metric_names({m for e in summary["leaderboard"] for m in e["metrics"]})
-    panels = {model: _panels(blocks, names, summary["primary_metric"]) for model, blocks in blocks_of.items()}
     panels_path = out_dir / PANELS_FILE
     write_via_temp(panels_path, lambda tmp: tmp.write_text(json.dumps(panels, allow_nan=False), encoding="utf-8"))
     report.files.append(panels_path)
@@ -123,43 +138,47 @@ def _target(model: ModelEntry, image: ImageEntry) -> Target:
     return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
 
 
-def _model_blocks(model: ModelEntry, boxed: dict[str, ImageEntry], maps_dir: Path,
-                  grounding: list[GroundingRow]) -> tuple[list[ScoreBlock], dict]:
-    """Score blocks of every map of one model (baselines first per image, then each method), plus
-    per-head maps {method: [L, H, N images, gh, gw]} for the head similarity.
+def _write_model_rows(model: str, blocks: list[ScoreBlock], path: Path) -> int:
+    """Write one model's per-image rows (``atlas.metric_rows``) to ``path``; how many rows."""
+    table = columns(model, blocks)
+    write_via_temp(path, lambda tmp: write_rows(table, tmp))
+    return len(table["value"])
+
+
+def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBlock], list[GroundingRow], dict, dict]:
+    """One image of one model, in a worker of the process pool (``atlas.pool``): its score blocks
+    (baselines first, then each method), text-grounding rows, per-method head Gram matrices ``[L, H, H]``
+    (for the head similarity) and its image panel.
 
     Maps per prompt (relevance, ViT Grad-CAM of CLIP/SigLIP) are scored per label instead, against that
-    label's boxes only (text grounding), into ``grounding``.
+    label's boxes only (text grounding).
     """
-    blocks: list[ScoreBlock] = []
-    per_head: dict[str, list[np.ndarray]] = {}
-    for image_id, rel in sorted(model.maps.items()):
-        if image_id not in boxed:
-            continue
-        target = _target(model, boxed[image_id])
-        cols = metric_columns(target)
-        for method, scores in baseline_scores(target).items():
-            blocks.append(ScoreBlock(image_id, method, [(None, "")], [(s.metric, s.box, s.label) for s in scores],
-                                     np.array([[s.value for s in scores]], dtype=np.float64)))
-        with np.load(maps_dir / rel, allow_pickle=False) as data:
-            for method in model.methods:
-                arrays = get_method(method)
-                fused = data[arrays.fused_array]
-                if arrays.unit == "target" and model.target_kind == "prompt":
-                    image = boxed[image_id]
-                    grounding += ground_image(image_id, model.name, method, fused, model.targets, image.boxes,
-                                              (image.width, image.height), model.grid, model.patch_size)
-                    continue
-                keys: list[tuple[int | None, str]] = [(layer, FUSED) for layer in range(fused.shape[0])]
-                stacks = [fused]
-                if arrays.head_array is not None and arrays.head_array in data:
-                    heads = data[arrays.head_array]
-                    per_head.setdefault(method, []).append(heads)
-                    keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
-                    stacks.append(heads.reshape(-1, *heads.shape[2:]))
-                blocks.append(ScoreBlock(image_id, method, keys, cols, score_maps(np.concatenate(stacks), target)))
-    stacked = {method: np.stack(maps, axis=2) for method, maps in per_head.items()}
-    return blocks, stacked
+    model, image, npz = task
+    target = _target(model, image)
+    cols = metric_columns(target)
+    blocks = [ScoreBlock(image.id, method, [(None, "")], [(s.metric, s.box, s.label) for s in scores],
+                         np.array([[s.value for s in scores]], dtype=np.float64))
+              for method, scores in baseline_scores(target).items()]
+    grounding: list[GroundingRow] = []
+    grams: dict[str, np.ndarray] = {}
+    with np.load(npz, allow_pickle=False) as data:
+        for method in model.methods:
+            arrays = get_method(method)
+            fused = data[arrays.fused_array]
+            if arrays.unit == "target" and model.target_kind == "prompt":
+                grounding += ground_image(image.id, model.name, method, fused, model.targets, image.boxes,
+                                          (image.width, image.height), model.grid, model.patch_size)
+                continue
+            keys: list[tuple[int | None, str]] = [(layer, FUSED) for layer in range(fused.shape[0])]
+            stacks = [fused]
+            if arrays.head_array is not None and arrays.head_array in data:
+                heads = data[arrays.head_array]
+                grams[method] = head_gram(heads[None])
+                keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
+                stacks.append(heads.reshape(-1, *heads.shape[2:]))
+            blocks.append(ScoreBlock(image.id, method, keys, cols, score_maps(np.concatenate(stacks), target)))
+    names = panel_metric_names({metric for metric, box, _ in cols if box is None})
+    return blocks, grounding, grams, image_panel(blocks, names, DEFAULT_PRIMARY)
 
 
 def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,
@@ -177,23 +196,16 @@ def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,
     return rows
 
 
-def _panels(blocks: list[ScoreBlock], names: list[str], primary: str = DEFAULT_PRIMARY) -> dict[str, dict]:
-    by_image: dict[str, list[ScoreBlock]] = {}
-    for b in blocks:
-        by_image.setdefault(b.image, []).append(b)
-    return {image: image_panel(group, names, primary) for image, group in by_image.items()}
-
-
-def _similarity(model: str, index: Index, per_head: dict[str, np.ndarray]) -> list[dict]:
+def _similarity(model: str, index: Index, grams: dict[str, np.ndarray]) -> list[dict]:
     """Head-by-head correlation across the dataset at the model's best layer, with a clustering."""
     out = []
-    for method, maps in per_head.items():  # maps: [L, H, N, gh, gw]
+    for method, gram in grams.items():  # gram: [L, H, H] summed over the images
         best = best_layer(index, model, method)
-        if best is None or maps.shape[1] < 2:
+        if best is None or gram.shape[1] < 2:
             continue
         layer = best[0]
-        sim = head_similarity(maps[layer])
-        clusters = cluster_heads(sim, min(SIMILARITY_CLUSTERS, maps.shape[1]))
+        sim = similarity_from_gram(gram[layer])
+        clusters = cluster_heads(sim, min(SIMILARITY_CLUSTERS, gram.shape[1]))
         out.append({
             "model": model, "method": method, "layer": layer,
             "similarity": np.round(sim, 4).tolist(),

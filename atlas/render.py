@@ -32,12 +32,12 @@ from PIL import Image, PngImagePlugin
 from atlas import layout
 from atlas.atomic import write_bytes_atomic, write_text_atomic
 from atlas.catalog import Catalog
-from atlas.manifest import ImageEntry, ModelEntry
+from atlas.manifest import ModelEntry
 from atlas.map_values import CHUNK, range_chunk
 from atlas.pool import parallel_map
 from ssl_attention.query_rows import ROWS_ARRAY, SCALE_ARRAY
 
-RENDER_VERSION = 4  # bump when the output of this module changes, to invalidate caches
+RENDER_VERSION = 5  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
 
 
@@ -159,12 +159,14 @@ def _render_task(task: tuple[ModelEntry, str, Path, Path]) -> None:
     render_pair(model, image_slug, arrays, npz, out)
 
 
-def _render_photo(display: Path, image: ImageEntry, out: Path) -> None:
-    photo, thumb = out / layout.photo(image.slug), out / layout.thumb(image.slug)
+def _render_photo(task: tuple[Path, str, Path]) -> None:
+    display, image_slug, out = task
+    photo, thumb = out / layout.photo(image_slug), out / layout.thumb(image_slug)
     if thumb.exists() and thumb.stat().st_mtime_ns >= display.stat().st_mtime_ns and photo.exists():
         return
     _write(photo, display.read_bytes())
     with Image.open(display) as im:
+        im.draft("RGB", (THUMB_SIZE, THUMB_SIZE))  # JPEG: decode at the smallest scale >= the thumbnail
         small = im.convert("RGB")
         small.thumbnail((THUMB_SIZE, THUMB_SIZE))
         buffer = io.BytesIO()
@@ -181,8 +183,7 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
     inputs renders.
     """
     stats = RenderStats()
-    for image in catalog.images:
-        _render_photo(catalog.display_file(image), image, out)
+    list(parallel_map(_render_photo, [(catalog.display_file(image), image.slug, out) for image in catalog.images]))
     todo = []
     for model in catalog.models:
         for image in catalog.images:

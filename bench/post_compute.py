@@ -4,18 +4,27 @@ written through the export format (as the site tests do), then the metrics and s
 The fake export has what a build of ``--images N`` with the seven defaults would cache: ViT-B maps
 (12 layers x 12 heads, cls + mean per head and fused, rollout; SigLIP/SigLIP2 mean + rollout) on a
 16 x 16 grid, ResNet-50 Grad-CAM (4 stages, 7 x 7), and about 4.3 boxes per image in WikiChurches'
-proportions. Reported: wall and CPU seconds of each stage, per image x model, site bytes and files.
+proportions. The photos are real ones: variants of the bundled sample (``synth.py``, at most 640 px),
+published through the dataset stage's display copies. Reported: wall and CPU seconds (this process
+and its pool workers) of each stage, per image x model, site bytes and files.
 
-  .venv/bin/python bench/post_compute.py --images 139                 # the WikiChurches-shaped case
-  .venv/bin/python bench/post_compute.py --images 1000 --no-mkdocs    # metrics + render only
+``--pipelined`` writes the fake export the way the models stage's writer pool does in a build: each
+npz, then that pair's sprite sheets (``atlas.render.PairRenderer``). That work is reported on its own
+line (in a build it runs while the next batch computes), and the site stage then finds the sprites done.
+
+  .venv/bin/python bench/post_compute.py --images 139 --pipelined     # the WikiChurches-shaped case
+  .venv/bin/python bench/post_compute.py --images 139                 # sprites rendered by the site stage
+  .venv/bin/python bench/post_compute.py --images 1000 --render-only  # metrics + render only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +33,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 VIT = {"kind": "vit", "layers": 12, "heads": 12, "patch_size": 16, "grid": [16, 16], "weights": "random"}
 MODELS = [
@@ -68,32 +78,45 @@ def _arrays(rng: np.random.Generator, model: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def write_export(build: Path, n_images: int, seed: int = 0) -> None:
-    """A BUILD dir (images, maps/manifest.json, npz per model x image) of ``n_images`` fake images."""
+def write_export(build: Path, n_images: int, seed: int = 0, pipelined: bool = False) -> None:
+    """A BUILD dir (images, maps/manifest.json, npz per model x image) of ``n_images`` fake images; with
+    ``pipelined``, each pair's sprite sheets rendered right after its npz, as the models stage does."""
+    from synth import make_images
+
+    from atlas.dataset import write_display_copy
+    from atlas.manifest import ModelEntry
+    from atlas.render import PairRenderer
+
     rng = np.random.default_rng(seed)
     images = []
     (build / "images").mkdir(parents=True, exist_ok=True)
-    for i in range(n_images):
-        width, height = int(rng.integers(500, 801)), int(rng.integers(500, 801))
-        image_id = f"img-{i:05d}"
-        pixels = (rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
-        Image.fromarray(pixels).resize((width, height)).save(build / "images" / f"{image_id}.jpg", quality=80)
-        boxes = []
-        for _ in range(int(rng.integers(2, 7))):  # WikiChurches: 594 boxes on 139 images
-            w, h = rng.uniform(0.1, 0.5) * width, rng.uniform(0.1, 0.5) * height
-            x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
-            boxes.append({"label": LABELS[int(rng.integers(len(LABELS)))], "bbox": [x, y, w, h]})
-        images.append({"id": image_id, "file": f"{image_id}.jpg", "width": width, "height": height,
-                       "display": f"images/{image_id}.jpg", "boxes": boxes, "tags": []})
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, source in enumerate(make_images(n_images, Path(tmp))):
+            image_id = f"img-{i:05d}"
+            with Image.open(source) as im:
+                width, height = im.size
+                write_display_copy(im.convert("RGB"), build / "images" / f"{image_id}.jpg")
+            boxes = []
+            for _ in range(int(rng.integers(2, 7))):  # WikiChurches: 594 boxes on 139 images
+                w, h = rng.uniform(0.1, 0.5) * width, rng.uniform(0.1, 0.5) * height
+                x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+                boxes.append({"label": LABELS[int(rng.integers(len(LABELS)))], "bbox": [x, y, w, h]})
+            images.append({"id": image_id, "file": f"{image_id}.jpg", "width": width, "height": height,
+                           "display": f"images/{image_id}.jpg", "boxes": boxes, "tags": []})
+    render = PairRenderer(build / "render") if pipelined else None
     models = []
     for spec in MODELS:
         size = [spec["grid"][0] * spec["patch_size"], spec["grid"][1] * spec["patch_size"]]
         entry = dict(spec, architecture="fake", maps={}, preprocessing={
             "size": size, "crop": None, "resample": "bicubic", "mean": [0.5] * 3, "std": [0.5] * 3})
         (build / "maps" / spec["name"]).mkdir(parents=True, exist_ok=True)
+        typed = ModelEntry.from_json(entry) if render else None
         for image in images:
             rel = f"{spec['name']}/{image['id']}.npz"
-            np.savez(build / "maps" / rel, **_arrays(rng, spec))
+            arrays = _arrays(rng, spec)
+            np.savez(build / "maps" / rel, **arrays)
+            if render:
+                render(typed, image["id"], arrays, build / "maps" / rel)
             entry["maps"][image["id"]] = rel
         models.append(entry)
     manifest = {"format_version": 1, "library_version": "0.1.0", "methods": ["cls", "mean", "rollout", "gradcam"],
@@ -101,10 +124,16 @@ def write_export(build: Path, n_images: int, seed: int = 0) -> None:
     (build / "maps" / "manifest.json").write_text(json.dumps(manifest))
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the stages' process pools)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), _cpu()
     result = fn()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
+    return result, time.perf_counter() - wall, _cpu() - cpu
 
 
 def tree(path: Path) -> tuple[int, int]:
@@ -119,6 +148,8 @@ def main() -> None:
     parser.add_argument("--no-site", action="store_true", help="time the metrics stage only")
     parser.add_argument("--render-only", action="store_true",
                         help="site stage: render the sprite sheets and photos only (no pages, no MkDocs)")
+    parser.add_argument("--pipelined", action="store_true",
+                        help="render each pair's sprites as its npz is written, as the models stage does")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -127,10 +158,19 @@ def main() -> None:
 
     build = args.work / f"n{args.images}"
     shutil.rmtree(build, ignore_errors=True)
-    _, wall, _ = _timed(lambda: write_export(build, args.images))
-    print(f"fake export of {args.images} images x {len(MODELS)} models: {wall:.1f} s", flush=True)
     pairs = args.images * len(MODELS)
-    result: dict = {"images": args.images, "models": len(MODELS), "pairs": pairs}
+    result: dict = {"images": args.images, "models": len(MODELS), "pairs": pairs, "pipelined": args.pipelined}
+    if args.pipelined:  # the export alone first, to tell the writer pool's rendering from it
+        _, base_wall, base_cpu = _timed(lambda: write_export(build, args.images))
+        shutil.rmtree(build)
+    _, wall, cpu = _timed(lambda: write_export(build, args.images, pipelined=args.pipelined))
+    print(f"fake export of {args.images} images x {len(MODELS)} models: {wall:.1f} s", flush=True)
+    if args.pipelined:
+        result["writer_pool_render"] = {"wall_s": wall - base_wall, "cpu_s": cpu - base_cpu,
+                                        "ms_per_pair": 1000 * (cpu - base_cpu) / pairs}
+        print(f"sprites rendered as each npz is written (the writer pool's share, overlapped with compute in a "
+              f"build): {cpu - base_cpu:.2f} s CPU = {1000 * (cpu - base_cpu) / pairs:.1f} ms per image x model",
+              flush=True)
     report, wall, cpu = _timed(lambda: compute_metrics(build))
     result["metrics"] = {"wall_s": wall, "cpu_s": cpu, "rows": report.rows, "ms_per_pair": 1000 * wall / pairs}
     files, size = tree(build / "metrics")
@@ -153,6 +193,7 @@ def main() -> None:
         files, size = tree(build / "site")
         _, data_bytes = tree(build / "site" / "atlas-data" / "maps")
         result["site"] = {"wall_s": wall, "cpu_s": cpu, "render_s": site.render_seconds,
+                          "rendered_pairs": site.rendered_pairs, "cached_pairs": site.cached_pairs,
                           "mkdocs_s": site.mkdocs_seconds, "files": files, "bytes": size,
                           "map_bytes": data_bytes, "bytes_per_pair": size / pairs,
                           "map_bytes_per_pair": data_bytes / pairs,
@@ -160,6 +201,10 @@ def main() -> None:
         print(f"site: {wall:.2f} s wall, {cpu:.2f} s CPU (render {site.render_seconds:.1f} s, MkDocs "
               f"{site.mkdocs_seconds:.1f} s); {files} files, {size / 1e6:.1f} MB = {size / pairs / 1e3:.1f} KB per "
               f"image x model (sprites {data_bytes / pairs / 1e3:.1f} KB)", flush=True)
+    post = result["metrics"]["wall_s"] + result.get("site", {}).get("wall_s", 0.0)
+    result["post_compute"] = {"wall_s": post, "ms_per_pair": 1000 * post / pairs}
+    print(f"post-compute stages (metrics + site): {post:.2f} s wall = {1000 * post / pairs:.1f} ms per image x model",
+          flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))

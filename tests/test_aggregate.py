@@ -24,6 +24,7 @@ from ssl_attention.aggregate import (
     write_metrics_csv,
     write_summary_json,
 )
+from ssl_attention.aggregate.clustering import head_gram, similarity_from_gram
 from ssl_attention.metrics import Score
 
 
@@ -117,6 +118,26 @@ def test_head_similarity():
     assert sim[0, 2] == pytest.approx(-1.0)
     assert sim[3, 0] == 0 and sim[3, 3] == 1  # constant maps: no correlation
     assert np.isfinite(sim).all() and np.allclose(sim, sim.T)
+
+
+def test_head_similarity_is_the_correlation_of_concatenated_z_scores():
+    rng = np.random.default_rng(3)
+    maps = rng.random((4, 6, 3, 5))  # 4 heads, 6 images of 3 x 5
+    maps[1] += 0.5 * maps[0]  # correlated heads
+    z = (maps - maps.mean(axis=(2, 3), keepdims=True)) / maps.std(axis=(2, 3), keepdims=True)
+    expected = np.corrcoef(z.reshape(4, -1))
+    assert np.allclose(head_similarity(maps), expected, atol=1e-12)
+
+
+def test_head_gram_of_a_dataset_is_the_sum_of_its_images():
+    rng = np.random.default_rng(4)
+    maps = rng.random((5, 2, 3, 4, 4))  # 5 images, 2 layers, 3 heads, 4 x 4
+    maps[2, 1, 0] = 7.0  # a constant map contributes zeros
+    whole = head_gram(maps)
+    assert np.allclose(whole, sum(head_gram(maps[i:i + 1]) for i in range(5)), atol=1e-12)
+    for layer in range(2):  # and gives head_similarity of that layer
+        assert np.allclose(similarity_from_gram(whole[layer]), head_similarity(maps[:, layer].transpose(1, 0, 2, 3)),
+                           atol=1e-12)
 
 
 def test_cluster_heads_average_linkage():

@@ -15,11 +15,13 @@ import pytest
 import atlas.metric_rows as metric_rows
 from atlas.manifest import Manifest
 from atlas.metric_rows import ScoreBlock, columns, read_rows, write_rows
-from atlas.metrics_stage import _similarity
 from ssl_attention.aggregate import (
     BASELINES,
     FUSED,
     MetricRow,
+    best_layer,
+    cluster_heads,
+    head_similarity,
     index_rows,
     rows_from_scores,
     summarise,
@@ -107,10 +109,18 @@ def test_metrics_stage_numbers_equal_the_row_by_row_reference(fake_build):
     summary = json.loads((metrics / "summary.json").read_text())
     expected = json.loads(json.dumps(summarise(reference), allow_nan=False))
     index = index_rows(reference)
-    expected["head_similarity"] = json.loads(json.dumps(
-        [s for m in manifest.models for s in _similarity(m.name, index, per_head[m.name])]))
     expected["text_grounding"] = []  # the fake models have no prompts (tests/test_relevance_build.py)
+    similarity = summary.pop("head_similarity")
     assert summary == expected
+    reference_similarity = [(m.name, method, best_layer(index, m.name, method)[0], maps)
+                            for m in manifest.models for method, maps in per_head[m.name].items()]
+    assert len(similarity) == len(reference_similarity) > 0
+    for entry, (model, method, layer, maps) in zip(similarity, reference_similarity, strict=True):
+        sim = head_similarity(maps[layer])  # the heads' maps stacked over every image, correlated at once
+        assert (entry["model"], entry["method"], entry["layer"]) == (model, method, layer)
+        assert np.allclose(entry["similarity"], sim, atol=5e-5 + 1e-12)  # published rounded to 4 decimals
+        clusters = cluster_heads(sim, min(4, sim.shape[0]))
+        assert entry["clusters"] == clusters.labels.tolist() and entry["order"] == list(clusters.order)
 
     panels = json.loads((metrics / "panels.json").read_text())
     names = [m for m in ("iou@10", "iou@15", "iou@20", "iou@25", "iou@30", "iou@40", "iou@50", "iou_mass@60",

@@ -17,18 +17,33 @@ def head_similarity(maps: np.ndarray) -> np.ndarray:
     """
     maps = np.asarray(maps, dtype=np.float64)
     k, n = maps.shape[:2]
-    z = maps.reshape(k, n, -1).copy()
+    return similarity_from_gram(head_gram(maps.reshape(k, n, -1).transpose(1, 0, 2)[:, None])[0])
+
+
+def head_gram(maps: np.ndarray) -> np.ndarray:
+    """``[L, K, K]`` sums over images of the products of the heads' standardised maps (see
+    ``head_similarity``), from ``[N images, L layers, K heads, ...cells]`` maps: the per-image sums add
+    up, so a dataset's Gram matrices are built one image at a time (``similarity_from_gram``)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    z = maps.reshape(*maps.shape[:3], -1).copy()
     finite = np.isfinite(z)
-    counts = finite.sum(axis=2, keepdims=True)
-    fill = np.where(finite, z, 0).sum(axis=2, keepdims=True) / np.maximum(counts, 1)
+    counts = finite.sum(axis=3, keepdims=True)
+    fill = np.where(finite, z, 0).sum(axis=3, keepdims=True) / np.maximum(counts, 1)
     z = np.where(finite, z, fill)
-    z -= z.mean(axis=2, keepdims=True)
-    sd = z.std(axis=2, keepdims=True)
-    z = np.divide(z, sd, out=np.zeros_like(z), where=sd > 0).reshape(k, -1)
-    z -= z.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(z, axis=1)
+    z -= z.mean(axis=3, keepdims=True)
+    sd = z.std(axis=3, keepdims=True)
+    z = np.divide(z, sd, out=np.zeros_like(z), where=sd > 0)
+    return np.einsum("nlkc,nljc->lkj", z, z)
+
+
+def similarity_from_gram(gram: np.ndarray) -> np.ndarray:
+    """The ``[K, K]`` head correlation of ``head_similarity`` from the heads' summed Gram matrix.
+
+    The standardised maps have mean 0, so their Gram matrix gives the Pearson correlation directly.
+    """
+    norm = np.sqrt(np.clip(np.diag(gram), 0, None))
     safe = np.where(norm > 0, norm, 1)
-    corr = (z @ z.T) / np.outer(safe, safe)
+    corr = gram / np.outer(safe, safe)
     corr[norm == 0, :] = 0
     corr[:, norm == 0] = 0
     np.fill_diagonal(corr, 1.0)
