@@ -157,10 +157,12 @@ class Build:
 
     def metrics(self) -> None:
         """Score every map against the boxes (also removes the metrics of an earlier build)."""
+        started = time.perf_counter()
         metrics = compute_metrics(self.options.out)
         if metrics.images_with_boxes:
             self.console.print(f"Metrics: {metrics.rows} rows for {metrics.images_with_boxes} images with boxes "
-                               f"-> {self.options.out / 'metrics'} ({metrics.format})", highlight=False)
+                               f"in {time.perf_counter() - started:.1f} s -> {self.options.out / 'metrics'} "
+                               f"({metrics.format})", highlight=False, soft_wrap=True)
 
     def site(self) -> Path:
         """Render the heatmaps, write the pages, run MkDocs and swap the new site into place."""
@@ -170,7 +172,7 @@ class Build:
         with _progress(self.console) as progress:
             site = build_site(self.options.out, site_dir, colormap=self.options.colormap, progress=progress,
                               settings=self.options.site_settings, site_images=self.site_ids)
-        self.console.print(site.timing_line(), highlight=False)
+        self.console.print(site.timing_line(), highlight=False, soft_wrap=True)
         self.console.print(escape(site.budget.line()), highlight=False, soft_wrap=True)
         warning = site.budget.warning()
         if warning:

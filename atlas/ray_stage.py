@@ -156,10 +156,13 @@ def _compute(model: _Model, stage, actors: int, shape: ClusterShape, placement: 
 
 
 def _take(model: _Model, answer: dict, throughput: _Throughput) -> None:
-    """Write one batch's maps into the cache (the local build's writer) and count the worker's images."""
+    """Write one batch's maps into the cache (the local build's writer), encode their sprite sheets (as
+    a local build does, while the cluster computes the next batches), and count the worker's images."""
     result = model.result
     for rel, arrays, meta in answer["maps"]:
         write_maps(model.stage.maps_dir / rel, arrays, meta)
+        if model.stage.render is not None:
+            model.stage.render(model.entry, meta["image"], arrays, model.stage.maps_dir / rel)
         result.maps[meta["image"]] = rel
         result.computed += 1
         model.new.append(rel)

@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -188,6 +189,17 @@ def wikichurches_phase(work: Path, args) -> dict:
     res["warm_wall_ms_per_pair"] = 1000 * res["warm"]["wall_s"] / pairs
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
     res["site_budget"] = report.get("site_budget")
+    for build in ("cold", "warm"):  # the stages after the last forward pass, from the CLI's lines
+        log = (work / "logs" / f"wikichurches-{build}.log").read_text(errors="replace")
+        metrics = re.search(r"^Metrics: .* in ([0-9.]+) s", log, re.M)
+        site = re.search(r"^Site: .* in ([0-9.]+) s \(render ([0-9.]+) s for (\d+) .*?(\d+) already encoded; "
+                         r"MkDocs ([0-9.]+) s\)", log, re.M)
+        if metrics and site:
+            post = float(metrics[1]) + float(site[1])
+            res[f"{build}_post_compute"] = {
+                "metrics_s": float(metrics[1]), "site_s": float(site[1]), "render_s": float(site[2]),
+                "rendered_pairs": int(site[3]), "pairs_encoded_during_compute": int(site[4]),
+                "mkdocs_s": float(site[5]), "wall_s": post, "ms_per_pair": 1000 * post / pairs}
     return res
 
 
