@@ -208,7 +208,10 @@ def score_maps(maps: np.ndarray, target: Target) -> np.ndarray:
     total = weights.sum(axis=1)
     positive = total > 0
     coverage = np.full((k, counts.shape[0]), math.nan)
-    coverage[positive] = (weights[positive] @ counts.T) / cell / total[positive, None]
+    # einsum, not ``@``: no BLAS threads (which oversubscribe the cores when the stage runs one process
+    # per core) and the same sums whatever the stack size
+    inside = np.einsum("kn,bn->kb", weights[positive], counts.astype(np.float64))
+    coverage[positive] = inside / cell / total[positive, None]
     maxima = rank == best
     columns = [top_iou(p, 0) for p in cfg.percents]
     columns += [_mass_iou(weights, positive, counts[0], cell, cfg.mass, (rank, order)), coverage[:, 0]]
