@@ -15,7 +15,7 @@ import gzip
 import importlib.util
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,20 +129,50 @@ def read_rows(path: Path) -> list[MetricRow]:
         return read_metrics_csv(f)
 
 
+class ImageValues(Mapping[str, float]):
+    """One index entry (model, method, layer, head, metric) -> {image: value}, read off a column of the
+    stacked scores instead of a dict per entry: the summary reads only a few of the millions of values
+    (every map's primary metric, every metric of the best maps), so none is copied until asked for."""
+
+    __slots__ = ("_column", "_images", "_positions")
+
+    def __init__(self, images: tuple[str, ...], positions: dict[str, int], column: np.ndarray) -> None:
+        self._images, self._positions, self._column = images, positions, column
+
+    def __getitem__(self, image: str) -> float:
+        return float(self._column[self._positions[image]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._images)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def values(self) -> list[float]:  # type: ignore[override]  # a list, in image order: what the summary reads
+        """The values in image order."""
+        return self._column.tolist()
+
+
 def add_to_index(index: Index, model: str, blocks: list[ScoreBlock]) -> None:
     """Add the whole-image values of one model's ``blocks`` to ``index`` (``ssl_attention.aggregate.Index``),
-    images in the blocks' order; one dict per (map, metric), built from columns."""
+    images in the blocks' order: an ``ImageValues`` per (map, metric), a plain dict where blocks of
+    different shapes add to the same entry."""
     by_method: dict[tuple[str, tuple, tuple], list[ScoreBlock]] = {}
     for b in blocks:
         whole = b.columns[: b.whole]
         by_method.setdefault((b.method, tuple(b.keys), tuple(whole)), []).append(b)
     for (method, keys, whole), group in by_method.items():
-        images = [b.image for b in group]
+        images = tuple(b.image for b in group)
+        positions = {image: n for n, image in enumerate(images)}
         stacked = np.stack([b.values[:, : len(whole)] for b in group])  # [images, maps, whole-image metrics]
         for i, (layer, head) in enumerate(keys):
             for j, (metric, _, _) in enumerate(whole):
-                index.setdefault((model, method, layer, head, metric), {}).update(
-                    zip(images, stacked[:, i, j].tolist(), strict=True))
+                key = (model, method, layer, head, metric)
+                values = ImageValues(images, positions, stacked[:, i, j])
+                if key in index:  # e.g. images whose blocks have other maps or columns
+                    index[key] = {**index[key], **values}
+                else:
+                    index[key] = values
 
 
 def _csv_value(v: float) -> float | None:

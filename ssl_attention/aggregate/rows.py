@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ssl_attention.metrics import Score
@@ -14,7 +14,7 @@ CSV_COLUMNS = ("image", "model", "method", "layer", "head", "metric", "box", "la
 
 # (model, method, layer, head, metric) -> {image: value}
 Key = tuple[str, str, "int | None", str, str]
-Index = dict[Key, dict[str, float]]
+Index = dict[Key, Mapping[str, float]]  # a dict, or any mapping (atlas.metric_rows.ImageValues)
 
 
 @dataclass(frozen=True)
