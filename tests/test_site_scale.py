@@ -163,10 +163,12 @@ def test_head_viewer_permalink_sort_order_and_cards(spage, scaled_site_url, scal
 
 def test_outside_pages_keep_the_theme_and_search_finds_images_and_heads(spage, scaled_site_url, scaled_build):
     """Image pages written from the page shell have the theme's title, nav and search; the search finds a
-    head's permalink and an image page; an old head address redirects to the viewer's permalink."""
+    head's permalink and an image page (without the theme's source maps and other search languages, which
+    the site leaves out); an old head address redirects to the viewer's permalink."""
     page, url = spage, scaled_site_url
     site = scaled_build / "site"
     assert not list(site.glob("atlas/_shell_*")) and (site / "atlas/images/img_00149/index.html").is_file()
+    assert not list(site.rglob("*.map")) and not (site / "assets/javascripts/lunr").exists()  # trimmed; search works
     _open(page, url, "atlas/images/img_00042/")
     assert page.title().startswith("Image img_00042 - ")
     assert page.locator(".md-header__topic", has_text="Image img_00042").count() == 1
