@@ -88,8 +88,7 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
     similarity_grams: dict[str, dict] = {}
     grounding: list[GroundingRow] = []
     panels: dict[str, dict[str, dict]] = {}
-    tasks = {model.name: [(model, boxed[image_id], maps_dir / rel) for image_id, rel in sorted(model.maps.items())
-                          if image_id in boxed] for model in manifest.models}
+    tasks = {model.name: _pair_tasks(model, boxed, maps_dir) for model in manifest.models}
     scored = parallel_map(_score_pair, [task for model in manifest.models for task in tasks[model.name]])
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-rows") as writer:  # a model's rows are
         written = []  # written while the pool scores the next model (pyarrow and zlib release the GIL)
@@ -136,6 +135,14 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
 
 def _target(model: ModelEntry, image: ImageEntry) -> Target:
     return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
+
+
+def _pair_tasks(model: ModelEntry, boxed: dict[str, ImageEntry], maps_dir: Path) -> list[tuple]:
+    """The pool's tasks for one model: (entry, image, npz) per boxed image; the entry without its maps
+    (one per image: sent with every task, they would make the tasks grow with the square of the images)."""
+    bare = model.with_maps({})
+    return [(bare, boxed[image_id], maps_dir / rel)
+            for image_id, rel in sorted(model.maps.items()) if image_id in boxed]
 
 
 def _write_model_rows(model: str, blocks: list[ScoreBlock], path: Path) -> int:

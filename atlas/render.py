@@ -186,6 +186,7 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
     list(parallel_map(_render_photo, [(catalog.display_file(image), image.slug, out) for image in catalog.images]))
     todo = []
     for model in catalog.models:
+        bare = model.with_maps({})  # sent with every task: without its maps, one per image
         for image in catalog.images:
             if image.id not in model.maps:
                 continue
@@ -196,7 +197,7 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
                 if on_pair:
                     on_pair()
             else:
-                todo.append((model, image.slug, npz, out))
+                todo.append((bare, image.slug, npz, out))
     for _ in parallel_map(_render_task, todo, on_done=on_pair):
         stats.rendered_pairs += 1
     for model in catalog.models:
