@@ -206,9 +206,9 @@ def test_model_page_chooses_its_image_among_every_image(spage, scaled_site_url):
     assert field.input_value() == "img_00000" and _grid_images(page) == {"img_00000"}
     assert note.text_content() == f"image 1 of {SCALED_IMAGES}"
     field.focus()
-    page.keyboard.press("ArrowDown")  # lists the images from the first, the shown one active
+    page.keyboard.press("ArrowDown")  # lists 50 images around the shown one (the first), the shown one active
     assert field.get_attribute("aria-expanded") == "true" and options.count() == 50
-    assert note.text_content() == f"50 of {SCALED_IMAGES} matching images listed: type more of the id"
+    assert note.text_content() == f"images 1–50 of {SCALED_IMAGES} listed: type part of an id to find others"
     assert field.get_attribute("aria-activedescendant") == options.first.get_attribute("id")
     page.keyboard.type("_0014")  # replaces the selected id: img_00140 .. img_00149
     assert options.all_text_contents() == [f"img_{n:05d}" for n in range(140, 150)]
@@ -224,6 +224,9 @@ def test_model_page_chooses_its_image_among_every_image(spage, scaled_site_url):
     for _ in range(2):
         chooser.locator("[data-action=prev-image]").click()
     assert _grid_images(page) == {"img_00140"} and note.text_content() == f"image 141 of {SCALED_IMAGES}"
+    field.click()  # the list around the shown image, which is active
+    assert options.first.text_content() == "img_00100" and options.count() == 50
+    assert page.locator("[role=option][aria-selected=true]").text_content() == "img_00140"
     # no match: Enter picks nothing; Escape closes the list, then puts the shown id back
     field.fill("nothing")
     assert options.count() == 0 and note.text_content() == "no image id contains that"

@@ -29,11 +29,17 @@ test("previous / next wrap around; an empty list has no position", () => {
   assert.equal(stepIndex(0, 1, 0), -1);
 });
 
-test("the note says how many match and how many are listed", () => {
-  assert.equal(matchNote(12, 12, 12), "all 12 images");
-  assert.equal(matchNote(3, 3, 12), "3 of 12 images match");
-  assert.equal(matchNote(10000, 50, 10000), "50 of 10,000 matching images listed: type more of the id");
-  assert.equal(matchNote(0, 0, 12), "no image id contains that");
+test("every image listed from a start; the note says how many match and which are listed", () => {
+  assert.deepEqual(matchImages(images, "", 2, 3), { shown: [3, 4], total: 5 });
+  assert.deepEqual(matchImages(images, "img", 5, 1), { shown: [1, 3], total: 3 });
+  const range = (a, b) => Array.from({ length: b - a }, (_, k) => a + k);
+  assert.equal(matchNote({ shown: range(0, 12), total: 12 }, 12), "all 12 images");
+  assert.equal(matchNote({ shown: [1, 4, 7], total: 3 }, 12), "3 of 12 images match");
+  assert.equal(matchNote({ shown: range(4000, 4050), total: 10000 }, 10000),
+    "images 4,001–4,050 of 10,000 listed: type part of an id to find others");
+  assert.equal(matchNote({ shown: range(0, 50), total: 1111 }, 10000),
+    "50 of 1,111 matching images listed: type more of the id");
+  assert.equal(matchNote({ shown: [], total: 0 }, 12), "no image id contains that");
 });
 
 test("a model's images: the index rows with its maps, in order, with their page and thumbnail", () => {

@@ -1,23 +1,24 @@
 /* A model page's image choice: a combobox (WAI-ARIA "list autocomplete") over the model's images, which may
  * be 10,000: typing filters the ids (part of the id, any case), the list shows at most CHOICE_LIMIT of them,
  * ArrowDown / ArrowUp move in the list, Enter or a click picks, Escape closes the list (then restores the
- * shown image's id); a click or ArrowDown on the field lists every image (the first CHOICE_LIMIT). The
+ * shown image's id); a click or ArrowDown on the field lists every image (CHOICE_LIMIT of them around the
+ * shown one). The
  * previous / next buttons step through the images in order, wrapping around. */
 
 import { el } from "./dom.mjs";
 
 export const CHOICE_LIMIT = 50;
 
-/** Indices of the ``images`` ({id}) whose id contains ``text`` (any case), the first ``limit`` of them, and
- *  how many match in all. Pure. */
-export function matchImages(images, text, limit) {
+/** Indices of the ``images`` ({id}) whose id contains ``text`` (any case), the first ``limit`` of them from
+ *  index ``start`` on, and how many match in all. Pure. */
+export function matchImages(images, text, limit, start = 0) {
   const want = text.trim().toLowerCase();
   const shown = [];
   let total = 0;
   images.forEach((image, k) => {
     if (!image.id.toLowerCase().includes(want)) return;
     total += 1;
-    if (shown.length < limit) shown.push(k);
+    if (shown.length < limit && k >= start) shown.push(k);
   });
   return { shown, total };
 }
@@ -34,11 +35,17 @@ export function pickFor(images, text, shown) {
  *  the first). Pure. */
 export const stepIndex = (index, delta, count) => (count ? (((index + delta) % count) + count) % count : -1);
 
-/** What the list says under the field: how many images match and how many are listed. Pure. */
-export function matchNote(total, shown, count) {
+/** What the note under the field says of the list ``found`` (matchImages) of ``count`` images. Pure. */
+export function matchNote(found, count) {
+  const { shown, total } = found;
+  const n = (x) => x.toLocaleString("en");
   if (!total) return "no image id contains that";
-  if (shown < total) return shown + " of " + total.toLocaleString("en") + " matching images listed: type more of the id";
-  return total === count ? "all " + count + " images" : total + " of " + count + " images match";
+  if (shown.length === total) return total === count ? "all " + n(count) + " images" : total + " of " + n(count) + " images match";
+  if (total === count) {
+    return "images " + n(shown[0] + 1) + "–" + n(shown[shown.length - 1] + 1) + " of " + n(count) +
+      " listed: type part of an id to find others";
+  }
+  return shown.length + " of " + n(total) + " matching images listed: type more of the id";
 }
 
 /** Bind the chooser under ``box`` to ``images`` ({id, slug}); ``choose(slug)`` is called with the picked image.
@@ -49,7 +56,8 @@ export function initImageChooser(box, images, choose) {
   const note = box.querySelector("[data-role=image-note]");
   const [prev, next] = ["prev", "next"].map((k) => box.querySelector("[data-action=" + k + "-image]"));
   let current = -1, shown = [], active = -1;
-  const position = () => (current < 0 ? "" : "image " + (current + 1) + " of " + images.length);
+  const position = () => (!images.length ? "no image has maps of this model"
+    : current < 0 ? "" : "image " + (current + 1) + " of " + images.length);
 
   function setActive(k) {
     active = k;
@@ -60,15 +68,15 @@ export function initImageChooser(box, images, choose) {
       option.scrollIntoView({ block: "nearest" });
     } else input.removeAttribute("aria-activedescendant");
   }
-  function open(text) {
-    const found = matchImages(images, text, CHOICE_LIMIT);
+  function open(text, start) {
+    const found = matchImages(images, text, CHOICE_LIMIT, start);
     shown = found.shown;
     list.replaceChildren(...shown.map((k, i) => el("li", {
       role: "option", id: list.id + "-" + i, "aria-selected": "false", "data-slug": images[k].slug,
       class: k === current ? "atlas-current" : null, text: images[k].id })));
     list.hidden = false;
     input.setAttribute("aria-expanded", "true");
-    note.textContent = matchNote(found.total, shown.length, images.length);
+    note.textContent = matchNote(found, images.length);
     setActive(-1);
   }
   function close() {
@@ -91,7 +99,10 @@ export function initImageChooser(box, images, choose) {
     input.value = current < 0 ? "" : images[current].id;
   }
   const isOpen = () => !list.hidden;
-  const listAll = () => { open(""); setActive(shown.indexOf(current)); };
+  const listAll = () => {  // every image, from a little before the shown one
+    open("", Math.max(0, Math.min(current - CHOICE_LIMIT / 2, images.length - CHOICE_LIMIT)));
+    setActive(shown.indexOf(current));
+  };
 
   input.addEventListener("input", () => open(input.value));
   input.addEventListener("click", () => { if (!isOpen()) listAll(); });
