@@ -67,7 +67,6 @@ class AtlasPages(PageWriter):
                 "models": self.catalog.models,
                 "labels": labels,
                 "tags": tags,
-                "index_url": data["indexUrl"],  # preloaded while the page's scripts load
                 "data_json": json_for_html(data),
             },
         )
@@ -180,7 +179,6 @@ class AtlasPages(PageWriter):
             {
                 "model": model,
                 "image_count": len(model.maps),
-                "index_url": data["indexUrl"],
                 "methods": self.methods([model]),
                 "metrics_href": self.url(src, layout.metrics_page(model.slug)),
                 "anatomy_href": self.url(src, layout.anatomy_page(model.slug)) if anatomy else None,
