@@ -110,6 +110,10 @@ def metrics_page(model_slug: str) -> str:
 
 
 GALLERY_PAGE = f"{PAGES_DIR}/index.md"
+# Every image of the atlas as one compact row (JSON ``{labels, tags, gallery}``, rows ``[id, slug, models,
+# labels, tags, boxes, width, height]``, models/labels/tags as indices): the gallery's filters and the model
+# pages' image choice read it, so no page's HTML grows with the number of images.
+GALLERY_INDEX = f"{DATA_DIR}/gallery.json"
 MODELS_PAGE = f"{PAGES_DIR}/models/index.md"
 HEADS_PAGE = f"{PAGES_DIR}/heads/index.md"
 LEADERBOARD_PAGE = f"{PAGES_DIR}/leaderboard/index.md"

@@ -391,6 +391,7 @@ def build_site(
                         (raw.get("theme") or {}).get("favicon") or "assets/images/favicon.png")
         add_search_entries(partial, written.pages.search_entries)
         _add_data(render_dir, partial)
+        written.pages.write_gallery_index(partial)
         write_head_scores(written.head_scores, partial)
         copy_metric_files(metrics, partial)
         _swap_in(partial, site_dir)

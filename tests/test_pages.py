@@ -122,6 +122,25 @@ def test_one_head_viewer_per_model_and_the_old_head_addresses_redirect(tmp_path)
     assert "atlas/heads/dinov2/#l02-h03" in locations and len(locations) == len(redirects)
 
 
+def test_model_pages_do_not_grow_with_the_number_of_images(tmp_path):
+    """A model page names no image (its image choice and the gallery read the image index, one compact row per
+    image): fake builds of 4 and 40 images give model pages of the same size, and the index holds every image."""
+    pages = {}
+    for count in (4, 40):
+        build = tmp_path / str(count)
+        manifest = write_fake_build(build, images=count, models=("dinov2",))
+        written = write_all_pages(load_catalog(build), build / "docs")
+        page = (build / "docs" / layout.model_page("dinov2")).read_text(encoding="utf-8")
+        assert not [i["id"] for i in manifest["images"] if i["id"] in page]
+        pages[count] = page
+        written.pages.write_gallery_index(build / "site")
+        index = json.loads((build / "site" / layout.GALLERY_INDEX).read_text(encoding="utf-8"))
+        assert [row[:2] + row[6:] for row in index["gallery"]] == [
+            [i["id"], layout.slug(i["id"]), i["width"], i["height"]] for i in manifest["images"]]
+        assert all(row[2] == [0] for row in index["gallery"])  # every image has maps of the one model
+    assert len(pages[40]) - len(pages[4]) == 1  # the image count in the chooser's note: "40 images"
+
+
 def test_colormap_filters_reproduce_the_lookup_tables_after_truncation():
     filters = dict(colormap_filters())
     assert set(filters) == set(COLORMAPS)

@@ -473,8 +473,23 @@ def test_model_and_head_pages(page, site_url, fake_build):
     for layer, variant in ((0, "fused"), (1, "h02"), (2, "h03")):
         shown = _canvas_indices(page, f"{grid} " + _heat("dinov2", IMAGE, "cls", layer, variant))
         assert np.array_equal(shown, to_indices(_map(fake_build, "dinov2", IMAGE, "cls", layer, variant)))
+    # the image choice: a click lists every image, as a menu; typed text narrows the list; a click picks
+    chooser = page.locator("[data-role=image-chooser]")
+    field, options = chooser.locator("input[role=combobox]"), chooser.locator("[role=option]")
+    assert field.input_value() == IMAGE
+    field.click()
+    assert options.all_text_contents() == list(ids.values())
     odd = next(s for s, i in ids.items() if "<" in i)
-    page.select_option("select[name=image]", odd)
+    field.fill("QUOTES")
+    assert options.all_text_contents() == [ids[odd]]  # the raw id, as text
+    options.first.click()
+    _wait_painted(page, grid)
+    assert all(k.split("/")[1] == odd for k in _heat_keys(page, grid))
+    assert field.input_value() == ids[odd] and f"image={odd}" in page.url
+    chooser.locator("[data-action=next-image]").click()  # the last image: next wraps around to the first
+    _wait_painted(page, grid)
+    assert {k.split("/")[1] for k in _heat_keys(page, grid)} == {IMAGE}
+    chooser.locator("[data-action=prev-image]").click()
     _wait_painted(page, grid)
     assert all(k.split("/")[1] == odd for k in _heat_keys(page, grid))
     shown = _canvas_indices(page, f"{grid} " + _heat("dinov2", odd, "cls", 2, "h01"))

@@ -4,7 +4,8 @@ One build per module (``hostile``); every check runs on its site:
 * no payload survives as markup (files on disk, search index, headless Chromium under the strict CSP);
 * the link crawl of tests/test_links.py;
 * HTML validity (Nu Html Checker) of every atlas page and a sample of docs pages;
-* axe-core on the gallery, an image page, a head page and the build report: no serious/critical violation;
+* axe-core on the gallery, an image page, a head page, the build report and a model page (its image list
+  open): no serious/critical violation;
 * a build killed (SIGKILL) mid-stage (metrics, heatmap rendering, MkDocs) leaves no site that looks complete,
   and running it again gives the same bytes as the uninterrupted build.
 """
@@ -273,9 +274,13 @@ AXE_RUN = """async () => {
 @pytest.mark.parametrize("scheme", ["default", "slate"])
 def test_accessibility_axe(hostile: Hostile, hostile_url: str, browser, scheme):
     source = axe_source()
-    for path in ("atlas/", f"atlas/images/{PLAIN}/", "atlas/heads/dinov2/l01-h02/", "atlas/report/"):
+    for path in ("atlas/", f"atlas/images/{PLAIN}/", "atlas/heads/dinov2/l01-h02/", "atlas/report/",
+                 "atlas/models/dinov2/"):
         context, page, _ = _open_page(browser, hostile_url + path)
         page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        if path.startswith("atlas/models/"):  # the image choice with its list of images open
+            page.locator("[data-role=image-chooser] input[role=combobox]").click()
+            page.keyboard.press("ArrowDown")
         if scheme == "slate":  # the dark palette
             page.evaluate("() => document.body.setAttribute('data-md-color-scheme', 'slate')")
         page.evaluate(SETTLED)  # axe must not measure colours halfway through the theme's transitions

@@ -1,6 +1,7 @@
 """The atlas at scale in headless Chromium: a fake site of ``SCALED_IMAGES`` images (several pages of cards).
 
-The paginated gallery (filters over every image, the page and the filters in the URL), the head viewer
+The paginated gallery (filters over every image, the page and the filters in the URL), the model page's image
+choice (a combobox over every image, the image in the URL), the head viewer
 (the head's permalink, its sort order against Python's, best and worst first, the card links), the image
 pages rendered outside MkDocs (the theme's shell, the site search) and a head found by the search.
 Every page runs under the checked page's rules: no console error, no failed request.
@@ -19,7 +20,7 @@ from atlas.catalog import load_catalog
 from atlas.head_scores import head_scores, order
 from atlas.metrics_data import load_metrics
 from tests.fixtures.site_fixtures import SCALED_IMAGES, checked_page
-from tests.test_site_browser import _open, _wait_until
+from tests.test_site_browser import _heat_keys, _open, _wait_painted, _wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -186,3 +187,61 @@ def test_outside_pages_keep_the_theme_and_search_finds_images_and_heads(spage, s
     _wait_until(page, "() => location.pathname.endsWith('/atlas/heads/dinov2/') && location.hash === '#l02-h01'")
     page.wait_for_selector(".atlas-root[data-atlas-ready]")
     assert page.locator("[data-role=picker] a[aria-current]").get_attribute("id") == "l02-h01"
+
+
+def _grid_images(page) -> set[str]:
+    """The images the model page's grid shows (every heat canvas painted)."""
+    _wait_painted(page, ".atlas-layer-grid")
+    return {k.split("/")[1] for k in _heat_keys(page, ".atlas-layer-grid")}
+
+
+def test_model_page_chooses_its_image_among_every_image(spage, scaled_site_url):
+    """The model page's HTML names no image; its combobox searches every image of the index (typed part of an
+    id, arrows, Enter), the buttons step, the hash is a permalink and back/forward restore the image."""
+    page, url = spage, scaled_site_url
+    html = page.request.get(url + "atlas/models/dinov2/").text()
+    assert "img_00000" not in html and "img_00149" not in html
+    _open(page, url, "atlas/models/dinov2/")
+    chooser = page.locator("[data-role=image-chooser]")
+    field, options = chooser.locator("input[role=combobox]"), chooser.locator("[role=option]")
+    note = chooser.locator("[data-role=image-note]")
+    assert field.input_value() == "img_00000" and _grid_images(page) == {"img_00000"}
+    assert note.text_content() == f"image 1 of {SCALED_IMAGES}"
+    field.focus()
+    page.keyboard.press("ArrowDown")  # lists 50 images around the shown one (the first), the shown one active
+    assert field.get_attribute("aria-expanded") == "true" and options.count() == 50
+    assert note.text_content() == f"images 1–50 of {SCALED_IMAGES} listed: type part of an id to find others"
+    assert field.get_attribute("aria-activedescendant") == options.first.get_attribute("id")
+    page.keyboard.type("_0014")  # replaces the selected id: img_00140 .. img_00149
+    assert options.all_text_contents() == [f"img_{n:05d}" for n in range(140, 150)]
+    assert note.text_content() == f"10 of {SCALED_IMAGES} images match"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert page.locator("[role=option][aria-selected=true]").text_content() == "img_00141"
+    page.keyboard.press("Enter")
+    assert _grid_images(page) == {"img_00141"} and "image=img_00141" in page.url
+    assert field.input_value() == "img_00141" and chooser.locator("[role=listbox]").is_hidden()
+    chooser.locator("[data-action=next-image]").click()
+    assert _grid_images(page) == {"img_00142"} and field.input_value() == "img_00142"
+    for _ in range(2):
+        chooser.locator("[data-action=prev-image]").click()
+    assert _grid_images(page) == {"img_00140"} and note.text_content() == f"image 141 of {SCALED_IMAGES}"
+    field.click()  # the list around the shown image, which is active
+    assert options.first.text_content() == "img_00100" and options.count() == 50
+    assert page.locator("[role=option][aria-selected=true]").text_content() == "img_00140"
+    # no match: Enter picks nothing; Escape closes the list, then puts the shown id back
+    field.fill("nothing")
+    assert options.count() == 0 and note.text_content() == "no image id contains that"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    assert field.input_value() == "img_00140" and _grid_images(page) == {"img_00140"}
+    # the permalink opens the same image; back steps to the image before
+    permalink = page.url
+    with checked_page(page.context.browser) as other:
+        _open(other, permalink, "")
+        assert other.locator("[data-role=image-chooser] input").input_value() == "img_00140"
+        assert _grid_images(other) == {"img_00140"}
+    page.go_back()
+    _wait_until(page, "() => location.hash.includes('image=img_00141')")
+    assert _grid_images(page) == {"img_00141"} and field.input_value() == "img_00141"

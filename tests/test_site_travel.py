@@ -85,7 +85,7 @@ def test_view_state_travels_along_head_image_and_model_links(page, site_url):
     got = _follow(page, ".atlas-row[data-model=dinov2] .atlas-row-title a")
     assert urlsplit(page.url).path.endswith("atlas/models/dinov2/")
     assert got == {"image": "astronaut", "fit": "0", **VIEW} and _shown_view(page) == VIEW
-    assert page.locator("select[name=image]").input_value() == "astronaut"
+    assert page.locator("[data-role=image-chooser] input[role=combobox]").input_value() == "astronaut"
     # and back from the model page: a fused tile opens the image page at its layer, in this view
     got = _follow(page, ".atlas-layer-grid tbody tr:nth-child(3) td:first-of-type a")
     assert got == {"models": "dinov2", "method": "mean", "layer": "2", "cmap": "inferno", "display": "heat", "fit": "0"}

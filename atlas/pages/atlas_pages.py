@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import json
 from functools import cached_property
+from pathlib import Path
 
 from atlas import layout
 from atlas.anatomy_data import ModelAnatomy, load_anatomy
@@ -29,27 +31,33 @@ class AtlasPages(PageWriter):
         """The head anatomy of the build's ViTs (read once from the npz files), by model name."""
         return load_anatomy(self.catalog)
 
-    def gallery(self) -> None:
-        """The gallery: every image as one compact row of its data block; gallery.mjs filters all of them
-        and shows one page of cards at a time (the page and the filters in the URL)."""
-        src = layout.GALLERY_PAGE
+    @cached_property
+    def gallery_index(self) -> dict[str, list]:
+        """The image index (``layout.GALLERY_INDEX``): every image as one compact row, box labels and tags."""
         labels = sorted({b.label for i in self.catalog.images for b in i.boxes})
         tags = sorted({t for i in self.catalog.images for t in i.tags})
         label_index, tag_index = {v: k for k, v in enumerate(labels)}, {v: k for k, v in enumerate(tags)}
         model_index = {m.slug: k for k, m in enumerate(self.catalog.models)}
         has = {m.slug: m.maps for m in self.catalog.models}
-        data = self.base_data(src, "gallery")
-        data.update(
-            labels=labels,
-            tags=tags,
-            thumbUrl=self.url(src, layout.thumb("IMAGE")),
-            # [id, slug, models (indices), labels (indices), tags (indices), boxes]
-            gallery=[
+        return {
+            "labels": labels,
+            "tags": tags,
+            # [id, slug, models (indices), labels (indices), tags (indices), boxes, width, height]
+            "gallery": [
                 [i.id, i.slug, [model_index[s] for s in model_index if i.id in has[s]],
-                 sorted({label_index[b.label] for b in i.boxes}), [tag_index[t] for t in i.tags], len(i.boxes)]
+                 sorted({label_index[b.label] for b in i.boxes}), [tag_index[t] for t in i.tags], len(i.boxes),
+                 i.width, i.height]
                 for i in self.catalog.images
             ],
-        )
+        }
+
+    def gallery(self) -> None:
+        """The gallery: one page of cards at a time (the page and the filters in the URL); gallery.mjs filters
+        every image, from the image index (``layout.GALLERY_INDEX``, the model pages' image choice reads it too)."""
+        src = layout.GALLERY_PAGE
+        labels, tags = self.gallery_index["labels"], self.gallery_index["tags"]
+        data = self.base_data(src, "gallery")
+        data.update(self.index_urls(src))
         self.write(
             src,
             "pages/gallery.html",
@@ -62,6 +70,16 @@ class AtlasPages(PageWriter):
                 "data_json": json_for_html(data),
             },
         )
+
+    def index_urls(self, src: str) -> dict[str, str]:
+        """The data keys of a page that reads the image index: its URL and the thumbnails' (``IMAGE``: a slug)."""
+        return {"indexUrl": self.url(src, layout.GALLERY_INDEX), "thumbUrl": self.url(src, layout.thumb("IMAGE"))}
+
+    def write_gallery_index(self, site_dir: Path) -> None:
+        """Write the image index into ``site_dir`` (after MkDocs, with the other data files)."""
+        path = site_dir / layout.GALLERY_INDEX
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.gallery_index, separators=(",", ":")), encoding="utf-8")
 
     def image(self, index: int) -> None:
         image = self.catalog.images[index]
@@ -145,24 +163,22 @@ class AtlasPages(PageWriter):
         )
 
     def model(self, model: ModelEntry) -> None:
+        """A model's layer x head grid of one image at a time; model.mjs chooses the image from the image index
+        (``layout.GALLERY_INDEX``), so the page's size does not depend on the number of images."""
         src = layout.model_page(model.slug)
-        images = tuple(i for i in self.catalog.images if i.id in model.maps)
         anatomy = self.anatomy.get(model.name)
         clusters = cluster_list(anatomy) if anatomy and anatomy.clusters else []
         data = self.base_data(src, "model")
         if clusters:  # the grid's "colour heads by cluster" (model_clusters.mjs)
             data.update(clusters=anatomy.clusters, clusterColours=list(PALETTE))
-        data.update(
-            model=model.slug,
-            images=self.image_cards(src, images),
-        )
+        data.update(model=model.slug, **self.index_urls(src))
         self.write(
             src,
             "pages/model.html",
             f"Model {model.name}",
             {
                 "model": model,
-                "images": images,
+                "image_count": len(model.maps),
                 "methods": self.methods([model]),
                 "metrics_href": self.url(src, layout.metrics_page(model.slug)),
                 "anatomy_href": self.url(src, layout.anatomy_page(model.slug)) if anatomy else None,

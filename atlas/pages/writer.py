@@ -21,7 +21,7 @@ from atlas import layout
 from atlas.catalog import Catalog
 from atlas.colormaps import COLORMAPS, lut
 from atlas.glossary import Glossary, read_definitions
-from atlas.manifest import ImageEntry, ModelEntry
+from atlas.manifest import ModelEntry
 from atlas.metrics_data import MetricsData
 from atlas.mkdocs_hooks import RAW_HTML_KEY
 from atlas.pages.outside import SHELL_BODY, SHELL_TITLE, OutsidePage, shell_folder, shell_src
@@ -185,20 +185,6 @@ class PageWriter:
         present = {m for model in models for m in model.methods}
         term = self.env.filters["term"]
         return [(m.name, term(m.label, m.term)) for m in all_methods() if m.name in present]
-
-    def image_cards(self, src: str, images: tuple[ImageEntry, ...]) -> list[dict]:
-        """Id, size, page and thumbnail of each image (the model page's image choice)."""
-        return [
-            {
-                "id": i.id,
-                "slug": i.slug,
-                "width": i.width,
-                "height": i.height,
-                "href": self.url(src, layout.image_page(i.slug)),
-                "thumb": self.url(src, layout.thumb(i.slug)),
-            }
-            for i in images
-        ]
 
 
 def companions(model: ModelEntry) -> dict[str, list[str]]:

@@ -1,14 +1,16 @@
-/* The gallery: every image's row is in the data block ([id, slug, models, labels, tags, boxes], the
- * models, labels and tags as indices); the filters run over all of them and one page of cards is built.
- * Filters and page live in the URL hash (q, model, label, tag, page). */
+/* The gallery: every image's row is in the image index (image_index.mjs: [id, slug, models, labels, tags,
+ * boxes, width, height], the models, labels and tags as indices); the filters run over all of them and one
+ * page of cards is built. Filters and page live in the URL hash (q, model, label, tag, page). */
 
 import { el, setField } from "./dom.mjs";
 import { onHashChange, readHash, writeHash } from "./hash.mjs";
+import { fetchIndex } from "./image_index.mjs";
 import { pageCount, pageOf, pageRange, renderPager } from "./pager.mjs";
 
 export const GALLERY_PAGE_SIZE = 60;
 
-/** The rows of ``data.gallery`` that pass the filters ``f`` = {q, model, label, tag} (hash values). Pure. */
+/** The rows of ``data.gallery`` (the index's, with its labels and tags) that pass the filters ``f`` =
+ *  {q, model, label, tag} (hash values). Pure. */
 export function filterImages(data, f) {
   const text = (f.q || "").toLowerCase();
   const model = f.model ? (f.model === "*" ? "*" : data.models.findIndex((m) => m.slug === f.model)) : null;
@@ -32,7 +34,16 @@ function card(data, row) {
       text: models.length + "/" + data.models.length + " models · " + boxes + " box" + (boxes === 1 ? "" : "es") })]);
 }
 
+/** Load the image index, then show the gallery; the promise settles once the first page of cards is built. */
 export function initGallery(root, data) {
+  const count = root.querySelector(".atlas-count");
+  return fetchIndex(data).then((index) => showGallery(root, { ...data, ...index }), (err) => {
+    count.textContent = err.message;
+    console.error("atlas: " + err.message);
+  });
+}
+
+function showGallery(root, data) {
   const form = root.querySelector("form.atlas-controls");
   const list = root.querySelector("[data-role=cards]");
   const pagers = [...root.querySelectorAll("[data-role=pager]")];

@@ -20,11 +20,13 @@ function init() {
   initBanner(document);
   const node = document.getElementById("atlas-data");
   const root = node && node.closest(".atlas-root");
-  if (!root || root.dataset.atlasReady) return;
+  if (!root || root.dataset.atlasBound) return;
   installColormapFilters(document);
-  root.dataset.atlasReady = "1";
+  root.dataset.atlasBound = "1";
   const data = JSON.parse(node.textContent);
-  if (PAGES[data.page]) PAGES[data.page](root, data);
+  // data-atlas-ready once the page is built: pages that fetch their data first (the image index) return a promise
+  const page = PAGES[data.page];
+  new Promise((built) => built(page && page(root, data))).finally(() => { root.dataset.atlasReady = "1"; });
 }
 
 if (window.document$ && typeof window.document$.subscribe === "function") window.document$.subscribe(init);

@@ -1,25 +1,44 @@
-/* A model page: every layer (stage) x head of one image at a time. */
+/* A model page: every layer (stage) x head of one image at a time, the image chosen from the image index
+ * (image_index.mjs; image_chooser.mjs) and named in the URL hash (image=<slug>). */
 
 import { el, setField } from "./dom.mjs";
 import { onHashChange, readHash, writeHash } from "./hash.mjs";
 import { heatCanvas } from "./heat.mjs";
+import { initImageChooser } from "./image_chooser.mjs";
+import { fetchIndex, modelImages } from "./image_index.mjs";
 import { carryState } from "./links.mjs";
 import { headUrl, headVariants, pad } from "./layout.mjs";
 import { colourClusters } from "./model_clusters.mjs";
 import { depthIn, depthName } from "./methods.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
+/** Load the image index, then show the grid; the promise settles once the first grid is built. */
 export function initModelPage(root, data) {
+  const grid = root.querySelector("[data-role=grid]");
+  return fetchIndex(data).then((index) => showModelPage(root, data, modelImages(data, index, data.model)), (err) => {
+    grid.replaceChildren(el("p", { class: "atlas-note", text: err.message }));
+    console.error("atlas: " + err.message);
+  });
+}
+
+function showModelPage(root, data, list) {
   const form = root.querySelector("form.atlas-controls");
   const grid = root.querySelector("[data-role=grid]");
   const model = data.models.find((m) => m.slug === data.model);
-  const images = new Map(data.images.map((i) => [i.slug, i]));
+  const images = new Map(list.map((i) => [i.slug, i]));
+  let image = null;  // the image shown
+  const state = (slug) => ({ image: slug, ...formView(form), fit: form.elements.fit.checked ? 1 : 0,
+    ...(form.elements.clusters && form.elements.clusters.checked ? { clusters: 1 } : {}) });
+  const showImage = initImageChooser(root.querySelector("[data-role=image-chooser]"), list, (slug) => {
+    writeHash(state(slug), true);
+    render();
+  });
   function render() {
     const q = readHash();
-    const image = images.get(q.get("image")) || data.images[0];
+    image = images.get(q.get("image")) || list[0] || null;
     const view = readView(q, data, model.methods, model.methods[0]);
     const { method, display } = view;
-    setField(form, "image", image ? image.slug : "");
+    showImage(image ? image.slug : "");
     showView(form, root, view);
     const fit = q.get("fit") === "1";  // the table fits the page width (no horizontal scroll)
     setField(form, "fit", fit);
@@ -53,12 +72,12 @@ export function initModelPage(root, data) {
     colourClusters(root, data, model, q);
     carryState(root, q);
   }
-  form.addEventListener("change", () => {
-    const clusters = form.elements.clusters && form.elements.clusters.checked ? { clusters: 1 } : {};
-    writeHash({ image: form.elements.image.value, ...formView(form), fit: form.elements.fit.checked ? 1 : 0,
-      ...clusters }, true);
+  form.addEventListener("change", (e) => {
+    if (e.target.closest("[data-role=image-chooser]")) return;  // the chooser calls back when an image is picked
+    writeHash(state(image ? image.slug : ""), true);
     render();
   });
+  form.addEventListener("submit", (e) => e.preventDefault());
   onHashChange(render);
   render();
 }
