@@ -140,6 +140,51 @@ def test_head_gram_of_a_dataset_is_the_sum_of_its_images():
                            atol=1e-12)
 
 
+def _average_linkage_pairwise(similarity: np.ndarray, n_clusters: int):
+    """Average linkage written pair by pair (the reference): merges, labels and leaf order."""
+    dist = 1.0 - np.nan_to_num(similarity, nan=0.0)
+    k = len(dist)
+    members = {i: [i] for i in range(k)}
+    alive, labels, merges = list(range(k)), None, []
+    d = {(a, b): dist[a, b] for a in range(k) for b in range(a + 1, k)}
+
+    def label_now():
+        out = np.empty(k, dtype=np.int64)
+        for number, c in enumerate(sorted(alive, key=lambda c: min(members[c]))):
+            out[members[c]] = number
+        return out
+
+    for step in range(k - 1):
+        if len(alive) == n_clusters:
+            labels = label_now()
+        a, b = min(((a, b) for i, a in enumerate(alive) for b in alive[i + 1:]), key=lambda p: d[p])
+        size_a, size_b = len(members[a]), len(members[b])
+        for c in alive:
+            if c not in (a, b):
+                d[(c, k + step)] = (size_a * d[tuple(sorted((a, c)))] + size_b * d[tuple(sorted((b, c)))]) / (
+                    size_a + size_b)
+        members[k + step] = members.pop(a) + members.pop(b)
+        alive = [c for c in alive if c not in (a, b)] + [k + step]
+        merges.append((a, b, d[(a, b)], size_a + size_b))
+    labels = label_now() if labels is None else labels
+    order = members[alive[0]] if len(alive) == 1 else [i for c in alive for i in members[c]]
+    return np.array(merges).reshape(-1, 4), labels, order
+
+
+def test_cluster_heads_equals_the_pairwise_algorithm_ties_included():
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        k = int(rng.integers(2, 30))
+        values = rng.choice([0.1, 0.3, 0.5, 0.9], size=(k, k)) if trial % 2 else rng.random((k, k))  # ties
+        sim = np.triu(values, 1) + np.triu(values, 1).T + np.eye(k)
+        if trial % 5 == 0:
+            sim[0, 1] = sim[1, 0] = np.nan
+        n = int(rng.integers(1, k + 1))
+        got = cluster_heads(sim, n)
+        merges, labels, order = _average_linkage_pairwise(sim, n)
+        assert np.array_equal(got.merges, merges) and np.array_equal(got.labels, labels) and got.order == order
+
+
 def test_cluster_heads_average_linkage():
     sim = np.array(
         [

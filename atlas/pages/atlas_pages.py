@@ -232,9 +232,8 @@ class AtlasPages(PageWriter):
             method=model.head_methods[0],
             scores=[s.page_data() for s in scores.scores],
             means=scores.means(),
-            images=[[i.id, i.slug, i.width, i.height] for i in scores.images],
             scoresUrl=self.url(src, layout.head_scores(model.slug, 0)).removesuffix("l00.f32"),
-            thumbUrl=self.url(src, layout.thumb("IMAGE")),
+            **self.index_urls(src),  # the images (in the score files' order) come from the image index
         )
         self.write(
             src,

@@ -71,31 +71,30 @@ def cluster_heads(similarity: np.ndarray, n_clusters: int) -> Clustering:
     k = sim.shape[0]
     if not 1 <= n_clusters <= max(k, 1):
         raise ValueError(f"n_clusters must be in [1, {k}], got {n_clusters}")
-    dist = 1.0 - sim
+    upper = np.triu_indices(k, 1)
+    d = np.full((max(2 * k - 1, 1),) * 2, np.inf)  # distances between cluster ids (the upper triangle of 1 - sim)
+    d[upper] = d[upper[::-1]] = 1.0 - sim[upper]
     members: dict[int, list[int]] = {i: [i] for i in range(k)}
-    alive = list(range(k))  # cluster ids in creation order
-    d = {(a, b): dist[a, b] for a in range(k) for b in range(a + 1, k)}
+    alive = list(range(k))  # cluster ids in creation order (ascending)
     merges, labels = [], None
     for step in range(k - 1):
         if len(alive) == n_clusters:
             labels = _labels(members, alive, k)
-        a, b = min(((a, b) for i, a in enumerate(alive) for b in alive[i + 1 :]), key=lambda p: d[p])
-        new = k + step
+        ids = np.array(alive)
+        pairs = d[np.ix_(ids, ids)]
+        pairs[np.tril_indices(len(ids))] = np.inf  # each pair once, (earlier, later)
+        i, j = divmod(int(np.argmin(pairs)), len(ids))  # the first minimum in row-major order: ties -> lowest (i, j)
+        a, b, new = alive[i], alive[j], k + step
         size_a, size_b = len(members[a]), len(members[b])
-        for c in alive:
-            if c not in (a, b):
-                d[(c, new)] = (size_a * d[_pair(a, c)] + size_b * d[_pair(b, c)]) / (size_a + size_b)
+        others = ids[(ids != a) & (ids != b)]
+        d[new, others] = d[others, new] = (size_a * d[a, others] + size_b * d[b, others]) / (size_a + size_b)
         members[new] = members.pop(a) + members.pop(b)
         alive = [c for c in alive if c not in (a, b)] + [new]
-        merges.append((a, b, d[(a, b)], size_a + size_b))
+        merges.append((a, b, d[a, b], size_a + size_b))
     if labels is None:
         labels = _labels(members, alive, k)
     order = members[alive[0]] if len(alive) == 1 else [i for c in alive for i in members[c]]
     return Clustering(np.array(merges, dtype=np.float64).reshape(-1, 4), labels, order)
-
-
-def _pair(a: int, b: int) -> tuple[int, int]:
-    return (a, b) if a < b else (b, a)
 
 
 def _labels(members: dict[int, list[int]], alive: list[int], k: int) -> np.ndarray:

@@ -7,6 +7,7 @@ import { el } from "./dom.mjs";
 import { onHashChange, readHash } from "./hash.mjs";
 import { extremes, headHash, parseHeadKey, sortedImages, stepHead } from "./head_sort.mjs";
 import { paintHeat } from "./heat.mjs";
+import { fetchIndex, modelImages } from "./image_index.mjs";
 import { pad, variantName } from "./layout.mjs";
 import { shortcutIn } from "./keys.mjs";
 import { carryState } from "./links.mjs";
@@ -31,7 +32,21 @@ function layerScores(data, layer) {
 
 const fmt = (v) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3));
 
+/** Load the image index (the model's images, in the score files' order), then show the viewer; the promise
+ *  settles once its cards are built. */
 export function initHeadPage(root, data) {
+  const model = data.models.find((m) => m.slug === data.model);
+  layerScores(data, parseHeadKey(readHash(), model.layers, model.heads).layer);  // fetched beside the index
+  return fetchIndex(data).then((index) => {
+    const images = modelImages(data, index, data.model).map((i) => [i.id, i.slug, i.width, i.height]);
+    return showHeadPage(root, { ...data, images: images });
+  }, (err) => {
+    root.querySelector("[data-role=grid]").replaceChildren(el("p", { class: "atlas-note", text: err.message }));
+    console.error("atlas: " + err.message);
+  });
+}
+
+function showHeadPage(root, data) {
   const form = root.querySelector("form.atlas-controls");
   const model = data.models.find((m) => m.slug === data.model);
   const n = data.images.length, heads = model.heads, layers = model.layers;
