@@ -38,6 +38,7 @@ import numpy as np
 from ssl_attention.annotations import Box, box_mask, clamp_box, rescale_boxes
 from ssl_attention.thresholds import (
     DEFAULT_MASS,
+    descending_rows,
     mass_threshold_mask,
     mass_threshold_masks,
     mass_value_rows,
@@ -192,7 +193,7 @@ def score_maps(maps: np.ndarray, target: Target) -> np.ndarray:
     flat = maps.reshape(k, n)
     rank = np.asarray(flat, dtype=np.float32).copy()
     rank[np.isnan(rank)] = -np.inf
-    order = np.argsort(-rank, axis=1, kind="stable")
+    order = descending_rows(rank)
     best = np.take_along_axis(rank, order[:, :1], axis=1)
     counts = np.vstack([target.union_counts[None, :], target.box_counts]).astype(np.int64)  # [1+B, n]
     areas = counts.sum(axis=1)

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ssl_attention.thresholds import descending_order, mass_threshold_mask, top_k, top_percent_mask
+from ssl_attention.thresholds import (
+    descending_order,
+    descending_rows,
+    mass_threshold_mask,
+    top_k,
+    top_percent_mask,
+)
 
 T, F = True, False
 
@@ -153,3 +159,13 @@ def test_batched_mass_rule_equals_the_rule_row_by_row(stack, mass):
     rank = np.stack([rank_values(row) for row in stack])  # the maps' own order, reused where it is the weights'
     order = np.stack([descending_order(row) for row in stack])
     assert np.array_equal(mass_threshold_masks(weights, mass, (rank, order)), expected)
+
+
+def test_descending_rows_is_the_stable_descending_order_of_each_row():
+    rng = np.random.default_rng(7)
+    specials = np.array([0.0, -0.0, 1.0, 2.0, -1.0, np.inf, -np.inf, 0.5, 1e-45, -1e-45, 3.4e38], dtype=np.float32)
+    for trial in range(200):
+        width = int(rng.integers(1, 300))
+        rows = rng.choice(specials, size=(5, width)) if trial % 2 else rng.random((5, width)).astype(np.float32)
+        expected = np.stack([descending_order(row) for row in rows])
+        assert np.array_equal(descending_rows(rows), expected), trial
