@@ -2,9 +2,9 @@
 the head statistics of the npz (``distance``, ``entropy``, ``prefix_mass``).
 
 One model's scores are ``values[layer, score, head, image]`` (float32, NaN where an image has no value,
-e.g. no boxes). The site gets one file per layer (``atlas.layout.head_scores``: ``[score, head, image]``,
-little-endian float32), so a head viewer loads only the layer it shows, and the file count grows with
-models × layers, never with images. ``order`` is the sort the viewer shows (``head.mjs`` sorts the same way).
+e.g. no boxes). The site gets one file per head (``atlas.layout.head_scores``: ``[score, image]``,
+little-endian float32), so a head viewer loads only the head it shows, and the file count grows with
+models × layers × heads, never with images. ``order`` is the sort the viewer shows (``head.mjs`` sorts the same way).
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ class HeadScores:
         return [[[_json(v) for v in means[layer, s]] for layer in range(means.shape[0])]
                 for s in range(means.shape[1])]
 
-    def layer_bytes(self, layer: int) -> bytes:
-        """The site file of one layer: little-endian float32 ``[score, head, image]``."""
-        return np.ascontiguousarray(self.values[layer], dtype="<f4").tobytes()
+    def head_bytes(self, layer: int, head: int) -> bytes:
+        """The site file of one head: little-endian float32 ``[score, image]``."""
+        return np.ascontiguousarray(self.values[layer, :, head], dtype="<f4").tobytes()
 
 
 def _json(v: float) -> float | None:
@@ -109,9 +109,10 @@ def head_scores(catalog: Catalog, model: ModelEntry, metrics: MetricsData | None
 
 
 def write_head_scores(all_scores: list[HeadScores], site_dir: Path) -> None:
-    """The per-layer score files of every head viewer into ``site_dir``."""
+    """The per-head score files of every head viewer into ``site_dir``."""
     for hs in all_scores:
         for layer in range(hs.model.layers):
-            path = site_dir / layout.head_scores(hs.model.slug, layer)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(hs.layer_bytes(layer))  # into the partial site, swapped in when complete
+            for head in range(hs.model.heads):
+                path = site_dir / layout.head_scores(hs.model.slug, layer, head)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(hs.head_bytes(layer, head))  # into the partial site, swapped in when complete

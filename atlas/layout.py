@@ -80,10 +80,10 @@ def head_viewer(model_slug: str) -> str:
     return f"{PAGES_DIR}/heads/{model_slug}.md"
 
 
-def head_scores(model_slug: str, layer: int) -> str:
-    """Per-image scores of one layer's heads for the head viewer, relative to the site root: little-endian
-    float32 ``[scores, heads, images]`` (the score names and the image order are in the viewer's data)."""
-    return f"{DATA_DIR}/heads/{model_slug}/l{layer:02d}.f32"
+def head_scores(model_slug: str, layer: int, head: int) -> str:
+    """Per-image scores of one head for the head viewer, relative to the site root: little-endian float32
+    ``[scores, images]`` (the score names are in the viewer's data; the images in the image index's order)."""
+    return f"{DATA_DIR}/heads/{model_slug}/l{layer:02d}-h{head:02d}.f32"
 
 
 def head_url(model_slug: str, layer: int, head: int) -> str:

@@ -45,10 +45,10 @@ def test_scores_are_the_npz_statistics_and_the_rows_alignment(tmp_path):
                             assert got == np.float32(want)
                     else:
                         assert got == npz[key][layer, head]
-    # the site file of a layer: float32 [score, head, image], little-endian
-    back = np.frombuffer(scores.layer_bytes(2), dtype="<f4").reshape(5, 4, 3)
-    assert np.array_equal(back, scores.values[2], equal_nan=True)
-    assert layout.head_scores("dinov2", 2) == "atlas-data/heads/dinov2/l02.f32"
+    # the site file of a head: float32 [score, image], little-endian
+    back = np.frombuffer(scores.head_bytes(2, 3), dtype="<f4").reshape(5, 3)
+    assert np.array_equal(back, scores.values[2, :, 3], equal_nan=True)
+    assert layout.head_scores("dinov2", 2, 3) == "atlas-data/heads/dinov2/l02-h03.f32"
     means = scores.means()
     assert means[2][1][3] == np.mean(scores.values[1, 2, 3].astype(np.float64))
 

@@ -232,7 +232,7 @@ class AtlasPages(PageWriter):
             method=model.head_methods[0],
             scores=[s.page_data() for s in scores.scores],
             means=scores.means(),
-            scoresUrl=self.url(src, layout.head_scores(model.slug, 0)).removesuffix("l00.f32"),
+            scoresUrl=self.url(src, layout.head_scores(model.slug, 0, 0)).removesuffix("l00-h00.f32"),
             **self.index_urls(src),  # the images (in the score files' order) come from the image index
         )
         self.write(

@@ -1,6 +1,6 @@
 /* A model's head viewer: one head (#lLL-hHH) on every image, sorted by a score of that head on each image
  * (alignment, attention entropy...), best and worst first, then every image one page at a time. The
- * scores of one layer come from one file (atlas/head_scores.py: float32 [score, head, image]); each card's
+ * scores of one head come from one file (atlas/head_scores.py: float32 [score, image]); each card's
  * heatmap is painted from its image's sprite sheet once it comes near the viewport. */
 
 import { el } from "./dom.mjs";
@@ -18,16 +18,17 @@ export const HEAD_PAGE_SIZE = 48;
 export const EXTREMES = 6;
 const KEYS = { ArrowLeft: ["head", -1], ArrowRight: ["head", 1], ArrowUp: ["layer", -1], ArrowDown: ["layer", 1] };
 
-const layerCache = new Map();
-function layerScores(data, layer) {
-  const url = data.scoresUrl + "l" + pad(layer) + ".f32";
-  if (!layerCache.has(url)) {
-    layerCache.set(url, fetch(url).then((r) => {
+const scoreCache = new Map();
+/** The scores of one head on every image: float32 [score, image] (atlas/head_scores.py). */
+function headScores(data, layer, head) {
+  const url = data.scoresUrl + "l" + pad(layer) + "-h" + pad(head) + ".f32";
+  if (!scoreCache.has(url)) {
+    scoreCache.set(url, fetch(url).then((r) => {
       if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
       return r.arrayBuffer();
     }).then((b) => new Float32Array(b)));
   }
-  return layerCache.get(url);
+  return scoreCache.get(url);
 }
 
 const fmt = (v) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3));
@@ -36,7 +37,8 @@ const fmt = (v) => (v === null || v === undefined || !Number.isFinite(v) ? "–"
  *  settles once its cards are built. */
 export function initHeadPage(root, data) {
   const model = data.models.find((m) => m.slug === data.model);
-  layerScores(data, parseHeadKey(readHash(), model.layers, model.heads).layer);  // fetched beside the index
+  const shown = parseHeadKey(readHash(), model.layers, model.heads);
+  headScores(data, shown.layer, shown.head);  // fetched beside the index
   return fetchIndex(data).then((index) => {
     const images = modelImages(data, index, data.model).map((i) => [i.id, i.slug, i.width, i.height]);
     return showHeadPage(root, { ...data, images: images });
@@ -148,9 +150,9 @@ function showHeadPage(root, data) {
     const k = scoreIndex(s.sort, s.method);
     let values = null;
     if (k >= 0) {
-      const layer = await layerScores(data, s.layer);
+      const scores = await headScores(data, s.layer, s.head);
       if (state !== s) return;  // a newer state is being shown
-      values = layer.subarray((k * heads + s.head) * n, (k * heads + s.head + 1) * n);
+      values = scores.subarray(k * n, (k + 1) * n);
     }
     const label = k >= 0 ? data.scores[k].label : "";
     const descending = k >= 0 && data.scores[k].desc;
