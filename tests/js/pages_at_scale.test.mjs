@@ -44,3 +44,18 @@ test("sort: highest or lowest first, NaN last, ties by index; extremes skip NaN"
   assert.deepEqual(sortedImages(v, false), [4, 0, 3, 2, 1]);
   assert.deepEqual(extremes(v, true, 2), { best: [2, 0], worst: [4, 0] });
 });
+
+test("extremes from one sort equal the first finite images of both sorts, ties and NaN included", () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let trial = 0; trial < 300; trial++) {
+    const n = 1 + Math.floor(random() * 40);
+    const v = Float32Array.from({ length: n }, () => [NaN, 0, -0, 0.5, 1, random()][Math.floor(random() * 6)]);
+    for (const descending of [true, false]) {
+      const k = 1 + Math.floor(random() * 8);
+      const first = (order) => order.filter((i) => Number.isFinite(v[i])).slice(0, k);
+      assert.deepEqual(extremes(v, descending, k),
+        { best: first(sortedImages(v, descending)), worst: first(sortedImages(v, !descending)) });
+    }
+  }
+});

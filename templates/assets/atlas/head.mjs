@@ -156,9 +156,10 @@ function showHeadPage(root, data) {
     }
     const label = k >= 0 ? data.scores[k].label : "";
     const descending = k >= 0 && data.scores[k].desc;
-    const order = k >= 0 ? sortedImages(values, s.order === "best" ? descending : !descending)
-      : Array.from({ length: n }, (_, i) => i);
-    const ends = k >= 0 ? extremes(values, descending, EXTREMES) : { best: [], worst: [] };
+    const best = k >= 0 ? sortedImages(values, descending) : null;  // one sort for the default view
+    const order = k < 0 ? Array.from({ length: n }, (_, i) => i)
+      : s.order === "best" ? best : sortedImages(values, !descending);
+    const ends = k >= 0 ? extremes(values, descending, EXTREMES, best) : { best: [], worst: [] };
     for (const part of ["best", "worst"]) {
       lists[part].replaceChildren(...ends[part].map((i) => card(s, i, values, label)));
       lists[part].hidden = !ends[part].length;

@@ -29,10 +29,19 @@ export function sortedImages(values, descending) {
   return idx.concat(nan);
 }
 
-/** The best and the worst ``k`` images (finite values only; each list starts at its extreme). */
-export function extremes(values, descending, k) {
-  const finite = (list) => list.filter((i) => Number.isFinite(values[i])).slice(0, k);
-  return { best: finite(sortedImages(values, descending)), worst: finite(sortedImages(values, !descending)) };
+/** The best and the worst ``k`` images (finite values only; each list starts at its extreme), read off
+ *  ``order`` = ``sortedImages(values, descending)`` (given when the caller has it: no second sort); the worst
+ *  are the same as the first ``k`` finite ones of ``sortedImages(values, !descending)``, ties by index. */
+export function extremes(values, descending, k, order = sortedImages(values, descending)) {
+  const finite = order.filter((i) => Number.isFinite(values[i]));
+  const worst = [];
+  for (let end = finite.length; end > 0 && worst.length < k;) {
+    let start = end - 1;  // the group of values tied with finite[end - 1], lowest index first
+    while (start > 0 && values[finite[start - 1]] === values[finite[end - 1]]) start--;
+    for (let j = start; j < end && worst.length < k; j++) worst.push(finite[j]);
+    end = start;
+  }
+  return { best: finite.slice(0, k), worst: worst };
 }
 
 /** The head ``delta`` heads or layers away (``axis`` "head" or "layer"), wrapping around. */

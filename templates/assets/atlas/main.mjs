@@ -9,12 +9,14 @@
 
 import { initBanner } from "./banner.mjs";
 import { installColormapFilters } from "./filters.mjs";
-import { initGallery } from "./gallery.mjs";
-import { initHeadPage } from "./head.mjs";
-import { initImagePage } from "./image/page.mjs";
-import { initModelPage } from "./model.mjs";
 
-const PAGES = { gallery: initGallery, image: initImagePage, model: initModelPage, head: initHeadPage };
+// each page kind loads only its own modules (a head viewer does not wait for the image page's)
+const PAGES = {
+  gallery: () => import("./gallery.mjs").then((m) => m.initGallery),
+  image: () => import("./image/page.mjs").then((m) => m.initImagePage),
+  model: () => import("./model.mjs").then((m) => m.initModelPage),
+  head: () => import("./head.mjs").then((m) => m.initHeadPage),
+};
 
 function init() {
   initBanner(document);
@@ -25,8 +27,9 @@ function init() {
   root.dataset.atlasBound = "1";
   const data = JSON.parse(node.textContent);
   // data-atlas-ready once the page is built: pages that fetch their data first (the image index) return a promise
-  const page = PAGES[data.page];
-  new Promise((built) => built(page && page(root, data))).finally(() => { root.dataset.atlasReady = "1"; });
+  const load = PAGES[data.page];
+  (load ? load() : Promise.resolve(null)).then((page) => page && page(root, data))
+    .finally(() => { root.dataset.atlasReady = "1"; });
 }
 
 if (window.document$ && typeof window.document$.subscribe === "function") window.document$.subscribe(init);
