@@ -18,6 +18,13 @@ const PAGES = {
   head: () => import("./head.mjs").then((m) => m.initHeadPage),
 };
 
+// start loading this page's modules now, not once the theme calls init (module scripts run after parsing)
+const first = document.getElementById("atlas-data");
+if (first && first.closest(".atlas-root")) {
+  const load = PAGES[JSON.parse(first.textContent).page];
+  if (load) load().catch(() => {});  // a failure is reported when init imports it again
+}
+
 function init() {
   initBanner(document);
   const node = document.getElementById("atlas-data");
