@@ -129,11 +129,28 @@ def claim(out: Path, site_dir: Path | None) -> None:
         _write_marker(out, wanted)
 
 
+_HELD: set[int] = set()  # the lock files' descriptors of this process; a forked child closes its copies
+
+
+def _close_held_in_child() -> None:
+    for fd in _HELD:
+        os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
 @contextmanager
 def locked(out: Path) -> Iterator[None]:
-    """Hold ``out/.atlas-lock`` for the block; another build holding it is an error naming its PID."""
+    """Hold ``out/.atlas-lock`` for the block; another build holding it is an error naming its PID.
+
+    The worker processes of the build (``atlas.pool``) do not hold it: a build killed while they run
+    leaves the folder free for the next build."""
     out.mkdir(parents=True, exist_ok=True)
     fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    _HELD.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -148,6 +165,7 @@ def locked(out: Path) -> Iterator[None]:
         finally:
             os.ftruncate(fd, 0)
     finally:
+        _HELD.discard(fd)
         os.close(fd)  # releases the lock
 
 

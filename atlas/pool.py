@@ -9,8 +9,12 @@ the platform's default start method elsewhere. ``ATLAS_WORKERS`` sets the number
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -35,6 +39,14 @@ def worker_count() -> int:
     return max(1, len(usable) if usable else (os.cpu_count() or 1))
 
 
+def _worker_start() -> None:
+    """In each worker: die with the build (Linux ``PR_SET_PDEATHSIG``), so a killed build leaves no worker
+    behind that goes on computing."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int | None = None,
                  on_done: Callable[[], None] | None = None) -> Iterator[R]:
     """``fn`` of each item, in the items' order, computed by ``workers`` processes (``worker_count()``).
@@ -53,7 +65,7 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int | Non
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start) as pool:
         for result in pool.map(fn, items, chunksize=CHUNK):
             if on_done:
                 on_done()

@@ -32,3 +32,46 @@ def test_bad_worker_setting_is_one_clear_line(monkeypatch):
     monkeypatch.setenv("ATLAS_WORKERS", "many")
     with pytest.raises(AtlasError, match="ATLAS_WORKERS must be a whole number, got 'many'"):
         worker_count()
+
+
+def test_workers_die_with_a_killed_build_and_do_not_hold_its_lock(tmp_path):
+    """A build killed while its pool works leaves no worker running and its folder free (the workers
+    die with it and never hold the build lock)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from atlas.out_dir import locked
+
+    script = f"""
+import os, time
+from pathlib import Path
+from atlas.out_dir import locked
+from atlas.pool import parallel_map
+
+def slow(x):
+    Path({str(tmp_path)!r}, f"worker-{{os.getpid()}}").touch()
+    time.sleep(60)
+
+with locked(Path({str(tmp_path / "out")!r})):
+    list(parallel_map(slow, range(16), workers=2))  # chunks of 4: both workers busy
+"""
+    build = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("worker-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+        assert len(workers) == 2
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait(10)
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read()
+              for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")
+                and "zombie" not in open(f"/proc/{pid}/status").read()]
+    with locked(tmp_path / "out"):  # free again
+        pass
