@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -67,11 +68,15 @@ with locked(Path({str(tmp_path / "out")!r})):
     finally:
         build.send_signal(signal.SIGKILL)
         build.wait(10)
+    def running(pid: int) -> bool:
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
     deadline = time.monotonic() + 10
-    while any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read()
-              for pid in workers) and time.monotonic() < deadline:
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")
-                and "zombie" not in open(f"/proc/{pid}/status").read()]
+    assert not [pid for pid in workers if running(pid)]
     with locked(tmp_path / "out"):  # free again
         pass
