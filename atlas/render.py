@@ -113,9 +113,14 @@ def _stamp(npz: Path) -> str:
     return json.dumps({"version": RENDER_VERSION, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
 
 
+def _stamps(out: Path) -> Path:
+    """The folder of the render stamps beside ``out``."""
+    return out.parent / (out.name + "-stamps")
+
+
 def stamp_file(out: Path, model: ModelEntry, image_slug: str) -> Path:
     """Where the stamp of one pair's render lives: the npz state its files were rendered from."""
-    return out.parent / (out.name + "-stamps") / model.slug / f"{image_slug}.json"
+    return _stamps(out) / model.slug / f"{image_slug}.json"
 
 
 def render_pair(model: ModelEntry, image_slug: str, arrays: dict[str, np.ndarray], npz: Path, out: Path) -> None:
@@ -159,11 +164,15 @@ def _render_task(task: tuple[ModelEntry, str, Path, Path]) -> None:
     render_pair(model, image_slug, arrays, npz, out)
 
 
+def _photo_current(display: Path, image_slug: str, out: Path) -> bool:
+    """Whether an image's photo and thumbnail are there and not older than its display copy."""
+    photo, thumb = out / layout.photo(image_slug), out / layout.thumb(image_slug)
+    return thumb.exists() and thumb.stat().st_mtime_ns >= display.stat().st_mtime_ns and photo.exists()
+
+
 def _render_photo(task: tuple[Path, str, Path]) -> None:
     display, image_slug, out = task
     photo, thumb = out / layout.photo(image_slug), out / layout.thumb(image_slug)
-    if thumb.exists() and thumb.stat().st_mtime_ns >= display.stat().st_mtime_ns and photo.exists():
-        return
     _write(photo, display.read_bytes())
     with Image.open(display) as im:
         im.draft("RGB", (THUMB_SIZE, THUMB_SIZE))  # JPEG: decode at the smallest scale >= the thumbnail
@@ -183,7 +192,8 @@ def render_all(catalog: Catalog, out: Path, on_pair: Callable[[], None] | None =
     inputs renders.
     """
     stats = RenderStats()
-    list(parallel_map(_render_photo, [(catalog.display_file(image), image.slug, out) for image in catalog.images]))
+    photos = [(catalog.display_file(image), image.slug, out) for image in catalog.images]
+    list(parallel_map(_render_photo, [task for task in photos if not _photo_current(*task)]))
     todo = []
     for model in catalog.models:
         bare = model.with_maps({})  # sent with every task: without its maps, one per image
@@ -215,7 +225,7 @@ def prune(catalog: Catalog, out: Path) -> None:
     pairs = {(m.slug, i.slug) for m in catalog.models for i in catalog.images if i.id in m.maps}
     keep = {out / layout.photo(i.slug) for i in catalog.images} | {out / layout.thumb(i.slug) for i in catalog.images}
     keep |= {out / layout.pair_dir(model, image) for model, image in pairs}
-    stamps = out.parent / (out.name + "-stamps")
+    stamps = _stamps(out)
     keep |= {stamps / model / f"{image}.json" for model, image in pairs}
     data = out / layout.DATA_DIR
     for folder, depth in ((data / "images", 1), (data / "thumbs", 1), (data / "maps", 2), (stamps, 2)):

@@ -19,7 +19,7 @@ from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.metrics_data import load_metrics
 from atlas.metrics_stage import compute_metrics
-from atlas.pages import MAX_DRAWN_BOXES, write_pages
+from atlas.pages import MAX_DRAWN_BOXES, write_all_pages
 from atlas.site import SiteReport
 from tests.fixtures.fake_maps import write_fake_build
 
@@ -158,7 +158,7 @@ def test_image_without_boxes_says_metrics_are_skipped(tmp_path: Path):
     manifest_path.write_text(json.dumps(manifest))
     compute_metrics(tmp_path)
     docs = tmp_path / "docs"
-    write_pages(load_catalog(tmp_path), docs, metrics=load_metrics(tmp_path))
+    write_all_pages(load_catalog(tmp_path), docs, metrics=load_metrics(tmp_path))
     church = (docs / layout.image_page("church_01")).read_text(encoding="utf-8")
     astronaut = (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
     assert "No boxes: metrics skipped." in church and 'data-role="metrics"' not in church
@@ -170,7 +170,7 @@ def test_image_without_boxes_says_metrics_are_skipped(tmp_path: Path):
 def test_pages_without_metrics_say_so(tmp_path: Path):
     write_fake_build(tmp_path)
     docs = tmp_path / "docs"
-    write_pages(load_catalog(tmp_path), docs)
+    write_all_pages(load_catalog(tmp_path), docs)
     assert "has no alignment metrics" in (docs / layout.LEADERBOARD_PAGE).read_text(encoding="utf-8")
     assert "No metrics in this build" in (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
 
@@ -233,7 +233,7 @@ def test_label_entries_are_read_once_not_once_per_label(tmp_path: Path):
     _CountedList.iterations = 0
     summary = dataclasses.replace(metrics.summary, labels=_CountedList(metrics.summary.labels))
     metrics = dataclasses.replace(metrics, summary=summary)
-    write_pages(load_catalog(tmp_path), tmp_path / "docs", metrics=metrics)
+    write_all_pages(load_catalog(tmp_path), tmp_path / "docs", metrics=metrics)
     assert _CountedList.iterations == 1
 
 
@@ -247,7 +247,7 @@ def test_image_page_draws_at_most_max_drawn_boxes_and_says_so(tmp_path: Path):
     manifest_path.write_text(json.dumps(manifest))
     compute_metrics(tmp_path)
     docs = tmp_path / "docs"
-    write_pages(load_catalog(tmp_path), docs, metrics=load_metrics(tmp_path))
+    write_all_pages(load_catalog(tmp_path), docs, metrics=load_metrics(tmp_path))
     page = (docs / layout.image_page("church_01")).read_text(encoding="utf-8")
     assert page.count("<rect ") == MAX_DRAWN_BOXES
     assert f"showing the first {MAX_DRAWN_BOXES} of {many} boxes" in page

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from atlas import layout
 from atlas.catalog import load_catalog
 from atlas.colormaps import COLORMAPS, lut
-from atlas.pages import colormap_filters, json_for_html, write_all_pages, write_pages
+from atlas.pages import colormap_filters, json_for_html, write_all_pages
 from atlas.pages.writer import COLORMAP_MODULE
 from tests.fixtures.fake_maps import write_fake_build
 
@@ -29,7 +29,7 @@ def _pages(tmp_path: Path, *, random_weights: bool = True) -> dict[str, str]:
             model["weights"] = "pretrained"
         manifest_path.write_text(json.dumps(manifest))
     docs = tmp_path / "docs"
-    written = write_pages(load_catalog(tmp_path), docs)
+    written = write_all_pages(load_catalog(tmp_path), docs).pages.written
     return {src: (docs / src).read_text(encoding="utf-8") for src in written}
 
 
@@ -168,7 +168,7 @@ def test_image_page_names_the_grad_cam_target_class(tmp_path):
         resnet["weights"] = weights
         manifest_path.write_text(json.dumps(manifest))
         docs = tmp_path / f"docs-{weights}"
-        write_pages(load_catalog(tmp_path), docs)
+        write_all_pages(load_catalog(tmp_path), docs)
         return (docs / layout.image_page("astronaut")).read_text(encoding="utf-8")
 
     line = next(s for s in page("pretrained").splitlines() if 'data-role="gradcam-targets"' in s)

@@ -35,30 +35,9 @@ from atlas.pages.writer import (
 
 __all__ = [
     "MAX_DRAWN_BOXES", "REPORT_PAGE", "AtlasPages", "PageWriter", "colormap_filters", "copy_metric_files",
-    "json_for_html", "method_data", "safe_title", "write_all_pages", "write_pages",
+    "json_for_html", "method_data", "safe_title", "write_all_pages",
     "write_report_page",
 ]
-
-
-def write_pages(
-    catalog: Catalog,
-    docs_dir: Path,
-    *,
-    colormap: str = "viridis",
-    use_directory_urls: bool = True,
-    metrics: MetricsData | None = None,
-    docs_prefix: str | None = "",
-) -> list[str]:
-    """Write every atlas page into ``docs_dir``; returns their paths relative to ``docs_dir``.
-
-    ``metrics`` (the metrics stage's output) fills the leaderboard, the model metric pages and the
-    image pages' metric panels; without it those pages say that no metrics were computed.
-    ``docs_prefix`` is the folder of the tool's docs in ``docs_dir`` (None: the site has none).
-    """
-    return write_all_pages(
-        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
-        docs_prefix=docs_prefix,
-    ).pages.written
 
 
 @dataclass
@@ -80,7 +59,13 @@ def write_all_pages(
     docs_prefix: str | None = "",
     outside_dir: Path | None = None,
 ) -> WrittenPages:
-    """``write_pages``; with ``outside_dir``, the image pages' sources go there (``atlas.pages.outside``)."""
+    """Write every atlas page into ``docs_dir`` (their paths relative to it: ``.pages.written``).
+
+    ``metrics`` (the metrics stage's output) fills the leaderboard, the model metric pages and the
+    image pages' metric panels; without it those pages say that no metrics were computed.
+    ``docs_prefix`` is the folder of the tool's docs in ``docs_dir`` (None: the site has none). With
+    ``outside_dir``, the image pages' sources go there (``atlas.pages.outside``).
+    """
     writer = AtlasPages(
         catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
         docs_prefix=docs_prefix, outside_dir=outside_dir,
