@@ -30,6 +30,7 @@ from atlas.dataset import Dataset, load_dataset, sample_paths
 from atlas.metrics_stage import compute_metrics
 from atlas.model_stage import ModelStage
 from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
+from atlas.pool import worker_count
 from atlas.project import SiteSettings
 from atlas.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
 from atlas.render import PairRenderer
@@ -85,6 +86,7 @@ class Build:
 
     def run(self) -> BuildReport:
         """Run every stage; bad images, boxes and models are skipped and listed, not fatal."""
+        worker_count()  # a bad ATLAS_WORKERS is an error before any model runs, not after
         self.inputs()
         check_folders(self.options.out, self.options.site_path, self.options.force, self.input_paths())
         with locked(self.options.out):

@@ -80,3 +80,16 @@ with locked(Path({str(tmp_path / "out")!r})):
     assert not [pid for pid in workers if running(pid)]
     with locked(tmp_path / "out"):  # free again
         pass
+
+
+def test_a_bad_worker_setting_stops_the_build_before_any_model_runs(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from atlas.cli import app
+
+    monkeypatch.setenv("ATLAS_WORKERS", "two")
+    result = CliRunner().invoke(app, ["build", "--model", "resnet50", "--weights", "random", "--no-site",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "ATLAS_WORKERS must be a whole number, got 'two'" in result.output
+    assert not (tmp_path / "out").exists()  # nothing computed, no folder made
