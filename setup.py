@@ -1,7 +1,7 @@
 """Only the build step that puts the top-level templates/, site_src/ and mkdocs.yml into the wheel.
 
 Everything else is in pyproject.toml. The folders stay at the repository's top level (the docs build and
-the tests use them there); ``atlas.resources`` finds the copies under ``atlas/_bundled/`` in a wheel.
+the tests use them there); ``atlas.core.resources`` finds the copies under ``atlas/_bundled/`` in a wheel.
 """
 
 import shutil
@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-BUNDLED = ("templates", "site_src", "mkdocs.yml")  # where atlas.resources looks for them
+BUNDLED = ("templates", "site_src", "mkdocs.yml")  # where atlas.core.resources looks for them
 
 
 class BuildPyWithSiteSources(build_py):

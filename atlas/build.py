@@ -3,12 +3,12 @@
 ``Build.run`` reads as the list of stages, each a module with one job and a plain data type between
 them (see the Architecture page of the docs):
 
-1. folders   check ``--out`` / ``--site-dir`` against the inputs, lock OUT  (``atlas.out_dir``)
+1. folders   check ``--out`` / ``--site-dir`` against the inputs, lock OUT  (``atlas.core.out_dir``)
 2. dataset   images and boxes -> ``Dataset``                              (``atlas.dataset``)
-3. models    cached or computed maps -> ``[ModelMaps]``                    (``atlas.model_stage``)
-4. manifest  ``maps/manifest.json`` (``Manifest``) and ``report.json``      (``atlas.manifest``, ``atlas.report``)
-5. metrics   scores against the boxes -> ``OUT/metrics``                   (``atlas.metrics_stage``)
-6. site      render -> pages -> MkDocs -> swap into place                 (``atlas.site.build_site``)
+3. models    cached or computed maps -> ``[ModelMaps]``                    (``atlas.models``)
+4. manifest  ``maps/manifest.json`` (``Manifest``) and ``report.json``      (``atlas.core``)
+5. metrics   scores against the boxes -> ``OUT/metrics``                   (``atlas.metrics``)
+6. site      render -> pages -> MkDocs -> swap into place                 (``atlas.site``)
 
 Everything skipped on the way is a ``Skip`` and goes through ``Build.skip``: one line on the console
 and one entry in ``report.json``.
@@ -25,18 +25,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from atlas.compute import ModelMaps, pick_device, write_manifest
-from atlas.dataset import Dataset, load_dataset, sample_paths
-from atlas.metrics_stage import compute_metrics
-from atlas.model_stage import ModelStage
-from atlas.out_dir import check_folders, claim, locked, remove_own_temp_files
-from atlas.pool import worker_count
+from atlas.core.out_dir import check_folders, claim, locked, remove_own_temp_files
+from atlas.core.pool import worker_count
+from atlas.core.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
+from atlas.core.report import BuildReport
+from atlas.dataset.stage import Dataset, load_dataset, sample_paths
+from atlas.metrics.stage import compute_metrics
+from atlas.models.compute import ModelMaps, pick_device, write_manifest
+from atlas.models.stage import ModelStage
+from atlas.models.targets import TargetOptions
 from atlas.project import SiteSettings
-from atlas.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
-from atlas.render import PairRenderer
-from atlas.report import BuildReport
-from atlas.site_budget import select_site_images
-from atlas.targets import TargetOptions
+from atlas.site.budget import select_site_images
+from atlas.site.render import PairRenderer
 from ssl_attention.errors import ModelLoadError, UnsupportedError
 from ssl_attention.maps import check_methods
 from ssl_attention.models import ModelRequest
@@ -168,7 +168,7 @@ class Build:
 
     def site(self) -> Path:
         """Render the heatmaps, write the pages, run MkDocs and swap the new site into place."""
-        from atlas.site import build_site
+        from atlas.site.stage import build_site
 
         site_dir = self.options.site_path
         with _progress(self.console) as progress:

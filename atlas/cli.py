@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from atlas.layout import RESERVED_MODEL_NAMES, slug
+from atlas.core.layout import RESERVED_MODEL_NAMES, slug
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
 
@@ -155,10 +155,10 @@ def build(
 ) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.build import BuildOptions, build_methods, run_build
+    from atlas.core.query_layers import parse_query_layers
+    from atlas.models.targets import TargetOptions, read_prompts
     from atlas.project import find_project
-    from atlas.query_layers import parse_query_layers
-    from atlas.site_budget import parse_site_images
-    from atlas.targets import TargetOptions, read_prompts
+    from atlas.site.budget import parse_site_images
     from ssl_attention.preprocess import parse_size
 
     try:
@@ -183,7 +183,7 @@ def build(
         if weights not in ("pretrained", "random", "auto"):
             _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
         if ray is not None:
-            from atlas.ray_cluster import require_ray
+            from atlas.models.ray_cluster import require_ray
 
             require_ray()
         size = _parse_image_size(image_size, parse_size)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atlas.colormaps import COLORMAPS
-from atlas.layout import PAGES_DIR
-from atlas.query_layers import parse_query_layers
-from atlas.resources import templates_dir
+from atlas.core.colormaps import COLORMAPS
+from atlas.core.layout import PAGES_DIR
+from atlas.core.query_layers import parse_query_layers
+from atlas.core.resources import templates_dir
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
 

@@ -233,8 +233,8 @@ def pages_at_scale(counts: list[int], work: Path, loads: int = 3) -> dict:
     import time
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from atlas.metrics_stage import compute_metrics
-    from atlas.site import build_site
+    from atlas.metrics.stage import compute_metrics
+    from atlas.site.stage import build_site
     from tests.fixtures.fake_maps import write_fake_build
 
     results: dict = {"machine_loadavg": [round(x, 2) for x in __import__("os").getloadavg()], "points": []}

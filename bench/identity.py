@@ -60,11 +60,11 @@ def run_fake_stages(out: Path) -> None:
     from tests.fixtures.fake_maps import write_fake_build
 
     write_fake_build(out)
-    try:  # the stage packages (atlas.metrics, atlas.site) or the flat modules before them
+    try:  # the stage packages (atlas.metrics, atlas.site.stage) or the flat modules before them
         from atlas.metrics import compute_metrics
     except ImportError:
-        from atlas.metrics_stage import compute_metrics
-    from atlas.site import build_site
+        from atlas.metrics.stage import compute_metrics
+    from atlas.site.stage import build_site
 
     compute_metrics(out)
     build_site(out, out / "site")

@@ -9,7 +9,7 @@ published through the dataset stage's display copies. Reported: wall and CPU sec
 and its pool workers) of each stage, per image x model, site bytes and files.
 
 ``--pipelined`` writes the fake export the way the models stage's writer pool does in a build: each
-npz, then that pair's sprite sheets (``atlas.render.PairRenderer``). That work is reported on its own
+npz, then that pair's sprite sheets (``atlas.site.render.PairRenderer``). That work is reported on its own
 line (in a build it runs while the next batch computes), and the site stage then finds the sprites done.
 
   .venv/bin/python bench/post_compute.py --images 139 --pipelined     # the WikiChurches-shaped case
@@ -83,9 +83,9 @@ def write_export(build: Path, n_images: int, seed: int = 0, pipelined: bool = Fa
     ``pipelined``, each pair's sprite sheets rendered right after its npz, as the models stage does."""
     from synth import make_images
 
-    from atlas.dataset import write_display_copy
-    from atlas.manifest import ModelEntry
-    from atlas.render import PairRenderer
+    from atlas.core.manifest import ModelEntry
+    from atlas.dataset.stage import write_display_copy
+    from atlas.site.render import PairRenderer
 
     rng = np.random.default_rng(seed)
     images = []
@@ -153,8 +153,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from atlas.metrics_stage import compute_metrics
-    from atlas.site import build_site
+    from atlas.metrics.stage import compute_metrics
+    from atlas.site.stage import build_site
 
     build = args.work / f"n{args.images}"
     shutil.rmtree(build, ignore_errors=True)
@@ -178,8 +178,8 @@ def main() -> None:
     print(f"metrics: {report.rows} rows in {wall:.2f} s wall, {cpu:.2f} s CPU ({1000 * wall / pairs:.1f} ms per "
           f"image x model); {files} files, {size / 1e6:.1f} MB", flush=True)
     if args.render_only and not args.no_site:
-        from atlas.catalog import load_catalog
-        from atlas.render import render_all
+        from atlas.site.catalog import load_catalog
+        from atlas.site.render import render_all
 
         stats, wall, cpu = _timed(lambda: render_all(load_catalog(build), build / "render"))
         files, size = tree(build / "render")

@@ -7,12 +7,12 @@ import time
 
 def slow_batches() -> None:
     """Make each batch take 0.3 s longer, so a test can kill a worker while the build is surely mid-way."""
-    import atlas.compute
+    import atlas.models.compute
 
-    compute = atlas.compute.batch_maps
+    compute = atlas.models.compute.batch_maps
 
     def slow(*args, **kwargs):
         time.sleep(0.3)
         return compute(*args, **kwargs)
 
-    atlas.compute.batch_maps = slow
+    atlas.models.compute.batch_maps = slow

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atlas import layout
-from atlas.anatomy_data import load_anatomy
-from atlas.catalog import load_catalog
-from atlas.site import SiteReport
+from atlas.core import layout
+from atlas.site.anatomy_data import load_anatomy
+from atlas.site.catalog import load_catalog
+from atlas.site.stage import SiteReport
 from ssl_attention.aggregate import N_BOOT, SEED, bootstrap_ci, cluster_by_features, feature_distances
 from ssl_attention.aggregate.anatomy import (
     bootstrap_columns,

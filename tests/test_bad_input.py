@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from atlas.cli import app
-from atlas.dataset import load_dataset
+from atlas.dataset.stage import load_dataset
 from ssl_attention.errors import AtlasError, ImageError, ModelLoadError
 from ssl_attention.images import MAX_DECODE_SIDE, MAX_ID_LENGTH, decode_image, image_id
 from ssl_attention.models import ModelRequest, load_model
@@ -487,7 +487,7 @@ def test_fuzzed_image_bytes_never_crash(tmp_path, data, cut, fmt):
                                          max_leaves=12).map(json.dumps)))
 def test_dataset_stage_survives_generated_garbage(tmp_path_factory, blobs, annotation):
     """Broken files beside good images and a garbage annotation file: no crash, no good image lost."""
-    from atlas.dataset import load_dataset
+    from atlas.dataset.stage import load_dataset
 
     folder = tmp_path_factory.mktemp("garbage")
     images = folder / "images"
@@ -589,8 +589,8 @@ def test_a_model_failing_part_way_leaves_none_of_its_new_maps(tmp_path, tiny_che
     """Batch 1 written, batch 2 fails: batch 1's files are removed; maps reused from the cache stay."""
     import torch
 
-    from atlas.compute import compute_model_maps
-    from atlas.dataset import load_dataset
+    from atlas.dataset.stage import load_dataset
+    from atlas.models.compute import compute_model_maps
 
     dataset = load_dataset(_images(tmp_path / "images", 3), None, tmp_path / "out")
     maps_dir = tmp_path / "out" / "maps"

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atlas.cli import app
-from atlas.dataset import sample_paths
+from atlas.dataset.stage import sample_paths
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import all_statistics
@@ -196,7 +196,7 @@ def test_console_script_prints_no_traceback(tmp_path):
 
 def test_sample_build_scores_every_map_against_the_boxes(sample_build):
     """OUT/metrics/<model>.parquet holds, for a given map, exactly what ssl_attention.metrics computes."""
-    from atlas.metric_rows import SUFFIX, read_rows
+    from atlas.metrics.rows import SUFFIX, read_rows
     from ssl_attention.annotations import Box
     from ssl_attention.metrics import make_target, score_map
 
@@ -336,8 +336,8 @@ def test_no_model_with_the_method_is_an_error(tiny_checkpoints, tmp_path):
 
 def test_metrics_are_exactly_those_of_the_last_build(tiny_checkpoints, tmp_path):
     """A dropped model leaves no rows file behind; a rebuild without boxes leaves no metrics at all."""
-    from atlas.metric_rows import SUFFIX
-    from atlas.metrics_data import HEADS_SUFFIX, load_metrics
+    from atlas.metrics.data import HEADS_SUFFIX, load_metrics
+    from atlas.metrics.rows import SUFFIX
 
     both = {"d": "dinov2_registers", "s": "siglip"}
     assert _small_build(tiny_checkpoints, tmp_path, both).exit_code == 0
@@ -370,7 +370,7 @@ def test_image_page_names_the_grad_cam_target_of_the_build(sample_build):
 def test_sample_site_shows_exactly_the_cached_maps_in_the_browser(sample_build, browser):
     """The real sample build (tiny models) in headless Chromium: tiles are the cached maps, toggles need no
     request, no console error, no failed or foreign request (the fake-build browser tests cover every control)."""
-    from atlas.render import to_indices
+    from atlas.site.render import to_indices
     from tests.fixtures.site_fixtures import checked_page
     from tests.fixtures.site_server import serve_site
     from tests.test_site_browser import _canvas_indices, _heat, _wait_painted, _wait_until

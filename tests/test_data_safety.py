@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atlas.cli import app
-from atlas.dataset import sample_paths
+from atlas.dataset.stage import sample_paths
 from tests.fixtures.interrupt import clean_env
 
 runner = CliRunner()
@@ -200,7 +200,7 @@ def test_a_rebuild_after_removing_an_image_and_a_model_equals_a_clean_build(tiny
 HOLDER = """
 import sys
 from pathlib import Path
-from atlas.out_dir import locked
+from atlas.core.out_dir import locked
 with locked(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.read()
@@ -281,7 +281,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_site(tiny_checkpoints, tmp_path, 
 
 
 def test_a_disk_error_in_the_site_stage_removes_the_partial_site(tiny_checkpoints, tmp_path, monkeypatch):
-    import atlas.site
+    import atlas.site.stage
 
     images, out = _images(tmp_path / "images"), tmp_path / "out"
     args = _args(tiny_checkpoints["dinov2"], images, out, site=True)
@@ -291,7 +291,7 @@ def test_a_disk_error_in_the_site_stage_removes_the_partial_site(tiny_checkpoint
     def full(render_dir: Path, site_dir: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(site_dir / "atlas-data"))
 
-    monkeypatch.setattr(atlas.site, "_add_data", full)
+    monkeypatch.setattr(atlas.site.stage, "_add_data", full)
     line = _refused(args, "No space left on device")
     assert ".site.partial" in line  # names the file it could not write
     _site_kept(out, before)

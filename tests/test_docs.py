@@ -290,7 +290,7 @@ def test_no_third_party_requests(built: Path):
 
 def test_atlas_build_runs_mkdocs_strictly(tmp_path: Path):
     """`atlas build` builds the site with --strict: a broken link in the docs fails it with one line."""
-    from atlas.site import build_site
+    from atlas.site.stage import build_site
     from ssl_attention.errors import AtlasError
     from tests.fixtures.fake_maps import write_fake_build
 
@@ -310,7 +310,7 @@ def test_atlas_build_runs_mkdocs_strictly(tmp_path: Path):
 
 def test_atlas_pages_have_glossary_tooltips(tmp_path: Path):
     """Generated pages skip Markdown, so their templates mark terms with the `term` filter: same definitions."""
-    from atlas.site import build_site
+    from atlas.site.stage import build_site
     from tests.fixtures.fake_maps import write_fake_build
 
     abbrs = _abbreviations()

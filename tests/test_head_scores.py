@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 
-from atlas import layout
-from atlas.catalog import load_catalog
-from atlas.head_scores import head_scores, order
-from atlas.metric_rows import SUFFIX, read_rows
-from atlas.metrics_data import load_metrics
-from atlas.metrics_stage import compute_metrics
+from atlas.core import layout
+from atlas.metrics.data import load_metrics
+from atlas.metrics.rows import SUFFIX, read_rows
+from atlas.metrics.stage import compute_metrics
+from atlas.site.catalog import load_catalog
+from atlas.site.head_scores import head_scores, order
 from tests.fixtures.fake_maps import write_fake_build
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from atlas.cache import cache_key, write_maps
-from atlas.dataset import sample_paths
-from atlas.manifest import ModelEntry
+from atlas.core.manifest import ModelEntry
+from atlas.dataset.stage import sample_paths
+from atlas.models.cache import cache_key, write_maps
 from ssl_attention.head_statistics import distance_reduction, entropy_reduction, prefix_mass_reduction
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import TokenLayout, all_statistics, get_statistic, statistics_for

@@ -61,7 +61,7 @@ def test_js_thresholds_match_the_python_rules_bit_for_bit(p, mass):
 
 
 def test_the_page_scripts_name_no_method_themselves():
-    """The method list and units come from the page's data block (atlas.pages.method_data)."""
+    """The method list and units come from the page's data block (atlas.site.pages.method_data)."""
     from ssl_attention.methods import method_names
 
     quoted = re.compile("[\"']({})[\"']".format("|".join(method_names())))
@@ -70,7 +70,7 @@ def test_the_page_scripts_name_no_method_themselves():
 
 
 def test_the_data_block_lists_the_python_methods_in_order():
-    from atlas.pages import method_data
+    from atlas.site.pages import method_data
     from ssl_attention.methods import get_method, method_names
 
     methods = method_data()
@@ -95,8 +95,8 @@ def _hard_maps(rng: np.random.Generator) -> np.ndarray:
 
 @pytest.mark.parametrize(("p", "mass"), [(20, 0.6), (50, 0.35)])
 def test_js_decodes_sprite_values_exactly_as_python(tmp_path, p, mass):
-    from atlas.map_values import decode_sprite, range_chunk
-    from atlas.render import encode_png, sprite_indices
+    from atlas.site.map_values import decode_sprite, range_chunk
+    from atlas.site.render import encode_png, sprite_indices
 
     maps = _hard_maps(np.random.default_rng(int(p)))
     png = tmp_path / "cls.png"

@@ -10,8 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import Image
 
-from atlas import layout
-from atlas.site import SiteReport
+from atlas.core import layout
+from atlas.site.stage import SiteReport
 
 RESOURCE_ATTRS = {("img", "src"), ("script", "src"), ("link", "href"), ("source", "src"), ("iframe", "src")}
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import ssl_attention.methods as registry
 from atlas.cli import app
-from atlas.dataset import sample_paths
+from atlas.dataset.stage import sample_paths
 from ssl_attention.images import image_id, load_image
 from ssl_attention.methods import Method, TokenLayout, get_method, method_names, methods_for
 from ssl_attention.models import ModelRequest, load_model
@@ -80,7 +80,7 @@ def test_a_method_added_to_the_registry_alone_reaches_the_export_and_the_pages(t
         np.testing.assert_allclose(npz["toy_fused"], expected.mean(axis=1), atol=1e-6, rtol=0)
 
     # scored by the metrics stage, rendered, and offered by the pages (label from the registry)
-    from atlas.metric_rows import SUFFIX, read_rows
+    from atlas.metrics.rows import SUFFIX, read_rows
 
     scored = {(r.method, r.head) for r in read_rows(out / "metrics" / f"dinov2{SUFFIX}")}
     assert ("toy", "fused") in scored and ("toy", "0") in scored

@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 
-import atlas.metric_rows as metric_rows
-from atlas.manifest import Manifest
-from atlas.metric_rows import ScoreBlock, columns, read_rows, write_rows
+import atlas.metrics.rows as metric_rows
+from atlas.core.manifest import Manifest
+from atlas.metrics.rows import ScoreBlock, columns, read_rows, write_rows
 from ssl_attention.aggregate import (
     BASELINES,
     FUSED,

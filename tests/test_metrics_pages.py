@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from atlas import layout
-from atlas.catalog import load_catalog
-from atlas.metrics_data import load_metrics
-from atlas.metrics_stage import compute_metrics
-from atlas.pages import MAX_DRAWN_BOXES, write_all_pages
-from atlas.site import SiteReport
+from atlas.core import layout
+from atlas.metrics.data import load_metrics
+from atlas.metrics.stage import compute_metrics
+from atlas.site.catalog import load_catalog
+from atlas.site.pages import MAX_DRAWN_BOXES, write_all_pages
+from atlas.site.stage import SiteReport
 from tests.fixtures.fake_maps import write_fake_build
 
 
@@ -73,7 +73,7 @@ def _fmt(v: float | None) -> str:
 
 def _csv(build: Path, model: str) -> list[dict[str, str]]:
     """A model's metric rows (Parquet, or gzip CSV) as the text the CSV export had in each column."""
-    from atlas.metric_rows import SUFFIX, read_rows
+    from atlas.metrics.rows import SUFFIX, read_rows
 
     def text(v: int | None) -> str:
         return "" if v is None else str(v)
@@ -260,7 +260,7 @@ def test_image_page_draws_at_most_max_drawn_boxes_and_says_so(tmp_path: Path):
 
 def test_intervals_are_shown_from_three_images_on():
     """n = 1 or 2 shows the mean and n only: a bootstrap of one or two values is no interval."""
-    from atlas.pages.metric_pages import MIN_CI_N, ci_text
+    from atlas.site.pages.metric_pages import MIN_CI_N, ci_text
     from ssl_attention.aggregate import Estimate
 
     assert MIN_CI_N == 3

@@ -1,12 +1,12 @@
-"""The typed read model of ``summary.json`` (atlas.metrics_summary): parsing, nulls, queries."""
+"""The typed read model of ``summary.json`` (atlas.metrics.summary): parsing, nulls, queries."""
 
 import json
 import math
 
 import pytest
 
-from atlas.metrics_data import load_metrics
-from atlas.metrics_summary import MISSING, Summary
+from atlas.metrics.data import load_metrics
+from atlas.metrics.summary import MISSING, Summary
 from ssl_attention.aggregate import Estimate, HeadRank, MetricRow, summarise, write_summary_json
 
 

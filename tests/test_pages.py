@@ -10,11 +10,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas import layout
-from atlas.catalog import load_catalog
-from atlas.colormaps import COLORMAPS, lut
-from atlas.pages import colormap_filters, json_for_html, write_all_pages
-from atlas.pages.writer import COLORMAP_MODULE
+from atlas.core import layout
+from atlas.core.colormaps import COLORMAPS, lut
+from atlas.site.catalog import load_catalog
+from atlas.site.pages import colormap_filters, json_for_html, write_all_pages
+from atlas.site.pages.writer import COLORMAP_MODULE
 from tests.fixtures.fake_maps import write_fake_build
 
 ODD_ID = next(i for i in __import__("tests.fixtures.fake_maps", fromlist=["IMAGES"]).IMAGES if "<" in i[0])[0]

@@ -9,9 +9,9 @@ import threading
 import numpy as np
 import torch
 
-import atlas.compute as compute
-from atlas import layout
-from atlas.dataset import load_dataset
+import atlas.models.compute as compute
+from atlas.core import layout
+from atlas.dataset.stage import load_dataset
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
 from ssl_attention.models import ModelRequest, load_model
@@ -58,8 +58,8 @@ def test_a_batch_is_written_while_the_next_one_computes(tmp_path, tiny_checkpoin
 def test_sprites_are_encoded_as_the_maps_are_written(tmp_path, tiny_checkpoints):
     """With a renderer, the writer pool encodes each pair's sprite sheets right after its npz: the render
     stage then finds every pair up to date, and the files are the bytes it would have rendered itself."""
-    from atlas.catalog import load_catalog
-    from atlas.render import PairRenderer, render_all
+    from atlas.site.catalog import load_catalog
+    from atlas.site.render import PairRenderer, render_all
 
     dataset = load_dataset(_images(tmp_path / "images", 3), None, tmp_path / "out")
     maps_dir = tmp_path / "out" / "maps"

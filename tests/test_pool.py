@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas.pool import parallel_map, worker_count
+from atlas.core.pool import parallel_map, worker_count
 from ssl_attention.errors import AtlasError
 
 
@@ -43,13 +43,13 @@ def test_workers_die_with_a_killed_build_and_do_not_hold_its_lock(tmp_path):
     import sys
     import time
 
-    from atlas.out_dir import locked
+    from atlas.core.out_dir import locked
 
     script = f"""
 import os, time
 from pathlib import Path
-from atlas.out_dir import locked
-from atlas.pool import parallel_map
+from atlas.core.out_dir import locked
+from atlas.core.pool import parallel_map
 
 def slow(x):
     Path({str(tmp_path)!r}, f"worker-{{os.getpid()}}").touch()

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from atlas.cli import app
-from atlas.layout import slug
+from atlas.core.layout import slug
 from atlas.project import KEYS, load_project
 
 runner = CliRunner()

@@ -74,9 +74,9 @@ def test_build_exports_the_rows_keys_the_cache_by_them_and_renders_one_file_per_
     lacks is one skipped line, none drops them; the site file is the npz's scales + codes."""
     import shutil
 
-    from atlas.catalog import load_catalog
-    from atlas.dataset import sample_paths
-    from atlas.render import render_all
+    from atlas.dataset.stage import sample_paths
+    from atlas.site.catalog import load_catalog
+    from atlas.site.render import render_all
     from tests.test_cli import _small_build
 
     images = tmp_path / "images"
@@ -141,7 +141,7 @@ def test_the_page_draws_the_exported_rows_and_keeps_the_query_in_the_hash(page, 
     decoded rows of query.bin (min-max indices, as every tile), the query patch is marked, the arrow keys
     on the focused image move it (not the layer), the hash restores it (and axe finds nothing), Escape
     clears it, Shift+click on a tile picks there, and a layer without rows says so."""
-    from atlas.render import to_indices
+    from atlas.site.render import to_indices
     from tests.fixtures.node_tools import axe_source
     from tests.test_site_browser import _canvas_indices, _wait_until
     from tests.test_site_instrument import AXE_RUN

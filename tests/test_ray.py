@@ -206,10 +206,10 @@ def test_killed_worker_is_retried_and_a_rerun_resumes(cluster, tiny_checkpoints,
     its other batches are retried on a restarted actor and the maps are still the local bytes. Then a rerun
     over a cache that lost some maps (what a killed driver leaves) computes only those."""
     ray = _ray()
-    import atlas.ray_stage
+    import atlas.models.ray_stage
 
     _, local = local_build
-    take, killed = atlas.ray_stage._take, []
+    take, killed = atlas.models.ray_stage._take, []
 
     def take_and_kill(model, answer, throughput):
         take(model, answer, throughput)
@@ -218,7 +218,7 @@ def test_killed_worker_is_retried_and_a_rerun_resumes(cluster, tiny_checkpoints,
             os.kill(pid, signal.SIGKILL)
             killed.append((model.entry.name, pid))
 
-    monkeypatch.setattr(atlas.ray_stage, "_take", take_and_kill)
+    monkeypatch.setattr(atlas.models.ray_stage, "_take", take_and_kill)
     out = tmp_path / "out"
     ray.init(address=cluster.address, log_to_driver=False,
              runtime_env={"worker_process_setup_hook": "tests.ray_hooks.slow_batches"})
@@ -235,7 +235,7 @@ def test_killed_worker_is_retried_and_a_rerun_resumes(cluster, tiny_checkpoints,
 
     # The first batch's two maps lost: recomputed as one batch again (a batch's composition changes the
     # last bits of its maps, on a cluster as locally), the other ten reused.
-    monkeypatch.setattr(atlas.ray_stage, "_take", take)
+    monkeypatch.setattr(atlas.models.ray_stage, "_take", take)
     first_batch = [image["id"] for image in json.loads((local / "maps" / "manifest.json").read_text())["images"][:2]]
     for image in first_batch:
         (out / "maps" / "dinov2" / f"{image}.npz").unlink()
@@ -260,8 +260,8 @@ def test_shipped_bytes_give_the_maps_of_a_read_path(tiny_checkpoints, tmp_path):
     maps; a node that does not see the images (or sees other bytes) answers no. No cluster needed."""
     import hashlib
 
-    from atlas.dataset import ImageRecord, sample_paths
-    from atlas.ray_worker import Job, LoadOptions, MapsActor, sees_images
+    from atlas.dataset.stage import ImageRecord, sample_paths
+    from atlas.models.ray_worker import Job, LoadOptions, MapsActor, sees_images
     from ssl_attention.models import ModelRequest
 
     paths = sorted(sample_paths()[0].glob("*.jpg"))[:2]
@@ -287,7 +287,7 @@ def test_shipped_bytes_give_the_maps_of_a_read_path(tiny_checkpoints, tmp_path):
 
 def test_one_actor_per_gpu_else_per_ray_cpus():
     """With GPUs every actor takes one (num_gpus=1); without, --ray-cpus CPUs each; slots = actors at once."""
-    from atlas.ray_cluster import ClusterShape
+    from atlas.models.ray_cluster import ClusterShape
 
     gpus = ClusterShape("auto", nodes=2, cpus=32, gpus=4, cpus_per_actor=8)
     assert gpus.actor_resources == {"num_gpus": 1, "num_cpus": 1} and gpus.slots == 4

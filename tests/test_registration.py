@@ -49,7 +49,7 @@ def test_box_lands_on_the_same_input_pixels():
 
 def test_sample_annotations_fit_their_images():
     """Every sample box lies inside its image (COCO pixels of the stored file)."""
-    from atlas.dataset import sample_paths
+    from atlas.dataset.stage import sample_paths
 
     images_dir, annotations = sample_paths()
     data = json.loads(annotations.read_text())

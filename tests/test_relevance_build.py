@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from atlas.cache import cache_key
 from atlas.cli import app
-from atlas.manifest import Manifest
+from atlas.core.manifest import Manifest
+from atlas.models.cache import cache_key
 from tests import tiny_models
 
 
@@ -70,7 +70,7 @@ def test_the_cache_key_holds_the_targets(clip_build):
 
 @pytest.mark.browser
 def test_the_grounding_table_and_the_target_selector_in_chromium(clip_build, browser):
-    from atlas.render import to_indices
+    from atlas.site.render import to_indices
     from tests.fixtures.site_fixtures import checked_page
     from tests.fixtures.site_server import serve_site
     from tests.test_site_browser import _canvas_indices, _heat, _wait_painted

@@ -9,11 +9,11 @@ import os
 import numpy as np
 from PIL import Image
 
-from atlas import layout
-from atlas.catalog import load_catalog
-from atlas.colormaps import COLORMAPS, lut
-from atlas.map_values import decode_sprite
-from atlas.render import encode_png, layer_maps, render_all, sprite_indices, to_indices
+from atlas.core import layout
+from atlas.core.colormaps import COLORMAPS, lut
+from atlas.site.catalog import load_catalog
+from atlas.site.map_values import decode_sprite
+from atlas.site.render import encode_png, layer_maps, render_all, sprite_indices, to_indices
 from tests.fixtures.fake_maps import write_fake_build
 
 

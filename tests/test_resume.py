@@ -78,7 +78,7 @@ def test_sigkill_at_any_point_then_resume(tiny_checkpoints, tmp_path):
 
 
 def test_fully_cached_rebuild_loads_no_model_until_a_checkpoint_changes(tiny_checkpoints, tmp_path, monkeypatch):
-    import atlas.model_stage
+    import atlas.models.stage
 
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(tiny_checkpoints["dinov2"], checkpoint)
@@ -87,8 +87,8 @@ def test_fully_cached_rebuild_loads_no_model_until_a_checkpoint_changes(tiny_che
     assert runner.invoke(app, args).exit_code == 0
     manifest = (tmp_path / "out" / "maps" / "manifest.json").read_bytes()
     loads = []
-    real_load = atlas.model_stage.load_model
-    monkeypatch.setattr(atlas.model_stage, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    real_load = atlas.models.stage.load_model
+    monkeypatch.setattr(atlas.models.stage, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert loads == [] and "model not loaded" in result.output
@@ -111,7 +111,7 @@ def _computed_reused(output: str, model: str) -> tuple[int, int]:
 
 
 def test_adding_an_image_or_a_model_computes_only_what_is_new(tiny_checkpoints, tmp_path):
-    from atlas.dataset import sample_paths
+    from atlas.dataset.stage import sample_paths
 
     images_dir, _ = sample_paths()
     images = tmp_path / "images"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atlas.anatomy_data import load_anatomy
-from atlas.catalog import load_catalog
+from atlas.site.anatomy_data import load_anatomy
+from atlas.site.catalog import load_catalog
 from ssl_attention.aggregate.anatomy import high_norm_cells
 from tests.fixtures.node_tools import axe_source
 from tests.test_site_hostile import AXE_RUN, SETTLED

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from atlas.colormaps import lut
-from atlas.layout import map_sprite, slug
-from atlas.render import to_indices
+from atlas.core.colormaps import lut
+from atlas.core.layout import map_sprite, slug
+from atlas.site.render import to_indices
 from tests.fixtures.fake_maps import IMAGES, TAGS
 
 pytestmark = pytest.mark.browser
@@ -326,8 +326,8 @@ THRESHOLD_CASES = [  # model, method, layer, mode, argument
 @pytest.mark.parametrize(("model", "method", "layer", "mode", "arg"), THRESHOLD_CASES)
 def test_thresholded_cells_equal_python_masks(page, site_url, built_site, fake_build, model, method, layer, mode, arg):
     """The page's veils keep exactly the cells Python keeps on the published values: those decoded from the
-    site's sprite sheet (atlas.map_values), the data the page itself reads."""
-    from atlas.map_values import decode_sprite
+    site's sprite sheet (atlas.site.map_values), the data the page itself reads."""
+    from atlas.site.map_values import decode_sprite
     from ssl_attention.thresholds import mass_threshold_mask, top_percent_mask
 
     maps = _npz(fake_build, model, IMAGE)

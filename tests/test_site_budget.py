@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from atlas.catalog import load_catalog
 from atlas.cli import app
 from atlas.project import load_project
-from atlas.site import build_site
-from atlas.site_budget import GITHUB_PAGES_LIMIT, SiteBudget, parse_site_images, select_site_images
+from atlas.site.budget import GITHUB_PAGES_LIMIT, SiteBudget, parse_site_images, select_site_images
+from atlas.site.catalog import load_catalog
+from atlas.site.stage import build_site
 from ssl_attention.errors import AtlasError
 
 runner = CliRunner()

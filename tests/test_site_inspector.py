@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from atlas.layout import map_sprite
-from atlas.render import to_indices
+from atlas.core.layout import map_sprite
+from atlas.site.render import to_indices
 from ssl_attention.thresholds import mass_threshold_mask
 from tests.fixtures.node_tools import axe_source
 from tests.test_site_browser import _canvas_indices, _heat, _map, _open, _wait_painted, _wait_until
@@ -31,7 +31,7 @@ CAPTION = "[data-role=zoom-caption]"
 def _published(built_site) -> np.ndarray:
     """The values the page reads: decoded from the site's sprite sheet, ``[layers, variants, gh, gw]`` (fused,
     then each head)."""
-    from atlas.map_values import decode_sprite
+    from atlas.site.map_values import decode_sprite
 
     return decode_sprite((built_site.site_dir / map_sprite(MODEL, IMAGE, METHOD)).read_bytes()).astype(np.float64)
 

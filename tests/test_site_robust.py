@@ -15,7 +15,7 @@ from pathlib import Path
 import mkdocs.utils
 import pytest
 
-from atlas.site import build_site, default_source_date_epoch
+from atlas.site.stage import build_site, default_source_date_epoch
 from tests.fixtures.fake_maps import write_fake_build
 
 

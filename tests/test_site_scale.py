@@ -16,9 +16,9 @@ import re
 import numpy as np
 import pytest
 
-from atlas.catalog import load_catalog
-from atlas.head_scores import head_scores, order
-from atlas.metrics_data import load_metrics
+from atlas.metrics.data import load_metrics
+from atlas.site.catalog import load_catalog
+from atlas.site.head_scores import head_scores, order
 from tests.fixtures.site_fixtures import SCALED_IMAGES, checked_page
 from tests.test_site_browser import _heat_keys, _open, _wait_painted, _wait_until
 

@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from atlas.metrics_stage import compute_metrics
-from atlas.site import build_site
+from atlas.metrics.stage import compute_metrics
+from atlas.site.stage import build_site
 from tests.fixtures.fake_maps import MODELS, write_fake_build
 from tests.fixtures.site_fixtures import checked_page
 from tests.fixtures.site_server import serve_site

@@ -22,8 +22,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGES = ROOT / "ssl_attention" / "sample_data" / "images"
-_NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", ".cache", "build", "site", "*.egg-info", "__pycache__",
-                                      ".pytest_cache", ".ruff_cache", ".whl", "tests", "bench")
+_NOT_ANYWHERE = shutil.ignore_patterns(".git", ".venv", ".cache", "*.egg-info", "__pycache__", ".pytest_cache",
+                                       ".ruff_cache", ".whl")
+_NOT_AT_TOP = {"build", "site", "tests", "bench"}  # top-level outputs and checks; atlas/site/ is a package
+
+
+def _not_sources(folder: str, names: list[str]) -> set[str]:
+    """``copytree``'s ignore: the checkout's outputs and caches, not the packages' folders of the same name."""
+    top = {n for n in names if n in _NOT_AT_TOP} if Path(folder) == ROOT else set()
+    return set(_NOT_ANYWHERE(folder, names)) | top
 
 
 def _env() -> dict[str, str]:
@@ -49,7 +56,7 @@ def _build_hook(hook: str, source: Path, out: Path) -> Path:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("dist")
-    shutil.copytree(ROOT, tmp / "src", ignore=_NOT_SOURCES)
+    shutil.copytree(ROOT, tmp / "src", ignore=_not_sources)
     (tmp / "dist").mkdir()
     sdist = _build_hook("build_sdist", tmp / "src", tmp / "dist")
     with tarfile.open(sdist) as archive:

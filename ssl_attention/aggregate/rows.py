@@ -14,7 +14,7 @@ CSV_COLUMNS = ("image", "model", "method", "layer", "head", "metric", "box", "la
 
 # (model, method, layer, head, metric) -> {image: value}
 Key = tuple[str, str, "int | None", str, str]
-Index = dict[Key, Mapping[str, float]]  # a dict, or any mapping (atlas.metric_rows.ImageValues)
+Index = dict[Key, Mapping[str, float]]  # a dict, or any mapping (atlas.metrics.rows.ImageValues)
 
 
 @dataclass(frozen=True)

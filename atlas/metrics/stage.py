@@ -1,0 +1,221 @@
+"""Build stage after compute: score every cached map against the boxes; write the rows and a JSON summary.
+
+Output (documented on the metrics page):
+  OUT/metrics/<model>.parquet  tidy rows: image, model, method, layer, head, metric, box, label, value
+                               (``<model>.csv.gz`` without pyarrow; ``atlas.metrics.rows``)
+  OUT/metrics/summary.json     leaderboard, best heads, baselines, layer x head tables, head ranking,
+                               per-label breakdown, head similarity with clustering (per model x method)
+  OUT/metrics/panels.json      the image pages' metric panels: {model: {image: panel}}
+
+Scores stay numpy arrays from ``score_maps`` to the files: no Python object per row. OUT/metrics holds
+exactly the metrics of the last build: files of models no longer built are removed, and so is the whole
+folder when no image has boxes. ``summary.json`` marks complete metrics (the site reads none without
+it): it is removed first and written last, each file through a temp file and a rename, so an
+interrupted stage leaves the old complete set, or no summary, never a mix.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from atlas.core.atomic import write_via_temp
+from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
+from atlas.core.pool import parallel_map
+from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, panel_metric_names, write_head_values
+from atlas.metrics.rows import (
+    FORMAT,
+    SUFFIX,
+    ScoreBlock,
+    add_to_index,
+    columns,
+    head_values,
+    image_panel,
+    write_rows,
+)
+from ssl_attention.aggregate import (
+    FUSED,
+    Index,
+    MetricRow,
+    best_layer,
+    cluster_heads,
+    summarise_index,
+    write_summary_json,
+)
+from ssl_attention.aggregate.clustering import head_gram, similarity_from_gram
+from ssl_attention.aggregate.statistics import DEFAULT_BOX_METRIC, DEFAULT_PRIMARY
+from ssl_attention.grounding import GroundingRow, ground_image, summarise_grounding
+from ssl_attention.methods import get_method
+from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
+
+SIMILARITY_CLUSTERS = 4
+
+
+@dataclass
+class MetricsReport:
+    """What the metrics stage wrote."""
+
+    rows: int = 0
+    images_with_boxes: int = 0
+    files: list[Path] = field(default_factory=list)
+    format: str = FORMAT  # of the per-image rows
+
+
+def compute_metrics(build_dir: Path) -> MetricsReport:
+    """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out.
+
+    Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
+    """
+    maps_dir = build_dir / "maps"
+    manifest = Manifest.load(maps_dir)
+    boxed = {image.id: image for image in manifest.images if image.boxes}
+    out_dir = build_dir / "metrics"
+    summary_path = out_dir / "summary.json"
+    summary_path.unlink(missing_ok=True)  # from here until the new summary is written: no metrics
+    report = MetricsReport(images_with_boxes=len(boxed))
+    if not boxed:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return report
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index: Index = {}
+    blocks_of: dict[str, list[ScoreBlock]] = {}
+    similarity_grams: dict[str, dict] = {}
+    grounding: list[GroundingRow] = []
+    panels: dict[str, dict[str, dict]] = {}
+    tasks = {model.name: _pair_tasks(model, boxed, maps_dir) for model in manifest.models}
+    scored = parallel_map(_score_pair, [task for model in manifest.models for task in tasks[model.name]])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-rows") as writer:  # a model's rows are
+        written = []  # written while the pool scores the next model (pyarrow and zlib release the GIL)
+        for model in manifest.models:
+            blocks: list[ScoreBlock] = []
+            grams: dict[str, np.ndarray] = {}
+            panels[model.name] = {}
+            for (_, image, _), (pair_blocks, pair_grounding, pair_grams, panel) in zip(
+                    tasks[model.name], itertools.islice(scored, len(tasks[model.name])), strict=True):
+                blocks += pair_blocks
+                grounding += pair_grounding
+                panels[model.name][image.id] = panel
+                for method, gram in pair_grams.items():  # summed in image order, whatever the worker count
+                    grams[method] = grams[method] + gram if method in grams else gram
+            path = out_dir / f"{model.name}{SUFFIX}"
+            written.append(writer.submit(_write_model_rows, model.name, blocks, path))
+            report.files.append(path)
+            add_to_index(index, model.name, blocks)
+            blocks_of[model.name], similarity_grams[model.name] = blocks, grams
+        report.rows = sum(future.result() for future in written)
+    images = {b.image for blocks in blocks_of.values() for b in blocks}
+    summary = summarise_index(index, lambda select: _label_rows(blocks_of, select), len(images))
+    summary["head_similarity"] = [s for model in manifest.models
+                                  for s in _similarity(model.name, index, similarity_grams[model.name])]
+    summary["text_grounding"] = summarise_grounding(grounding)
+    panels_path = out_dir / PANELS_FILE
+    write_via_temp(panels_path, lambda tmp: tmp.write_text(json.dumps(panels, allow_nan=False), encoding="utf-8"))
+    report.files.append(panels_path)
+    for model, blocks in blocks_of.items():
+        heads = head_values(blocks, summary["primary_metric"])
+        if heads:
+            path = out_dir / f"{model}{HEADS_SUFFIX}"
+            write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
+            report.files.append(path)
+    for stale in sorted(set(out_dir.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+    write_via_temp(summary_path, lambda tmp: write_summary_json(summary, tmp))
+    report.files.append(summary_path)
+    return report
+
+
+def _target(model: ModelEntry, image: ImageEntry) -> Target:
+    return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
+
+
+def _pair_tasks(model: ModelEntry, boxed: dict[str, ImageEntry], maps_dir: Path) -> list[tuple]:
+    """The pool's tasks for one model: (entry, image, npz) per boxed image; the entry without its maps
+    (one per image: sent with every task, they would make the tasks grow with the square of the images)."""
+    bare = model.with_maps({})
+    return [(bare, boxed[image_id], maps_dir / rel)
+            for image_id, rel in sorted(model.maps.items()) if image_id in boxed]
+
+
+def _write_model_rows(model: str, blocks: list[ScoreBlock], path: Path) -> int:
+    """Write one model's per-image rows (``atlas.metrics.rows``) to ``path``; how many rows."""
+    table = columns(model, blocks)
+    write_via_temp(path, lambda tmp: write_rows(table, tmp))
+    return len(table["value"])
+
+
+def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBlock], list[GroundingRow], dict, dict]:
+    """One image of one model, in a worker of the process pool (``atlas.core.pool``): its score blocks
+    (baselines first, then each method), text-grounding rows, per-method head Gram matrices ``[L, H, H]``
+    (for the head similarity) and its image panel.
+
+    Maps per prompt (relevance, ViT Grad-CAM of CLIP/SigLIP) are scored per label instead, against that
+    label's boxes only (text grounding).
+    """
+    model, image, npz = task
+    target = _target(model, image)
+    cols = metric_columns(target)
+    blocks = [ScoreBlock(image.id, method, [(None, "")], [(s.metric, s.box, s.label) for s in scores],
+                         np.array([[s.value for s in scores]], dtype=np.float64))
+              for method, scores in baseline_scores(target).items()]
+    grounding: list[GroundingRow] = []
+    grams: dict[str, np.ndarray] = {}
+    with np.load(npz, allow_pickle=False) as data:
+        for method in model.methods:
+            arrays = get_method(method)
+            fused = data[arrays.fused_array]
+            if arrays.unit == "target" and model.target_kind == "prompt":
+                grounding += ground_image(image.id, model.name, method, fused, model.targets, image.boxes,
+                                          (image.width, image.height), model.grid, model.patch_size)
+                continue
+            keys: list[tuple[int | None, str]] = [(layer, FUSED) for layer in range(fused.shape[0])]
+            stacks = [fused]
+            if arrays.head_array is not None and arrays.head_array in data:
+                heads = data[arrays.head_array]
+                grams[method] = head_gram(heads[None])
+                keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
+                stacks.append(heads.reshape(-1, *heads.shape[2:]))
+            blocks.append(ScoreBlock(image.id, method, keys, cols, score_maps(np.concatenate(stacks), target)))
+    names = panel_metric_names({metric for metric, box, _ in cols if box is None})
+    return blocks, grounding, grams, image_panel(blocks, names, DEFAULT_PRIMARY)
+
+
+def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,
+                metric: str = DEFAULT_BOX_METRIC) -> list[MetricRow]:
+    """The per-box ``metric`` rows of the selected (layer, head) of each (model, method)."""
+    rows = []
+    for model, blocks in blocks_of.items():
+        for b in blocks:
+            if (model, b.method) not in select:
+                continue
+            i = b.keys.index(select[(model, b.method)])
+            rows += [MetricRow(b.image, model, b.method, b.keys[i][0], b.keys[i][1], name, float(b.values[i, j]),
+                               box, label) for j, (name, box, label) in enumerate(b.columns)
+                     if box is not None and name == metric]
+    return rows
+
+
+def _similarity(model: str, index: Index, grams: dict[str, np.ndarray]) -> list[dict]:
+    """Head-by-head correlation across the dataset at the model's best layer, with a clustering."""
+    out = []
+    for method, gram in grams.items():  # gram: [L, H, H] summed over the images
+        best = best_layer(index, model, method)
+        if best is None or gram.shape[1] < 2:
+            continue
+        layer = best[0]
+        sim = similarity_from_gram(gram[layer])
+        clusters = cluster_heads(sim, min(SIMILARITY_CLUSTERS, gram.shape[1]))
+        out.append({
+            "model": model, "method": method, "layer": layer,
+            "similarity": np.round(sim, 4).tolist(),
+            "clusters": clusters.labels.tolist(), "order": list(clusters.order),
+        })
+    return out
