@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from atlas.core.build_dir import BuildDir
 from atlas.core.out_dir import check_folders, claim, locked, remove_own_temp_files
 from atlas.core.pool import worker_count
 from atlas.core.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
@@ -72,7 +73,7 @@ class BuildOptions:
     @property
     def site_path(self) -> Path | None:
         """Where the site goes, or None without ``--site``."""
-        return (self.site_dir or self.out / "site") if self.site else None
+        return (self.site_dir or BuildDir(self.out).site) if self.site else None
 
 
 class Build:
@@ -137,7 +138,7 @@ class Build:
             render = None
             if self.options.site:  # the site's sprite sheets are encoded as the maps are written
                 ids = None if self.site_ids is None else frozenset(self.site_ids)
-                render = PairRenderer(self.options.out / "render", ids)
+                render = PairRenderer(BuildDir(self.options.out).render, ids)
             stage = ModelStage(self.options, dataset.images, device, self.console, progress, self.skip, render)
             for result in stage.all_maps():
                 if result is None:
@@ -154,7 +155,7 @@ class Build:
 
     def manifest(self, dataset: Dataset, models: list[ModelMaps]) -> None:
         """``maps/manifest.json`` (the contract with everything after) and ``report.json``."""
-        write_manifest(self.options.out / "maps", dataset.images, models)
+        write_manifest(BuildDir(self.options.out).maps, dataset.images, models)
         self.report.write(self.options.out)
 
     def metrics(self) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import ssl_attention
 from atlas.core.atomic import write_text_atomic
+from atlas.core.build_dir import MANIFEST_FILE
 from atlas.core.layout import slug
 from ssl_attention.annotations import Box
 from ssl_attention.errors import AtlasError
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from ssl_attention.models.base import VisionModel
 
 FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atlas.core.atomic import write_text_atomic
+from atlas.core.build_dir import REPORT_FILE
 from ssl_attention.skips import Skip
 
 if TYPE_CHECKING:
     from atlas.models.compute import ModelMaps
 
-REPORT_FILE = "report.json"
 
 
 @dataclass

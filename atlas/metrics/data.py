@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from atlas.core.build_dir import BuildDir
 from atlas.metrics.summary import Summary
 from ssl_attention.metrics import MetricConfig
 
-METRICS_DIR = "metrics"
-SUMMARY_FILE = "summary.json"
 PANELS_FILE = "panels.json"
 HEADS_SUFFIX = ".heads.npz"  # per model: the primary metric of every head on every image (the head viewer)
 
@@ -60,8 +59,8 @@ class MetricsData:
 
 def load_metrics(build_dir: Path) -> MetricsData | None:
     """Read ``build_dir/metrics``; None when the metrics stage did not run (no summary)."""
-    out = Path(build_dir) / METRICS_DIR
-    summary_path = out / SUMMARY_FILE
+    out = BuildDir(Path(build_dir)).metrics
+    summary_path = BuildDir(Path(build_dir)).summary
     if not summary_path.is_file():
         return None
     summary = Summary.from_json(json.loads(summary_path.read_text(encoding="utf-8")))

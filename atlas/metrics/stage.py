@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from atlas.core.atomic import write_via_temp
+from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
 from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, panel_metric_names, write_head_values
@@ -72,11 +73,12 @@ def compute_metrics(build_dir: Path) -> MetricsReport:
 
     Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
     """
-    maps_dir = build_dir / "maps"
+    paths = BuildDir(build_dir)
+    maps_dir = paths.maps
     manifest = Manifest.load(maps_dir)
     boxed = {image.id: image for image in manifest.images if image.boxes}
-    out_dir = build_dir / "metrics"
-    summary_path = out_dir / "summary.json"
+    out_dir = paths.metrics
+    summary_path = paths.summary
     summary_path.unlink(missing_ok=True)  # from here until the new summary is written: no metrics
     report = MetricsReport(images_with_boxes=len(boxed))
     if not boxed:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ModelEntry
 from atlas.core.query_layers import resolve_query_layers
 from atlas.dataset.stage import ImageRecord
@@ -38,7 +39,7 @@ class ModelStage:
         self.options, self.images, self.device = options, images, device
         self.render = render  # sprite sheets encoded as the maps are written (None: left to the site stage)
         self.console, self.progress, self.skip = console, progress, skip
-        self.maps_dir = options.out / "maps"
+        self.maps_dir = BuildDir(options.out).maps
         self.failed: list[str] = []  # one line per model that could not be built
         self.targets: TargetOptions = options.targets
         self.labels = sorted({box.label for record in images for box in record.boxes})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 
 
@@ -25,7 +26,7 @@ class Catalog:
 
     def maps_file(self, model: ModelEntry, image_id: str) -> Path:
         """The cached npz of ``model`` on image ``image_id``."""
-        return self.build_dir / "maps" / model.maps[image_id]
+        return BuildDir(self.build_dir).maps / model.maps[image_id]
 
     def display_file(self, image: ImageEntry) -> Path:
         """The display JPEG of ``image``."""
@@ -34,7 +35,7 @@ class Catalog:
 
 def load_catalog(build_dir: Path) -> Catalog:
     """Read ``build_dir/maps/manifest.json``; raise ``AtlasError`` if it is missing or malformed."""
-    manifest = Manifest.load(build_dir / "maps")
+    manifest = Manifest.load(BuildDir(build_dir).maps)
     return Catalog(build_dir=build_dir, images=manifest.images, models=manifest.models)
 
 

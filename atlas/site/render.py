@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from atlas.core.build_dir import BuildDir
 from atlas.core import layout
 from atlas.core.atomic import write_bytes_atomic, write_text_atomic
 from atlas.site.catalog import Catalog
@@ -115,7 +116,7 @@ def _stamp(npz: Path) -> str:
 
 def _stamps(out: Path) -> Path:
     """The folder of the render stamps beside ``out``."""
-    return out.parent / (out.name + "-stamps")
+    return BuildDir.stamps_of(out)
 
 
 def stamp_file(out: Path, model: ModelEntry, image_slug: str) -> Path:

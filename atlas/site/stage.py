@@ -36,6 +36,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import MkDocsException
 from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
+from atlas.core.build_dir import BuildDir
 from atlas.core import layout
 from atlas.core.atomic import remove_stale_temp_files
 from atlas.site.catalog import load_catalog
@@ -237,8 +238,8 @@ def default_source_date_epoch(build_dir: Path) -> int:
     """A stable build date for ``build_dir``: midnight UTC of a day picked by a hash of the maps manifest
     and ``report.json`` (the build's inputs as the site sees them), so equal inputs give equal dates."""
     digest = hashlib.sha256()
-    for name in ("maps/manifest.json", "report.json"):
-        path = build_dir / name
+    paths = BuildDir(build_dir)
+    for path in (paths.manifest, paths.report):
         digest.update(path.read_bytes() if path.is_file() else b"")
     return _EPOCH_BASE + int(digest.hexdigest()[:12], 16) % _EPOCH_DAYS * 86400
 
@@ -297,7 +298,7 @@ def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, d
                 docs_dir=str(docs_dir),
                 site_dir=str(partial),
                 **_site_overrides(settings, raw, docs_dir),
-                theme=_theme_with_overrides(config_file, raw, build_dir / "theme"),
+                theme=_theme_with_overrides(config_file, raw, BuildDir(build_dir).theme),
                 extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
                 extra_javascript=[*raw.get("extra_javascript", []), ATLAS_SCRIPT],
                 hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
@@ -352,7 +353,7 @@ def build_site(
     all_images = len(catalog.images)
     if site_images is not None:
         catalog = published(catalog, site_images)
-    render_dir = build_dir / "render"
+    render_dir = BuildDir(build_dir).render
     if render_dir.exists():
         remove_stale_temp_files(render_dir)  # torn writes of a killed build
     partial, old = _partial_dirs(site_dir)
@@ -368,12 +369,12 @@ def build_site(
 
     config_file = config_file or mkdocs_config()
     raw = _read_raw_config(config_file)
-    docs_dir = build_dir / "docs"
+    docs_dir = BuildDir(build_dir).docs
     _compose_docs(config_file, raw, docs_dir, settings)
     use_directory_urls = bool(raw.get("use_directory_urls", True))
     metrics = load_metrics(build_dir)  # None when the metrics stage did not run
     docs_prefix = "" if settings is None else (TOOL_DOCS_DIR + "/" if settings.tool_docs else None)
-    outside_dir = build_dir / "outside-pages"  # the image pages' sources, rendered outside MkDocs
+    outside_dir = BuildDir(build_dir).outside_pages  # the image pages' sources, rendered outside MkDocs
     if outside_dir.exists():
         shutil.rmtree(outside_dir)
     written = write_all_pages(
