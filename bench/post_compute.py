@@ -33,7 +33,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "bench"))  # synth
 
 VIT = {"kind": "vit", "layers": 12, "heads": 12, "patch_size": 16, "grid": [16, 16], "weights": "random"}
 MODELS = [
@@ -56,72 +56,31 @@ MODELS = [
 LABELS = ["Portal", "Tower", "Rose window", "Window", "Arch", "Buttress", "Spire"]
 
 
-def _blobs(rng: np.random.Generator, count: int, grid: tuple[int, int]) -> np.ndarray:
-    gh, gw = grid
-    yy, xx = np.mgrid[0:gh, 0:gw]
-    cy, cx, width = rng.uniform(0, gh, count), rng.uniform(0, gw, count), rng.uniform(0.8, 4, count)
-    d2 = (yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2
-    maps = np.exp(-d2 / (2 * width[:, None, None] ** 2)) + 0.05 * rng.random((count, gh, gw))
-    return (maps / maps.sum(axis=(1, 2), keepdims=True)).astype(np.float32)
-
-
-def _arrays(rng: np.random.Generator, model: dict) -> dict[str, np.ndarray]:
-    layers, heads, grid = model["layers"], model["heads"], tuple(model["grid"])
-    if model["kind"] == "cnn":
-        return {"gradcam": _blobs(rng, layers, grid)}
-    out = {}
-    for method in ("cls", "mean"):
-        if method in model["methods"]:
-            out[method] = _blobs(rng, layers * heads, grid).reshape(layers, heads, *grid)
-            out[f"{method}_fused"] = out[method].mean(axis=1)
-    out["rollout"] = _blobs(rng, layers, grid)
-    return out
-
-
 def write_export(build: Path, n_images: int, seed: int = 0, pipelined: bool = False) -> None:
-    """A BUILD dir (images, maps/manifest.json, npz per model x image) of ``n_images`` fake images; with
-    ``pipelined``, each pair's sprite sheets rendered right after its npz, as the models stage does."""
+    """A BUILD dir (images, maps/manifest.json, npz per model x image) of ``n_images`` fake images, written
+    by the tests' fake export (``tests/fixtures/fake_maps.py``); with ``pipelined``, each pair's sprite
+    sheets rendered right after its npz, as the models stage does."""
     from synth import make_images
 
-    from atlas.core.manifest import ModelEntry
-    from atlas.dataset.stage import write_display_copy
     from atlas.site.render import PairRenderer
+    from tests.fixtures.fake_maps import write_fake_build
 
-    rng = np.random.default_rng(seed)
-    images = []
-    (build / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 1])
+    images, photos = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, source in enumerate(make_images(n_images, Path(tmp))):
             image_id = f"img-{i:05d}"
             with Image.open(source) as im:
                 width, height = im.size
-                write_display_copy(im.convert("RGB"), build / "images" / f"{image_id}.jpg")
             boxes = []
             for _ in range(int(rng.integers(2, 7))):  # WikiChurches: 594 boxes on 139 images
                 w, h = rng.uniform(0.1, 0.5) * width, rng.uniform(0.1, 0.5) * height
                 x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
-                boxes.append({"label": LABELS[int(rng.integers(len(LABELS)))], "bbox": [x, y, w, h]})
-            images.append({"id": image_id, "file": f"{image_id}.jpg", "width": width, "height": height,
-                           "display": f"images/{image_id}.jpg", "boxes": boxes, "tags": []})
-    render = PairRenderer(build / "render") if pipelined else None
-    models = []
-    for spec in MODELS:
-        size = [spec["grid"][0] * spec["patch_size"], spec["grid"][1] * spec["patch_size"]]
-        entry = dict(spec, architecture="fake", maps={}, preprocessing={
-            "size": size, "crop": None, "resample": "bicubic", "mean": [0.5] * 3, "std": [0.5] * 3})
-        (build / "maps" / spec["name"]).mkdir(parents=True, exist_ok=True)
-        typed = ModelEntry.from_json(entry) if render else None
-        for image in images:
-            rel = f"{spec['name']}/{image['id']}.npz"
-            arrays = _arrays(rng, spec)
-            np.savez(build / "maps" / rel, **arrays)
-            if render:
-                render(typed, image["id"], arrays, build / "maps" / rel)
-            entry["maps"][image["id"]] = rel
-        models.append(entry)
-    manifest = {"format_version": 1, "library_version": "0.1.0", "methods": ["cls", "mean", "rollout", "gradcam"],
-                "images": images, "models": models}
-    (build / "maps" / "manifest.json").write_text(json.dumps(manifest))
+                boxes.append((LABELS[int(rng.integers(len(LABELS)))], [x, y, w, h]))
+            images.append((image_id, (width, height), boxes))
+            photos[image_id] = source
+        write_fake_build(build, seed, images=images, specs=MODELS, photos=photos,
+                         render=PairRenderer(build / "render") if pipelined else None)
 
 
 def _cpu() -> float:

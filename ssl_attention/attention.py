@@ -1,4 +1,4 @@
-"""Attention maps of ViTs, every layer from one forward pass (DESIGN.md §3).
+"""Attention maps of ViTs, every layer from one forward pass (definitions: site_src/methods.md).
 
 Hooks reduce each layer's post-softmax attention A[l] of shape [B, heads, T, T] as soon as it is
 produced, so only the reduced maps and one running rollout matrix are kept, never all layers' matrices:

@@ -1,4 +1,4 @@
-"""Independent reference computations of DESIGN.md §3, written plainly with numpy loops.
+"""Independent reference computations of the definitions in site_src/methods.md, plainly with numpy loops.
 
 They take the full attention matrices that a model returns with ``output_attentions=True`` (or that
 timm's own AttentionExtract collects), so they share no code with ``ssl_attention.attention``.

@@ -1,4 +1,4 @@
-"""Stage 1 of a build: find and decode the images, read their boxes, write display copies."""
+"""The dataset stage of a build: find and decode the images, read their boxes, write display copies."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ssl_attention.errors import ModelLoadError
 
-# name -> default checkpoint (DESIGN.md §2). timm checkpoints are written "timm:MODEL_NAME[@WEIGHTS]".
+# name -> default checkpoint (site_src/models.md). timm checkpoints are written "timm:MODEL_NAME[@WEIGHTS]".
 DEFAULT_MODELS: dict[str, str] = {
     "dinov2": "facebook/dinov2-with-registers-base",
     "dinov3": "facebook/dinov3-vitb16-pretrain-lvd1689m",
