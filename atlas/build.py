@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -28,13 +29,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from atlas.core.build_dir import BuildDir
 from atlas.core.out_dir import check_folders, claim, locked, remove_own_temp_files
 from atlas.core.pool import worker_count
-from atlas.core.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT
 from atlas.core.report import BuildReport
 from atlas.dataset.stage import Dataset, load_dataset, sample_paths
 from atlas.metrics.stage import compute_metrics
 from atlas.models.compute import ModelMaps, pick_device, write_manifest
 from atlas.models.stage import ModelStage
 from atlas.models.targets import TargetOptions
+from atlas.options import default, default_query_layers
 from atlas.project import SiteSettings
 from atlas.site.budget import select_site_images
 from atlas.site.render import PairRenderer
@@ -46,29 +47,40 @@ from ssl_attention.skips import Skip
 
 @dataclass
 class BuildOptions:
-    """Everything ``atlas build`` can be told (see ``atlas build --help``)."""
+    """Everything ``atlas build`` can be told (see ``atlas build --help``); defaults from ``atlas.options``."""
 
     requests: list[ModelRequest]
-    images: Path | None = None
-    annotations: Path | None = None
-    weights: str = "auto"
-    device: str = "auto"
-    batch_size: int = 8
-    out: Path = Path("build")
-    image_size: tuple[int, int] | None = None
+    images: Path | None = default("images")
+    annotations: Path | None = default("annotations")
+    weights: str = default("weights")
+    device: str = default("device")
+    batch_size: int = default("batch_size")
+    out: Path = default("out")
+    image_size: tuple[int, int] | None = None  # parsed --image-size
     methods: tuple[str, ...] | None = None
     per_head: bool | None = None
-    query_layers: str | None = None  # canonical --query-layers; None: last for the bundled sample, else none
+    query_layers: str | None = None  # canonical --query-layers; None: resolved as atlas.options.resolve does
     targets: TargetOptions = field(default_factory=TargetOptions)  # what relevance / ViT Grad-CAM explain
-    site: bool = True
-    site_dir: Path | None = None
-    colormap: str = "viridis"
-    force: bool = False  # build into a non-empty folder that is not a build folder (keeping its files)
+    site: bool = default("site")
+    site_dir: Path | None = default("site_dir")
+    colormap: str = default("colormap")
+    force: bool = default("force")  # build into a non-empty folder that is not a build folder (keeping its files)
     skipped_models: list[str] = field(default_factory=list)  # one line per --model that could not be parsed
     site_settings: SiteSettings | None = None  # an atlas project's site name, address and pages
     site_images: int | Path | None = None  # --site-images: publish the first N images, or those FILE lists
-    ray: str | None = None  # --ray ADDRESS: the models stage on a Ray cluster (auto, local or HOST:PORT)
-    ray_cpus: int = 1  # --ray-cpus: CPUs per model-holding actor on a cluster without GPUs
+    ray: str | None = default("ray")  # --ray ADDRESS: the models stage on a Ray cluster (auto, local or HOST:PORT)
+    ray_cpus: int = default("ray_cpus")  # --ray-cpus: CPUs per model-holding actor on a cluster without GPUs
+
+    def __post_init__(self) -> None:
+        if self.query_layers is None:
+            self.query_layers = default_query_layers(self.images)
+
+    @classmethod
+    def from_resolved(cls, values: dict[str, Any], **fields: Any) -> BuildOptions:
+        """The options of ``atlas.options.resolve``'s values (plus ``fields`` the command line adds)."""
+        values = {k: v for k, v in values.items() if k not in ("strict", "config")}
+        targets = TargetOptions(prompts=values.pop("prompts"), target_class=values.pop("target_class"))
+        return cls(targets=targets, **values, **fields)
 
     @property
     def site_path(self) -> Path | None:
@@ -111,9 +123,6 @@ class Build:
             self.annotations = self.annotations or sample_annotations
             self.console.print(escape(f"No --images given: building the bundled sample dataset ({self.images_dir})"),
                                highlight=False)
-        if self.options.query_layers is None:
-            sample = self.options.images is None
-            self.options.query_layers = SAMPLE_DEFAULT if sample else OWN_IMAGES_DEFAULT
 
     def dataset(self) -> Dataset:
         """Decode the images and read their boxes (skipping bad ones); writes ``OUT/images``."""

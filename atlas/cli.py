@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from atlas.core.layout import RESERVED_MODEL_NAMES, slug
+from atlas.options import merged, resolve, with_schema
 from ssl_attention.errors import AtlasError
-from ssl_attention.methods import method_names
 
 app = typer.Typer(
     help="Attention Atlas: see where vision models look, per model, layer and attention head.",
@@ -23,11 +23,6 @@ app = typer.Typer(
 )
 console = Console(stderr=False)
 err_console = Console(stderr=True)
-
-WEIGHTS_HELP = ("pretrained: download/load the checkpoint's weights or fail; random: same architecture, "
-                "randomly initialised (maps are meaningless, labelled as such); auto: pretrained where "
-                "obtainable, else random with a warning.")
-
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -59,155 +54,50 @@ def _fail(message: str) -> None:
 
 
 _RESERVED = ", ".join(sorted(RESERVED_MODEL_NAMES))
-_IMAGES = typer.Option("--images", metavar="DIR", file_okay=False,
-                       help="Folder of images (jpg, png, webp, bmp, gif, tiff). Default: the bundled sample.")
 _ANNOTATIONS = typer.Option("--annotations", metavar="FILE", dir_okay=False,
                             help="Boxes: COCO detection JSON or WikiChurches building_parts.json (optional).")
-_MODEL = typer.Option("--model", "-m", metavar="NAME[=CHECKPOINT]",
-                      help="NAME or NAME=CHECKPOINT (Hub id, local save_pretrained folder, or "
-                      "timm:MODEL_NAME\\[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
-                      "(see `atlas models`). Among several, an unknown name or a checkpoint that cannot be "
-                      "loaded is skipped (one line, listed in OUT/report.json); alone, it is an error. "
-                      f"Reserved names (the site's own pages): {_RESERVED}.")
-_WEIGHTS = typer.Option("--weights", metavar="pretrained|random|auto", help=WEIGHTS_HELP)
-_DEVICE = typer.Option("--device", metavar="auto|cpu|cuda|mps",
-                       help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.")
-_BATCH = typer.Option("--batch-size", min=1, metavar="N", help="Images per forward pass.")
-_SIZE = typer.Option("--image-size", metavar="N|HxW",
-                     help="Model input size N or HxW, at most 1024 px per side; each side is rounded to the "
-                     "nearest multiple of the patch size, halves up, at least one patch. Default: the "
-                     "checkpoint's own (224 for the defaults). The whole image is resized, never cropped.")
-_METHOD = typer.Option("--method", metavar="|".join(method_names()),
-                       help="Methods to compute; repeat for several. Default: every method each model supports. "
-                       "A model that lacks some of them computes the others; one that lacks all is skipped "
-                       "(an error if it is the only model).")
-_HEADS = typer.Option("--heads/--no-heads", help="--heads (the default): keep per-head maps where they exist "
-                      "(cls, mean; rollout and Grad-CAM have no heads and stay fused); naming rollout or "
-                      "gradcam with --method together with --heads is an error. --no-heads: fused maps only.")
-_QUERY = typer.Option("--query-layers", metavar="LAYERS",
-                      help="Export the query-patch rows of these layers (where each patch attends, per head; the "
-                      "image page's query-patch explorer): none, last, all, or layer numbers such as 11 or 8,11 "
-                      "or 0,last. They cost heads x patches^2 bytes per image, model and layer (~0.8 MB for a "
-                      "ViT-B at 224 px). Default: last for the bundled sample, none for your own --images.")
-_PROMPTS = typer.Option("--prompts", metavar="FILE", dir_okay=False,
-                        help="Prompts for relevance and gradcam_vit of CLIP/SigLIP two-tower checkpoints, one per "
-                        "line (UTF-8). Default: one per box label, 'a photo of a {label}.'.")
-_TARGET_CLASS = typer.Option("--target-class", metavar="N", min=0,
-                             help="Class index that relevance and gradcam_vit explain for ViT classifiers. "
-                             "Default: each image's top-1 class.")
-_OUT = typer.Option("--out", "-o", metavar="DIR",
-                    help="Build folder (maps cache, images, metrics, site): a new or empty folder, or one an "
-                    "earlier build made (marked by OUT/.atlas-build). It may not be, hold or lie inside the "
-                    "images, the annotations or a local checkpoint. One build at a time per folder.")
-_SITE = typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs site.")
-_SITE_DIR = typer.Option("--site-dir", metavar="DIR",
-                         help="Where the site goes. Default: OUT/site. Replaced as a whole, so it must be new, "
-                         "empty or a site this OUT built, and apart from the inputs and OUT.")
-_SITE_IMAGES = typer.Option("--site-images", metavar="N|FILE",
-                            help="Publish only some images in the site: the first N, or those listed in FILE (one "
-                            "image id or file name per line, # comments). The metrics and leaderboards still use "
-                            "every image. The build prints the site's size against GitHub Pages' 1 GB.")
-_FORCE = typer.Option("--force", help="Build into a non-empty --out that is not a build folder. Its files are "
-                      "kept: a build never deletes or replaces what it did not write, so a folder already "
-                      "holding one of the build's names (maps, docs, site...) is still refused.")
-_COLORMAP = typer.Option("--colormap", metavar="viridis|inferno|turbo",
-                         help="Default colormap of the pages (switchable in the page).")
-_CONFIG = typer.Option("--config", metavar="FILE", dir_okay=False,
-                       help="An atlas project's atlas.toml (default: ./atlas.toml if there is one, see `atlas "
-                       "init`). Its keys are the defaults of these flags; a flag given here wins. Its build "
-                       "goes into the file's folder/build.")
-_RAY = typer.Option("--ray", metavar="auto|local|HOST:PORT",
-                    help="Compute the maps on a Ray cluster: auto (the cluster this machine belongs to), local "
-                    "(start Ray on this machine) or the head's HOST:PORT. One model-holding actor per GPU (or per "
-                    "--ray-cpus CPUs), several models at once; the maps are the bytes a local build writes. "
-                    "Needs pip install 'attention-atlas[ray]'. See the Scaling out page.")
-_RAY_CPUS = typer.Option("--ray-cpus", min=1, metavar="N",
-                         help="With --ray on a cluster without GPUs: CPUs per model-holding actor.")
-_STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model, a requested "
-                       "method a model lacks) was skipped.")
 
 
-@app.command()
-def build(
-    ctx: typer.Context,
-    images: Annotated[Path | None, _IMAGES] = None,
-    annotations: Annotated[Path | None, _ANNOTATIONS] = None,
-    model: Annotated[list[str] | None, _MODEL] = None,
-    weights: Annotated[str, _WEIGHTS] = "auto",
-    device: Annotated[str, _DEVICE] = "auto",
-    batch_size: Annotated[int, _BATCH] = 8,
-    image_size: Annotated[str | None, _SIZE] = None,
-    method: Annotated[list[str] | None, _METHOD] = None,
-    heads: Annotated[bool | None, _HEADS] = None,
-    query_layers: Annotated[str | None, _QUERY] = None,
-    prompts: Annotated[Path | None, _PROMPTS] = None,
-    target_class: Annotated[int | None, _TARGET_CLASS] = None,
-    out: Annotated[Path, _OUT] = Path("build"),
-    site: Annotated[bool, _SITE] = True,
-    site_dir: Annotated[Path | None, _SITE_DIR] = None,
-    colormap: Annotated[str, _COLORMAP] = "viridis",
-    site_images: Annotated[str | None, _SITE_IMAGES] = None,
-    strict: Annotated[bool, _STRICT] = False,
-    force: Annotated[bool, _FORCE] = False,
-    config: Annotated[Path | None, _CONFIG] = None,
-    ray: Annotated[str | None, _RAY] = None,
-    ray_cpus: Annotated[int, _RAY_CPUS] = 1,
-) -> None:
+@with_schema
+def build(ctx: typer.Context, **given: Any) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
     from atlas.build import BuildOptions, build_methods, run_build
-    from atlas.core.query_layers import parse_query_layers
-    from atlas.models.targets import TargetOptions, read_prompts
     from atlas.project import find_project
-    from atlas.site.budget import parse_site_images
-    from ssl_attention.preprocess import parse_size
 
+    out = given["out"]
     try:
-        project = find_project(config)
+        project = find_project(given["config"])
+        values = dict(given)
         if project is not None:
-            merged = _with_config(ctx, project.build)
-            images, annotations, model = merged["images"], merged["annotations"], merged["model"]
-            weights, batch_size, image_size = merged["weights"], merged["batch_size"], merged["image_size"]
-            method, out, colormap = merged["method"], merged["out"], merged["colormap"]
-            site_images = merged["site_images"]
-            query_layers = merged["query_layers"]
-            ray, ray_cpus = merged["ray"], merged["ray_cpus"]
-            prompts, target_class = merged["prompts"], merged["target_class"]
+            on_command_line = {name for name in given if ctx.get_parameter_source(name).name != "DEFAULT"}
+            values = merged(given, on_command_line, project.build)
             console.print(escape(f"Atlas project: {project.file}"), highlight=False)
-        if annotations is not None and not annotations.is_file():
-            _fail(f"{annotations}: annotation file not found")
-        requests, unknown = _model_requests(model)
+        out = values["out"]
+        requests, unknown = _model_requests(values.pop("model"))
         names = [r.name for r in requests]
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
             _fail(f"--model: the same name is given twice ({', '.join(twice)})")
-        if weights not in ("pretrained", "random", "auto"):
-            _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
-        if ray is not None:
+        if values["ray"] is not None:
             from atlas.models.ray_cluster import require_ray
 
             require_ray()
-        size = _parse_image_size(image_size, parse_size)
-        methods, per_head = build_methods(method, heads)
-        subset = parse_site_images(site_images)
-        query = None if query_layers is None else parse_query_layers(query_layers)
-        targets = TargetOptions(prompts=read_prompts(prompts) if prompts is not None else None,
-                                target_class=target_class)
-        options = BuildOptions(
-            requests=requests, images=images, annotations=annotations, weights=weights, device=device,
-            batch_size=batch_size, out=out, image_size=size, methods=methods, per_head=per_head, targets=targets,
-            site=site, site_dir=site_dir, colormap=colormap, skipped_models=unknown, force=force,
-            site_images=subset, query_layers=query,
-            site_settings=project.site if project is not None else None, ray=ray, ray_cpus=ray_cpus,
-        )
+        resolved = resolve(values)
+        methods, per_head = build_methods(resolved.pop("method"), resolved.pop("heads"))
+        options = BuildOptions.from_resolved(resolved, requests=requests, skipped_models=unknown, methods=methods,
+                                             per_head=per_head, site_settings=project.site if project else None)
         report = run_build(options, console)
     except AtlasError as exc:
         _fail(str(exc))
     except OSError as exc:  # e.g. a read-only or full disk: the old site is kept
         _fail(_os_error_line(exc, f"--out {out}"))
     _summary(report)
-    if strict and report.skipped:
+    if given["strict"] and report.skipped:
         err_console.print(f"[bold red]error:[/] --strict: {len(report.skipped)} item(s) skipped", highlight=False)
         raise typer.Exit(code=1)
+
+
+app.command()(build)
 
 
 def _os_error_line(exc: OSError, fallback: str) -> str:
@@ -215,14 +105,6 @@ def _os_error_line(exc: OSError, fallback: str) -> str:
     ``build/maps/x.npz: No space left on device``."""
     where = next((str(f) for f in (exc.filename, exc.filename2) if f), fallback)
     return f"{where}: {exc.strerror or exc}"
-
-
-def _with_config(ctx: typer.Context, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The command's parameter values, each one not given on the command line taken from ``defaults``."""
-    return {
-        name: defaults[name] if name in defaults and ctx.get_parameter_source(name).name == "DEFAULT" else value
-        for name, value in ctx.params.items()
-    }
 
 
 def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
@@ -248,16 +130,6 @@ def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
     if unknown and not requests:
         _fail("; ".join(unknown))
     return requests, unknown
-
-
-def _parse_image_size(text: str | None, parse_size) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        _fail(f"--image-size: {exc}")
-    return None
 
 
 def _summary(report) -> None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atlas.core.colormaps import COLORMAPS
 from atlas.core.layout import PAGES_DIR
 from atlas.core.query_layers import parse_query_layers
 from atlas.core.resources import templates_dir
+from atlas.options import BUILD_OPTIONS, toml_help
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
 
@@ -29,7 +29,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CONFIG_NAME = "atlas.toml"
-WEIGHTS = ("pretrained", "random", "auto")
 TOOL_DOCS_DIR = "attention-atlas"  # where the tool's own docs go in a project's site
 TOOL_DOCS_TITLE = "About Attention Atlas"
 
@@ -49,42 +48,22 @@ class Key:
     choices: tuple[str, ...] = ()
 
 
-KEYS: tuple[Key, ...] = (
+SITE_KEYS: tuple[Key, ...] = (
     Key("site_name", "string", "The site's title (header, browser tab, search results). Default: the folder's name."),
     Key("description", "string", "A sentence or two on the atlas: the site's description (search engines, "
         "link previews) and the generated home page's text."),
     Key("site_url", "string", "The address the site is published at, e.g. \"https://USER.github.io/REPO/\": "
         "fills sitemap.xml and every page's canonical link. Unset: the sitemap lists no pages."),
-    Key("images", "folder", "The folder of images (jpg, png, webp, bmp, gif, tiff). Required.", "images"),
-    Key("annotations", "file", "Boxes: a COCO detection JSON or WikiChurches building_parts.json. Unset: no "
-        "boxes and no metrics.", "annotations"),
-    Key("models", "strings", "Models: NAME or NAME=CHECKPOINT (Hub id, save_pretrained folder, "
-        "timm:MODEL_NAME[@WEIGHTS_FILE]); see `atlas models`. Unset: all seven known models.", "model"),
-    Key("methods", "strings", "Methods to compute (" + ", ".join(method_names()) + "). Unset: every method "
-        "each model supports.", "method"),
-    Key("weights", "choice", "pretrained, random or auto (pretrained where obtainable, else random with a "
-        "warning).", "weights", WEIGHTS),
-    Key("colormap", "choice", "The pages' default colormap (switchable in the page).", "colormap", tuple(COLORMAPS)),
-    Key("image_size", "size", "Model input size: N or \"HxW\" (rounded to the patch size). Unset: each "
-        "checkpoint's own.", "image_size"),
-    Key("batch_size", "integer", "Images per forward pass.", "batch_size"),
-    Key("site_images", "images", "Publish only some images in the site: a number N (the first N) or a file "
-        "listing image ids, one per line. The metrics use every image. Unset: all images.", "site_images"),
-    Key("query_layers", "string", "Layers whose query-patch rows are exported for the image page's query-patch "
-        "explorer: \"none\", \"last\", \"all\" or layer numbers such as \"8,11\" (see `--query-layers`). "
-        "Unset: none.", "query_layers"),
-    Key("prompts", "file", "Prompts that relevance and gradcam_vit explain for CLIP/SigLIP two-tower checkpoints, "
-        "one per line (see `--prompts`). Unset: one per box label, \"a photo of a {label}.\".", "prompts"),
-    Key("target_class", "index", "The class index that relevance and gradcam_vit explain for ViT classifiers. "
-        "Unset: each image's top-1 class.", "target_class"),
-    Key("ray", "string", "Compute the maps on a Ray cluster: \"auto\", \"local\" or the head's \"HOST:PORT\" "
-        "(needs pip install 'attention-atlas[ray]'). Unset: this process.", "ray"),
-    Key("ray_cpus", "integer", "With ray, on a cluster without GPUs: CPUs per model-holding actor.", "ray_cpus"),
+)
+PAGES_KEYS: tuple[Key, ...] = (
     Key("pages", "folder", "A folder of your own Markdown pages (index.md is the home page; about, dataset, "
         "citation, ...): first in the navigation and in the search. Unset: a generated home page."),
     Key("tool_docs", "boolean", "Whether the site includes Attention Atlas' own documentation (methods, "
         f"metrics, glossary, CLI) as the section \"{TOOL_DOCS_TITLE}\". Default: true."),
 )
+# The build keys are the options of `atlas build` that have one (atlas.options, the one schema).
+BUILD_KEYS: tuple[Key, ...] = tuple(Key(o.key, o.kind, toml_help(o), o.name, o.choices) for o in BUILD_OPTIONS if o.key)
+KEYS: tuple[Key, ...] = SITE_KEYS + BUILD_KEYS + PAGES_KEYS
 _BY_NAME = {key.name: key for key in KEYS}
 _EXPECTED = {
     "string": "a string", "folder": "a folder path (a string)", "file": "a file path (a string)",
@@ -303,11 +282,8 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         values["annotations"] = _relative(annotations, directory)
     if models:
         values["models"] = list(models)
-    examples = {"site_url": "https://USER.github.io/REPO/", "annotations": "boxes.json",
-                "models": ["dinov2", "clip", "mine=checkpoints/mine"], "methods": ["cls", "rollout"],
-                "image_size": 224, "site_images": 100, "query_layers": "last",
-                "prompts": "prompts.txt", "target_class": 0,
-                "ray": "auto", "ray_cpus": 1}
+    examples = {"site_url": "https://USER.github.io/REPO/",
+                **{o.key: o.example if o.example is not None else o.default for o in BUILD_OPTIONS if o.key}}
     substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
     files = {
         CONFIG_NAME: config_text(values, examples),

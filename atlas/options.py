@@ -1,0 +1,409 @@
+"""The one schema of ``atlas build``'s options: flag, help, ``atlas.toml`` key, parser and default, each once.
+
+From ``BUILD_OPTIONS`` come the Typer parameters of ``atlas build`` (``typer_parameters``), the build
+keys of ``atlas.toml`` and their checks (``atlas.project``), ``atlas init``'s commented file, and the
+options table of the CLI reference (``reference_table``; a test keeps ``site_src/cli.md`` equal to it).
+``resolve`` turns the given values (command line over ``atlas.toml`` over defaults) into the keyword
+arguments of ``atlas.build.BuildOptions``, every one checked and every default resolved here, before any
+model runs.
+
+This module is imported by ``atlas --help``: it imports nothing heavy (no torch) at module level.
+
+To add a build option: one ``Option`` entry below (with its parser), the field of ``BuildOptions`` it
+sets, and the stage that reads it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from atlas.core.colormaps import COLORMAPS
+from atlas.core.layout import RESERVED_MODEL_NAMES
+from atlas.core.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT, parse_query_layers
+from ssl_attention.errors import AtlasError
+from ssl_attention.methods import method_names
+
+WEIGHTS = ("pretrained", "random", "auto")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of ``atlas build``.
+
+    ``name`` is the Typer parameter and the ``BuildOptions`` field; ``key`` the ``atlas.toml`` key (None:
+    command line only) with its value ``kind`` (see ``atlas.project``); ``parse`` turns the given value
+    (command-line text or the checked ``atlas.toml`` value) into the build's value, raising ``AtlasError``
+    (one line) for a bad one. ``doc`` is the option's row of the CLI reference's table (Markdown).
+    """
+
+    name: str
+    flags: tuple[str, ...]
+    annotation: Any
+    default: Any
+    help: str
+    metavar: str | None = None
+    key: str | None = None
+    kind: str = "string"
+    example: Any = None
+    parse: Callable[[Any], Any] | None = None
+    choices: tuple[str, ...] = ()  # the allowed values (kind "choice")
+    typer_extra: dict[str, Any] = field(default_factory=dict)
+    doc: tuple[str, str, str] = ("", "", "")  # the CLI reference's row: option, default, meaning (Markdown)
+
+
+def _existing_file(flag: str, what: str) -> Callable[[Path | None], Path | None]:
+    def parse(value: Path | None) -> Path | None:
+        if value is not None and not Path(value).is_file():
+            raise AtlasError(f"{value}: {what} not found")
+        return value
+
+    return parse
+
+
+def _image_size(value: str | None) -> tuple[int, int] | None:
+    from ssl_attention.preprocess import parse_size
+
+    if value is None:
+        return None
+    try:
+        return parse_size(str(value))
+    except ValueError as exc:
+        raise AtlasError(f"--image-size: {exc}") from None
+
+
+def _site_images(value: Any) -> Any:
+    from atlas.site.budget import parse_site_images
+
+    return parse_site_images(value)
+
+
+def _query_layers(value: str | None) -> str | None:
+    return None if value is None else parse_query_layers(value)
+
+
+def _prompts(value: Path | None) -> tuple[str, ...] | None:
+    from atlas.models.targets import read_prompts
+
+    return None if value is None else read_prompts(Path(value))
+
+
+def _reserved() -> str:
+    return ", ".join(sorted(RESERVED_MODEL_NAMES))
+
+
+BUILD_OPTIONS: tuple[Option, ...] = (
+    Option("images", ("--images",), Path | None, None, metavar="DIR", key="images", kind="folder", example="images",
+           help="Folder of images (jpg, png, webp, bmp, gif, tiff). Default: the bundled sample.",
+           typer_extra={"file_okay": False},
+           doc=(
+               '`--images DIR`',
+               'bundled sample images',
+               'folder of images (jpg, png, webp, bmp, gif, tiff); image id = file stem',
+           )),
+    Option("annotations", ("--annotations",), Path | None, None, metavar="FILE", key="annotations", kind="file",
+           example="boxes.json", parse=_existing_file("--annotations", "annotation file"),
+           help="Boxes: COCO detection JSON or WikiChurches building_parts.json (optional).",
+           typer_extra={"dir_okay": False},
+           doc=(
+               '`--annotations FILE`',
+               'sample boxes / none',
+               'boxes as COCO detection JSON or WikiChurches `building_parts.json` (see [Getting '
+               'started](getting-started.md#your-own-images-and-boxes))',
+           )),
+    Option("model", ("--model", "-m"), list[str] | None, None, metavar="NAME[=CHECKPOINT]", key="models",
+           kind="strings", example=["dinov2", "clip", "mine=checkpoints/mine"],
+           help="NAME or NAME=CHECKPOINT (Hub id, local save_pretrained folder, or "
+           "timm:MODEL_NAME\\[@WEIGHTS_FILE]); repeat for several. Default: all seven known models "
+           "(see `atlas models`). Among several, an unknown name or a checkpoint that cannot be "
+           "loaded is skipped (one line, listed in OUT/report.json); alone, it is an error. "
+           f"Reserved names (the site's own pages): {_reserved()}.",
+           doc=(
+               '`--model`, `-m NAME[=CHECKPOINT]`',
+               'all seven',
+               'repeatable. `NAME` alone = a known model (`atlas models`); `NAME=CHECKPOINT` = any Hub id, '
+               'local `save_pretrained` directory, or `timm:MODEL_NAME[@WEIGHTS_FILE]`, labelled `NAME` '
+               '(lowercase letters, digits, `-`, `_`). See [Models](models.md#adding-your-own-checkpoint). '
+               'Among several, an unknown name or a checkpoint that cannot be loaded is skipped; alone, it '
+               'is an error',
+           )),
+    Option("weights", ("--weights",), str, "auto", metavar="pretrained|random|auto", key="weights", kind="choice",
+           choices=WEIGHTS,
+           help="pretrained: download/load the checkpoint's weights or fail; random: same architecture, "
+           "randomly initialised (maps are meaningless, labelled as such); auto: pretrained where "
+           "obtainable, else random with a warning.",
+           doc=(
+               '`--weights pretrained|random|auto`',
+               '`auto`',
+               "`pretrained`: load the checkpoint's weights or fail; `random`: same architecture, randomly "
+               'initialised (maps are meaningless, labelled as such); `auto`: pretrained where obtainable, '
+               'else random with a warning',
+           )),
+    Option("device", ("--device",), str, "auto", metavar="auto|cpu|cuda|mps",
+           help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.",
+           doc=(
+               '`--device auto|cpu|cuda|mps`',
+               '`auto`',
+               '`auto`: CUDA, then MPS, then CPU. GPUs run under bf16/fp16 autocast',
+           )),
+    Option("batch_size", ("--batch-size",), int, 8, metavar="N", key="batch_size", kind="integer", example=8,
+           help="Images per forward pass.", typer_extra={"min": 1},
+           doc=(
+               '`--batch-size N`',
+               '`8`',
+               'images per forward pass',
+           )),
+    Option("image_size", ("--image-size",), str | None, None, metavar="N|HxW", key="image_size", kind="size",
+           example=224, parse=_image_size,
+           help="Model input size N or HxW, at most 1024 px per side; each side is rounded to the "
+           "nearest multiple of the patch size, halves up, at least one patch. Default: the "
+           "checkpoint's own (224 for the defaults). The whole image is resized, never cropped.",
+           doc=(
+               '`--image-size N` or `HxW`',
+               "the checkpoint's own (224 for the defaults)",
+               'model input size, at most 1024 px per side, each side rounded to the nearest multiple of '
+               'the patch size (halves up, at least one patch; see [Input size](models.md#input-size)); '
+               '`HxW` gives non-square grids. The whole image is resized, never cropped',
+           )),
+    Option("method", ("--method",), list[str] | None, None, metavar="|".join(method_names()), key="methods",
+           kind="strings", example=["cls", "rollout"],
+           help="Methods to compute; repeat for several. Default: every method each model supports. "
+           "A model that lacks some of them computes the others; one that lacks all is skipped "
+           "(an error if it is the only model).",
+           doc=(
+               '`--method NAME`',
+               'every method each model supports (but `relevance` and `gradcam_vit`)',
+               '`cls`, `mean`, `rollout`, `gradcam`, `relevance` or `gradcam_vit`; repeatable. The '
+               'gradient methods `relevance` and `gradcam_vit` are computed only when named, for models '
+               'with a target (a ViT classifier head, a CLIP/SigLIP text tower; see '
+               '[Relevance](methods.md#relevance-relevance-vits-with-a-target)); self-supervised backbones '
+               'skip them with one line. Any other name is an error before any model loads. A model that '
+               'lacks some of the methods computes the others; one that lacks all of them is skipped (see '
+               'below)',
+           )),
+    Option("heads", ("--heads/--no-heads",), bool | None, None,
+           help="--heads (the default): keep per-head maps where they exist "
+           "(cls, mean; rollout and Grad-CAM have no heads and stay fused); naming rollout or "
+           "gradcam with --method together with --heads is an error. --no-heads: fused maps only.",
+           doc=(
+               '`--heads` / `--no-heads`',
+               '`--heads`',
+               '`--heads`: per-head maps where they exist (`cls`, `mean`); rollout and Grad-CAM have no '
+               'heads and stay fused, so `--heads` alone is the default. Naming `rollout` or `gradcam` '
+               'with `--method` together with `--heads` is an error. `--no-heads`: fused maps only',
+           )),
+    Option("query_layers", ("--query-layers",), str | None, None, metavar="LAYERS", key="query_layers",
+           example="last", parse=_query_layers,
+           help="Export the query-patch rows of these layers (where each patch attends, per head; the "
+           "image page's query-patch explorer): none, last, all, or layer numbers such as 11 or 8,11 "
+           "or 0,last. They cost heads x patches^2 bytes per image, model and layer (~0.8 MB for a "
+           "ViT-B at 224 px). Default: last for the bundled sample, none for your own --images.",
+           doc=(
+               '`--query-layers LAYERS`',
+               '`last` for the bundled sample, `none` for your own `--images`',
+               'export the [query-patch](glossary.md#query-patch) rows of these layers for the image '
+               "page's [query-patch explorer](atlas-guide.md#query-patch-explorer): `none`, `last`, `all`, "
+               'or layer numbers and `last` separated by commas (`11`, `8,11`, `0,last`). Rows cost heads '
+               '× patches² bytes per image, model and layer (about 0.8 MB for a ViT-B at 224 px: 12 × 256² '
+               'for DINOv2, 12 × 196² = 0.46 MB for patch 16), so they are opt-in. A layer a model lacks '
+               'is skipped for that model (one line, in `report.json`); any other value is an error (exit '
+               'code 2, one line). The rows are part of the cache key: changing the layers recomputes the '
+               'maps',
+           )),
+    Option("out", ("--out", "-o"), Path, Path("build"), metavar="DIR",
+           help="Build folder (maps cache, images, metrics, site): a new or empty folder, or one an "
+           "earlier build made (marked by OUT/.atlas-build). It may not be, hold or lie inside the "
+           "images, the annotations or a local checkpoint. One build at a time per folder.",
+           doc=(
+               '`--out`, `-o DIR`',
+               '`build`',
+               'build folder: `images/`, `maps/` ([export format](reference/export-format.md)), `metrics/` '
+               '([metrics](metrics.md)), `report.json`, `site/`. A new or empty folder, or one a build '
+               'made (marked by `OUT/.atlas-build`); never the images, the annotations or a local '
+               'checkpoint, nor a folder holding or inside them. One build at a time per folder (see '
+               '[Robust builds](robust-builds.md#your-files-are-never-touched))',
+           )),
+    Option("site", ("--site/--no-site",), bool, True, help="Render PNGs, pages and the MkDocs site.",
+           doc=(
+               '`--site` / `--no-site`',
+               '`--site`',
+               'render the heatmaps, pages and MkDocs site, or stop after the maps',
+           )),
+    Option("site_dir", ("--site-dir",), Path | None, None, metavar="DIR",
+           help="Where the site goes. Default: OUT/site. Replaced as a whole, so it must be new, "
+           "empty or a site this OUT built, and apart from the inputs and OUT.",
+           doc=(
+               '`--site-dir DIR`',
+               '`OUT/site`',
+               'where the finished static site is written. It is replaced as a whole, so it must be new, '
+               'empty or a site this `--out` built, and apart from the inputs and `--out`',
+           )),
+    Option("site_images", ("--site-images",), str | None, None, metavar="N|FILE", key="site_images", kind="images",
+           example=100, parse=_site_images,
+           help="Publish only some images in the site: the first N, or those listed in FILE (one "
+           "image id or file name per line, # comments). The metrics and leaderboards still use "
+           "every image. The build prints the site's size against GitHub Pages' 1 GB.",
+           doc=(
+               '`--site-images N` or `FILE`',
+               'all images',
+               "publish only some images in the site: the first `N` (in the build's order, by image id), "
+               'or those `FILE` lists, one image id or file name per line (`#` starts a comment). The '
+               'metrics, leaderboards and per-model pages still use every image; the gallery, image and '
+               'head pages show the published ones. `0`, a missing file, or a listed image that is not in '
+               'the build is an error (exit 2) before any model runs',
+           )),
+    Option("force", ("--force",), bool, False,
+           help="Build into a non-empty --out that is not a build folder. Its files are "
+           "kept: a build never deletes or replaces what it did not write, so a folder already "
+           "holding one of the build's names (maps, docs, site...) is still refused.",
+           doc=(
+               '`--force`',
+               'off',
+               'build into a non-empty `--out` that is not a build folder. Its files are kept; a folder '
+               "that already holds one of the build's own names (`maps`, `docs`, `site`...) is still "
+               'refused',
+           )),
+    Option("colormap", ("--colormap",), str, "viridis", metavar="|".join(COLORMAPS), key="colormap", kind="choice",
+           choices=tuple(COLORMAPS),
+           help="Default colormap of the pages (switchable in the page).",
+           doc=(
+               '`--colormap NAME`',
+               '`viridis`',
+               'initial colormap of the pages: `viridis`, `inferno` or `turbo` (switchable on every page)',
+           )),
+    Option("config", ("--config",), Path | None, None, metavar="FILE",
+           help="An atlas project's atlas.toml (default: ./atlas.toml if there is one, see `atlas "
+           "init`). Its keys are the defaults of these flags; a flag given here wins. Its build "
+           "goes into the file's folder/build.", typer_extra={"dir_okay": False},
+           doc=(
+               '`--config FILE`',
+               '`./atlas.toml` if present',
+               "an [atlas project](your-own-atlas.md)'s file: its keys are the defaults of these options "
+               '(an option given on the command line wins), the site takes its name, address and pages, '
+               "and the build goes into the file's folder `build/`",
+           )),
+    Option("prompts", ("--prompts",), Path | None, None, metavar="FILE", key="prompts", kind="file",
+           example="prompts.txt", parse=_prompts,
+           help="Prompts for relevance and gradcam_vit of CLIP/SigLIP two-tower checkpoints, one per "
+           "line (UTF-8). Default: one per box label, 'a photo of a {label}.'.", typer_extra={"dir_okay": False},
+           doc=(
+               '`--prompts FILE`',
+               'one per box label, `a photo of a {label}.`',
+               'prompts that `relevance` and `gradcam_vit` explain for CLIP/SigLIP two-tower checkpoints, '
+               'one per non-empty line (UTF-8, at most 256). A missing, unreadable or empty file is an '
+               'error (exit 2)',
+           )),
+    Option("target_class", ("--target-class",), int | None, None, metavar="N", key="target_class", kind="index",
+           example=0, help="Class index that relevance and gradcam_vit explain for ViT classifiers. "
+           "Default: each image's top-1 class.", typer_extra={"min": 0},
+           doc=(
+               '`--target-class N`',
+               "each image's top-1 class",
+               'the class index that `relevance` and `gradcam_vit` explain for ViT classifiers; outside '
+               "the head's classes the model is skipped with one line",
+           )),
+    Option("ray", ("--ray",), str | None, None, metavar="auto|local|HOST:PORT", key="ray", example="auto",
+           help="Compute the maps on a Ray cluster: auto (the cluster this machine belongs to), local "
+           "(start Ray on this machine) or the head's HOST:PORT. One model-holding actor per GPU (or per "
+           "--ray-cpus CPUs), several models at once; the maps are the bytes a local build writes. "
+           "Needs pip install 'attention-atlas\\[ray]'. See the Scaling out page.",
+           doc=(
+               '`--ray auto|local|HOST:PORT`',
+               'off',
+               'compute the maps on a [Ray](glossary.md#ray) cluster: `auto` (the cluster this machine '
+               "belongs to), `local` (start Ray on this machine, bound to 127.0.0.1) or the head's "
+               '`HOST:PORT`. One model-holding [actor](glossary.md#actor) per GPU (or per `--ray-cpus` '
+               'CPUs), several models at once; the maps are the bytes a local build writes. Needs `pip '
+               "install 'attention-atlas[ray]'` (without it: one line saying so, exit code 2). See "
+               '[Scaling out](scaling-out.md)',
+           )),
+    Option("ray_cpus", ("--ray-cpus",), int, 1, metavar="N", key="ray_cpus", kind="integer", example=1,
+           help="With --ray on a cluster without GPUs: CPUs per model-holding actor.", typer_extra={"min": 1},
+           doc=(
+               '`--ray-cpus N`',
+               '`1`',
+               'with `--ray` on a cluster without GPUs: CPUs per model-holding actor',
+           )),
+    Option("strict", ("--strict",), bool, False,
+           help="Exit with code 1 if anything (an image, a box, a model, a requested method a model lacks) "
+           "was skipped.",
+           doc=(
+               '`--strict`',
+               'off',
+               'exit with code 1 when anything (an image, a box, a model, a requested method a model '
+               'lacks) was skipped',
+           )),
+)
+BY_NAME = {option.name: option for option in BUILD_OPTIONS}
+
+
+def default(name: str) -> Any:
+    """The default of build option ``name`` (``BuildOptions`` takes its defaults from here)."""
+    return BY_NAME[name].default
+
+
+def typer_parameters() -> list[inspect.Parameter]:
+    """``atlas build``'s parameters, as Typer reads them from a signature."""
+    params = []
+    for option in BUILD_OPTIONS:
+        info = typer.Option(*option.flags, metavar=option.metavar, help=option.help, **option.typer_extra)
+        params.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default,
+                                        annotation=Annotated[option.annotation, info]))
+    return params
+
+
+def with_schema(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command(ctx, **values)`` the build options as its Typer parameters."""
+    ctx = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    params = [ctx, *typer_parameters()]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+def merged(given: Mapping[str, Any], from_command_line: set[str], project_values: Mapping[str, Any]) -> dict:
+    """Each option's value: given on the command line, else the project's ``atlas.toml``, else its default."""
+    return {name: given[name] if name in from_command_line or name not in project_values else project_values[name]
+            for name in given}
+
+
+def resolve(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option's value parsed and checked (``AtlasError``, one line, for the first bad one), and the
+    defaults that depend on other options resolved: the ``BuildOptions`` fields this schema sets."""
+    out = {name: parsed(BY_NAME[name], value) for name, value in values.items()}
+    if out["query_layers"] is None:
+        out["query_layers"] = default_query_layers(out["images"])
+    return out
+
+
+def parsed(option: Option, value: Any) -> Any:
+    """``value`` of ``option`` as the build uses it; ``AtlasError`` (one line) for a bad one."""
+    if option.choices and value not in option.choices:
+        *first, last = option.choices
+        raise AtlasError(f"{option.flags[0]} must be {', '.join(first)} or {last}, got {value!r}")
+    return option.parse(value) if option.parse else value
+
+
+def toml_help(option: Option) -> str:
+    """The option's help as ``atlas.toml``'s comment says it (no console markup escapes)."""
+    return option.help.replace("\\[", "[")
+
+
+def default_query_layers(images: Path | None) -> str:
+    """``--query-layers`` unset: the bundled sample (no ``--images``) exports the last layer, your own none."""
+    return SAMPLE_DEFAULT if images is None else OWN_IMAGES_DEFAULT
+
+
+# -- the CLI reference -----------------------------------------------------------------------------------
+
+def reference_table() -> str:
+    """The options table of ``atlas build`` on the CLI reference page (Markdown), from the schema."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    rows += [f"| {flag} | {default_text} | {meaning} |" for flag, default_text, meaning in
+             (option.doc for option in BUILD_OPTIONS)]
+    return "\n".join(rows)
