@@ -104,7 +104,8 @@ _OUT = typer.Option("--out", "-o", metavar="DIR",
 _SITE = typer.Option("--site/--no-site", help="Render PNGs, pages and the MkDocs site.")
 _SITE_DIR = typer.Option("--site-dir", metavar="DIR",
                          help="Where the site goes. Default: OUT/site. Replaced as a whole, so it must be new, "
-                         "empty or a site this OUT built, and apart from the inputs and OUT.")
+                         "empty or the site this OUT last wrote there (a CNAME and a .nojekyll you add are kept), "
+                         "and apart from the inputs and OUT.")
 _SITE_IMAGES = typer.Option("--site-images", metavar="N|FILE",
                             help="Publish only some images in the site: the first N, or those listed in FILE (one "
                             "image id or file name per line, # comments). The metrics and leaderboards still use "

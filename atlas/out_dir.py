@@ -86,15 +86,15 @@ def check_out(out: Path, force: bool) -> None:
 
 
 def _first_link(folder: Path) -> Path | None:
-    """The first symbolic link under ``folder`` (links are not followed), or None."""
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.is_symlink():
-                return Path(entry.path)
-            if entry.is_dir():
-                found = _first_link(Path(entry.path))
-                if found is not None:
-                    return found
+    """A symbolic link under ``folder`` (links are not followed, nesting is not limited), or None."""
+    stack = [folder]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    return Path(entry.path)
+                if entry.is_dir():
+                    stack.append(Path(entry.path))
     return None
 
 

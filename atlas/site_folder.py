@@ -44,17 +44,32 @@ def check_work_dir(site_dir: Path) -> None:
     work = work_dir(site_dir)
     if not os.path.lexists(work):
         return
-    marker = work / WORK_MARKER
-    if work.is_symlink() or not work.is_dir() or marker.is_symlink() or not marker.is_file():
+    if work.is_symlink() or not work.is_dir() or not (_is_marked(work) or _is_unfinished(work)):
         raise AtlasError(f"{work}: already there and not an atlas site work folder (no {WORK_MARKER}); a build "
                          f"of the site {site_dir} keeps its new site there: move it away")
+
+
+def _is_marked(work: Path) -> bool:
+    marker = work / WORK_MARKER
+    if marker.is_symlink() or not marker.is_file():
+        return False
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("atlas") == "site work folder"
+
+
+def _is_unfinished(work: Path) -> bool:
+    """A work folder a killed build made but could not mark: nothing in it but (a torn write of) the marker."""
+    return {p.name for p in work.iterdir()} <= {WORK_MARKER, f".{WORK_MARKER}.tmp"}
 
 
 def open_work_dir(site_dir: Path) -> Path:
     """The work folder of ``site_dir``, made and marked if new (``check_work_dir`` first)."""
     check_work_dir(site_dir)
     work = work_dir(site_dir)
-    if not (work / WORK_MARKER).is_file():
+    if not os.path.lexists(work) or not _is_marked(work):
         work.mkdir(parents=True, exist_ok=True)
         data = {"atlas": "site work folder", "site": Path(site_dir).resolve().name}
         write_text_atomic(work / WORK_MARKER, json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -84,18 +99,21 @@ def recover(site_dir: Path) -> Path:
     return partial
 
 
-def _paths(folder: Path, prefix: str = "") -> list[str]:
+def _paths(folder: Path) -> list[str]:
     """Every path under ``folder`` (links not followed), folders ending in ``/``, links in ``@``."""
-    found = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            name = prefix + entry.name
-            if entry.is_symlink():
-                found.append(name + "@")
-            elif entry.is_dir():
-                found += [name + "/", *_paths(Path(entry.path), name + "/")]
-            else:
-                found.append(name)
+    found, stack = [], [(folder, "")]
+    while stack:
+        current, prefix = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                name = prefix + entry.name
+                if entry.is_symlink():
+                    found.append(name + "@")
+                elif entry.is_dir():
+                    found.append(name + "/")
+                    stack.append((Path(entry.path), name + "/"))
+                else:
+                    found.append(name)
     return found
 
 

@@ -21,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atlas.cli import _os_error_line, app
+from ssl_attention.errors import AtlasError
 from tests.fixtures.interrupt import _stop, clean_env
 from tests.test_data_safety import _args, _images, _refused, _tree, tmpfs  # noqa: F401 (tmpfs: a fixture)
 
@@ -283,3 +284,23 @@ def test_a_failed_copy_stops_with_the_error_of_the_file_it_could_not_write(tmp_p
     listed = shutil.Error([(str(source / "a.md"), str(tmp_path / "dst" / "a.md"),
                             "[Errno 28] No space left on device: 'a' -> 'b'")] * 2)
     assert _os_error_line(listed, "--out x") == f"{tmp_path / 'dst' / 'a.md'}: No space left on device"
+
+
+def test_a_work_folder_a_killed_build_left_unmarked_is_taken_and_a_foreign_one_is_not(tmp_path):
+    """Killed between making ``.www.atlas`` and marking it, a build leaves it empty (or with a torn marker):
+    the next build marks it and goes on; one holding anything else, or a link, is the user's."""
+    from atlas.site_folder import WORK_MARKER, open_work_dir
+
+    (tmp_path / ".a.atlas").mkdir()
+    (tmp_path / ".b.atlas").mkdir()
+    (tmp_path / ".b.atlas" / f".{WORK_MARKER}.tmp").write_text('{"atl')
+    for name in ("a", "b"):
+        work = open_work_dir(tmp_path / name)
+        assert (work / WORK_MARKER).is_file() and open_work_dir(tmp_path / name) == work
+    (tmp_path / ".c.atlas").mkdir()
+    (tmp_path / ".c.atlas" / "mine.txt").write_text("mine")
+    (tmp_path / ".d.atlas").symlink_to(tmp_path / ".a.atlas")
+    for name in ("c", "d"):
+        with pytest.raises(AtlasError, match="not an atlas site work folder"):
+            open_work_dir(tmp_path / name)
+    assert _listing(tmp_path / ".c.atlas") == ["mine.txt"] and not (tmp_path / "c").exists()
