@@ -3,12 +3,12 @@
 ``Build.run`` reads as the list of stages, each a module with one job and a plain data type between
 them (see the Architecture page of the docs):
 
-1. folders   check ``--out`` / ``--site-dir`` against the inputs, lock OUT  (``atlas.core.out_dir``)
-2. dataset   images and boxes -> ``Dataset``                              (``atlas.dataset``)
+1. folders   check ``--out`` / ``--site-dir`` against the inputs, lock both (``atlas.core.out_dir``)
+2. dataset   images and boxes -> ``Dataset``                              (``atlas.dataset.stage``)
 3. models    cached or computed maps -> ``[ModelMaps]``                    (``atlas.models``)
 4. manifest  ``maps/manifest.json`` (``Manifest``) and ``report.json``      (``atlas.core``)
 5. metrics   scores against the boxes -> ``OUT/metrics``                   (``atlas.metrics``)
-6. site      render -> pages -> MkDocs -> swap into place                 (``atlas.site``)
+6. site      render -> pages -> MkDocs -> swap into place                 (``atlas.site.stage``)
 
 Everything skipped on the way is a ``Skip`` and goes through ``Build.skip``: one line on the console
 and one entry in ``report.json``.
@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atlas.core.build_dir import BuildDir
-from atlas.core.out_dir import check_folders, claim, locked, remove_own_temp_files
+from atlas.core.out_dir import check_folders, claim, locked, locked_site, remove_own_temp_files
 from atlas.core.pool import worker_count
 from atlas.core.report import BuildReport
 from atlas.dataset.stage import Dataset, load_dataset, sample_paths
@@ -36,7 +36,7 @@ from atlas.models.compute import ModelMaps, pick_device, write_manifest
 from atlas.models.stage import ModelStage
 from atlas.models.targets import TargetOptions
 from atlas.options import default, default_query_layers
-from atlas.project import SiteSettings
+from atlas.project import SiteSettings, check_pages
 from atlas.site.budget import select_site_images
 from atlas.site.render import PairRenderer
 from ssl_attention.errors import ModelLoadError, UnsupportedError
@@ -102,7 +102,9 @@ class Build:
         worker_count()  # a bad ATLAS_WORKERS is an error before any model runs, not after
         self.inputs()
         check_folders(self.options.out, self.options.site_path, self.options.force, self.input_paths())
-        with locked(self.options.out):
+        if self.pages is not None:
+            check_pages(self.pages)
+        with locked_site(self.options.out, self.options.site_path), locked(self.options.out):
             claim(self.options.out, self.options.site_path)
             started = time.perf_counter()
             device = pick_device(self.options.device if not self.options.ray else "cpu")  # Ray: the workers pick
@@ -194,9 +196,17 @@ class Build:
         return site_dir
 
     # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def pages(self) -> Path | None:
+        """The project's own pages folder when the site is built (``pages`` in ``atlas.toml``), else None."""
+        settings = self.options.site_settings
+        return settings.pages if self.options.site and settings is not None else None
+
     def input_paths(self) -> dict[str, Path]:
         """The build's input files and folders, which no output folder may hold or replace."""
         inputs = {"--images": self.images_dir, **({"--annotations": self.annotations} if self.annotations else {})}
+        if self.pages is not None:  # pages = "." would copy the build folder into itself
+            inputs["the pages folder (pages in atlas.toml)"] = self.pages
         for request in self.options.requests:
             checkpoint = request.checkpoint
             local = checkpoint.removeprefix("timm:").partition("@")[2] if request.is_timm else checkpoint

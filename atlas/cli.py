@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -98,12 +100,20 @@ def build(ctx: typer.Context, **given: Any) -> None:
 
 
 app.command()(build)
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 def _os_error_line(exc: OSError, fallback: str) -> str:
     """One line for a failed file operation: the file (else ``fallback``) and the problem, e.g.
-    ``build/maps/x.npz: No space left on device``."""
-    where = next((str(f) for f in (exc.filename, exc.filename2) if f), fallback)
+    ``build/maps/x.npz: No space left on device``. A failed write of a copy names the copy, not its source;
+    a ``shutil.Error`` (a list of failed copies) is said by its first failure."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        first = exc.args[0][0]
+        if isinstance(first, tuple) and len(first) == 3:
+            why = str(first[2]).split("] ", 1)[-1].split(": ", 1)[0]
+            return f"{first[1]}: {why}"
+    names = (exc.filename2, exc.filename) if exc.errno in _WRITE_ERRORS else (exc.filename, exc.filename2)
+    where = next((str(f) for f in names if f), fallback)
     return f"{where}: {exc.strerror or exc}"
 
 

@@ -236,12 +236,15 @@ BUILD_OPTIONS: tuple[Option, ...] = (
            )),
     Option("site_dir", ("--site-dir",), Path | None, None, metavar="DIR",
            help="Where the site goes. Default: OUT/site. Replaced as a whole, so it must be new, "
-           "empty or a site this OUT built, and apart from the inputs and OUT.",
+           "empty or the site this OUT last wrote there (a CNAME and a .nojekyll you add are kept), "
+           "and apart from the inputs and OUT.",
            doc=(
                '`--site-dir DIR`',
                '`OUT/site`',
                'where the finished static site is written. It is replaced as a whole, so it must be new, '
-               'empty or a site this `--out` built, and apart from the inputs and `--out`',
+               'empty or the site this `--out` last wrote there (you may add a `CNAME` and a `.nojekyll`: '
+               'they are kept), and apart from the inputs and `--out`. The hidden `.DIR.atlas/` beside it '
+               "is the build's [site work folder](glossary.md#site-work-folder)",
            )),
     Option("site_images", ("--site-images",), str | None, None, metavar="N|FILE", key="site_images", kind="images",
            example=100, parse=_site_images,

@@ -140,6 +140,28 @@ def load_project(file: Path) -> AtlasProject:
     return AtlasProject(file=file, site=site, build=build)
 
 
+def check_pages(pages: Path) -> None:
+    """Refuse a symbolic link in the pages folder that leads out of it (the site would publish the file it
+    points to), dangles, or points to a folder (a copy following it could loop); links to files inside the
+    folder are published as those files."""
+    root = os.path.realpath(pages)
+    for folder, dirs, files in os.walk(pages):  # links to folders are listed, not followed
+        for name in sorted([*dirs, *files]):
+            link = Path(folder) / name
+            if not link.is_symlink():
+                continue
+            target = os.path.realpath(link)
+            problem = (
+                f"a symbolic link to {os.readlink(link)}, outside the pages folder" if
+                os.path.commonpath([root, target]) != root else
+                "a symbolic link to nothing (dangling)" if not os.path.exists(target) else
+                "a symbolic link to a folder" if os.path.isdir(target) else None
+            )
+            if problem:
+                raise ConfigError(f"pages: {link}: {problem}; the site publishes only the pages folder's own "
+                                  "files: put a copy there instead")
+
+
 def _checked(file: Path, key: Key, value: Any) -> Any:
     """``value`` of ``key`` as the build uses it (paths resolved against the file's folder), or ConfigError."""
     where = f"{file}: {key.name}"

@@ -245,7 +245,7 @@ def tmpfs(tmp_path):
 
 def _site_kept(out: Path, before: dict[str, bytes]) -> None:
     assert _tree(out / "site") == before
-    assert not (out / ".site.partial").exists() and not (out / ".site.old").exists()
+    assert not (out / ".site.atlas" / "partial").exists() and not (out / ".site.atlas" / "old").exists()
 
 
 def test_a_read_only_build_folder_is_one_line_and_keeps_the_site(tiny_checkpoints, tmp_path, tmpfs):
@@ -293,5 +293,5 @@ def test_a_disk_error_in_the_site_stage_removes_the_partial_site(tiny_checkpoint
 
     monkeypatch.setattr(atlas.site.stage, "_add_data", full)
     line = _refused(args, "No space left on device")
-    assert ".site.partial" in line  # names the file it could not write
+    assert ".site.atlas/partial" in line  # names the file it could not write
     _site_kept(out, before)

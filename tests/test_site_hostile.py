@@ -295,13 +295,13 @@ def _stage_states(out: Path, clean: Path, stage: str) -> list:
     """Attempts at killing a build in ``out`` mid-``stage``: half-way first, then as early as possible
     (see tests/fixtures/interrupt.py)."""
     started = (out / "report.json").exists  # written right after the maps, before the metrics stage
-    if stage == "mkdocs":  # MkDocs writes into OUT/.site.partial, renamed to OUT/site when complete
+    if stage == "mkdocs":  # MkDocs writes into OUT/.site.atlas/partial, renamed to OUT/site when complete
         clean_site = finished_files(clean / "site").keys()
 
         def mkdocs() -> str:
             if finished_files(out / "site").keys() == clean_site:
                 return AFTER
-            if (out / ".site.partial" / "atlas").is_dir() or (out / "site" / "atlas").is_dir():
+            if (out / ".site.atlas" / "partial" / "atlas").is_dir() or (out / "site" / "atlas").is_dir():
                 return MID
             return NEAR if started() else BEFORE
 
@@ -324,7 +324,7 @@ def test_build_killed_mid_stage_then_resumed_is_byte_identical(hostile: Hostile,
     assert not (out / "site").exists(), "a half-written site was left in place"
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert not (out / ".site.partial").exists() and not (out / ".site.old").exists()
+    assert not (out / ".site.atlas" / "partial").exists() and not (out / ".site.atlas" / "old").exists()
     for part in ("site", "metrics", "maps"):
         clean, resumed = _tree(hostile.out / part), _tree(out / part)
         assert sorted(clean) == sorted(resumed), part

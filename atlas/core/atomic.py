@@ -13,8 +13,10 @@ Two levels of safety, one implementation:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def write_via_temp(path: Path, write: Callable[[Path], None]) -> None:
@@ -54,3 +56,29 @@ def remove_stale_temp_files(folder: Path) -> None:
     """Delete the ``.*.tmp`` files an interrupted build left behind (finished files are never temp files)."""
     for stale in folder.glob("**/.*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+class _CopyFailed(Exception):
+    """Carries a failed file copy out of ``shutil.copytree``, which would collect it and copy on."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def copy_tree(source: Path, target: Path, *, copy_function: Callable[[str, str], Any] = shutil.copy2,
+              **options: Any) -> None:
+    """``shutil.copytree`` that stops at the first file it cannot copy (e.g. on a full disk) with that
+    file's ``OSError``, naming the file, instead of copying on and raising a ``shutil.Error`` that lists
+    every failure."""
+
+    def copy(src: str, dst: str) -> Any:
+        try:
+            return copy_function(src, dst)
+        except OSError as exc:
+            raise _CopyFailed(exc) from exc
+
+    try:
+        shutil.copytree(source, target, copy_function=copy, **options)
+    except _CopyFailed as failed:
+        raise failed.error from None

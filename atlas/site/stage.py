@@ -10,9 +10,10 @@ An atlas project's site (``atlas.project.SiteSettings``) has the user's pages at
 its own name and address (``site_url`` fills the sitemap and canonical links), and the tool's docs as an
 optional section under ``attention-atlas/``; ``_site_overrides`` composes those MkDocs settings.
 
-Robustness: MkDocs writes into a hidden sibling ``.<site>.partial`` that replaces ``site_dir`` only when
-the site is complete, so an interrupted build never leaves a half-written site in place (a failed
-one, e.g. on a full disk, also removes the partial site); dates
+Robustness: MkDocs writes into ``partial/`` of the site's hidden work folder ``.<site>.atlas``
+(``atlas.core.site_folder``), which replaces ``site_dir`` only when the site is complete, so an interrupted
+build never leaves a half-written site in place (a failed one, e.g. on a full disk, also removes the
+partial site); dates
 (sitemap ``lastmod``, the gzip header of ``sitemap.xml.gz``) come from ``SOURCE_DATE_EPOCH``, which
 defaults to a date derived from the build's inputs, so the same inputs give byte-identical sites.
 """
@@ -38,7 +39,9 @@ from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
 from atlas.core.build_dir import BuildDir
 from atlas.core import layout
-from atlas.core.atomic import remove_stale_temp_files
+from atlas.core.atomic import copy_tree, remove_stale_temp_files
+from atlas.core.out_dir import record_site, site_records
+from atlas.core.site_folder import carry_user_files, fingerprint, recover, swap_in
 from atlas.site.catalog import load_catalog
 from atlas.site.head_scores import write_head_scores
 from atlas.metrics.data import load_metrics
@@ -131,21 +134,21 @@ def _compose_docs(config_file: Path, raw: dict, docs_dir: Path, settings: SiteSe
     if docs_dir.exists():
         shutil.rmtree(docs_dir)
     if settings is None:
-        shutil.copytree(source, docs_dir)
+        copy_tree(source, docs_dir)
     else:
         for shared in ("includes", "assets"):
             if (source / shared).is_dir():
-                shutil.copytree(source / shared, docs_dir / shared)
+                copy_tree(source / shared, docs_dir / shared)
         if settings.tool_docs:
-            shutil.copytree(source, docs_dir / TOOL_DOCS_DIR)
+            copy_tree(source, docs_dir / TOOL_DOCS_DIR)
         _add_user_pages(settings, docs_dir)
-    shutil.copytree(templates_dir() / "assets", docs_dir / layout.ASSETS_DIR, dirs_exist_ok=True)
+    copy_tree(templates_dir() / "assets", docs_dir / layout.ASSETS_DIR, dirs_exist_ok=True)
 
 
 def _add_user_pages(settings: SiteSettings, docs_dir: Path) -> None:
     """The project's own pages into ``docs_dir``; a generated home page when they have no ``index.md``."""
     if settings.pages is not None:
-        shutil.copytree(settings.pages, docs_dir, dirs_exist_ok=True)
+        copy_tree(settings.pages, docs_dir, dirs_exist_ok=True)
     home = docs_dir / "index.md"
     if not home.exists():
         home.write_text(f"# {settings.site_name}\n\n{settings.description or ''}\n\n"
@@ -190,8 +193,8 @@ def _theme_with_overrides(config_file: Path, raw: dict, theme_dir: Path) -> dict
     if theme_dir.exists():
         shutil.rmtree(theme_dir)
     if theme.get("custom_dir"):
-        shutil.copytree((config_file.parent / theme["custom_dir"]).resolve(), theme_dir)
-    shutil.copytree(templates_dir() / "overrides", theme_dir, dirs_exist_ok=True)
+        copy_tree((config_file.parent / theme["custom_dir"]).resolve(), theme_dir)
+    copy_tree(templates_dir() / "overrides", theme_dir, dirs_exist_ok=True)
     theme["custom_dir"] = str(theme_dir)
     return theme
 
@@ -207,7 +210,7 @@ def _add_data(render_dir: Path, site_dir: Path) -> None:
     target = site_dir / layout.DATA_DIR
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(
+    copy_tree(
         render_dir / layout.DATA_DIR, target, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".*.tmp")
     )
 
@@ -263,28 +266,15 @@ def source_date_epoch(build_dir: Path) -> Iterator[int]:
         os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
-def _partial_dirs(site_dir: Path) -> tuple[Path, Path]:
-    """Hidden siblings of ``site_dir``: the site being built, and the previous site while it is replaced."""
-    return site_dir.with_name(f".{site_dir.name}.partial"), site_dir.with_name(f".{site_dir.name}.old")
-
-
-def _swap_in(partial: Path, site_dir: Path) -> None:
-    """Replace ``site_dir`` by the finished ``partial`` (two renames; the old site is removed after).
-
-    If the second rename fails, the old site is put back.
-    """
-    old = _partial_dirs(site_dir)[1]
-    if old.exists():
-        shutil.rmtree(old)
-    if site_dir.exists():
-        site_dir.rename(old)
-    try:
-        partial.rename(site_dir)
-    except OSError:
-        if old.exists():
-            old.rename(site_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def _publish(build_dir: Path, partial: Path, site_dir: Path) -> None:
+    """Swap the finished site ``partial`` in for ``site_dir`` (with the files the user added there), recording
+    its fingerprint in the build folder's marker: while swapping, the old and the new site both count as
+    this build folder's, so a kill at any point leaves a site the next build may replace."""
+    carry_user_files(site_dir, partial)
+    new = fingerprint(partial)
+    record_site(build_dir, site_dir, [*(site_records(build_dir, site_dir) or []), new])
+    swap_in(partial, site_dir)
+    record_site(build_dir, site_dir, [new])
 
 
 def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, docs_dir: Path,
@@ -356,10 +346,7 @@ def build_site(
     render_dir = BuildDir(build_dir).render
     if render_dir.exists():
         remove_stale_temp_files(render_dir)  # torn writes of a killed build
-    partial, old = _partial_dirs(site_dir)
-    for stale in (partial, old):
-        if stale.exists():
-            shutil.rmtree(stale)
+    partial = recover(site_dir)  # in the site's work folder; a killed build's half-built site removed
     task = None
     if progress is not None:
         pairs = sum(len(m.maps) for m in catalog.models)
@@ -395,7 +382,7 @@ def build_site(
         written.pages.write_gallery_index(partial)
         write_head_scores(written.head_scores, partial)
         copy_metric_files(metrics, partial)
-        _swap_in(partial, site_dir)
+        _publish(build_dir, partial, site_dir)
     except BaseException:  # a failed or interrupted site stage leaves the old site and no partial one
         shutil.rmtree(partial, ignore_errors=True)
         raise
