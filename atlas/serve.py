@@ -133,7 +133,3 @@ def run_server(server: ThreadingHTTPServer) -> None:
     finally:
         server.server_close()
 
-
-def serve(site_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve ``site_dir`` at ``http://host:port/`` until interrupted (Ctrl-C)."""
-    run_server(open_server(site_dir, host, port))
