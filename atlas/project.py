@@ -18,6 +18,7 @@ from typing import Any
 
 from atlas.colormaps import COLORMAPS
 from atlas.layout import PAGES_DIR
+from atlas.page_safety import check_site_text, check_site_url, markdown_text
 from atlas.query_layers import parse_query_layers
 from atlas.resources import templates_dir
 from ssl_attention.errors import AtlasError
@@ -86,6 +87,8 @@ KEYS: tuple[Key, ...] = (
         f"metrics, glossary, CLI) as the section \"{TOOL_DOCS_TITLE}\". Default: true."),
 )
 _BY_NAME = {key.name: key for key in KEYS}
+# The settings that reach every page (page_safety): one line of text each, the address a URL.
+_SITE_TEXTS = {"site_name": check_site_text, "description": check_site_text, "site_url": check_site_url}
 _EXPECTED = {
     "string": "a string", "folder": "a folder path (a string)", "file": "a file path (a string)",
     "strings": "a list of strings", "integer": "a positive integer",
@@ -172,6 +175,10 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
         raise wrong("one of " + ", ".join(key.choices) if key.choices else _EXPECTED[key.kind])
     if key.kind == "choice" and value not in key.choices:
         raise wrong("one of " + ", ".join(key.choices))
+    if key.name in _SITE_TEXTS:
+        problem = _SITE_TEXTS[key.name](value)
+        if problem is not None:
+            raise ConfigError(f"{where}: {problem}")
     if key.kind in ("folder", "file"):
         path = file.parent / value
         if not (path.is_dir() if key.kind == "folder" else path.is_file()):
@@ -288,6 +295,9 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
     if annotations is not None and not annotations.is_file():
         raise AtlasError(f"{annotations}: --annotations: file not found")
     name = site_name or directory.resolve().name
+    problem = check_site_text(name)
+    if problem is not None:
+        raise AtlasError(f"--site-name {name!r}: {problem}")
     values: dict[str, Any] = {
         "site_name": name,
         "description": f"Where vision models look in the images of {name}: attention maps per model, layer "
@@ -308,7 +318,8 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
                 "image_size": 224, "site_images": 100, "query_layers": "last",
                 "prompts": "prompts.txt", "target_class": 0,
                 "ray": "auto", "ray_cpus": 1}
-    substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
+    substitutions = {"@SITE_NAME@": markdown_text(name), "@VERSION@": version,  # into Markdown files
+                     "@DESCRIPTION@": markdown_text(values["description"])}
     files = {
         CONFIG_NAME: config_text(values, examples),
         ".github/workflows/atlas.yml": _template("workflow.yml", substitutions),

@@ -41,6 +41,7 @@ from atlas.atomic import remove_stale_temp_files
 from atlas.catalog import load_catalog
 from atlas.head_scores import write_head_scores
 from atlas.metrics_data import load_metrics
+from atlas.page_safety import markdown_text, theme_html
 from atlas.pages import REPORT_PAGE, copy_metric_files, write_all_pages, write_report_page
 from atlas.pages.outside import add_search_entries, place_outside_pages, shell_pattern, write_redirects
 from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
@@ -147,7 +148,7 @@ def _add_user_pages(settings: SiteSettings, docs_dir: Path) -> None:
         shutil.copytree(settings.pages, docs_dir, dirs_exist_ok=True)
     home = docs_dir / "index.md"
     if not home.exists():
-        home.write_text(f"# {settings.site_name}\n\n{settings.description or ''}\n\n"
+        home.write_text(f"# {markdown_text(settings.site_name)}\n\n{markdown_text(settings.description or '')}\n\n"
                         f"Browse the [atlas]({layout.GALLERY_PAGE}).\n", encoding="utf-8")
 
 
@@ -166,9 +167,11 @@ def _site_overrides(settings: SiteSettings | None, raw: dict, docs_dir: Path) ->
     nav: list = ["index.md", *(p for p in own if p != "index.md"), ATLAS_NAV]
     if settings.tool_docs:
         nav.append({TOOL_DOCS_TITLE: _prefixed(raw.get("nav") or [], TOOL_DOCS_DIR + "/")})
-    overrides: dict = {"nav": nav, "site_name": settings.site_name}
+    # the theme prints these as HTML, some raw, some through `| e`: escaped once, marked as escaped (page_safety);
+    # site_url is a checked URL, and the canonical links made of it are escaped by atlas.mkdocs_hooks
+    overrides: dict = {"nav": nav, "site_name": theme_html(settings.site_name)}
     if settings.description:
-        overrides["site_description"] = settings.description
+        overrides["site_description"] = theme_html(settings.description)
     if settings.site_url:
         overrides["site_url"] = settings.site_url
     return overrides
