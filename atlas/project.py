@@ -297,7 +297,9 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
     name = site_name or directory.resolve().name
     problem = check_site_text(name)
     if problem is not None:
-        raise AtlasError(f"--site-name {name!r}: {problem}")
+        if site_name:
+            raise AtlasError(f"--site-name {name!r}: {problem}")
+        raise AtlasError(f"the folder's name {name!r}, the default --site-name: {problem}; pass --site-name")
     values: dict[str, Any] = {
         "site_name": name,
         "description": f"Where vision models look in the images of {name}: attention maps per model, layer "

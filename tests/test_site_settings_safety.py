@@ -98,6 +98,10 @@ def test_init_writes_the_site_name_as_text_and_refuses_a_control_character(tmp_p
         result = runner.invoke(app, ["init", str(tmp_path / "bad"), "--images", str(images), "--site-name", name])
         assert result.exit_code == 2 and "it must be one line of text" in result.stderr, (name, result.output)
         assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    folder = tmp_path / "tab\tname"  # no --site-name: the folder's name is the default
+    result = runner.invoke(app, ["init", str(folder), "--images", str(images)])
+    assert result.exit_code == 2 and "the folder's name 'tab\\tname', the default --site-name" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not folder.exists()
     result = runner.invoke(app, ["init", str(tmp_path / "p"), "--images", str(images), "--site-name", NAME])
     assert result.exit_code == 0, result.output
     for page in ("README.md", "pages/index.md"):
