@@ -207,18 +207,24 @@ def models() -> None:
 def serve(
     site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    port: Annotated[int, typer.Option("--port", help="0 to 65535; 0: any free port.")] = 8000,
 ) -> None:
-    """Serve the built site locally (Ctrl-C stops)."""
-    from atlas.serve import serve as serve_site
+    """Serve the built site locally (Ctrl-C stops).
+
+    Only regular files inside the site are served (a link out of it is 404), a folder
+    without index.html is 404 (no listings), and requests are answered in parallel.
+    """
+    from atlas.serve import open_server, run_server, server_url
 
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
-    console.print(escape(f"Serving {site_dir} at http://{host}:{port}/ (Ctrl-C stops)"), highlight=False)
     try:
-        serve_site(site_dir, host=host, port=port)
+        server = open_server(site_dir, host=host, port=port)
     except AtlasError as exc:
         _fail(str(exc))
+    console.print(escape(f"Serving {site_dir} at {server_url(server)} (Ctrl-C stops)"), highlight=False,
+                  soft_wrap=True)
+    run_server(server)
 
 
 @app.command()

@@ -9,6 +9,10 @@ Safety (site_src/robust-builds.md, "Publishing safely"):
   ``url.*.insteadOf``, proxies), but the settings that could run code or change the committed files
   are overridden on the command line (``_CONFIG``; hooks, template and attributes pointed at an empty
   folder; ``add --force`` past ignore files).
+- A local remote (a path or ``file://``) has its receive-pack and upload-pack run on this machine, with the
+  caller's environment: they are started without the caller's global and system config (``_SERVER_SIDE``),
+  so the user's global ``core.hooksPath`` hooks and ``uploadpack.packObjectsHook`` do not run inside the
+  remote; the remote repository's own config and hooks apply, as on a server.
 - A remote branch is replaced only when its tip was made by ``atlas deploy`` (``TRAILER`` in the
   message) or is absent, unless ``force``; the push is a ``--force-with-lease`` on the tip that was
   checked, so a branch that changes meanwhile is not lost either.
@@ -41,6 +45,10 @@ _CONFIG = {
     "core.autocrlf": "false",  # publish the files byte for byte
     "core.fsmonitor": "false",  # runs a command otherwise
 }
+
+# How receive-pack / upload-pack of a local remote are started (through the shell, by git): with the remote
+# repository's own config only, as a server would run them, not with the caller's global and system config.
+_SERVER_SIDE = "GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git"
 
 
 def git_environment() -> dict[str, str]:
@@ -88,10 +96,16 @@ def _check_arguments(remote: str, branch: str, repo: _Repo) -> None:
         raise AtlasError(f"--branch {branch!r}: not a valid git branch name")
 
 
+def _server_side(remote: str, program: str) -> list[str]:
+    """``--upload-pack``/``--receive-pack`` (``program``) for a local remote, whose ``program`` runs here;
+    nothing for a remote reached over the network (its server runs its own)."""
+    return [f"--{program}={_SERVER_SIDE} {program}"] if _is_local(remote) else []
+
+
 def _remote_tip(repo: _Repo, remote: str, branch: str) -> str | None:
     """The sha of ``branch`` on ``remote``; None when the branch does not exist there."""
     ref = f"refs/heads/{branch}"
-    for line in repo.git("ls-remote", "--", remote, ref).stdout.splitlines():
+    for line in repo.git("ls-remote", *_server_side(remote, "upload-pack"), "--", remote, ref).stdout.splitlines():
         sha, _, name = line.partition("\t")
         if name == ref:  # the pattern also matches e.g. refs/heads/x/refs/heads/BRANCH
             return sha
@@ -100,7 +114,8 @@ def _remote_tip(repo: _Repo, remote: str, branch: str) -> str | None:
 
 def _check_replaceable(repo: _Repo, remote: str, branch: str, tip: str) -> None:
     """Refuse (AtlasError) when the remote tip ``tip`` is not a commit of ``atlas deploy``."""
-    repo.git("fetch", "-q", "--depth=1", "--no-tags", "--", remote, f"refs/heads/{branch}")
+    repo.git("fetch", "-q", "--depth=1", "--no-tags", *_server_side(remote, "upload-pack"), "--", remote,
+             f"refs/heads/{branch}")
     trailer = repo.git("log", "-1", f"--format=%(trailers:key={TRAILER_KEY},valueonly)", "FETCH_HEAD").stdout
     if trailer.strip() != "1":
         raise AtlasError(
@@ -110,11 +125,20 @@ def _check_replaceable(repo: _Repo, remote: str, branch: str, tip: str) -> None:
         )
 
 
-def _local_path(remote: str) -> str:
-    """A local path (as git tells them from ``host:path``) made absolute, since git runs in a temporary folder."""
+def _is_path(remote: str) -> bool:
+    """Whether ``remote`` is a local path, as git tells them from ``host:path`` and URLs."""
     scheme_or_host, colon, _ = remote.partition(":")
-    local = "://" not in remote and (not colon or "/" in scheme_or_host)
-    return str(Path(remote).resolve()) if local else remote
+    return "://" not in remote and (not colon or "/" in scheme_or_host)
+
+
+def _is_local(remote: str) -> bool:
+    """Whether git reaches ``remote`` on this machine (a path or a ``file://`` URL)."""
+    return _is_path(remote) or remote.lower().startswith("file://")
+
+
+def _local_path(remote: str) -> str:
+    """A local path made absolute, since git runs in a temporary folder."""
+    return str(Path(remote).resolve()) if _is_path(remote) else remote
 
 
 def deploy(site_dir: Path, remote: str, branch: str = "gh-pages", message: str | None = None,
@@ -145,5 +169,6 @@ def deploy(site_dir: Path, remote: str, branch: str = "gh-pages", message: str |
         repo.git("add", "--all", "--force", "--", ".")
         repo.git("commit", "-q", "--no-verify", "-m", message or "Publish Attention Atlas site", "-m", TRAILER)
         sha = repo.git("rev-parse", "HEAD").stdout.strip()
-        repo.git("push", "-q", "--no-verify", lease, "--", remote, f"HEAD:refs/heads/{branch}")
+        repo.git("push", "-q", "--no-verify", lease, *_server_side(remote, "receive-pack"), "--", remote,
+                 f"HEAD:refs/heads/{branch}")
     return sha

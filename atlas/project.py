@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas.core.layout import PAGES_DIR
+from atlas.core.page_safety import check_site_text, check_site_url, markdown_text
 from atlas.core.query_layers import parse_query_layers
 from atlas.core.resources import templates_dir
 from atlas.options import BUILD_OPTIONS, toml_help
@@ -65,6 +66,8 @@ PAGES_KEYS: tuple[Key, ...] = (
 BUILD_KEYS: tuple[Key, ...] = tuple(Key(o.key, o.kind, toml_help(o), o.name, o.choices) for o in BUILD_OPTIONS if o.key)
 KEYS: tuple[Key, ...] = SITE_KEYS + BUILD_KEYS + PAGES_KEYS
 _BY_NAME = {key.name: key for key in KEYS}
+# The settings that reach every page (page_safety): one line of text each, the address a URL.
+_SITE_TEXTS = {"site_name": check_site_text, "description": check_site_text, "site_url": check_site_url}
 _EXPECTED = {
     "string": "a string", "folder": "a folder path (a string)", "file": "a file path (a string)",
     "strings": "a list of strings", "integer": "a positive integer",
@@ -173,6 +176,10 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
         raise wrong("one of " + ", ".join(key.choices) if key.choices else _EXPECTED[key.kind])
     if key.kind == "choice" and value not in key.choices:
         raise wrong("one of " + ", ".join(key.choices))
+    if key.name in _SITE_TEXTS:
+        problem = _SITE_TEXTS[key.name](value)
+        if problem is not None:
+            raise ConfigError(f"{where}: {problem}")
     if key.kind in ("folder", "file"):
         path = file.parent / value
         if not (path.is_dir() if key.kind == "folder" else path.is_file()):
@@ -289,6 +296,11 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
     if annotations is not None and not annotations.is_file():
         raise AtlasError(f"{annotations}: --annotations: file not found")
     name = site_name or directory.resolve().name
+    problem = check_site_text(name)
+    if problem is not None:
+        if site_name:
+            raise AtlasError(f"--site-name {name!r}: {problem}")
+        raise AtlasError(f"the folder's name {name!r}, the default --site-name: {problem}; pass --site-name")
     values: dict[str, Any] = {
         "site_name": name,
         "description": f"Where vision models look in the images of {name}: attention maps per model, layer "
@@ -306,7 +318,8 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         values["models"] = list(models)
     examples = {"site_url": "https://USER.github.io/REPO/",
                 **{o.key: o.example if o.example is not None else o.default for o in BUILD_OPTIONS if o.key}}
-    substitutions = {"@SITE_NAME@": name, "@VERSION@": version, "@DESCRIPTION@": values["description"]}
+    substitutions = {"@SITE_NAME@": markdown_text(name), "@VERSION@": version,  # into Markdown files
+                     "@DESCRIPTION@": markdown_text(values["description"])}
     files = {
         CONFIG_NAME: config_text(values, examples),
         ".github/workflows/atlas.yml": _template("workflow.yml", substitutions),

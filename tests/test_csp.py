@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from atlas.core.page_safety import PAGE_CSP
 from tests.fixtures.site_fixtures import checked_page
 from tests.fixtures.site_server import SITE_CSP, inline_script_hashes, serve_site
 
@@ -59,6 +60,37 @@ def test_no_built_page_has_inline_code(built_site):
 def test_the_documented_policy_is_the_tested_one():
     docs = " ".join((ROOT / "site_src" / "robust-builds.md").read_text(encoding="utf-8").split())
     assert f"Content-Security-Policy: {SITE_CSP}" in docs
+    assert f'<meta http-equiv="Content-Security-Policy" content="{PAGE_CSP}">' in docs
+
+
+class _Head(HTMLParser):
+    """The first element of ``<head>``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: tuple[str, dict[str, str | None]] | None = None
+        self._in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "head":
+            self._in_head = True
+        elif self._in_head and self.first is None:
+            self.first = (tag, dict(attrs))
+
+
+def test_every_page_starts_its_head_with_the_policy(built_site):
+    """GitHub Pages sends no CSP header: every page carries the policy itself, before anything it governs. A
+    <meta> policy cannot hold frame-ancestors (browsers ignore it there, with a console error)."""
+    directives = SITE_CSP.split("; ")
+    assert PAGE_CSP.split("; ") == [d for d in directives if not d.startswith("frame-ancestors")]
+    assert not set(PAGE_CSP) & set('"<>&')  # printed into the attribute as it is
+    pages = sorted(built_site.site_dir.rglob("*.html"))
+    kinds = {"404.html", "index.html", "atlas/images/astronaut/index.html", "atlas/heads/dinov2/l00-h00/index.html"}
+    assert kinds <= {p.relative_to(built_site.site_dir).as_posix() for p in pages}  # theme, outside, redirect
+    for page in pages:
+        parser = _Head()
+        parser.feed(page.read_text(encoding="utf-8"))
+        assert parser.first == ("meta", {"http-equiv": "Content-Security-Policy", "content": PAGE_CSP}), page
 
 
 @pytest.mark.browser

@@ -95,9 +95,7 @@ def test_deploy_runs_no_user_hooks_or_filters_and_ignores_their_gitignore_and_au
     hooks.mkdir(parents=True)
     marker = tmp_path / "hook-ran"
     for hook in ("pre-commit", "commit-msg", "post-commit", "pre-push", "reference-transaction"):
-        # the (local) remote's receive-pack reads this global config too: its hooks are its own business
-        (hooks / hook).write_text(f"#!/bin/sh\ncase \"$PWD\" in *remote.git) exit 0;; esac\n"
-                                  f"echo {hook} >> '{marker}'\nexit 1\n")
+        (hooks / hook).write_text(f"#!/bin/sh\necho {hook} >> '{marker}'\nexit 1\n")
         (hooks / hook).chmod(0o755)
     (home / "ignore").write_text("*.png\n*.html\n")
     (home / "attributes").write_text("*.html text\n*.png filter=boom\n")
@@ -199,3 +197,45 @@ def test_deploy_creates_an_absent_branch_even_when_a_longer_ref_ends_with_its_na
     assert _git("rev-parse", "refs/heads/gh-pages", cwd=remote) == sha
     assert _git("rev-parse", "refs/heads/x/refs/heads/gh-pages", cwd=remote) == code
 
+
+
+REMOTE_HOOKS = ("pre-receive", "update", "post-receive", "post-update", "reference-transaction")
+
+
+def test_a_local_remote_runs_none_of_the_users_global_hooks(tmp_path, monkeypatch):
+    """git runs receive-pack and upload-pack of a path remote on this machine, where they read the caller's
+    global config: its core.hooksPath hooks and uploadpack.packObjectsHook must not run there. The remote's
+    own hooks do, as they would on a server."""
+    home = tmp_path / "home"
+    hooks = home / "global-hooks"
+    hooks.mkdir(parents=True)
+    marker = tmp_path / "global-hook-ran"
+    for hook in REMOTE_HOOKS:
+        (hooks / hook).write_text(f"#!/bin/sh\necho \"{hook} $PWD\" >> '{marker}'\nexit 0\n")
+        (hooks / hook).chmod(0o755)
+    pack_hook = home / "pack-hook"
+    pack_hook.write_text(f"#!/bin/sh\necho pack-objects >> '{marker}'\nexec \"$@\"\n")
+    pack_hook.chmod(0o755)
+    config = home / "gitconfig"
+    config.write_text(f"[core]\n\thooksPath = {hooks}\n[uploadpack]\n\tpackObjectsHook = {pack_hook}\n")
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, env={"PATH": os.environ["PATH"]})
+    own = tmp_path / "remote-hook-ran"
+    (remote / "hooks" / "post-receive").write_text(f"#!/bin/sh\necho post-receive >> '{own}'\n")
+    (remote / "hooks" / "post-receive").chmod(0o755)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    # the global config is real: a push by plain git runs its hooks in the remote
+    probe = tmp_path / "probe.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(probe)], check=True)
+    user = _user_repo(tmp_path)
+    _git("push", "-q", str(probe), "main", cwd=user)
+    assert "pre-receive" in marker.read_text()
+    marker.unlink()
+
+    for text in ("first", "second"):  # the second reads the remote's tip (ls-remote, fetch) before it pushes
+        deploy(_site(tmp_path / text, text), str(remote))
+    deploy(_site(tmp_path / "url", "url"), remote.as_uri())  # file:// is a local transport too
+    assert not marker.exists(), marker.read_text()
+    assert own.read_text().split() == ["post-receive"] * 3
+    assert _git("show", "gh-pages:index.html", cwd=remote) == "<html>url</html>"

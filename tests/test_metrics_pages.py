@@ -258,6 +258,45 @@ def test_image_page_draws_at_most_max_drawn_boxes_and_says_so(tmp_path: Path):
     assert "showing the first" not in astronaut
 
 
+def test_metric_pages_list_at_most_max_label_rows_and_say_so(tmp_path: Path):
+    """50,000 distinct labels made a 42 MB leaderboard (47 s to load): the pages list the labels with the
+    most images, say how many there are, and stay small; the summary keeps every label."""
+    from atlas.site.pages.metric_pages import MAX_CHART_LABELS, MAX_LABEL_ROWS
+
+    write_fake_build(tmp_path)
+    compute_metrics(tmp_path)
+    metrics = load_metrics(tmp_path)
+    assert metrics is not None
+    frequent = {f"frequent{k:02d}" for k in range(30)}  # on more images than any other label
+    added = [
+        dataclasses.replace(entry, label=label, stat=dataclasses.replace(entry.stat, n=9 if label in frequent else 1))
+        for entry in {(e.model, e.method): e for e in metrics.summary.labels}.values()
+        for label in [*frequent, *(f"part{k:05d}" for k in range(50_000 - len(frequent)))]
+    ]
+    summary = dataclasses.replace(metrics.summary, labels=[*metrics.summary.labels, *added])
+    total = len({e.label for e in summary.labels})
+    assert total > 50_000
+    docs = tmp_path / "docs"
+    write_all_pages(load_catalog(tmp_path), docs, metrics=dataclasses.replace(metrics, summary=summary))
+
+    for src in (layout.LEADERBOARD_PAGE, layout.metrics_page("dinov2")):
+        page = docs / src
+        assert page.stat().st_size < 1_000_000, src  # 42 MB and 15 MB before
+        rows = [cells[0][1] for row, cells in _rows(page, "atlas-label-table") if "data-label" in row]
+        assert len(rows) == MAX_LABEL_ROWS and rows == sorted(rows), src
+        assert frequent <= set(rows), src  # the labels with the most images first
+        text = page.read_text(encoding="utf-8")
+        assert f"Showing the {MAX_LABEL_ROWS} labels with the most images, of {total} labels" in text, src
+    leaderboard = (docs / layout.LEADERBOARD_PAGE).read_text(encoding="utf-8")
+    assert f"The chart shows the {MAX_CHART_LABELS} labels with the most images, of {total} labels" in leaderboard
+    chart = leaderboard.split('data-role="label-chart-capped"')[1].split("</figure>")[0]  # the label chart
+    assert all(f">{label} · " in chart for label in frequent) and "part49000" not in chart
+
+    small = tmp_path / "small"  # a few labels: everything listed, no note
+    write_all_pages(load_catalog(tmp_path), small, metrics=metrics)
+    assert "labels with the most images" not in (small / layout.LEADERBOARD_PAGE).read_text(encoding="utf-8")
+
+
 def test_intervals_are_shown_from_three_images_on():
     """n = 1 or 2 shows the mean and n only: a bootstrap of one or two values is no interval."""
     from atlas.site.pages.metric_pages import MIN_CI_N, ci_text

@@ -100,6 +100,18 @@ def test_the_docs_reference_every_key():
         ('images = "imgs"\n[site]\nname = "x"', "unknown key 'site'"),
         ('images = "imgs"\npages = "imgs/.."', "pages: atlas/ is the atlas' own; rename it in "),
         ('images = "imgs', "not valid TOML (Illegal character '\\n' (at line 1, column 15))"),
+        # the settings every page shows (issue 28): one line of text; the address a URL with nothing to escape
+        ('images = "imgs"\nsite_name = "a\\u0007b"', "site_name: holds a control character ('\\x07'); it must be "
+         "one line of text"),
+        ('images = "imgs"\ndescription = "one\\ntwo"', "description: holds a control character ('\\n')"),
+        ('images = "imgs"\nsite_name = "a\\u2028b"', "site_name: holds a line separator ('\\u2028')"),
+        ('images = "imgs"\nsite_url = "https://x.org/\\u0085"', "site_url: holds a control character ('\\x85')"),
+        ("images = \"imgs\"\nsite_url = 'https://x.org/\"><svg/onload=alert(1)>/'",
+         "site_url: holds '\"', which the site's links cannot carry as it is; write it percent-encoded (%22)"),
+        ('images = "imgs"\nsite_url = "https://x.org/R&D/"', "site_url: holds '&', which the site's links cannot"),
+        ('images = "imgs"\nsite_url = "https://x.org/a b/"', "site_url: holds ' ', which"),
+        ('images = "imgs"\nsite_url = "javascript:alert(1)"', "site_url: expected an http:// or https:// address"),
+        ('images = "imgs"\nsite_url = "example.org/atlas/"', "site_url: expected an http:// or https:// address"),
     ],
 )
 def test_config_errors_are_one_line_naming_file_and_key(tmp_path, body, expected):
@@ -143,7 +155,7 @@ def project_build(tiny_checkpoints, tmp_path_factory):
 def test_project_builds_into_its_build_folder_with_its_name(project_build):
     site = project_build / "build" / "site"
     index = (site / "index.html").read_text()
-    assert "<title>Churches & co</title>" in index
+    assert "<title>Churches &amp; co</title>" in index
     assert '<link rel="canonical" href="https://example.org/churches/">' in index
     assert (site / "atlas" / "leaderboard" / "index.html").is_file()
     assert not (project_build.parent / "build").exists()

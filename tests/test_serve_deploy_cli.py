@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fixtures.site_fixtures import built_site, fake_build  # noqa: F401 (fixtures)
@@ -81,6 +89,120 @@ def test_serve_errors_are_one_line(built_site, tmp_path):  # noqa: F811
                               capture_output=True, text=True, timeout=60)
     assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
     assert busy.stderr.strip().count("\n") == 0 and "Traceback" not in busy.stderr
+    assert "Serving" not in busy.stdout  # said only once the port is bound
+
+
+def test_serve_refuses_a_port_out_of_range_in_one_line(built_site):  # noqa: F811
+    for port in ("99999", "65536", "-1"):
+        result = subprocess.run([ATLAS, "serve", "--site-dir", str(built_site.site_dir), "--port", port],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, (port, result.stderr)
+        assert f"--port {port}: not a port number (0 to 65535)" in result.stderr
+        assert result.stderr.strip().count("\n") == 0 and "Serving" not in result.stdout
+
+
+@dataclass
+class _Served:
+    """A running ``atlas serve``: its port; once stopped, its exit code and stderr."""
+
+    port: int
+    returncode: int | None = None
+    stderr: str = ""
+
+
+@contextmanager
+def _serving(site: Path) -> Iterator[_Served]:
+    """``atlas serve --port 0`` on ``site`` (the port read from its "Serving" line); Ctrl-C stops it after."""
+    proc = subprocess.Popen([ATLAS, "serve", "--site-dir", str(site), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    served = _Served(0)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"at http://127\.0\.0\.1:(\d+)/ ", line)
+        assert match, line
+        served.port = int(match.group(1))
+        yield served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, served.stderr = proc.communicate(timeout=30)
+        served.returncode = proc.returncode
+
+
+def _request(port: int, path: str) -> tuple[int, str, bytes]:
+    """Status, Location header and body of ``GET path`` (redirects not followed)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.getheader("Location") or "", response.read()
+    finally:
+        connection.close()
+
+
+def test_serve_answers_only_regular_files_inside_the_site(tmp_path):
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    (site / "index.html").write_text("<html>home</html>")
+    (site / "sub" / "index.html").write_text("<html>sub</html>")
+    (site / "notes").mkdir()  # a folder without index.html: never listed
+    (site / "notes" / "a.txt").write_text("a")
+    (site / "alias.html").symlink_to("index.html")  # a link that stays inside the site is fine
+    (tmp_path / "secret.txt").write_text("secret")
+    (site / "secret.txt").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "index.html").write_text("<html>elsewhere</html>")
+    (site / "elsewhere").symlink_to(tmp_path / "elsewhere")
+    (site / "root").symlink_to("/")
+    os.mkfifo(site / "pipe.html")  # opening it would wait for a writer forever
+    with _serving(site) as served:
+        port = served.port
+        assert _request(port, "/") == (200, "", b"<html>home</html>")
+        assert _request(port, "/sub/") == (200, "", b"<html>sub</html>")
+        assert _request(port, "/sub?x=1")[:2] == (301, "/sub/?x=1")
+        assert _request(port, "/alias.html") == (200, "", b"<html>home</html>")
+        assert _request(port, "/notes/a.txt")[0] == 200
+        for path in ("/notes/", "/secret.txt", "/elsewhere/", "/elsewhere/index.html", "/root/etc/passwd",
+                     "/root/etc/", "/pipe.html", "/../secret.txt", "/%2e%2e/secret.txt", "/missing.html"):
+            status, _, body = _request(port, path)
+            assert status == 404, (path, status)
+            assert b"secret" not in body and b"elsewhere" not in body and b"root:" not in body, path
+        for path in ("/index.html%00", "/%00", "/sub/%00/index.html"):
+            assert _request(port, path)[0] == 400, path
+        assert _request(port, "/")[0] == 200  # still answering
+    assert served.returncode == 0
+    assert served.stderr == ""  # no traceback, no error line
+
+
+def test_serve_answers_200_simultaneous_requests(tmp_path):
+    """A threaded server with a real listen backlog: Python's default backlog of 5 let a burst of
+    connections time out (tens of 200 at 30 s)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html>home</html>")
+    count = 200
+    barrier = threading.Barrier(count)
+    answers: list[str] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+                sock.sendall(b"GET /index.html HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            answers.append(data.split(b"\r\n", 1)[0].decode() + ("" if data.endswith(b"home</html>") else " cut"))
+        except OSError as exc:
+            answers.append(repr(exc))
+
+    with _serving(site) as served:
+        port = served.port
+        threads = [threading.Thread(target=one, daemon=True) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert Counter(answers) == {"HTTP/1.0 200 OK": count}
 
 
 def test_deploy_command_pushes_the_site_to_a_bare_remote(built_site, tmp_path):  # noqa: F811

@@ -40,6 +40,7 @@ from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 from atlas.core.build_dir import BuildDir
 from atlas.core import layout
 from atlas.core.atomic import copy_tree, remove_stale_temp_files
+from atlas.core.page_safety import markdown_text, theme_html
 from atlas.core.out_dir import record_site, site_records
 from atlas.core.site_folder import carry_user_files, fingerprint, recover, swap_in
 from atlas.site.catalog import load_catalog
@@ -151,7 +152,7 @@ def _add_user_pages(settings: SiteSettings, docs_dir: Path) -> None:
         copy_tree(settings.pages, docs_dir, dirs_exist_ok=True)
     home = docs_dir / "index.md"
     if not home.exists():
-        home.write_text(f"# {settings.site_name}\n\n{settings.description or ''}\n\n"
+        home.write_text(f"# {markdown_text(settings.site_name)}\n\n{markdown_text(settings.description or '')}\n\n"
                         f"Browse the [atlas]({layout.GALLERY_PAGE}).\n", encoding="utf-8")
 
 
@@ -170,9 +171,11 @@ def _site_overrides(settings: SiteSettings | None, raw: dict, docs_dir: Path) ->
     nav: list = ["index.md", *(p for p in own if p != "index.md"), ATLAS_NAV]
     if settings.tool_docs:
         nav.append({TOOL_DOCS_TITLE: _prefixed(raw.get("nav") or [], TOOL_DOCS_DIR + "/")})
-    overrides: dict = {"nav": nav, "site_name": settings.site_name}
+    # the theme prints these as HTML, some raw, some through `| e`: escaped once, marked as escaped (page_safety);
+    # site_url is a checked URL, and the canonical links made of it are escaped by atlas.site.mkdocs_hooks
+    overrides: dict = {"nav": nav, "site_name": theme_html(settings.site_name)}
     if settings.description:
-        overrides["site_description"] = settings.description
+        overrides["site_description"] = theme_html(settings.description)
     if settings.site_url:
         overrides["site_url"] = settings.site_url
     return overrides

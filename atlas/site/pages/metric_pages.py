@@ -41,6 +41,10 @@ BASELINE_LABELS = {"uniform": "uniform (chance-level IoU)", "centre_gaussian": "
 BASELINE_COLOURS = {"uniform": "#888888", "centre_gaussian": "#D55E00"}
 HEAT_BINS = 10
 RANKING_ROWS = 10
+# A page lists at most this many box labels (those with the most images) and charts fewer: 50,000 distinct
+# labels made a 42 MB leaderboard. summary.json, offered on the same page, has every label.
+MAX_LABEL_ROWS = 500
+MAX_CHART_LABELS = 40
 
 
 def method_colour(method: str) -> str:
@@ -202,8 +206,9 @@ class MetricPages:
         )
 
     def label_table(self, columns: list[tuple[str, Mapping[str, LabelStat]]]) -> dict[str, Any]:
-        """Rows = labels; one column per ``(title, {label: summary label entry})``."""
-        labels = sorted({label for _, entries in columns for label in entries})
+        """Rows = labels (at most ``MAX_LABEL_ROWS``: ``top_labels``); one column per
+        ``(title, {label: summary label entry})``; ``total``: how many labels there are."""
+        labels, total = top_labels(columns, MAX_LABEL_ROWS)
         rows = []
         for label in labels:
             cells = []
@@ -212,7 +217,7 @@ class MetricPages:
                 e = found.stat if found else MISSING
                 cells.append({"mean": fmt(e.mean), "ci": ci_text(e), "n": e.n})
             rows.append({"label": label, "cells": cells})
-        return {"columns": [title for title, _ in columns], "rows": rows}
+        return {"columns": [title for title, _ in columns], "rows": rows, "total": total}
 
     def labels_of(self, model: str, method: str) -> Mapping[str, LabelStat]:
         """The box-metric entries of one leaderboard entry, by label."""
@@ -276,9 +281,10 @@ class MetricPages:
         label_columns = [
             (f"{model} ({e.method}, layer {e.layer})", self.labels_of(model, e.method)) for model, e in best.items()
         ]
+        chart_labels, label_total = top_labels(label_columns, MAX_CHART_LABELS)
         label_rows = [
             Interval(f"{label} · {model}", e.stat.mean, *shown_ci(e.stat), colour=PALETTE[i % len(PALETTE)])
-            for label in sorted({lab for _, entries in label_columns for lab in entries})
+            for label in chart_labels
             for i, (model, _) in enumerate(best.items())
             for e in [self.labels_of(model, best[model].method).get(label)]
             if e
@@ -303,6 +309,8 @@ class MetricPages:
             else None,
             "layer_charts": [c for c in (self.layer_chart(m) for m in groups) if c is not None],
             "labels": self.label_table(label_columns),
+            "label_chart_shown": len(chart_labels),
+            "label_total": label_total,
             "label_chart": interval_chart(
                 label_rows,
                 bars=True,
@@ -409,6 +417,19 @@ class MetricPages:
             "chart": matrix_chart(values, labels, groups, title=title),
             "clusters": sorted(clusters.items()),
         }
+
+
+def top_labels(columns: list[tuple[str, Mapping[str, LabelStat]]], limit: int) -> tuple[list[str], int]:
+    """The labels of ``columns`` a page shows, in alphabetical order, and how many there are in all: every
+    label up to ``limit``, else the ``limit`` labels with the most images (most in any column; ties by name)."""
+    images: dict[str, int] = {}
+    for _, entries in columns:
+        for label, entry in entries.items():
+            images[label] = max(images.get(label, 0), entry.stat.n)
+    if len(images) <= limit:
+        return sorted(images), len(images)
+    ranked = sorted(images, key=lambda label: (-images[label], label))
+    return sorted(ranked[:limit]), len(images)
 
 
 def write_metric_pages(writer: PageWriter, metrics: MetricsData | None) -> None:

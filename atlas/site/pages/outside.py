@@ -21,6 +21,7 @@ from itertools import groupby
 from pathlib import Path, PurePosixPath
 
 from atlas.core import layout
+from atlas.core.page_safety import PAGE_CSP
 from ssl_attention.errors import AtlasError
 
 SHELL_TITLE = "ATLAS-SHELL-TITLE-5b1f"
@@ -133,7 +134,8 @@ def _add_sitemap_entries(site_dir: Path, pages: list[OutsidePage], shells: dict[
 
 
 _REDIRECT = (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Moved</title>'
+    '<!doctype html>\n<html lang="en"><head><meta http-equiv="Content-Security-Policy" content="{csp}">'
+    '<meta charset="utf-8"><title>Moved</title>'
     '<meta http-equiv="refresh" content="0; url={url}"><link rel="canonical" href="{url}">'
     '<link rel="icon" href="{icon}"></head>'
     '<body><p>This page moved: <a href="{url}">{url}</a>.</p></body></html>\n'
@@ -148,5 +150,5 @@ def write_redirects(site_dir: Path, redirects: list[tuple[str, str]], use_direct
         out = _output(site_dir, layout.page_url(src, use_directory_urls))
         out.parent.mkdir(parents=True, exist_ok=True)
         icon = layout.relative(src, favicon, use_directory_urls)
-        text = _REDIRECT.format(url=html.escape(url), icon=html.escape(icon))
+        text = _REDIRECT.format(csp=PAGE_CSP, url=html.escape(url), icon=html.escape(icon))
         out.write_text(text, encoding="utf-8")
