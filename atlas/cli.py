@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from atlas.layout import RESERVED_MODEL_NAMES, slug
+from atlas.limits import BATCH_SIZE, RAY_CPUS, TARGET_CLASS, Bound
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
 
@@ -72,7 +74,21 @@ _MODEL = typer.Option("--model", "-m", metavar="NAME[=CHECKPOINT]",
 _WEIGHTS = typer.Option("--weights", metavar="pretrained|random|auto", help=WEIGHTS_HELP)
 _DEVICE = typer.Option("--device", metavar="auto|cpu|cuda|mps",
                        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.")
-_BATCH = typer.Option("--batch-size", min=1, metavar="N", help="Images per forward pass.")
+def _number(bound: Bound, flag: str) -> Callable[[str | int], int]:
+    """A Typer parser: the flag's text as a whole number within ``bound`` (ASCII digits only), else a usage
+    error naming the flag (one line, exit code 2)."""
+
+    def parse(value: str | int) -> int:
+        try:
+            return bound.check(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{exc}; {flag} takes {bound.describe()}") from None
+
+    return parse
+
+
+_BATCH = typer.Option("--batch-size", metavar="N", parser=_number(BATCH_SIZE, "--batch-size"),
+                      help=f"Images per forward pass (1 to {BATCH_SIZE.high:,}).")
 _SIZE = typer.Option("--image-size", metavar="N|HxW",
                      help="Model input size N or HxW, at most 1024 px per side; each side is rounded to the "
                      "nearest multiple of the patch size, halves up, at least one patch. Default: the "
@@ -92,7 +108,7 @@ _QUERY = typer.Option("--query-layers", metavar="LAYERS",
 _PROMPTS = typer.Option("--prompts", metavar="FILE", dir_okay=False,
                         help="Prompts for relevance and gradcam_vit of CLIP/SigLIP two-tower checkpoints, one per "
                         "line (UTF-8). Default: one per box label, 'a photo of a {label}.'.")
-_TARGET_CLASS = typer.Option("--target-class", metavar="N", min=0,
+_TARGET_CLASS = typer.Option("--target-class", metavar="N", parser=_number(TARGET_CLASS, "--target-class"),
                              help="Class index that relevance and gradcam_vit explain for ViT classifiers. "
                              "Default: each image's top-1 class.")
 _OUT = typer.Option("--out", "-o", metavar="DIR",
@@ -121,7 +137,7 @@ _RAY = typer.Option("--ray", metavar="auto|local|HOST:PORT",
                     "(start Ray on this machine) or the head's HOST:PORT. One model-holding actor per GPU (or per "
                     "--ray-cpus CPUs), several models at once; the maps are the bytes a local build writes. "
                     "Needs pip install 'attention-atlas[ray]'. See the Scaling out page.")
-_RAY_CPUS = typer.Option("--ray-cpus", min=1, metavar="N",
+_RAY_CPUS = typer.Option("--ray-cpus", metavar="N", parser=_number(RAY_CPUS, "--ray-cpus"),
                          help="With --ray on a cluster without GPUs: CPUs per model-holding actor.")
 _STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model, a requested "
                        "method a model lacks) was skipped.")
@@ -180,11 +196,10 @@ def build(
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})
             _fail(f"--model: the same name is given twice ({', '.join(twice)})")
-        if weights not in ("pretrained", "random", "auto"):
-            _fail(f"--weights must be pretrained, random or auto, got {weights!r}")
         if ray is not None:
-            from atlas.ray_cluster import require_ray
+            from atlas.ray_cluster import check_address, require_ray
 
+            check_address(ray)
             require_ray()
         size = _parse_image_size(image_size, parse_size)
         methods, per_head = build_methods(method, heads)
@@ -302,6 +317,8 @@ def init(
                                site_name=site_name, version=_version())
     except AtlasError as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. a read-only folder, or a file where DIR's parent should be
+        _fail(_os_error_line(exc, str(directory)))
     for path in written:
         console.print(escape(f"wrote {path}"), highlight=False)
     console.print(escape(f"Next: cd {directory} && atlas build"), highlight=False)

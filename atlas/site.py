@@ -36,10 +36,11 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import MkDocsException
 from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
-from atlas import layout
+from atlas import layout, limits
 from atlas.atomic import remove_stale_temp_files
 from atlas.catalog import load_catalog
 from atlas.head_scores import write_head_scores
+from atlas.limits import env_number
 from atlas.metrics_data import load_metrics
 from atlas.pages import REPORT_PAGE, copy_metric_files, write_all_pages, write_report_page
 from atlas.pages.outside import add_search_entries, place_outside_pages, shell_pattern, write_redirects
@@ -243,16 +244,18 @@ def default_source_date_epoch(build_dir: Path) -> int:
     return _EPOCH_BASE + int(digest.hexdigest()[:12], 16) % _EPOCH_DAYS * 86400
 
 
+def given_source_date_epoch() -> int | None:
+    """The user's ``SOURCE_DATE_EPOCH`` (seconds since 1970, ASCII digits), None when unset; AtlasError
+    (one line) for any other value. ``atlas build`` checks it before any model runs."""
+    return env_number("SOURCE_DATE_EPOCH", limits.SOURCE_DATE_EPOCH)
+
+
 @contextmanager
 def source_date_epoch(build_dir: Path) -> Iterator[int]:
     """``SOURCE_DATE_EPOCH`` for the MkDocs build: the user's value, else ``default_source_date_epoch``."""
-    given = os.environ.get("SOURCE_DATE_EPOCH")
+    given = given_source_date_epoch()
     if given is not None:
-        try:
-            value = int(given)
-        except ValueError:
-            raise AtlasError(f"SOURCE_DATE_EPOCH={given!r}: not an integer (seconds since 1970)") from None
-        yield value
+        yield given
         return
     value = default_source_date_epoch(build_dir)
     os.environ["SOURCE_DATE_EPOCH"] = str(value)
