@@ -336,15 +336,20 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
 
 def _write_new_files(directory: Path, files: dict[str, str]) -> list[Path]:
     """Write each of ``files`` (path relative to ``directory`` -> text) atomically; AtlasError before
-    anything is written if any of them exists (also as a dangling link)."""
+    anything is written if any of them exists (also as a dangling link). If a write fails (a full or
+    read-only disk), the files written so far are removed again, so the next ``atlas init`` can start over."""
     for relative in files:
         if os.path.lexists(directory / relative):
             raise AtlasError(f"{directory / relative}: already exists; not overwriting (choose another folder)")
-    written = []
-    for relative, text in files.items():
-        target = directory / relative
-        write_text_atomic(target, text)
-        written.append(target)
+    written: list[Path] = []
+    try:
+        for relative, text in files.items():
+            write_text_atomic(directory / relative, text)
+            written.append(directory / relative)
+    except OSError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return written
 
 

@@ -105,6 +105,20 @@ def test_init_into_an_existing_file_is_one_line(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+def test_a_failed_init_leaves_no_file_that_blocks_the_next(tmp_path):
+    """A write that fails part-way (here `.github` is a file, so the workflow cannot be written) removes the
+    files already written: fixing the cause and running `atlas init` again works."""
+    _images(tmp_path / "imgs", count=1)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / ".github").write_text("not a folder\n")
+    result = runner.invoke(app, ["init", str(proj), "--images", str(tmp_path / "imgs")])
+    _one_line(result, str(proj / ".github"))
+    assert sorted(p.name for p in proj.iterdir()) == [".github"]  # no atlas.toml, no temp file
+    (proj / ".github").unlink()
+    assert runner.invoke(app, ["init", str(proj), "--images", str(tmp_path / "imgs")]).exit_code == 0
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["--site-name", "a\x7fb"], "--site-name: control character U+007F is not allowed in a site name"),
     (["--site-name", "two\nlines"], "--site-name: control character U+000A is not allowed"),
