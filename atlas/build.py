@@ -27,21 +27,25 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atlas.core.build_dir import BuildDir
+from atlas.core.colormaps import COLORMAPS
+from atlas.core.limits import BATCH_SIZE, RAY_CPUS, TARGET_CLASS
 from atlas.core.out_dir import check_folders, claim, locked, locked_site, remove_own_temp_files
 from atlas.core.pool import worker_count
 from atlas.core.report import BuildReport
 from atlas.dataset.stage import Dataset, load_dataset, sample_paths
 from atlas.metrics.stage import compute_metrics
-from atlas.models.compute import ModelMaps, pick_device, write_manifest
+from atlas.models.compute import DEVICES, ModelMaps, pick_device, write_manifest
+from atlas.models.ray_cluster import check_address, probe_cluster
 from atlas.models.stage import ModelStage
 from atlas.models.targets import TargetOptions
-from atlas.options import default, default_query_layers
+from atlas.options import WEIGHTS, default, default_query_layers
 from atlas.project import SiteSettings, check_pages
 from atlas.site.budget import select_site_images
 from atlas.site.render import PairRenderer
-from ssl_attention.errors import ModelLoadError, UnsupportedError
+from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError
 from ssl_attention.maps import check_methods
 from ssl_attention.models import ModelRequest
+from ssl_attention.preprocess import MAX_INPUT_SIDE
 from ssl_attention.skips import Skip
 
 
@@ -82,6 +86,28 @@ class BuildOptions:
         targets = TargetOptions(prompts=values.pop("prompts"), target_class=values.pop("target_class"))
         return cls(targets=targets, **values, **fields)
 
+    def check(self) -> None:
+        """Refuse a bad value of any option before anything is read, written or loaded: AtlasError, one
+        line naming the option (``atlas build`` parses the flags' texts first; this checks the values,
+        whoever made the options)."""
+        choices = (("--weights", self.weights, WEIGHTS), ("--device", self.device, DEVICES),
+                   ("--colormap", self.colormap, tuple(COLORMAPS)))
+        for flag, value, allowed in choices:
+            if value not in allowed:
+                raise AtlasError(f"{flag} must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {value!r}")
+        numbers = (("--batch-size", self.batch_size, BATCH_SIZE), ("--ray-cpus", self.ray_cpus, RAY_CPUS),
+                   ("--target-class", self.targets.target_class, TARGET_CLASS))
+        for flag, number, bound in numbers:
+            if number is not None:
+                try:
+                    bound.check(number)
+                except ValueError as exc:
+                    raise AtlasError(f"{flag}: {exc}") from None
+        if self.image_size is not None and not all(1 <= side <= MAX_INPUT_SIDE for side in self.image_size):
+            raise AtlasError(f"--image-size must be 1 to {MAX_INPUT_SIDE} px per side, got {self.image_size}")
+        if self.ray is not None:
+            check_address(self.ray)
+
     @property
     def site_path(self) -> Path | None:
         """Where the site goes, or None without ``--site``."""
@@ -99,7 +125,7 @@ class Build:
 
     def run(self) -> BuildReport:
         """Run every stage; bad images, boxes and models are skipped and listed, not fatal."""
-        worker_count()  # a bad ATLAS_WORKERS is an error before any model runs, not after
+        self.check()
         self.inputs()
         check_folders(self.options.out, self.options.site_path, self.options.force, self.input_paths())
         if self.pages is not None:
@@ -118,6 +144,20 @@ class Build:
         return self.report
 
     # -- the stages ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Every option and setting, before any folder is touched or any model runs: the options' values,
+        ``ATLAS_WORKERS``, ``SOURCE_DATE_EPOCH``, the device, and that a ``--ray`` cluster answers."""
+        self.options.check()
+        worker_count()
+        if self.options.site:
+            from atlas.site.stage import given_source_date_epoch
+
+            given_source_date_epoch()
+        if self.options.ray:
+            probe_cluster(self.options.ray)
+        else:
+            pick_device(self.options.device)  # e.g. --device cuda on a machine without one
+
     def inputs(self) -> None:
         """The images folder and annotations: the bundled sample when no ``--images`` is given."""
         if self.images_dir is None:

@@ -59,7 +59,6 @@ _RESERVED = ", ".join(sorted(RESERVED_MODEL_NAMES))
 _ANNOTATIONS = typer.Option("--annotations", metavar="FILE", dir_okay=False,
                             help="Boxes: COCO detection JSON or WikiChurches building_parts.json (optional).")
 
-
 @with_schema
 def build(ctx: typer.Context, **given: Any) -> None:
     """Compute every map (model x method x layer x head), cache it, and build the atlas site."""
@@ -81,8 +80,9 @@ def build(ctx: typer.Context, **given: Any) -> None:
             twice = sorted({n for n in names if names.count(n) > 1})
             _fail(f"--model: the same name is given twice ({', '.join(twice)})")
         if values["ray"] is not None:
-            from atlas.models.ray_cluster import require_ray
+            from atlas.models.ray_cluster import check_address, require_ray
 
+            check_address(values["ray"])
             require_ray()
         resolved = resolve(values)
         methods, per_head = build_methods(resolved.pop("method"), resolved.pop("heads"))
@@ -184,6 +184,8 @@ def init(
                                site_name=site_name, version=_version())
     except AtlasError as exc:
         _fail(str(exc))
+    except OSError as exc:  # e.g. a read-only folder, or a file where DIR's parent should be
+        _fail(_os_error_line(exc, str(directory)))
     for path in written:
         console.print(escape(f"wrote {path}"), highlight=False)
     console.print(escape(f"Next: cd {directory} && atlas build"), highlight=False)

@@ -25,6 +25,7 @@ import typer
 
 from atlas.core.colormaps import COLORMAPS
 from atlas.core.layout import RESERVED_MODEL_NAMES
+from atlas.core.limits import BATCH_SIZE, RAY_CPUS, TARGET_CLASS, Bound
 from atlas.core.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT, parse_query_layers
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
@@ -55,6 +56,19 @@ class Option:
     choices: tuple[str, ...] = ()  # the allowed values (kind "choice")
     typer_extra: dict[str, Any] = field(default_factory=dict)
     doc: tuple[str, str, str] = ("", "", "")  # the CLI reference's row: option, default, meaning (Markdown)
+
+
+def _number(bound: Bound, flag: str) -> Callable[[str | int], int]:
+    """A Typer parser: the flag's text as a whole number within ``bound`` (ASCII digits only), else a usage
+    error naming the flag (one line, exit code 2)."""
+
+    def parse(value: str | int) -> int:
+        try:
+            return bound.check(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{exc}; {flag} takes {bound.describe()}") from None
+
+    return parse
 
 
 def _existing_file(flag: str, what: str) -> Callable[[Path | None], Path | None]:
@@ -152,11 +166,12 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                '`auto`: CUDA, then MPS, then CPU. GPUs run under bf16/fp16 autocast',
            )),
     Option("batch_size", ("--batch-size",), int, 8, metavar="N", key="batch_size", kind="integer", example=8,
-           help="Images per forward pass.", typer_extra={"min": 1},
+           help=f"Images per forward pass (1 to {BATCH_SIZE.high:,}).",
+           typer_extra={"parser": _number(BATCH_SIZE, "--batch-size")},
            doc=(
                '`--batch-size N`',
                '`8`',
-               'images per forward pass',
+               'images per forward pass, 1 to 1,024',
            )),
     Option("image_size", ("--image-size",), str | None, None, metavar="N|HxW", key="image_size", kind="size",
            example=224, parse=_image_size,
@@ -277,7 +292,8 @@ BUILD_OPTIONS: tuple[Option, ...] = (
            doc=(
                '`--colormap NAME`',
                '`viridis`',
-               'initial colormap of the pages: `viridis`, `inferno` or `turbo` (switchable on every page)',
+               'initial colormap of the pages: `viridis`, `inferno` or `turbo` (switchable on every page); '
+               'any other name is an error before any model runs, also with `--no-site`',
            )),
     Option("config", ("--config",), Path | None, None, metavar="FILE",
            help="An atlas project's atlas.toml (default: ./atlas.toml if there is one, see `atlas "
@@ -299,16 +315,16 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                'one per box label, `a photo of a {label}.`',
                'prompts that `relevance` and `gradcam_vit` explain for CLIP/SigLIP two-tower checkpoints, '
                'one per non-empty line (UTF-8, at most 256). A missing, unreadable or empty file is an '
-               'error (exit 2)',
+               'error (exit 2), and so is a FIFO, device or folder (refused from its type, never opened)',
            )),
     Option("target_class", ("--target-class",), int | None, None, metavar="N", key="target_class", kind="index",
            example=0, help="Class index that relevance and gradcam_vit explain for ViT classifiers. "
-           "Default: each image's top-1 class.", typer_extra={"min": 0},
+           "Default: each image's top-1 class.", typer_extra={"parser": _number(TARGET_CLASS, "--target-class")},
            doc=(
                '`--target-class N`',
                "each image's top-1 class",
-               'the class index that `relevance` and `gradcam_vit` explain for ViT classifiers; outside '
-               "the head's classes the model is skipped with one line",
+               'the class index (0 to 1,000,000) that `relevance` and `gradcam_vit` explain for ViT '
+               "classifiers; outside the head's classes the model is skipped with one line",
            )),
     Option("ray", ("--ray",), str | None, None, metavar="auto|local|HOST:PORT", key="ray", example="auto",
            help="Compute the maps on a Ray cluster: auto (the cluster this machine belongs to), local "
@@ -322,15 +338,19 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                "belongs to), `local` (start Ray on this machine, bound to 127.0.0.1) or the head's "
                '`HOST:PORT`. One model-holding [actor](glossary.md#actor) per GPU (or per `--ray-cpus` '
                'CPUs), several models at once; the maps are the bytes a local build writes. Needs `pip '
-               "install 'attention-atlas[ray]'` (without it: one line saying so, exit code 2). See "
-               '[Scaling out](scaling-out.md)',
+               "install 'attention-atlas[ray]'` (without it: one line saying so, exit code 2). Before "
+               'anything runs the address is probed: where no Ray cluster answers (a closed port, an '
+               'unknown host, a listener that stays silent for 5 s or is no gRPC server) the build stops '
+               "with one line within seconds instead of Ray's minutes of retries. See [Scaling "
+               'out](scaling-out.md)',
            )),
     Option("ray_cpus", ("--ray-cpus",), int, 1, metavar="N", key="ray_cpus", kind="integer", example=1,
-           help="With --ray on a cluster without GPUs: CPUs per model-holding actor.", typer_extra={"min": 1},
+           help="With --ray on a cluster without GPUs: CPUs per model-holding actor.",
+           typer_extra={"parser": _number(RAY_CPUS, "--ray-cpus")},
            doc=(
                '`--ray-cpus N`',
                '`1`',
-               'with `--ray` on a cluster without GPUs: CPUs per model-holding actor',
+               'with `--ray` on a cluster without GPUs: CPUs per model-holding actor, 1 to 4,096',
            )),
     Option("strict", ("--strict",), bool, False,
            help="Exit with code 1 if anything (an image, a box, a model, a requested method a model lacks) "

@@ -12,16 +12,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atlas.core.atomic import write_text_atomic
 from atlas.core.layout import PAGES_DIR
+from atlas.core.limits import BY_PARAM
 from atlas.core.page_safety import check_site_text, check_site_url, markdown_text
 from atlas.core.query_layers import parse_query_layers
 from atlas.core.resources import templates_dir
 from atlas.options import BUILD_OPTIONS, toml_help
 from ssl_attention.errors import AtlasError
+from ssl_attention.integers import whole_number
 from ssl_attention.methods import method_names
 
 if sys.version_info >= (3, 11):
@@ -117,6 +121,8 @@ def load_project(file: Path) -> AtlasProject:
         raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: not valid TOML ({' '.join(str(exc).split())})") from None
+    except ValueError:  # Python's int-string limit: a number of thousands of digits
+        raise ConfigError(f"{file}: not valid TOML (a number of thousands of digits)") from None
     for name in data:
         if name not in _BY_NAME:
             raise ConfigError(f"{file}: unknown key {name!r} (known keys: {', '.join(_BY_NAME)})")
@@ -200,6 +206,9 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
         raise wrong(_EXPECTED["integer"])
     if key.kind == "index" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise wrong(_EXPECTED["index"])
+    bound = BY_PARAM.get(key.param or "")
+    if bound is not None and isinstance(value, int) and not isinstance(value, bool) and value > bound.high:
+        raise wrong(bound.describe())
     if key.kind == "boolean" and not isinstance(value, bool):
         raise wrong(_EXPECTED["boolean"])
     if key.kind == "size":
@@ -220,8 +229,8 @@ def _size(value: Any, wrong) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return str(value)
     if isinstance(value, str):
-        parts = value.lower().split("x")
-        if len(parts) == 2 and all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        parts = [whole_number(part) for part in value.lower().split("x")]
+        if len(parts) == 2 and None not in parts and min(parts) >= 1:
             return value
     raise wrong(_EXPECTED["size"])
 
@@ -253,7 +262,7 @@ def _toml(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")  # a TOML basic string (no DEL)
     return str(value)
 
 
@@ -288,24 +297,23 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
                  models: list[str] | None = None, site_name: str | None = None, version: str) -> list[Path]:
     """Write ``atlas.toml``, a GitHub Actions workflow, a README and a home page into ``directory``.
 
-    Refuses to overwrite any of them. Returns the files written.
+    Refuses to overwrite any of them, and refuses (AtlasError, one line, before anything is written) a
+    ``directory`` that is a file, a path or name that is not valid UTF-8 and a site name with control
+    characters. Each file is written atomically. Returns the files written.
     """
     directory = Path(directory)
     if not images.is_dir():
         raise AtlasError(f"{images}: --images: folder not found")
     if annotations is not None and not annotations.is_file():
         raise AtlasError(f"{annotations}: --annotations: file not found")
-    name = site_name or directory.resolve().name
-    problem = check_site_text(name)
-    if problem is not None:
-        if site_name:
-            raise AtlasError(f"--site-name {name!r}: {problem}")
-        raise AtlasError(f"the folder's name {name!r}, the default --site-name: {problem}; pass --site-name")
+    if directory.exists() and not directory.is_dir():
+        raise AtlasError(f"{directory}: not a folder (a file of that name exists); choose another DIR")
+    name = _site_name(site_name, directory)
     values: dict[str, Any] = {
         "site_name": name,
         "description": f"Where vision models look in the images of {name}: attention maps per model, layer "
                        "and head.",
-        "images": _relative(images, directory),
+        "images": _utf8(_relative(images, directory), f"--images {_shown_path(images)}"),
         "weights": "auto",
         "colormap": "viridis",
         "batch_size": 8,
@@ -313,30 +321,70 @@ def init_project(directory: Path, *, images: Path, annotations: Path | None = No
         "tool_docs": True,
     }
     if annotations is not None:
-        values["annotations"] = _relative(annotations, directory)
+        values["annotations"] = _utf8(_relative(annotations, directory), f"--annotations {_shown_path(annotations)}")
     if models:
-        values["models"] = list(models)
+        values["models"] = [_utf8(model, "--model") for model in models]
     examples = {"site_url": "https://USER.github.io/REPO/",
                 **{o.key: o.example if o.example is not None else o.default for o in BUILD_OPTIONS if o.key}}
-    substitutions = {"@SITE_NAME@": markdown_text(name), "@VERSION@": version,  # into Markdown files
-                     "@DESCRIPTION@": markdown_text(values["description"])}
+    markdown = {"@SITE_NAME@": markdown_text(name), "@VERSION@": version,  # the name is text, not HTML
+                "@DESCRIPTION@": markdown_text(values["description"])}
     files = {
         CONFIG_NAME: config_text(values, examples),
-        ".github/workflows/atlas.yml": _template("workflow.yml", substitutions),
-        "README.md": _template("README.md", substitutions),
-        "pages/index.md": _template("index.md", substitutions),
+        ".github/workflows/atlas.yml": _template("workflow.yml", {"@VERSION@": version}),
+        "README.md": _template("README.md", markdown),
+        "pages/index.md": _template("index.md", markdown),
         ".gitignore": "build/\n",
     }
+    return _write_new_files(directory, files)
+
+
+def _write_new_files(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Write each of ``files`` (path relative to ``directory`` -> text) atomically; AtlasError before
+    anything is written if any of them exists (also as a dangling link). If a write fails (a full or
+    read-only disk), the files written so far are removed again, so the next ``atlas init`` can start over."""
     for relative in files:
-        if (directory / relative).exists():
+        if os.path.lexists(directory / relative):
             raise AtlasError(f"{directory / relative}: already exists; not overwriting (choose another folder)")
-    written = []
-    for relative, text in files.items():
-        target = directory / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
+    written: list[Path] = []
+    try:
+        for relative, text in files.items():
+            write_text_atomic(directory / relative, text)
+            written.append(directory / relative)
+    except OSError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return written
+
+
+def _site_name(given: str | None, directory: Path) -> str:
+    """The site's name: ``--site-name``, else DIR's name; AtlasError for one that is not valid UTF-8 or
+    holds a control character (atlas.toml and the pages could not carry it)."""
+    what = "--site-name" if given else f"the name of {_shown_path(directory)} (the default --site-name)"
+    name = _utf8(given or directory.resolve().name, what, "" if given else "; give --site-name")
+    control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise AtlasError(f"{what}: control character U+{ord(control):04X} is not allowed in a site name"
+                         + ("" if given else "; give --site-name"))
+    problem = check_site_text(name)  # what the pages could not carry as one line of text
+    if problem is not None:
+        raise AtlasError(f"{what}: {problem}" + ("" if given else "; give --site-name"))
+    return name
+
+
+def _utf8(text: str, what: str, fix: str = "; atlas.toml is UTF-8 text: rename it") -> str:
+    """``text`` if it is valid UTF-8 (a file name that is not arrives with surrogate escapes); else AtlasError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AtlasError(f"{what}: not valid UTF-8 ({_shown_path(text)}){fix}") from None
+    return text
+
+
+def _shown_path(path: Path | str) -> str:
+    """``path`` printable in one line: bytes that are not UTF-8 and control characters as ``\\xNN``."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def _relative(path: Path, directory: Path) -> str:

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from ssl_attention.errors import ModelLoadError
+from ssl_attention.integers import shown, whole_number
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,13 +50,13 @@ class Preprocessing:
 def parse_size(text: str) -> tuple[int, int]:
     """Parse ``N`` or ``HxW`` into (height, width); raises ValueError with a readable message."""
     parts = text.lower().split("x")
-    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"image size must be N or HxW, got {text!r}")
-    nums = [int(p) for p in parts]
+    nums = [whole_number(p) for p in parts]
+    if len(parts) not in (1, 2) or None in nums:
+        raise ValueError(f"image size must be N or HxW in digits 0-9, got {shown(text)}")
     if min(nums) <= 0:
-        raise ValueError(f"image size must be positive, got {text!r}")
+        raise ValueError(f"image size must be positive, got {shown(text)}")
     if max(nums) > MAX_INPUT_SIDE:
-        raise ValueError(f"image size must be at most {MAX_INPUT_SIDE} px per side, got {text!r}")
+        raise ValueError(f"image size must be at most {MAX_INPUT_SIDE} px per side, got {shown(text)}")
     return (nums[0], nums[0]) if len(nums) == 1 else (nums[0], nums[1])
 
 

@@ -9,6 +9,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -267,6 +268,22 @@ def test_links_loops_and_fifos_in_the_folder_get_one_line_each(tmp_path):
     assert "symbolic link loop" in lines["loop.jpg"]
     assert "a FIFO, not a regular file" in lines["pipe.png"]
     assert all(str(images / name) in line for name, line in lines.items())
+
+
+def test_prompts_naming_a_fifo_is_one_line_not_a_hang(tmp_path):
+    """`--prompts FIFO` waited forever for a writer (issue 28, item 15): refused from its type, never opened.
+    One subprocess with a time limit, so a hang fails the test instead of stalling the suite."""
+    fifo = tmp_path / "prompts.txt"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "atlas", "build", "--model", "clip", "--method", "relevance",
+                           "--prompts", str(fifo), "--images", str(_images(tmp_path / "imgs")), "--out", str(out),
+                           "--no-site"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"error: {fifo}: the prompts file is a FIFO, not a regular file"
+    assert time.monotonic() - started < 30 and not out.exists()
 
 
 def test_dataset_skips_carry_their_stage_and_the_former_lines(tmp_path):

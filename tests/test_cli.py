@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from atlas.cli import app
@@ -421,3 +422,82 @@ def test_a_reserved_model_name_is_refused(tiny_checkpoints, tmp_path):
 def test_a_model_name_that_is_no_safe_path_component_is_refused(tmp_path, name):
     _one_line_error(["--model", f"{name}=facebook/dinov2-base", "--out", str(tmp_path)], "is invalid")
     assert not (tmp_path / "maps").exists()
+
+
+# -- every option is checked before any model runs (issue 28, items 10 and 12) ---------------------------------
+
+def _no_model_may_run(monkeypatch) -> None:
+    """Make the models stage fail the test if it is ever reached."""
+    import atlas.build
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the models stage started: an option was checked too late")
+
+    monkeypatch.setattr(atlas.build, "ModelStage", refuse)
+
+
+@pytest.mark.parametrize(("args", "env", "expected"), [
+    (["--colormap", "magma"], {}, "--colormap must be viridis, inferno or turbo, got 'magma'"),
+    (["--colormap", "magma", "--no-site"], {}, "--colormap must be viridis, inferno or turbo, got 'magma'"),
+    (["--device", "gpu9"], {}, "--device must be auto, cpu, cuda or mps, got 'gpu9'"),
+    (["--ray", "head:0"], {}, "--ray: expected auto, local or HOST:PORT with a port from 1 to 65535"),
+    (["--ray", "ray://head:10001"], {}, "--ray: expected auto, local or HOST:PORT"),
+    ([], {"SOURCE_DATE_EPOCH": "yesterday"}, "SOURCE_DATE_EPOCH must be a whole number, got 'yesterday'"),
+    ([], {"SOURCE_DATE_EPOCH": "١٧٠٠٠٠٠٠٠٠"}, "SOURCE_DATE_EPOCH must be a whole number"),
+    ([], {"SOURCE_DATE_EPOCH": "99999999999"}, "SOURCE_DATE_EPOCH must be a whole number from 0 to 4,294,967,295"),
+    ([], {"ATLAS_WORKERS": "٣"}, "ATLAS_WORKERS must be a whole number, got '٣'"),
+])
+def test_a_bad_option_stops_the_build_before_any_model_runs(tiny_checkpoints, tmp_path, monkeypatch, args, env,
+                                                           expected):
+    """A bad value of any option is one line and exit code 2 before the build folder is touched, the images
+    are read or a model is loaded, whether or not that option would matter only in a later stage."""
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.fromarray(np.full((32, 32, 3), 128, dtype=np.uint8)).save(images / "grey.png")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _no_model_may_run(monkeypatch)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", "--model", f"d={tiny_checkpoints['dinov2_registers']}", "--weights",
+                                 "random", "--images", str(images), "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert not out.exists()  # nothing written: no marker, no images, no maps
+
+
+HUGE = "9" * 5000  # beyond Python's int-string limit (4300 digits)
+
+
+@pytest.mark.parametrize(("option", "value", "expected"), [
+    ("--site-images", "²", "--site-images: '²' is neither a positive number of images nor an existing file"),
+    ("--site-images", HUGE, "--site-images: '999999999999999999999999'... (5000 characters): at most "),
+    ("--query-layers", "²", "--query-layers: '²' is not none, last, all or a comma list of layer numbers"),
+    ("--query-layers", "8,²", "--query-layers: '8,²' is not none, last"),
+    ("--query-layers", HUGE, "--query-layers: layer '999999999999999999999999'... (5000 characters) is above"),
+    ("--query-layers", "1001", "--query-layers: layer '1001' is above the maximum of 1,000"),
+    ("--image-size", "²x²", "--image-size: image size must be N or HxW in digits 0-9, got '²x²'"),
+    ("--image-size", "٣٢", "--image-size: image size must be N or HxW in digits 0-9"),
+    ("--image-size", HUGE, "--image-size: image size must be at most 1024 px per side"),
+    ("--batch-size", "²", "'²' is not a whole number (digits 0-9); --batch-size takes a whole number from 1 to"),
+    ("--batch-size", "3_0", "'3_0' is not a whole number (digits 0-9); --batch-size"),
+    ("--batch-size", "+3", "'+3' is not a whole number (digits 0-9); --batch-size"),
+    ("--batch-size", "99999", "'99999' is above the maximum of 1,024; --batch-size"),
+    ("--batch-size", HUGE, "--batch-size takes a whole number from 1 to 1,024"),
+    ("--target-class", "٣", "'٣' is not a whole number (digits 0-9); --target-class"),
+    ("--target-class", HUGE, "--target-class takes a whole number from 0 to 1,000,000"),
+    ("--ray-cpus", "²", "--ray-cpus takes a whole number from 1 to 4,096"),
+    ("--ray", f"head:{HUGE}", "--ray: expected auto, local or HOST:PORT"),
+])
+def test_numbers_are_ascii_digits_within_bounds(tmp_path, capsys, option, value, expected):
+    """`isdigit()` accepts '²' and int() Arabic-Indic digits, '_' and signs; a 5,000-digit number exceeds
+    Python's int-string limit. Each is one line naming the option, exit code 2, before anything runs."""
+    from atlas.cli import main
+
+    out = tmp_path / "out"
+    assert main(["build", option, value, "--images", str(tmp_path / "unread"), "--out", str(out), "--no-site"]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], captured.err
+    assert len(lines[0]) < 400  # the 5,000 digits are not echoed
+    assert not out.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from atlas.cli import app
 from atlas.core.layout import slug
+from atlas.core.page_safety import markdown_text
 from atlas.project import KEYS, load_project
 
 runner = CliRunner()
@@ -72,6 +74,78 @@ def test_init_refuses_to_overwrite_and_needs_the_images(tmp_path):
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
+def _one_line(result, expected: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_init_refuses_a_path_that_is_not_utf8_and_leaves_nothing(tmp_path):
+    """A non-UTF-8 --images path cannot go into atlas.toml (UTF-8): one line, and no file is left that would
+    block the next `atlas init` (issue 28, item 13)."""
+    images = tmp_path / os.fsdecode(b"caf\xe9")  # a file name in Latin-1, as an old camera card has them
+    os.mkdir(os.fsencode(images))
+    _images(tmp_path / "imgs", count=1)
+    proj = tmp_path / "proj"
+    _one_line(runner.invoke(app, ["init", str(proj), "--images", str(images)]),
+              f"--images {tmp_path}/caf\\xe9: not valid UTF-8 (../caf\\xe9); atlas.toml is UTF-8 text: rename it")
+    assert not proj.exists()
+    again = runner.invoke(app, ["init", str(proj), "--images", str(tmp_path / "imgs")])
+    assert again.exit_code == 0, again.output
+    assert load_project(proj / "atlas.toml").build["images"].resolve() == (tmp_path / "imgs").resolve()
+
+
+def test_init_into_an_existing_file_is_one_line(tmp_path):
+    _images(tmp_path / "imgs", count=1)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    _one_line(runner.invoke(app, ["init", str(tmp_path / "notes.txt"), "--images", str(tmp_path / "imgs")]),
+              f"{tmp_path / 'notes.txt'}: not a folder (a file of that name exists); choose another DIR")
+    _one_line(runner.invoke(app, ["init", str(tmp_path / "notes.txt" / "proj"), "--images", str(tmp_path / "imgs")]),
+              "Not a directory")
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_failed_init_leaves_no_file_that_blocks_the_next(tmp_path):
+    """A write that fails part-way (here `.github` is a file, so the workflow cannot be written) removes the
+    files already written: fixing the cause and running `atlas init` again works."""
+    _images(tmp_path / "imgs", count=1)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / ".github").write_text("not a folder\n")
+    result = runner.invoke(app, ["init", str(proj), "--images", str(tmp_path / "imgs")])
+    _one_line(result, str(proj / ".github"))
+    assert sorted(p.name for p in proj.iterdir()) == [".github"]  # no atlas.toml, no temp file
+    (proj / ".github").unlink()
+    assert runner.invoke(app, ["init", str(proj), "--images", str(tmp_path / "imgs")]).exit_code == 0
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--site-name", "a\x7fb"], "--site-name: control character U+007F is not allowed in a site name"),
+    (["--site-name", "two\nlines"], "--site-name: control character U+000A is not allowed"),
+    (["--site-name", "caf" + os.fsdecode(b"\xe9")], "--site-name: not valid UTF-8 (caf\\xe9)"),
+])
+def test_init_refuses_a_site_name_the_tool_would_reject(tmp_path, args, expected):
+    """A site name with a control character made an atlas.toml that `atlas build` then refused as invalid
+    TOML: refused at init, before anything is written."""
+    _images(tmp_path / "imgs", count=1)
+    _one_line(runner.invoke(app, ["init", str(tmp_path / "proj"), "--images", str(tmp_path / "imgs"), *args]),
+              expected)
+    assert not (tmp_path / "proj").exists()
+
+
+def test_init_writes_odd_paths_and_names_that_load_back(tmp_path):
+    """A folder name with DEL is escaped in atlas.toml (TOML forbids it raw); HTML in the site name is text in
+    the generated Markdown pages."""
+    images = _images(tmp_path / "im\x7fg", count=1)
+    proj = tmp_path / "proj"
+    result = runner.invoke(app, ["init", str(proj), "--images", str(images), "--site-name", "<b>R&D</b> atlas"])
+    assert result.exit_code == 0, result.output
+    project = load_project(proj / "atlas.toml")
+    assert project.build["images"].resolve() == images.resolve() and project.site.site_name == "<b>R&D</b> atlas"
+    assert (proj / "pages" / "index.md").read_text().startswith(f"# {markdown_text('<b>R&D</b> atlas')}\n")
+
+
 def test_the_docs_reference_every_key():
     page = (ROOT / "site_src" / "your-own-atlas.md").read_text()
     for key in KEYS:
@@ -112,6 +186,16 @@ def test_the_docs_reference_every_key():
         ('images = "imgs"\nsite_url = "https://x.org/a b/"', "site_url: holds ' ', which"),
         ('images = "imgs"\nsite_url = "javascript:alert(1)"', "site_url: expected an http:// or https:// address"),
         ('images = "imgs"\nsite_url = "example.org/atlas/"', "site_url: expected an http:// or https:// address"),
+        # whole numbers: ASCII digits within the flags' bounds (issue 28, item 12)
+        ('images = "imgs"\nquery_layers = "²"', "query_layers: '²' is not none, last, all or a comma list"),
+        ('images = "imgs"\nquery_layers = "0,2000"', "query_layers: layer '2000' is above the maximum of 1,000"),
+        ('images = "imgs"\nimage_size = "²x²"', 'image_size: expected a positive integer or a string "HxW"'),
+        ('images = "imgs"\nimage_size = "٣x٣"', 'image_size: expected a positive integer or a string "HxW"'),
+        ('images = "imgs"\nbatch_size = 99999', "batch_size: expected a whole number from 1 to 1,024, got integer"),
+        ('images = "imgs"\nbatch_size = ' + "9" * 5000, "not valid TOML (a number of thousands of digits)"),
+        ('images = "imgs"\nsite_images = 10000000000', "site_images: expected a whole number from 1 to "),
+        ('images = "imgs"\ntarget_class = 10000000', "target_class: expected a whole number from 0 to 1,000,000"),
+        ('images = "imgs"\nray_cpus = 5000', "ray_cpus: expected a whole number from 1 to 4,096"),
     ],
 )
 def test_config_errors_are_one_line_naming_file_and_key(tmp_path, body, expected):

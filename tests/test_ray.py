@@ -255,6 +255,40 @@ def test_without_ray_says_how_to_install_it(monkeypatch, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("listener", ["closed", "silent"])
+def test_an_address_where_no_cluster_answers_is_one_line_within_30_s(tmp_path, listener):
+    """`--ray 127.0.0.1:PORT` with nothing listening (a real closed port), or a listener that never answers:
+    Ray itself retries for many minutes without a word (issue 28, item 15). The build probes the address
+    before anything runs: one line, exit code 2, within 30 s. One subprocess with a time limit, so a hang
+    fails the test instead of stalling the suite."""
+    import socket
+    import subprocess
+
+    _ray()
+    server = socket.socket()
+    server.bind(("0.0.0.0", 0))  # every interface: Ray may dial this machine's address for 127.0.0.1
+    port = server.getsockname()[1]
+    if listener == "closed":
+        server.close()
+    else:
+        server.listen(1)  # connections complete in the kernel's backlog; nothing is ever sent back
+    out = tmp_path / "out"
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "atlas", "build", "--ray", f"127.0.0.1:{port}", "--model",
+                               "dinov2", "--out", str(out), "--no-site"], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        server.close()
+    seconds = time.monotonic() - started
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    reason = "Connection refused" if listener == "closed" else "no answer in time"
+    assert len(lines) == 1 and re.fullmatch(rf"error: --ray 127\.0\.0\.1:{port}: no Ray cluster answers at "
+                                            rf"\S+:{port} \({reason}\)", lines[0]), proc.stderr
+    assert seconds < 30 and not out.exists()
+
+
 def test_shipped_bytes_give_the_maps_of_a_read_path(tiny_checkpoints, tmp_path):
     """The actor's two ways to get an image (read from the path, or bytes the driver shipped) give the same
     maps; a node that does not see the images (or sees other bytes) answers no. No cluster needed."""

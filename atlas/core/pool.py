@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
-from ssl_attention.errors import AtlasError
+from atlas.core.limits import WORKERS, env_number
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,12 +29,9 @@ CHUNK = 4  # items per task sent to a worker: amortises the pickling of small re
 
 def worker_count() -> int:
     """How many processes the post-compute stages use (``ATLAS_WORKERS``, else the usable CPUs)."""
-    configured = os.environ.get("ATLAS_WORKERS", "").strip()
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            raise AtlasError(f"ATLAS_WORKERS must be a whole number, got {configured!r}") from None
+    configured = env_number("ATLAS_WORKERS", WORKERS)
+    if configured is not None:
+        return configured
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return max(1, len(usable) if usable else (os.cpu_count() or 1))
 

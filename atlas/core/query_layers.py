@@ -7,7 +7,9 @@ none (rows cost ``heads x patches^2`` bytes per image, model and layer: about 0.
 
 from __future__ import annotations
 
+from atlas.core.limits import LAYER
 from ssl_attention.errors import AtlasError
+from ssl_attention.integers import shown, whole_number
 
 SAMPLE_DEFAULT = "last"
 OWN_IMAGES_DEFAULT = "none"
@@ -20,10 +22,13 @@ def parse_query_layers(text: str) -> str:
         return words[0]
     chosen: list[str] = []
     for word in words:
-        if word != "last" and not word.isdigit():
-            raise AtlasError(f"--query-layers: {text!r} is not none, last, all or a comma list of layer "
-                             "numbers (e.g. 11 or 8,11 or 0,last)")
-        word = word if word == "last" else str(int(word))
+        if word != "last":
+            try:
+                word = str(LAYER.check(word))
+            except ValueError as exc:
+                reason = f"layer {exc}" if whole_number(word) is not None else f"{shown(str(text))} is not " \
+                    "none, last, all or a comma list of layer numbers (e.g. 11 or 8,11 or 0,last)"
+                raise AtlasError(f"--query-layers: {reason}") from None
         if word not in chosen:
             chosen.append(word)
     return ",".join(chosen)

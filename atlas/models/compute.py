@@ -40,6 +40,9 @@ class ModelMaps:
         return self.entry.with_maps(self.maps)
 
 
+DEVICES = ("auto", "cpu", "cuda", "mps")  # --device
+
+
 def pick_device(device: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; an unavailable explicit device is an error."""
     if device == "auto":
@@ -51,7 +54,7 @@ def pick_device(device: str) -> torch.device:
         raise AtlasError("--device cuda: no CUDA GPU is available (use --device auto or cpu)")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise AtlasError("--device mps: Apple MPS is not available (use --device auto or cpu)")
-    if device not in ("cpu", "cuda", "mps"):
+    if device not in DEVICES:
         raise AtlasError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
     return torch.device(device)
 

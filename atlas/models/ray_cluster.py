@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from atlas.core.limits import PORT
 from atlas.dataset.stage import ImageRecord
 from ssl_attention.errors import AtlasError
+from ssl_attention.integers import shown, whole_number
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install 'attention-atlas[ray]'"
+PROBE_TIMEOUT = 5.0  # seconds for each step of the probe of a cluster's address (connect, first answer)
+# An HTTP/2 client's connection preface and an empty SETTINGS frame: a Ray head's GCS (a gRPC server)
+# answers with a frame of its own, which starts with a 3-byte length and the type 4 (SETTINGS).
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 
 
 class RayUnavailable(AtlasError):
@@ -30,6 +37,61 @@ def require_ray() -> None:
         import ray.data  # noqa: F401
     except ImportError:
         raise RayUnavailable(INSTALL_HINT) from None
+
+
+def check_address(address: str) -> tuple[str, int] | None:
+    """``--ray``'s value checked before anything runs: None for ``auto`` or ``local``, else the HOST and
+    PORT of ``HOST:PORT`` (``[::1]:PORT`` for IPv6); AtlasError (one line) for anything else."""
+    if address in ("auto", "local"):
+        return None
+    host, sep, port_text = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    port = whole_number(port_text) if sep else None
+    if not host or not all(c.isprintable() and not c.isspace() and c not in "/@?#[]" for c in host) or \
+            port is None or not PORT.low <= port <= PORT.high:
+        raise AtlasError(f"--ray: expected auto, local or HOST:PORT with a port from 1 to 65535 (e.g. "
+                         f"10.0.0.5:6379), got {shown(address)}")
+    return host, port
+
+
+def probe_cluster(address: str) -> None:
+    """Make sure a Ray head answers where ``ray.init(address=address)`` will connect, within seconds:
+    AtlasError (one line) when nothing listens there, the host is unreachable, or what answers is no gRPC
+    server. Ray itself would retry such an address for many minutes without a word. ``local`` starts its
+    own Ray and is not probed."""
+    if address == "local":
+        return
+    target = _dialed(address)
+    if target is None:
+        return
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT) as conn:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", ""):
+                conn.sendall(_HTTP2_HELLO)
+                answer = conn.recv(9)
+                if len(answer) < 4 or answer[3] != 4:
+                    raise AtlasError(f"--ray {address}: what answers at {target} is not a Ray cluster (no gRPC "
+                                     "server; is it the head's GCS port, 6379 by default?)")
+    except (OSError, ValueError) as exc:
+        reason = "no answer in time" if isinstance(exc, socket.timeout) else getattr(exc, "strerror", None) or exc
+        raise AtlasError(f"--ray {address}: no Ray cluster answers at {target} ({reason})") from None
+
+
+def _dialed(address: str) -> str | None:
+    """The HOST:PORT that ``ray.init(address=address)`` connects to (``RAY_ADDRESS`` wins, ``auto`` is the
+    cluster this machine belongs to, localhost is this machine's address), by Ray's own rules where
+    they can be imported; None when that cannot be told."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+    except ImportError:  # pragma: no cover - a Ray without this helper: probe what was given
+        return os.environ.get("RAY_ADDRESS") or (None if address == "auto" else address)
+    try:
+        return canonicalize_bootstrap_address_or_die(address)
+    except (ConnectionError, ValueError, OSError) as exc:
+        raise AtlasError(f"--ray {address}: cannot connect to a Ray cluster ({' '.join(str(exc).split())})") \
+            from None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ label of the dataset ("a photo of a {label}.").
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,8 +39,14 @@ class TargetOptions:
 
 
 def read_prompts(path: Path) -> tuple[str, ...]:
-    """The prompts of ``path``, one per non-empty line; AtlasError (one line) for a bad file."""
+    """The prompts of ``path``, one per non-empty line; AtlasError (one line) for a bad file.
+
+    Only a regular file (or a link to one) is opened: reading a FIFO would wait forever for a writer."""
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "a device or socket"
+            raise AtlasError(f"{path}: the prompts file is {kind}, not a regular file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise AtlasError(f"{path}: prompts file not found") from None

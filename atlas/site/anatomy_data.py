@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from atlas.site.catalog import Catalog
 from atlas.core.manifest import ModelEntry
+from atlas.site.catalog import Catalog
 from ssl_attention.aggregate import Estimate, cluster_by_features
 from ssl_attention.aggregate.anatomy import (
     bootstrap_columns,

@@ -15,8 +15,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from atlas.core.limits import SITE_IMAGES
 from atlas.site.catalog import Catalog
 from ssl_attention.errors import AtlasError
+from ssl_attention.integers import shown, whole_number
 
 GITHUB_PAGES_LIMIT = 1_000_000_000  # bytes: GitHub Pages' published-site limit
 NEAR_LIMIT = 0.8  # share of the limit from which the budget line warns
@@ -26,17 +28,17 @@ def parse_site_images(text: str | int | Path | None) -> int | Path | None:
     """``--site-images`` (or the ``site_images`` key) as a count or a file; ``AtlasError`` (one line) if neither."""
     if text is None or isinstance(text, Path):
         return text
-    if isinstance(text, int) and not isinstance(text, bool):
-        count = text
-    elif isinstance(text, str) and text.strip().isdigit():
-        count = int(text)
-    else:
-        path = Path(str(text))
+    if isinstance(text, str) and whole_number(text) is None:
+        path = Path(text)
         if not path.is_file():
-            raise AtlasError(f"--site-images: {text!r} is neither a positive number of images nor an existing file")
+            raise AtlasError(f"--site-images: {shown(text)} is neither a positive number of images nor an "
+                             "existing file")
         return path
-    if count < 1:
+    count = whole_number(text) if isinstance(text, str) else text
+    if count < SITE_IMAGES.low:
         raise AtlasError(f"--site-images: {count}: publish at least 1 image")
+    if count > SITE_IMAGES.high:
+        raise AtlasError(f"--site-images: {shown(str(text))}: at most {SITE_IMAGES.high:,} images")
     return count
 
 

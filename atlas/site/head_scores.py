@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from atlas.core import layout
-from atlas.site.catalog import Catalog
 from atlas.core.manifest import ImageEntry, ModelEntry
 from atlas.metrics.data import MetricsData
+from atlas.site.catalog import Catalog
 from ssl_attention.methods import get_method
 
 # head statistics the viewer shows (names of npz arrays [layers, heads]), with their unit

@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from atlas.core.build_dir import BuildDir
 from atlas.core import layout
 from atlas.core.atomic import write_bytes_atomic, write_text_atomic
-from atlas.site.catalog import Catalog
+from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ModelEntry
-from atlas.site.map_values import CHUNK, range_chunk
 from atlas.core.pool import parallel_map
+from atlas.site.catalog import Catalog
+from atlas.site.map_values import CHUNK, range_chunk
 from ssl_attention.query_rows import ROWS_ARRAY, SCALE_ARRAY
 
 RENDER_VERSION = 5  # bump when the output of this module changes, to invalidate caches

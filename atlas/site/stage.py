@@ -37,21 +37,22 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import MkDocsException
 from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
-from atlas.core.build_dir import BuildDir
-from atlas.core import layout
+from atlas.core import layout, limits
 from atlas.core.atomic import copy_tree, remove_stale_temp_files
-from atlas.core.page_safety import markdown_text, theme_html
+from atlas.core.build_dir import BuildDir
+from atlas.core.limits import env_number
 from atlas.core.out_dir import record_site, site_records
+from atlas.core.page_safety import markdown_text, theme_html
+from atlas.core.resources import mkdocs_config, templates_dir
 from atlas.core.site_folder import carry_user_files, fingerprint, recover, swap_in
+from atlas.metrics.data import load_metrics
+from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
+from atlas.site.budget import SiteBudget, published
 from atlas.site.catalog import load_catalog
 from atlas.site.head_scores import write_head_scores
-from atlas.metrics.data import load_metrics
 from atlas.site.pages import REPORT_PAGE, copy_metric_files, write_all_pages, write_report_page
 from atlas.site.pages.outside import add_search_entries, place_outside_pages, shell_pattern, write_redirects
-from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
 from atlas.site.render import render_all
-from atlas.core.resources import mkdocs_config, templates_dir
-from atlas.site.budget import SiteBudget, published
 from ssl_attention.errors import AtlasError
 
 HOOKS_FILE = Path(__file__).resolve().with_name("mkdocs_hooks.py")
@@ -250,16 +251,18 @@ def default_source_date_epoch(build_dir: Path) -> int:
     return _EPOCH_BASE + int(digest.hexdigest()[:12], 16) % _EPOCH_DAYS * 86400
 
 
+def given_source_date_epoch() -> int | None:
+    """The user's ``SOURCE_DATE_EPOCH`` (seconds since 1970, ASCII digits), None when unset; AtlasError
+    (one line) for any other value. ``atlas build`` checks it before any model runs."""
+    return env_number("SOURCE_DATE_EPOCH", limits.SOURCE_DATE_EPOCH)
+
+
 @contextmanager
 def source_date_epoch(build_dir: Path) -> Iterator[int]:
     """``SOURCE_DATE_EPOCH`` for the MkDocs build: the user's value, else ``default_source_date_epoch``."""
-    given = os.environ.get("SOURCE_DATE_EPOCH")
+    given = given_source_date_epoch()
     if given is not None:
-        try:
-            value = int(given)
-        except ValueError:
-            raise AtlasError(f"SOURCE_DATE_EPOCH={given!r}: not an integer (seconds since 1970)") from None
-        yield value
+        yield given
         return
     value = default_source_date_epoch(build_dir)
     os.environ["SOURCE_DATE_EPOCH"] = str(value)

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from atlas.metrics.data import MetricsData
 from atlas.site.catalog import Catalog
 from atlas.site.head_scores import HeadScores, head_scores
-from atlas.metrics.data import MetricsData
 from atlas.site.pages.anatomy_pages import write_anatomy_pages
 from atlas.site.pages.atlas_pages import MAX_DRAWN_BOXES, AtlasPages
 from atlas.site.pages.metric_pages import copy_metric_files, write_metric_pages

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from atlas.core import layout
+from atlas.core.manifest import ModelEntry
 from atlas.site.anatomy_charts import HeadDot, head_dot_chart
 from atlas.site.anatomy_data import ModelAnatomy
-from atlas.core.manifest import ModelEntry
 from atlas.site.pages.metric_pages import heat_bin, shown_ci
 from atlas.site.svg_charts import PALETTE, Interval, Series, interval_chart, line_chart
 from ssl_attention.aggregate import Estimate

@@ -8,10 +8,10 @@ from functools import cached_property
 from pathlib import Path
 
 from atlas.core import layout
+from atlas.core.manifest import ImageEntry, ModelEntry
 from atlas.site.anatomy_data import ModelAnatomy, load_anatomy
 from atlas.site.catalog import explained_class, gradcam_target
 from atlas.site.head_scores import HeadScores
-from atlas.core.manifest import ImageEntry, ModelEntry
 from atlas.site.pages.anatomy_pages import cluster_list
 from atlas.site.pages.metric_pages import panel_data
 from atlas.site.pages.writer import PageWriter, json_for_html

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from atlas.core import layout
+from atlas.core.report import read_report
 from atlas.site.catalog import Catalog
 from atlas.site.pages.writer import PageWriter, json_for_html
-from atlas.core.report import read_report
 
 REPORT_PAGE = f"{layout.PAGES_DIR}/report.md"
 

@@ -18,14 +18,14 @@ import jinja2
 from markupsafe import Markup
 
 from atlas.core import layout
-from atlas.site.catalog import Catalog
 from atlas.core.colormaps import COLORMAPS, lut
-from atlas.site.glossary import Glossary, read_definitions
 from atlas.core.manifest import ModelEntry
+from atlas.core.resources import templates_dir
 from atlas.metrics.data import MetricsData
+from atlas.site.catalog import Catalog
+from atlas.site.glossary import Glossary, read_definitions
 from atlas.site.mkdocs_hooks import RAW_HTML_KEY
 from atlas.site.pages.outside import SHELL_BODY, SHELL_TITLE, OutsidePage, shell_folder, shell_src
-from atlas.core.resources import templates_dir
 from ssl_attention.methods import all_methods, get_method
 
 
