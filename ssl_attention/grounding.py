@@ -18,7 +18,7 @@ import numpy as np
 
 from ssl_attention.aggregate.statistics import bootstrap_ci
 from ssl_attention.annotations import Box
-from ssl_attention.metrics import make_target, metric_columns, score_maps
+from ssl_attention.metrics import MapGeometry, metric_columns, score_maps
 from ssl_attention.prompts import label_of_prompt
 
 GROUNDING_METRICS = ("iou@25", "pointing")
@@ -50,12 +50,11 @@ def prompts_by_label(targets: Sequence[str], labels: Iterable[str]) -> dict[str,
 
 
 def ground_image(image: str, model: str, method: str, maps: np.ndarray, targets: Sequence[str],
-                 boxes: Sequence[Box], image_size: tuple[int, int], grid: tuple[int, int],
-                 patch: int) -> list[GroundingRow]:
-    """The grounding rows of one image: ``maps`` [targets, gh, gw], ``image_size`` (W, H)."""
+                 boxes: Sequence[Box], geometry: MapGeometry) -> list[GroundingRow]:
+    """The grounding rows of one image: ``maps`` [targets, gh, gw] lying on the image as ``geometry`` says."""
     rows = []
     for label, index in sorted(prompts_by_label(targets, [b.label for b in boxes]).items()):
-        target = make_target([b for b in boxes if b.label == label], image_size, grid, patch)
+        target = geometry.target([b for b in boxes if b.label == label])
         columns = metric_columns(target)
         values = score_maps(maps[index:index + 1], target)[0]
         for (metric, box, _), value in zip(columns, values.tolist(), strict=True):

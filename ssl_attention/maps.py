@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ssl_attention.attention import vit_attention_maps
+from ssl_attention.capabilities import Capabilities
 from ssl_attention.errors import UnsupportedError
 from ssl_attention.methods import Method, default_only, get_method, get_statistic, method_names
 from ssl_attention.models.base import VisionModel
@@ -31,14 +32,14 @@ def check_request(model: VisionModel, methods: tuple[str, ...], per_head: bool |
             raise UnsupportedError(_why_unsupported(model, method))
 
 
-def unsupported_reason(kind: str, method: str) -> str:
-    """Why a model of ``kind`` ("vit" or "cnn") that lacks ``method`` lacks it."""
-    return get_method(method).missing_reason(kind)
+def unsupported_reason(capabilities: Capabilities, method: str) -> str:
+    """Why a model with ``capabilities`` that lacks ``method`` lacks it (the method's one readable reason)."""
+    return get_method(method).refusal(capabilities)
 
 
 def _why_unsupported(model: VisionModel, method: str) -> str:
     offers = ", ".join(model.methods)
-    reason = unsupported_reason(model.kind, method)
+    reason = unsupported_reason(model.capabilities, method)
     return f"model {model.name} ({model.architecture}) does not support {method}: {reason}; it offers {offers}"
 
 

@@ -5,6 +5,10 @@ per-head maps, the arrays it exports, its label on the pages (which receive the 
 block), its unit of depth, and how it is computed. Adding a method is one ``Method`` entry plus its
 computation (a per-layer attention reduction for ViTs, or a whole-batch function) plus its docs.
 
+Which models offer a method: the model kinds it lists, and its ``requires`` (``Requirement``s of
+``ssl_attention.capabilities``: a CLS token, register tokens, a score to explain), asked of each model's
+``Capabilities``; a model that lacks one is refused with that requirement's reason.
+
 Two ways to compute:
 
 * ``reduction``: for ViTs, a factory called once per batch with the model's ``TokenLayout``; it returns
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ssl_attention.capabilities import CLS_TOKEN, SCORE_TO_EXPLAIN, Capabilities, Requirement
 from ssl_attention.errors import UnsupportedError
 
 if TYPE_CHECKING:
@@ -64,8 +69,7 @@ class Method:
     per_head: bool  # per-head maps exist: ``<name>`` [L, H, gh, gw] beside ``<name>_fused`` [L, gh, gw]
     wrong_kind: str  # why a model of another kind lacks it
     no_heads: str = ""  # why it has no per-head maps (where it has none)
-    needs_cls: bool = False  # offered only by ViTs with a CLS token
-    needs_target: bool = False  # offered only by models with a score to explain (a head or a text tower)
+    requires: tuple[Requirement, ...] = ()  # what else a model needs to offer it (a CLS token, a score to explain)
     default: bool = True  # computed when no --method is given (gradient methods are asked for by name)
     unit: str = "layer"  # what its depth axis counts: "layer", "stage" or "target" (one map per target)
     term: str | None = None  # glossary term of the label, where it is not the label itself
@@ -83,15 +87,15 @@ class Method:
         """The npz array of its per-head maps [L, H, gh, gw], or None."""
         return self.name if self.per_head else None
 
-    def offered_by(self, kind: str, has_cls: bool, has_target: bool = False) -> bool:
-        """Whether a model of ``kind`` (with or without a CLS token, a target to explain) offers this method."""
-        return kind in self.kinds and (has_cls or not self.needs_cls) and (has_target or not self.needs_target)
-
-    def missing_reason(self, kind: str) -> str:
-        """Why a model of ``kind`` that does not offer this method lacks it."""
-        if kind not in self.kinds:
+    def refusal(self, capabilities: Capabilities) -> str:
+        """Why a model with ``capabilities`` does not offer this method (its first unmet need); "" if it does."""
+        if capabilities.kind not in self.kinds:
             return self.wrong_kind
-        return _NO_TARGET if self.needs_target else "it has no CLS token"
+        return next((r.reason for r in self.requires if not r.met_by(capabilities)), "")
+
+    def offered_to(self, capabilities: Capabilities) -> bool:
+        """Whether a model with ``capabilities`` offers this method."""
+        return not self.refusal(capabilities)
 
     def reduction_factory(self) -> Reduction | None:
         """The per-layer reduction factory (imported on first use when given as a reference)."""
@@ -114,12 +118,10 @@ def _resolve(target: Callable | str | None) -> Callable | None:
 
 
 _NOT_A_VIT = "it is a CNN without attention"
-_NO_TARGET = ("it has no score to explain (relevance needs a classifier head or a CLIP/SigLIP text tower; "
-              "a self-supervised backbone has no scalar to explain)")
 _RELEVANCE = "ssl_attention.relevance"
 
 METHODS: tuple[Method, ...] = (
-    Method("cls", "CLS attention", kinds=("vit",), per_head=True, needs_cls=True, wrong_kind=_NOT_A_VIT,
+    Method("cls", "CLS attention", kinds=("vit",), per_head=True, requires=(CLS_TOKEN,), wrong_kind=_NOT_A_VIT,
            reduction="ssl_attention.attention:cls_reduction"),
     Method("mean", "mean attention received", kinds=("vit",), per_head=True, wrong_kind=_NOT_A_VIT,
            term="mean attention", reduction="ssl_attention.attention:mean_reduction"),
@@ -128,11 +130,11 @@ METHODS: tuple[Method, ...] = (
     Method("gradcam", "Grad-CAM", kinds=("cnn",), per_head=False, wrong_kind="Grad-CAM is implemented for CNNs only",
            no_heads="a CNN has no heads", unit="stage", compute="ssl_attention.gradcam:gradcam_maps",
            extra_arrays=("gradcam_class",)),
-    Method("relevance", "relevance", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT, needs_target=True,
-           default=False, no_heads="it fuses all heads", unit="target", compute=f"{_RELEVANCE}:relevance_maps",
-           extra_arrays=("relevance_class",)),
+    Method("relevance", "relevance", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT,
+           requires=(SCORE_TO_EXPLAIN,), default=False, no_heads="it fuses all heads", unit="target",
+           compute=f"{_RELEVANCE}:relevance_maps", extra_arrays=("relevance_class",)),
     Method("gradcam_vit", "Grad-CAM (ViT)", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT,
-           needs_target=True, default=False, no_heads="it weights channels, not heads", unit="target",
+           requires=(SCORE_TO_EXPLAIN,), default=False, no_heads="it weights channels, not heads", unit="target",
            term="ViT Grad-CAM", compute=f"{_RELEVANCE}:gradcam_vit_maps", extra_arrays=("gradcam_vit_class",)),
 )
 
@@ -160,9 +162,9 @@ def get_method(name: str) -> Method:
     raise UnsupportedError(f"unknown method {name!r}; methods are {known}")
 
 
-def methods_for(kind: str, has_cls: bool, has_target: bool = False) -> tuple[str, ...]:
-    """The methods a model of ``kind`` (with or without a CLS token, a target to explain) offers, in order."""
-    return tuple(m.name for m in all_methods() if m.offered_by(kind, has_cls, has_target))
+def methods_for(capabilities: Capabilities) -> tuple[str, ...]:
+    """The methods a model with ``capabilities`` offers, in registry order."""
+    return tuple(m.name for m in all_methods() if m.offered_to(capabilities))
 
 
 def default_only(names: Any) -> tuple[str, ...]:
@@ -204,9 +206,9 @@ class Statistic:
     reduction: Reduction | str
     needs_prefix: bool = False  # exported only by ViTs with a CLS token or registers
 
-    def offered_by(self, kind: str, has_prefix: bool) -> bool:
-        """Whether a model of ``kind`` (with or without CLS/register tokens) exports this statistic."""
-        return kind == "vit" and (has_prefix or not self.needs_prefix)
+    def offered_to(self, capabilities: Capabilities) -> bool:
+        """Whether a model with ``capabilities`` exports this statistic (ViTs; some need CLS or registers)."""
+        return capabilities.kind == "vit" and (capabilities.prefix or not self.needs_prefix)
 
     def reduction_factory(self) -> Reduction:
         """The per-layer step factory, called with the model's ``TokenLayout``."""
@@ -245,6 +247,6 @@ def get_statistic(name: str) -> Statistic:
     raise UnsupportedError(f"unknown statistic {name!r}; statistics are {known}")
 
 
-def statistics_for(kind: str, has_cls_or_registers: bool) -> tuple[str, ...]:
-    """The statistics a model of ``kind`` (with or without CLS/register tokens) exports, in registry order."""
-    return tuple(s.name for s in all_statistics() if s.offered_by(kind, has_cls_or_registers))
+def statistics_for(capabilities: Capabilities) -> tuple[str, ...]:
+    """The statistics a model with ``capabilities`` exports, in registry order."""
+    return tuple(s.name for s in all_statistics() if s.offered_to(capabilities))

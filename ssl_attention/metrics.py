@@ -25,13 +25,22 @@ Edge cases (never an exception for map values):
   metrics are still computed with the tie-break rules, exactly as the page shows them.
 * An image without boxes gives no scores at all (an empty list: rows are absent, not NaN).
 * Boxes are clamped to the image first, so parts outside the image never count.
+
+The metrics are registered in ``METRICS`` (read it through :func:`all_metrics`), as the methods are in
+``ssl_attention.methods``: each ``Metric`` entry has its exported name, how a stack of maps is scored
+(``score``, reading the parts every metric shares off a :class:`MapStack`), its direction and its chance
+level (``chance``: the value of the uniform baseline). The column order of :func:`score_maps`, the names of
+:class:`MetricConfig` and the uniform baseline all follow the registry; adding a metric is one entry plus
+its score and chance functions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -60,18 +69,12 @@ class MetricConfig:
     box_percents: tuple[float, ...] = (25,)
 
     def names(self) -> list[str]:
-        """Names of the whole-image metrics, in output order."""
-        return [
-            *(f"iou@{p:g}" for p in self.percents),
-            f"iou_mass@{self.mass * 100:g}",
-            "coverage",
-            "pointing",
-            f"pointing@{self.tolerance_px:g}px",
-        ]
+        """Names of the whole-image metrics, in output order (the registry's)."""
+        return [name for metric in all_metrics() if not metric.per_box for name, _ in metric.columns(self)]
 
     def box_names(self) -> list[str]:
-        """Names of the per-box metrics, in output order."""
-        return [*(f"box_iou@{p:g}" for p in self.box_percents), "box_coverage"]
+        """Names of the per-box metrics, in output order (the registry's)."""
+        return [name for metric in all_metrics() if metric.per_box for name, _ in metric.columns(self)]
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,20 @@ def make_target(
     )
 
 
+@dataclass(frozen=True)
+class MapGeometry:
+    """Where a model's maps lie on one image: the image's size ``(W, H)``, the map grid ``(gh, gw)`` and the
+    input pixels per cell side."""
+
+    image_size: tuple[int, int]
+    grid: tuple[int, int]
+    patch: int
+
+    def target(self, boxes: Sequence[Box], config: MetricConfig | None = None) -> Target:
+        """:func:`make_target` of ``boxes`` on this geometry."""
+        return make_target(boxes, self.image_size, self.grid, self.patch, config)
+
+
 def _cell_counts(mask: np.ndarray, patch: int) -> np.ndarray:
     """Number of True pixels in each ``patch x patch`` block, row-major over the cells."""
     h, w = mask.shape
@@ -163,7 +180,222 @@ def _points_in_boxes(
     return hit
 
 
+# ----------------------------------------------------------------------------- the registry
+
+
+class MapStack:
+    """A stack of maps ``[K, gh, gw]`` scored against one target: the parts the metrics share, each
+    computed once (on first use). Regions: 0 is the union of the boxes, ``b + 1`` the box ``b`` alone."""
+
+    def __init__(self, maps: np.ndarray, target: Target) -> None:
+        self.target = target
+        self.k, self.n = maps.shape[0], target.n_cells
+        self.flat = maps.reshape(self.k, self.n)
+        rank = np.asarray(self.flat, dtype=np.float32).copy()
+        rank[np.isnan(rank)] = -np.inf
+        self.rank = rank  # NaN ranks as -inf
+        self.order = descending_rows(rank)
+        self.best = np.take_along_axis(rank, self.order[:, :1], axis=1)  # [K, 1] each map's maximum
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        """[1 + boxes, cells] input pixels of each region under each cell."""
+        return np.vstack([self.target.union_counts[None, :], self.target.box_counts]).astype(np.int64)
+
+    @cached_property
+    def areas(self) -> np.ndarray:
+        """[1 + boxes] input pixels of each region."""
+        return self.counts.sum(axis=1)
+
+    @cached_property
+    def cumulative(self) -> np.ndarray:
+        """[1 + boxes, K, cells read] region pixels under the first j + 1 cells in rank order (as deep as
+        the top-p rules of the config read)."""
+        cfg = self.target.config
+        deepest = max(top_k(self.n, p) for p in (*cfg.percents, *cfg.box_percents))
+        return np.cumsum(self.counts[:, self.order[:, :deepest]], axis=2)
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """[K, cells] the mass of each cell (``mass_value_rows``)."""
+        return mass_value_rows(self.flat)
+
+    @cached_property
+    def positive(self) -> np.ndarray:
+        """[K] whether the map has positive mass."""
+        return self.weights.sum(axis=1) > 0
+
+    @cached_property
+    def coverage(self) -> np.ndarray:
+        """[K, 1 + boxes] share of the mass inside each region (NaN without positive mass)."""
+        total, positive = self.weights.sum(axis=1), self.positive
+        coverage = np.full((self.k, self.counts.shape[0]), math.nan)
+        # einsum, not ``@``: no BLAS threads (which oversubscribe the cores when the stage runs one process
+        # per core) and the same sums whatever the stack size
+        inside = np.einsum("kn,bn->kb", self.weights[positive], self.counts.astype(np.float64))
+        coverage[positive] = inside / self.target.cell_pixels / total[positive, None]
+        return coverage
+
+    @cached_property
+    def maxima(self) -> np.ndarray:
+        """[K, cells] the cells tied at each map's maximum."""
+        return self.rank == self.best
+
+
+MetricScore = Callable[[MapStack, int, Any], np.ndarray]  # (stack, region, parameter value) -> float64 [K]
+MetricChance = Callable[[Target, int, Any], float]  # (target, region, parameter value) -> the chance level
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One alignment metric, as the scorer, the exports and the pages know it.
+
+    ``name`` is the exported name; a metric with a ``param`` (a ``MetricConfig`` field) has one column per
+    value of that field, named by filling the value into ``name`` (``"{:g}"``; ``"{percent:g}"`` for the
+    value x 100). ``score`` scores a whole stack against one region; ``chance`` is its value for a uniform
+    map whose cells are picked at random (the ``uniform`` baseline).
+    """
+
+    name: str
+    score: MetricScore
+    chance: MetricChance
+    description: str = ""
+    higher_is_better: bool = True
+    per_box: bool = False  # scored against each box alone (regions 1, 2, ...), not the union of the boxes
+    param: str = ""  # the MetricConfig field whose values it is computed at ("": one column)
+
+    def columns(self, config: MetricConfig) -> list[tuple[str, Any]]:
+        """(exported name, parameter value) of each of its columns under ``config``."""
+        if not self.param:
+            return [(self.name, None)]
+        values = getattr(config, self.param)
+        values = tuple(values) if isinstance(values, tuple | list) else (values,)
+        return [(self.name.format(value, percent=value * 100), value) for value in values]
+
+
+def _region_area(target: Target, region: int) -> float:
+    """Share of the input pixels inside ``region`` (the box-area fraction)."""
+    counts = target.union_counts if region == 0 else target.box_counts[region - 1]
+    return counts.sum() / (target.n_cells * target.cell_pixels)
+
+
+def top_percent_iou(stack: MapStack, region: int, percent: float) -> np.ndarray:
+    """IoU of the top ``percent`` % cells with the region."""
+    kept = top_k(stack.n, percent)
+    inter = stack.cumulative[region, :, kept - 1]
+    return inter / (kept * stack.target.cell_pixels + stack.areas[region] - inter)
+
+
+def top_percent_chance(target: Target, region: int, percent: float) -> float:
+    """:func:`chance_iou` of the share of cells the top-p rule keeps."""
+    n = target.n_cells
+    return chance_iou(_region_area(target, region), top_k(n, percent) / n)
+
+
+def mass_iou(stack: MapStack, region: int, mass: float) -> np.ndarray:
+    """IoU of the cells of the mass rule with the region (NaN without positive mass)."""
+    kept = mass_threshold_masks(stack.weights, mass, (stack.rank, stack.order))
+    counts, cell = stack.counts[region], stack.target.cell_pixels
+    inter = (kept * counts[None, :]).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = inter / (kept.sum(axis=1) * cell + counts.sum() - inter)
+    return np.where(stack.positive, iou, math.nan)
+
+
+def mass_chance(target: Target, region: int, mass: float) -> float:
+    """:func:`chance_iou` of the share of cells the mass rule keeps of a constant map."""
+    n = target.n_cells
+    return chance_iou(_region_area(target, region), mass_threshold_mask(np.ones(n), mass).sum() / n)
+
+
+def coverage(stack: MapStack, region: int, _value: Any = None) -> np.ndarray:
+    """Share of the attention mass inside the region."""
+    return stack.coverage[:, region]
+
+
+def coverage_chance(target: Target, region: int, _value: Any = None) -> float:
+    """The region's share of the pixels."""
+    return _region_area(target, region)
+
+
+def pointing(stack: MapStack, _region: int, _value: Any = None) -> np.ndarray:
+    """Share of the tied maxima whose cell centre lies in a box (``Target.hit``)."""
+    return (stack.maxima & stack.target.hit).sum(1) / stack.maxima.sum(1)
+
+
+def pointing_chance(target: Target, _region: int, _value: Any = None) -> float:
+    """Share of the cell centres in a box (every cell of a constant map is a tied maximum)."""
+    return float(target.hit.mean())
+
+
+def pointing_near(stack: MapStack, _region: int, _tolerance: float) -> np.ndarray:
+    """Share of the tied maxima whose cell centre lies within the tolerance of a box (``Target.hit_tolerant``:
+    the target was made with the config's ``tolerance_px``)."""
+    return (stack.maxima & stack.target.hit_tolerant).sum(1) / stack.maxima.sum(1)
+
+
+def pointing_near_chance(target: Target, _region: int, _tolerance: float) -> float:
+    """Share of the cell centres within the tolerance of a box."""
+    return float(target.hit_tolerant.mean())
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("iou@{:g}", top_percent_iou, top_percent_chance, "IoU of the top p % cells with the boxes",
+           param="percents"),
+    Metric("iou_mass@{percent:g}", mass_iou, mass_chance, "IoU of the mass-rule cells with the boxes",
+           param="mass"),
+    Metric("coverage", coverage, coverage_chance, "share of the attention mass inside the boxes"),
+    Metric("pointing", pointing, pointing_chance, "the maximum's cell centre lies in a box"),
+    Metric("pointing@{:g}px", pointing_near, pointing_near_chance, "the maximum's cell centre lies near a box",
+           param="tolerance_px"),
+    Metric("box_iou@{:g}", top_percent_iou, top_percent_chance, "IoU of the top p % cells with one box",
+           per_box=True, param="box_percents"),
+    Metric("box_coverage", coverage, coverage_chance, "share of the attention mass inside one box", per_box=True),
+)
+
+
+def all_metrics() -> tuple[Metric, ...]:
+    """Every registered metric, in the registry's order (the order of the columns, rows and tables).
+
+    Read the table through this function, never by importing ``METRICS``: a test or a plugin may extend it.
+    """
+    return METRICS
+
+
+def metric_named(name: str, config: MetricConfig | None = None) -> Metric | None:
+    """The registered metric that exports the column ``name`` under ``config`` (default: the defaults)."""
+    config = config or MetricConfig()
+    return next((m for m in all_metrics() if any(n == name for n, _ in m.columns(config))), None)
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of the metric column ``name`` is better (True for a name the registry lacks)."""
+    metric = metric_named(name)
+    return metric is None or metric.higher_is_better
+
+
 # ----------------------------------------------------------------------------- scoring
+
+
+class Column(NamedTuple):
+    """One column of :func:`score_maps`: a registered metric at one parameter value and one region."""
+
+    metric: Metric
+    value: Any  # the metric's parameter value (None without a parameter)
+    region: int  # 0: the union of the boxes, b + 1: box b
+    name: str
+    box: int | None = None
+    label: str = ""
+
+
+def columns_of(target: Target) -> list[Column]:
+    """The columns of :func:`score_maps`: the whole-image metrics, then each box's (none without boxes)."""
+    if not target.boxes:
+        return []
+    cfg, metrics = target.config, all_metrics()
+    whole = [Column(m, value, 0, name) for m in metrics if not m.per_box for name, value in m.columns(cfg)]
+    return whole + [Column(m, value, b + 1, name, b, box.label) for b, box in enumerate(target.boxes)
+                    for m in metrics if m.per_box for name, value in m.columns(cfg)]
 
 
 def score_map(m: np.ndarray, target: Target) -> list[Score]:
@@ -187,63 +419,18 @@ def score_maps(maps: np.ndarray, target: Target) -> np.ndarray:
     maps = np.asarray(maps)
     if maps.ndim != 3 or maps.shape[1:] != target.grid:
         raise ValueError(f"maps of shape {maps.shape} do not match [K, {target.grid[0]}, {target.grid[1]}]")
-    k, n, cfg, cell = maps.shape[0], target.n_cells, target.config, target.cell_pixels
     if not target.boxes:
-        return np.empty((k, 0))
-    flat = maps.reshape(k, n)
-    rank = np.asarray(flat, dtype=np.float32).copy()
-    rank[np.isnan(rank)] = -np.inf
-    order = descending_rows(rank)
-    best = np.take_along_axis(rank, order[:, :1], axis=1)
-    counts = np.vstack([target.union_counts[None, :], target.box_counts]).astype(np.int64)  # [1+B, n]
-    areas = counts.sum(axis=1)
-    deepest = max(top_k(n, p) for p in (*cfg.percents, *cfg.box_percents))  # the top-p rules read no further
-    cumulative = np.cumsum(counts[:, order[:, :deepest]], axis=2)  # [1+B, K, deepest]: box pixels, first j+1 cells
-
-    def top_iou(p: float, which: int) -> np.ndarray:
-        kept = top_k(n, p)
-        inter = cumulative[which, :, kept - 1]
-        return inter / (kept * cell + areas[which] - inter)
-
-    weights = mass_value_rows(flat)
-    total = weights.sum(axis=1)
-    positive = total > 0
-    coverage = np.full((k, counts.shape[0]), math.nan)
-    # einsum, not ``@``: no BLAS threads (which oversubscribe the cores when the stage runs one process
-    # per core) and the same sums whatever the stack size
-    inside = np.einsum("kn,bn->kb", weights[positive], counts.astype(np.float64))
-    coverage[positive] = inside / cell / total[positive, None]
-    maxima = rank == best
-    columns = [top_iou(p, 0) for p in cfg.percents]
-    columns += [_mass_iou(weights, positive, counts[0], cell, cfg.mass, (rank, order)), coverage[:, 0]]
-    columns += [(maxima & target.hit).sum(1) / maxima.sum(1), (maxima & target.hit_tolerant).sum(1) / maxima.sum(1)]
-    for b in range(len(target.boxes)):
-        columns += [top_iou(p, b + 1) for p in cfg.box_percents]
-        columns.append(coverage[:, b + 1])
+        return np.empty((maps.shape[0], 0))
+    stack = MapStack(maps, target)
+    columns = [c.metric.score(stack, c.region, c.value) for c in columns_of(target)]
     values = np.stack(columns, axis=1).astype(np.float64)
-    values[best[:, 0] == -np.inf] = math.nan  # no value above -inf: all NaN / -inf
+    values[stack.best[:, 0] == -np.inf] = math.nan  # no value above -inf: all NaN / -inf
     return values
 
 
 def metric_columns(target: Target) -> list[tuple[str, int | None, str]]:
     """(metric, box index or None, box label) of each column of :func:`score_maps` (none without boxes)."""
-    if not target.boxes:
-        return []
-    cfg = target.config
-    columns: list[tuple[str, int | None, str]] = [(name, None, "") for name in cfg.names()]
-    for b, box in enumerate(target.boxes):
-        columns += [(name, b, box.label) for name in cfg.box_names()]
-    return columns
-
-
-def _mass_iou(weights: np.ndarray, positive: np.ndarray, counts: np.ndarray, cell: int, mass: float,
-              sorted_as: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """IoU of the mass-rule cells of each row of ``weights`` (NaN for rows without positive mass)."""
-    kept = mass_threshold_masks(weights, mass, sorted_as)
-    inter = (kept * counts[None, :]).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = inter / (kept.sum(axis=1) * cell + counts.sum() - inter)
-    return np.where(positive, iou, math.nan)
+    return [(c.name, c.box, c.label) for c in columns_of(target)]
 
 
 def _scores(target: Target, values: np.ndarray) -> list[Score]:
@@ -252,27 +439,10 @@ def _scores(target: Target, values: np.ndarray) -> list[Score]:
 
 
 def uniform_scores(target: Target) -> list[Score]:
-    """Baseline "uniform / random": a constant map whose cells are picked at random.
-
-    IoUs use :func:`chance_iou` with the selected fraction of the same rule (``k/n`` for top-p, the
-    share kept by the mass rule on a constant map); coverage is the box-area fraction; pointing is the
-    share of cell centres that hit (every cell is a tied maximum).
-    """
-    if not target.boxes:
-        return []
-    cfg, n = target.config, target.n_cells
-    pixels = n * target.cell_pixels
-    mass_fraction = mass_threshold_mask(np.ones(n), cfg.mass).sum() / n
-
-    def area(counts: np.ndarray) -> float:
-        return counts.sum() / pixels
-
-    values = [chance_iou(area(target.union_counts), top_k(n, p) / n) for p in cfg.percents]
-    values += [chance_iou(area(target.union_counts), mass_fraction), area(target.union_counts)]
-    values += [float(target.hit.mean()), float(target.hit_tolerant.mean())]
-    for counts in target.box_counts:
-        values += [chance_iou(area(counts), top_k(n, p) / n) for p in cfg.box_percents]
-        values.append(area(counts))
+    """Baseline "uniform / random": a constant map whose cells are picked at random, i.e. each metric's
+    registered chance level (IoUs: :func:`chance_iou` of the share of cells the rule keeps; coverage: the
+    box-area fraction; pointing: the share of cell centres that hit, as every cell is a tied maximum)."""
+    values = [c.metric.chance(target, c.region, c.value) for c in columns_of(target)]
     return _scores(target, np.asarray(values, dtype=np.float64))
 
 

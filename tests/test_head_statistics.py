@@ -14,6 +14,7 @@ import torch
 from atlas.core.manifest import ModelEntry
 from atlas.dataset.stage import sample_paths
 from atlas.models.cache import cache_key, write_maps
+from ssl_attention.capabilities import Capabilities
 from ssl_attention.head_statistics import distance_reduction, entropy_reduction, prefix_mass_reduction
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import TokenLayout, all_statistics, get_statistic, statistics_for
@@ -25,9 +26,10 @@ PREFIX_STATISTICS = {"prefix_mass", "prefix_norm"}
 
 
 def test_the_registry_describes_every_statistic():
-    assert statistics_for("vit", True) == ("distance", "entropy", "prefix_mass", "token_norm", "prefix_norm")
-    assert statistics_for("vit", False) == ("distance", "entropy", "token_norm")
-    assert statistics_for("cnn", False) == ()
+    assert statistics_for(Capabilities("vit", cls=True)) == ("distance", "entropy", "prefix_mass", "token_norm",
+                                                             "prefix_norm")
+    assert statistics_for(Capabilities("vit")) == ("distance", "entropy", "token_norm")
+    assert statistics_for(Capabilities("cnn")) == ()
     assert {s.name for s in all_statistics() if s.needs_prefix} == PREFIX_STATISTICS
     assert get_statistic("token_norm").axes == ("layer", "row", "col")
 
@@ -103,7 +105,7 @@ def test_distance_is_in_pixels_between_patch_centres_row_major():
 def test_statistics_change_the_cache_key():
     """An npz cached before the statistics existed (or with others) is recomputed."""
     entry = ModelEntry(name="m", checkpoint="c", weights="random", kind="vit", layers=2, grid=(2, 3),
-                       methods=("mean",), statistics=statistics_for("vit", True))
+                       methods=("mean",), statistics=statistics_for(Capabilities("vit", cls=True)))
     assert cache_key("0" * 64, entry) != cache_key("0" * 64, replace(entry, statistics=()))
 
 
@@ -113,8 +115,8 @@ def test_a_build_exports_the_statistics_with_the_documented_shapes(tiny_checkpoi
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "maps" / "manifest.json").read_text())
     entries = {m["name"]: m for m in manifest["models"]}
-    assert entries["d"]["statistics"] == list(statistics_for("vit", True))
-    assert entries["s"]["statistics"] == list(statistics_for("vit", False))
+    assert entries["d"]["statistics"] == list(statistics_for(Capabilities("vit", cls=True)))
+    assert entries["s"]["statistics"] == list(statistics_for(Capabilities("vit")))
     assert entries["r"]["statistics"] == []
     for name in ("d", "s"):
         entry = entries[name]
@@ -135,7 +137,7 @@ def test_a_build_exports_the_statistics_with_the_documented_shapes(tiny_checkpoi
     result = _small_build(tiny_checkpoints, tmp_path, models, "--image-size", "16x24")
     assert result.exit_code == 0, result.output
     with np.load(tmp_path / "maps" / "d" / "chelsea.npz") as npz:
-        assert set(statistics_for("vit", True)) <= set(npz.files)
+        assert set(statistics_for(Capabilities("vit", cls=True))) <= set(npz.files)
 
 
 def _strip_statistics(maps_dir, model: str, image: str) -> None:

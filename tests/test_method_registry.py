@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import ssl_attention.methods as registry
 from atlas.cli import app
 from atlas.dataset.stage import sample_paths
+from ssl_attention.capabilities import Capabilities
 from ssl_attention.images import image_id, load_image
 from ssl_attention.methods import Method, TokenLayout, get_method, method_names, methods_for
 from ssl_attention.models import ModelRequest, load_model
@@ -38,10 +39,10 @@ def toy_method(monkeypatch):
 
 def test_the_registry_describes_every_method():
     assert method_names() == ("cls", "mean", "rollout", "gradcam", "relevance", "gradcam_vit")
-    assert methods_for("vit", True) == ("cls", "mean", "rollout")
-    assert methods_for("vit", False, has_target=True) == ("mean", "rollout", "relevance", "gradcam_vit")
-    assert methods_for("vit", False) == ("mean", "rollout")
-    assert methods_for("cnn", False) == ("gradcam",)
+    assert methods_for(Capabilities("vit", cls=True)) == ("cls", "mean", "rollout")
+    assert methods_for(Capabilities("vit", text_tower=True)) == ("mean", "rollout", "relevance", "gradcam_vit")
+    assert methods_for(Capabilities("vit")) == ("mean", "rollout")
+    assert methods_for(Capabilities("cnn")) == ("gradcam",)
     assert get_method("cls").fused_array == "cls_fused" and get_method("rollout").head_array is None
     assert get_method("gradcam").unit == "stage" and get_method("relevance").unit == "target"
 

@@ -17,6 +17,7 @@ from atlas.core.atomic import write_text_atomic
 from atlas.core.build_dir import MANIFEST_FILE
 from atlas.core.layout import slug
 from ssl_attention.annotations import Box
+from ssl_attention.capabilities import Capabilities
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import get_method, in_order, target_methods
 
@@ -136,6 +137,13 @@ class ModelEntry:
     def random(self) -> bool:
         """Whether the model ran with randomly initialised weights (its maps are meaningless)."""
         return self.weights == "random"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The model's capabilities as far as the entry records them (a classifier head or text tower only
+        where a gradient method explained it)."""
+        return Capabilities(self.kind, cls=self.has_cls, registers=self.num_registers,
+                            classifier=self.target_kind == "class", text_tower=self.target_kind == "prompt")
 
     @property
     def head_methods(self) -> tuple[str, ...]:

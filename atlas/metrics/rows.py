@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ssl_attention.aggregate import CSV_COLUMNS, Index, MetricRow, read_metrics_csv
+from ssl_attention.metrics import higher_is_better
 
 PARQUET = importlib.util.find_spec("pyarrow") is not None
 SUFFIX = ".parquet" if PARQUET else ".csv.gz"
@@ -190,6 +191,7 @@ def image_panel(blocks: list[ScoreBlock], names: list[str], primary: str) -> dic
     ``b`` and ``p`` (every head's ``primary``, for the inspector) where the method has heads.
     """
     baselines, methods = {}, {}
+    sign = 1.0 if higher_is_better(primary) else -1.0  # the best head: the lowest of a lower-is-better metric
     for b in sorted(blocks, key=lambda b: b.method):
         at = {metric: j for j, (metric, box, _) in enumerate(b.columns) if box is None}
         rows = {key: i for i, key in enumerate(b.keys)}
@@ -207,7 +209,8 @@ def image_panel(blocks: list[ScoreBlock], names: list[str], primary: str) -> dic
             heads = sorted(int(h) for key_layer, h in b.keys if key_layer == layer and h.isdigit())
             scores = [_csv_value(b.values[rows[(layer, str(h))], at[primary]]) if primary in at else None
                       for h in heads]
-            best = max(range(len(heads)), key=lambda i: (scores[i] is not None, scores[i] or 0.0, -i), default=None)
+            best = max(range(len(heads)), key=lambda i: (scores[i] is not None, sign * (scores[i] or 0.0), -i),
+                       default=None)
             if best is not None and scores[best] is not None:
                 entry.update(h=heads[best], b=values(rows[(layer, str(heads[best]))]))
             if heads and primary in at:

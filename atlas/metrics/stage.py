@@ -40,6 +40,7 @@ from atlas.metrics.rows import (
     image_panel,
     write_rows,
 )
+from atlas.metrics.summary import Summary
 from ssl_attention.aggregate import (
     FUSED,
     Index,
@@ -53,90 +54,115 @@ from ssl_attention.aggregate.clustering import head_gram, similarity_from_gram
 from ssl_attention.aggregate.statistics import DEFAULT_BOX_METRIC, DEFAULT_PRIMARY
 from ssl_attention.grounding import GroundingRow, ground_image, summarise_grounding
 from ssl_attention.methods import get_method
-from ssl_attention.metrics import Target, baseline_scores, make_target, metric_columns, score_maps
+from ssl_attention.metrics import MapGeometry, Target, baseline_scores, metric_columns, score_maps
 
 SIMILARITY_CLUSTERS = 4
 
 
 @dataclass
 class MetricsReport:
-    """What the metrics stage wrote."""
+    """What the metrics stage wrote, and the summary it wrote (None when no image has boxes)."""
 
     rows: int = 0
     images_with_boxes: int = 0
     files: list[Path] = field(default_factory=list)
     format: str = FORMAT  # of the per-image rows
+    summary: Summary | None = None
 
 
-def compute_metrics(build_dir: Path) -> MetricsReport:
+@dataclass
+class _Scored:
+    """Everything the stage gathers from the scored pairs, per model in manifest order."""
+
+    index: Index = field(default_factory=dict)  # whole-image values (``ssl_attention.aggregate.Index``)
+    blocks: dict[str, list[ScoreBlock]] = field(default_factory=dict)
+    grams: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> method -> [L, H, H]
+    grounding: list[GroundingRow] = field(default_factory=list)
+    panels: dict[str, dict[str, dict]] = field(default_factory=dict)  # model -> image -> panel
+
+
+def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> MetricsReport:
     """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out.
 
+    ``manifest``: the build's manifest as the models stage wrote it (default: read from ``build_dir/maps``).
     Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
     """
     paths = BuildDir(build_dir)
-    maps_dir = paths.maps
-    manifest = Manifest.load(maps_dir)
+    manifest = Manifest.load(paths.maps) if manifest is None else manifest
     boxed = {image.id: image for image in manifest.images if image.boxes}
-    out_dir = paths.metrics
-    summary_path = paths.summary
-    summary_path.unlink(missing_ok=True)  # from here until the new summary is written: no metrics
+    paths.summary.unlink(missing_ok=True)  # from here until the new summary is written: no metrics
     report = MetricsReport(images_with_boxes=len(boxed))
     if not boxed:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(paths.metrics, ignore_errors=True)
         return report
-    out_dir.mkdir(parents=True, exist_ok=True)
-    index: Index = {}
-    blocks_of: dict[str, list[ScoreBlock]] = {}
-    similarity_grams: dict[str, dict] = {}
-    grounding: list[GroundingRow] = []
-    panels: dict[str, dict[str, dict]] = {}
-    tasks = {model.name: _pair_tasks(model, boxed, maps_dir) for model in manifest.models}
-    scored = parallel_map(_score_pair, [task for model in manifest.models for task in tasks[model.name]])
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-rows") as writer:  # a model's rows are
-        written = []  # written while the pool scores the next model (pyarrow and zlib release the GIL)
-        for model in manifest.models:
-            blocks: list[ScoreBlock] = []
-            grams: dict[str, np.ndarray] = {}
-            panels[model.name] = {}
-            for (_, image, _), (pair_blocks, pair_grounding, pair_grams, panel) in zip(
-                    tasks[model.name], itertools.islice(scored, len(tasks[model.name])), strict=True):
-                blocks += pair_blocks
-                grounding += pair_grounding
-                panels[model.name][image.id] = panel
-                for method, gram in pair_grams.items():  # summed in image order, whatever the worker count
-                    grams[method] = grams[method] + gram if method in grams else gram
-            path = out_dir / f"{model.name}{SUFFIX}"
-            written.append(writer.submit(_write_model_rows, model.name, blocks, path))
-            report.files.append(path)
-            add_to_index(index, model.name, blocks)
-            blocks_of[model.name], similarity_grams[model.name] = blocks, grams
-        report.rows = sum(future.result() for future in written)
-    images = {b.image for blocks in blocks_of.values() for b in blocks}
-    summary = summarise_index(index, lambda select: _label_rows(blocks_of, select), len(images))
+    paths.metrics.mkdir(parents=True, exist_ok=True)
+    scored = _score_models(manifest, boxed, paths, report)
+    images = {b.image for blocks in scored.blocks.values() for b in blocks}
+    summary = summarise_index(scored.index, lambda select: _label_rows(scored.blocks, select), len(images))
     summary["head_similarity"] = [s for model in manifest.models
-                                  for s in _similarity(model.name, index, similarity_grams[model.name])]
-    summary["text_grounding"] = summarise_grounding(grounding)
-    panels_path = out_dir / PANELS_FILE
-    write_via_temp(panels_path, lambda tmp: tmp.write_text(json.dumps(panels, allow_nan=False), encoding="utf-8"))
-    report.files.append(panels_path)
-    for model, blocks in blocks_of.items():
-        heads = head_values(blocks, summary["primary_metric"])
-        if heads:
-            path = out_dir / f"{model}{HEADS_SUFFIX}"
-            write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
-            report.files.append(path)
-    for stale in sorted(set(out_dir.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
+                                  for s in _similarity(model.name, scored.index, scored.grams[model.name])]
+    summary["text_grounding"] = summarise_grounding(scored.grounding)
+    _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
+    for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
             shutil.rmtree(stale)
         else:
             stale.unlink()
-    write_via_temp(summary_path, lambda tmp: write_summary_json(summary, tmp))
-    report.files.append(summary_path)
+    write_via_temp(paths.summary, lambda tmp: write_summary_json(summary, tmp))
+    report.files.append(paths.summary)
+    report.summary = Summary.from_json(summary)
     return report
 
 
+def _score_models(manifest: Manifest, boxed: dict[str, ImageEntry], paths: BuildDir,
+                  report: MetricsReport) -> _Scored:
+    """Score every (model, boxed image) pair on the process pool; each model's rows are written (and
+    counted in ``report``) while the pool scores the next model (pyarrow and zlib release the GIL)."""
+    scored = _Scored()
+    tasks = {model.name: _pair_tasks(model, boxed, paths.maps) for model in manifest.models}
+    results = parallel_map(_score_pair, [task for model in manifest.models for task in tasks[model.name]])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-rows") as writer:
+        written = []
+        for model in manifest.models:
+            blocks: list[ScoreBlock] = []
+            grams: dict[str, np.ndarray] = {}
+            scored.panels[model.name] = {}
+            for (_, image, _), (pair_blocks, pair_grounding, pair_grams, panel) in zip(
+                    tasks[model.name], itertools.islice(results, len(tasks[model.name])), strict=True):
+                blocks += pair_blocks
+                scored.grounding += pair_grounding
+                scored.panels[model.name][image.id] = panel
+                for method, gram in pair_grams.items():  # summed in image order, whatever the worker count
+                    grams[method] = grams[method] + gram if method in grams else gram
+            path = paths.metrics / f"{model.name}{SUFFIX}"
+            written.append(writer.submit(_write_model_rows, model.name, blocks, path))
+            report.files.append(path)
+            add_to_index(scored.index, model.name, blocks)
+            scored.blocks[model.name], scored.grams[model.name] = blocks, grams
+        report.rows = sum(future.result() for future in written)
+    return scored
+
+
+def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: MetricsReport) -> None:
+    """``panels.json`` and each model's head values (the pages' data), listed in ``report``."""
+    panels_path = out_dir / PANELS_FILE
+    write_via_temp(panels_path,
+                   lambda tmp: tmp.write_text(json.dumps(scored.panels, allow_nan=False), encoding="utf-8"))
+    report.files.append(panels_path)
+    for model, blocks in scored.blocks.items():
+        heads = head_values(blocks, primary)
+        if heads:
+            path = out_dir / f"{model}{HEADS_SUFFIX}"
+            write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
+            report.files.append(path)
+
+
+def _geometry(model: ModelEntry, image: ImageEntry) -> MapGeometry:
+    return MapGeometry((image.width, image.height), model.grid, model.patch_size)
+
+
 def _target(model: ModelEntry, image: ImageEntry) -> Target:
-    return make_target(list(image.boxes), (image.width, image.height), model.grid, model.patch_size)
+    return _geometry(model, image).target(list(image.boxes))
 
 
 def _pair_tasks(model: ModelEntry, boxed: dict[str, ImageEntry], maps_dir: Path) -> list[tuple]:
@@ -176,7 +202,7 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
             fused = data[arrays.fused_array]
             if arrays.unit == "target" and model.target_kind == "prompt":
                 grounding += ground_image(image.id, model.name, method, fused, model.targets, image.boxes,
-                                          (image.width, image.height), model.grid, model.patch_size)
+                                          _geometry(model, image))
                 continue
             keys: list[tuple[int | None, str]] = [(layer, FUSED) for layer in range(fused.shape[0])]
             stacks = [fused]

@@ -83,7 +83,7 @@ class ModelStage:
     def entry_of(self, model: VisionModel) -> ModelEntry | None:
         """The manifest entry of a loaded model: its methods (pointed at the build's targets) and query
         layers; None if it was skipped (one line)."""
-        methods = self.methods_for(model)
+        methods = self.methods_to_compute(model)
         if methods is not None:
             methods = self.explain(model, methods)
         if methods is None:
@@ -157,8 +157,9 @@ class ModelStage:
         self.failed.append(skip.line)
         self.skip(skip)
 
-    def methods_for(self, model: VisionModel) -> tuple[str, ...] | None:
-        """The requested methods this model supports; None (skipped, one line) if it supports none of them.
+    def methods_to_compute(self, model: VisionModel) -> tuple[str, ...] | None:
+        """The requested methods this model supports (all it supports when none was requested); None
+        (skipped, one line) if it supports none of them.
 
         The only model of a build that supports none of them is an error.
         """
@@ -168,7 +169,7 @@ class ModelStage:
         chosen = tuple(m for m in requested if m in model.methods)
         if chosen:
             return chosen
-        reasons = "; ".join(dict.fromkeys(unsupported_reason(model.kind, m) for m in requested))
+        reasons = "; ".join(dict.fromkeys(unsupported_reason(model.capabilities, m) for m in requested))
         self.failed_model(f"{model.name} ({model.architecture}) does not support {' or '.join(requested)}",
                           f"{reasons}; it offers {', '.join(model.methods)}", UnsupportedError)
         return None
@@ -197,7 +198,7 @@ class ModelStage:
         said = self.said.get(entry.name, set())
         missing = [m for m in self.options.methods or () if m not in entry.methods and m not in said]
         if missing:
-            reasons = "; ".join(f"{m} not computed ({unsupported_reason(entry.kind, m)})" for m in missing)
+            reasons = "; ".join(f"{m} not computed ({unsupported_reason(entry.capabilities, m)})" for m in missing)
             self.skip(Skip("methods", f"model {entry.name}", f"{reasons}; computing {', '.join(entry.methods)}"))
 
     def announce(self, entry: ModelEntry) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssl_attention.aggregate.rows import FUSED, Index, MetricRow
+from ssl_attention.metrics import higher_is_better
 
 DEFAULT_PRIMARY = "iou@25"
 DEFAULT_BOX_METRIC = "box_iou@25"
@@ -52,11 +53,12 @@ def _mean(values: Iterable[float]) -> float:
     return float(v.mean()) if v.size else math.nan
 
 
-def _argmax_first(values: Sequence[float]) -> int | None:
-    """Position of the largest finite value; ties -> first position. None if no finite value."""
+def _argmax_first(values: Sequence[float], higher: bool = True) -> int | None:
+    """Position of the largest finite value (the smallest unless ``higher``); ties -> first position. None if
+    no finite value."""
     best = None
     for i, v in enumerate(values):
-        if math.isfinite(v) and (best is None or v > values[best]):
+        if math.isfinite(v) and (best is None or (v > values[best] if higher else v < values[best])):
             best = i
     return best
 
@@ -68,17 +70,19 @@ def _head_sort_key(head: str) -> tuple[int, int]:
 def best_layer(
     index: Index, model: str, method: str, metric: str = DEFAULT_PRIMARY
 ) -> tuple[int, float] | None:
-    """``(layer, mean)`` of the fused map with the highest mean ``metric``; ties -> lowest layer."""
+    """``(layer, mean)`` of the fused map with the best mean ``metric`` (the highest, or the lowest for a
+    metric registered as lower-is-better); ties -> lowest layer."""
     layers = sorted(k[2] for k in index if k[:2] == (model, method) and k[3] == FUSED and k[4] == metric)
     means = [_mean(index[(model, method, layer, FUSED, metric)].values()) for layer in layers]
-    i = _argmax_first(means)
+    i = _argmax_first(means, higher_is_better(metric))
     return None if i is None else (layers[i], means[i])
 
 
 def best_head(
     index: Index, model: str, method: str, metric: str = DEFAULT_PRIMARY
 ) -> tuple[int, str, float] | None:
-    """``(layer, head, mean)`` of the single head with the highest mean; ties -> lowest (layer, head).
+    """``(layer, head, mean)`` of the single head with the best mean (as ``best_layer``); ties -> lowest
+    (layer, head).
 
     None for methods without heads (rollout, Grad-CAM).
     """
@@ -87,7 +91,7 @@ def best_head(
         key=lambda k: (k[2], int(k[3])),
     )
     means = [_mean(index[k].values()) for k in keys]
-    i = _argmax_first(means)
+    i = _argmax_first(means, higher_is_better(metric))
     return None if i is None else (keys[i][2], keys[i][3], means[i])
 
 
@@ -123,10 +127,11 @@ def head_ranking(
 ) -> list[HeadRank]:
     """Rank the single heads (all layers, or one ``layer``) on every image, best first.
 
-    Per image the heads are ranked by ``metric`` descending; tied values share the average of their
-    ranks; a missing or NaN value ranks last (tied with the other missing ones). ``mean_rank`` averages
-    over the images; ``top1`` / ``top3`` count the images where fewer than 1 / 3 heads are strictly
-    better. Sorted by mean rank, then (layer, head).
+    Per image the heads are ranked by ``metric``, best first (descending, or ascending for a metric
+    registered as lower-is-better); tied values share the average of their ranks; a missing or NaN value
+    ranks last (tied with the other missing ones). ``mean_rank`` averages over the images; ``top1`` /
+    ``top3`` count the images where fewer than 1 / 3 heads are strictly better. Sorted by mean rank, then
+    (layer, head).
     """
     keys = sorted(
         (
@@ -140,7 +145,7 @@ def head_ranking(
     if not keys or not images:
         return []
     values = np.array([[index[k].get(img, math.nan) for img in images] for k in keys])  # [heads, images]
-    values = np.where(np.isfinite(values), values, -np.inf)
+    values = np.where(np.isfinite(values), values if higher_is_better(metric) else -values, -np.inf)
     better = (values[None, :, :] > values[:, None, :]).sum(axis=1)  # heads strictly better, per image
     ties = (values[None, :, :] == values[:, None, :]).sum(axis=1)  # including itself
     ranks = better + (ties + 1) / 2

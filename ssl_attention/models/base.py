@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ssl_attention.capabilities import Capabilities
 from ssl_attention.explainers import Explainer
 from ssl_attention.methods import methods_for, statistics_for
 from ssl_attention.preprocess import Preprocessing
@@ -57,14 +58,22 @@ class VisionModel:
         return int(self.has_cls) + self.num_registers
 
     @property
+    def capabilities(self) -> Capabilities:
+        """What this model offers the methods: its kind, CLS and register tokens, what it can explain."""
+        vit = self.kind == "vit"
+        explains = self.explainer.kind if self.explainer is not None else ""
+        return Capabilities(self.kind, cls=self.has_cls and vit, registers=self.num_registers if vit else 0,
+                            classifier=explains == "class", text_tower=explains == "prompt")
+
+    @property
     def methods(self) -> tuple[str, ...]:
         """The methods of the registry this model supports."""
-        return methods_for(self.kind, self.has_cls and self.kind == "vit", self.explainer is not None)
+        return methods_for(self.capabilities)
 
     @property
     def statistics(self) -> tuple[str, ...]:
         """The statistics of the registry this model exports (ViTs; some need CLS or register tokens)."""
-        return statistics_for(self.kind, self.prefix_tokens > 0)
+        return statistics_for(self.capabilities)
 
     @property
     def grid(self) -> tuple[int, int]:

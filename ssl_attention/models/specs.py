@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ssl_attention.capabilities import Capabilities
 from ssl_attention.errors import ModelLoadError
 
 # name -> default checkpoint (site_src/models.md). timm checkpoints are written "timm:MODEL_NAME[@WEIGHTS]".
@@ -17,16 +18,24 @@ DEFAULT_MODELS: dict[str, str] = {
     "siglip2": "google/siglip2-base-patch16-224",
     "resnet50": "timm:resnet50.a1_in1k",
 }
-# (kind, has a CLS token) of the default models that are not CLS ViTs, known without loading them
-DEFAULT_LAYOUTS: dict[str, tuple[str, bool]] = {"siglip": ("vit", False), "siglip2": ("vit", False),
-                                                "resnet50": ("cnn", False)}
+# the capabilities of the default checkpoints, known without loading them (as loaded for the default
+# methods: nothing to explain is loaded)
+DEFAULT_CAPABILITIES: dict[str, Capabilities] = {
+    "dinov2": Capabilities("vit", cls=True, registers=4),
+    "dinov3": Capabilities("vit", cls=True, registers=4),
+    "mae": Capabilities("vit", cls=True),
+    "clip": Capabilities("vit", cls=True),
+    "siglip": Capabilities("vit"),
+    "siglip2": Capabilities("vit"),
+    "resnet50": Capabilities("cnn"),
+}
 
 
 def default_methods(name: str) -> tuple[str, ...]:
     """The methods the default checkpoint of the known model ``name`` offers (without loading it)."""
     from ssl_attention.methods import methods_for
 
-    return methods_for(*DEFAULT_LAYOUTS.get(name, ("vit", True)))
+    return methods_for(DEFAULT_CAPABILITIES.get(name, Capabilities("vit", cls=True)))
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -33,6 +33,7 @@ from atlas.site.svg_charts import PALETTE, Interval, RefLine, Series, interval_c
 from ssl_attention.aggregate import FUSED, Estimate
 from ssl_attention.grounding import GROUNDING_METRICS
 from ssl_attention.methods import method_names
+from ssl_attention.metrics import higher_is_better
 
 if TYPE_CHECKING:
     from atlas.site.pages.writer import PageWriter
@@ -231,12 +232,13 @@ class MetricPages:
 
     # -- leaderboard ---------------------------------------------------------------------------
     def best_entries(self) -> dict[str, SummaryEntry]:
-        """Per model, its leaderboard entry with the highest mean primary metric (ties: first)."""
+        """Per model, its leaderboard entry with the best mean primary metric (ties: first)."""
         best: dict[str, SummaryEntry] = {}
+        sign = 1.0 if higher_is_better(self.primary) else -1.0
         for e in self.summary.leaderboard:
             v = e.stat(self.primary).mean
             old = best.get(e.model)
-            if math.isfinite(v) and (old is None or v > old.stat(self.primary).mean):
+            if math.isfinite(v) and (old is None or sign * v > sign * old.stat(self.primary).mean):
                 best[e.model] = e
         return best
 
