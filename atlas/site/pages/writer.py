@@ -91,9 +91,8 @@ def method_data() -> list[dict[str, str]]:
 class PageWriter:
     """Writes pages of one catalog into ``docs_dir`` (one instance per build): the shared pieces.
 
-    ``atlas.site.pages.atlas_pages.AtlasPages`` adds what the page builders read (the image index, the head
-    anatomy, the head scores); every page goes through ``write_page``, so every page shares its banner, data
-    block and URLs.
+    ``AtlasPages`` (below) adds what the page builders read (the image index, the head anatomy, the head
+    scores); every page goes through ``write_page``, so every page shares its banner, data block and URLs.
     """
 
     def __init__(
