@@ -35,7 +35,11 @@ class Catalog:
 
 def load_catalog(build_dir: Path) -> Catalog:
     """Read ``build_dir/maps/manifest.json``; raise ``AtlasError`` if it is missing or malformed."""
-    manifest = Manifest.load(BuildDir(build_dir).maps)
+    return catalog_of(build_dir, Manifest.load(BuildDir(build_dir).maps))
+
+
+def catalog_of(build_dir: Path, manifest: Manifest) -> Catalog:
+    """The catalog of ``manifest``, the maps manifest of the build in ``build_dir``."""
     return Catalog(build_dir=build_dir, images=manifest.images, models=manifest.models)
 
 

@@ -1,4 +1,4 @@
-"""MkDocs hooks of the atlas build (loaded through the ``hooks:`` config entry that ``atlas.site.stage`` adds).
+"""MkDocs hooks of the atlas build (loaded through the ``hooks:`` config entry that ``atlas.site.engine_mkdocs`` adds).
 
 The generated atlas pages (``atlas.site.pages``) are Markdown files whose body is one block of finished,
 escaped HTML rendered by Jinja. Python-Markdown would only pass that block through unchanged, but it

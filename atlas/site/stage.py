@@ -1,10 +1,12 @@
-"""Build the static site: render heatmaps, compose the MkDocs docs dir, run MkDocs, add the heavy assets.
+"""Build the static site: render heatmaps, compose the docs dir, run the docs engine, add the heavy assets.
 
-Stages: ``BUILD/maps`` (compute output) -> ``BUILD/render/atlas-data`` (sprite PNGs, photos;
-cached between builds) -> ``BUILD/docs`` (a copy of ``site_src/`` + generated atlas pages) -> MkDocs
-(reads the project's ``mkdocs.yml`` with overrides, plus the hooks of ``atlas.site.mkdocs_hooks``, which
-pass the generated pages' HTML around Python-Markdown) -> ``site_dir``, into which ``atlas-data/`` is
-linked or copied after MkDocs ran (MkDocs would otherwise copy thousands of files on every build).
+``build_site`` reads as its phases, each a function that returns what the next ones use:
+render (``BUILD/maps`` -> ``BUILD/render/atlas-data``: sprite PNGs, photos; cached between builds) -> docs
+(``BUILD/docs``: a copy of ``site_src/`` and the atlas' assets) -> pages (the generated atlas pages, one
+kind after the other: ``atlas.site.pages.kinds``) -> engine (MkDocs, behind ``atlas.site.engine_mkdocs``,
+into a hidden partial site) -> pages outside the engine (the image pages, the old head pages' redirects, the
+head viewers' search entries) -> data (``atlas-data/``, linked or copied after MkDocs ran, which would
+otherwise copy thousands of files on every build; the image index, head scores, metrics summary) -> swap.
 
 An atlas project's site (``atlas.project.SiteSettings``) has the user's pages at the top of the docs dir,
 its own name and address (``site_url`` fills the sitemap and canonical links), and the tool's docs as an
@@ -21,7 +23,6 @@ defaults to a date derived from the build's inputs, so the same inputs give byte
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import time
@@ -31,44 +32,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rich.progress
-from mkdocs.commands.build import build as mkdocs_build
-from mkdocs.config import load_config
-from mkdocs.config.defaults import MkDocsConfig
-from mkdocs.exceptions import MkDocsException
-from mkdocs.utils.yaml import get_yaml_loader, yaml_load
 
 from atlas.core import layout, limits
 from atlas.core.atomic import copy_tree, remove_stale_temp_files
 from atlas.core.build_dir import BuildDir
 from atlas.core.limits import env_number
+from atlas.core.manifest import Manifest
 from atlas.core.out_dir import record_site, site_records
 from atlas.core.page_safety import markdown_text, theme_html
 from atlas.core.resources import mkdocs_config, templates_dir
 from atlas.core.site_folder import carry_user_files, fingerprint, recover, swap_in
-from atlas.metrics.data import load_metrics
+from atlas.metrics.data import MetricsData, load_metrics
 from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
+from atlas.site import engine_mkdocs
 from atlas.site.budget import SiteBudget, published
-from atlas.site.catalog import load_catalog
+from atlas.site.catalog import Catalog, catalog_of, load_catalog
+from atlas.site.engine_mkdocs import DocsConfig, EngineRun, add_search_entries
 from atlas.site.head_scores import write_head_scores
-from atlas.site.pages import REPORT_PAGE, copy_metric_files, write_all_pages, write_report_page
-from atlas.site.pages.outside import add_search_entries, place_outside_pages, shell_pattern, write_redirects
-from atlas.site.render import render_all
-from ssl_attention.errors import AtlasError
+from atlas.site.pages import WrittenPages, copy_metric_files, write_all_pages
+from atlas.site.pages.kinds import atlas_nav, not_in_nav, write_page_script_table
+from atlas.site.pages.outside import place_outside_pages, shell_pattern, write_redirects
+from atlas.site.render import RenderStats, render_all
 
-HOOKS_FILE = Path(__file__).resolve().with_name("mkdocs_hooks.py")
 # the page scripts: ES modules (templates/assets/atlas), started by a classic script that skips them on
 # file:// pages (a <script type=module> there is fetched and blocked: a console error on every page)
 ATLAS_SCRIPT = f"{layout.ASSETS_DIR}/atlas/boot.js"
-ATLAS_NAV = {
-    "Atlas": [
-        {"Gallery": layout.GALLERY_PAGE},
-        {"Models": layout.MODELS_PAGE},
-        {"Heads": layout.HEADS_PAGE},
-        {"Head anatomy": layout.ANATOMY_PAGE},
-        {"Leaderboard": layout.LEADERBOARD_PAGE},
-        {"Build report": REPORT_PAGE},
-    ]
-}
+ATLAS_CSS = f"{layout.ASSETS_DIR}/atlas.css"
 # Default SOURCE_DATE_EPOCH: a day in [2020-01-01, 2025-01-01) picked by a hash of the build's inputs.
 _EPOCH_BASE, _EPOCH_DAYS = 1577836800, 1827
 
@@ -97,17 +86,6 @@ class SiteReport:
         )
 
 
-def _read_raw_config(config_file: Path) -> dict:
-    """The YAML of ``mkdocs.yml`` before validation (``!relative`` values stay placeholders)."""
-    try:
-        with config_file.open("rb") as f:
-            return yaml_load(f, loader=get_yaml_loader(config=MkDocsConfig(str(config_file)))) or {}
-    except OSError as exc:
-        raise AtlasError(f"{config_file}: cannot read the MkDocs config ({exc.strerror})") from None
-    except MkDocsException as exc:
-        raise AtlasError(f"{config_file}: {' '.join(str(exc).split())}") from None
-
-
 def _nav_with_atlas(nav: list | None, docs_dir: Path) -> list:
     """The configured nav plus the Atlas section, after the "Atlas guide" entry if there is one."""
     if nav is None:  # MkDocs' automatic nav would list every generated page: list the docs instead
@@ -121,7 +99,7 @@ def _nav_with_atlas(nav: list | None, docs_dir: Path) -> list:
         (i + 1 for i, item in enumerate(nav) if isinstance(item, dict) and "atlas-guide.md" in item.values()),
         len(nav),
     )
-    nav.insert(at, ATLAS_NAV)
+    nav.insert(at, atlas_nav())
     return nav
 
 
@@ -169,7 +147,7 @@ def _site_overrides(settings: SiteSettings | None, raw: dict, docs_dir: Path) ->
         p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.md")
         if p.relative_to(docs_dir).parts[0] not in (layout.PAGES_DIR, TOOL_DOCS_DIR, "includes")
     )
-    nav: list = ["index.md", *(p for p in own if p != "index.md"), ATLAS_NAV]
+    nav: list = ["index.md", *(p for p in own if p != "index.md"), atlas_nav()]
     if settings.tool_docs:
         nav.append({TOOL_DOCS_TITLE: _prefixed(raw.get("nav") or [], TOOL_DOCS_DIR + "/")})
     # the theme prints these as HTML, some raw, some through `| e`: escaped once, marked as escaped (page_safety);
@@ -191,18 +169,6 @@ def _prefixed(nav: list | dict | str, prefix: str):
     return nav if "://" in nav else prefix + nav
 
 
-def _theme_with_overrides(config_file: Path, raw: dict, theme_dir: Path) -> dict:
-    """The configured theme with ``templates/overrides`` as custom_dir (merged with an existing one)."""
-    theme = dict(raw.get("theme") or {"name": "material"})
-    if theme_dir.exists():
-        shutil.rmtree(theme_dir)
-    if theme.get("custom_dir"):
-        copy_tree((config_file.parent / theme["custom_dir"]).resolve(), theme_dir)
-    copy_tree(templates_dir() / "overrides", theme_dir, dirs_exist_ok=True)
-    theme["custom_dir"] = str(theme_dir)
-    return theme
-
-
 def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
@@ -217,28 +183,6 @@ def _add_data(render_dir: Path, site_dir: Path) -> None:
     copy_tree(
         render_dir / layout.DATA_DIR, target, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".*.tmp")
     )
-
-
-class _Warnings(logging.Handler):
-    """Collects the warnings MkDocs logs, so a strict-mode failure can say what it was about."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(" ".join(record.getMessage().split()))
-
-
-@contextmanager
-def _mkdocs_warnings() -> Iterator[_Warnings]:
-    handler = _Warnings()
-    logger = logging.getLogger("mkdocs")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 def default_source_date_epoch(build_dir: Path) -> int:
@@ -283,46 +227,113 @@ def _publish(build_dir: Path, partial: Path, site_dir: Path) -> None:
     record_site(build_dir, site_dir, [new])
 
 
-def _mkdocs_into(partial: Path, config_file: Path, raw: dict, build_dir: Path, docs_dir: Path,
+@dataclass(frozen=True)
+class SiteInputs:
+    """What the earlier stages hand the site stage: the maps manifest and the metrics (None: the metrics stage
+    did not run). ``build_site`` reads both from the build folder when it is not given them."""
+
+    manifest: Manifest
+    metrics: MetricsData | None
+
+
+class _Bar:
+    """The site stage's progress bar, if there is one: one task, first counting the rendered pairs."""
+
+    def __init__(self, progress: rich.progress.Progress | None) -> None:
+        self.progress, self.task = progress, None
+
+    def start(self, description: str, total: int) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task(description, total=total)
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def say(self, description: str) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, description=description)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The render phase's result."""
+
+    stats: RenderStats
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Docs:
+    """The composed docs folder, as the pages see it."""
+
+    dir: Path
+    use_directory_urls: bool
+    prefix: str | None  # the folder of the tool's docs in it ("": at its top; None: the site has no tool docs)
+
+
+def render_phase(catalog: Catalog, render_dir: Path, bar: _Bar) -> Rendered:
+    """Render the heatmap sprite sheets and photos still to do (``atlas.site.render``)."""
+    started = time.perf_counter()
+    if render_dir.exists():
+        remove_stale_temp_files(render_dir)  # torn writes of a killed build
+    bar.start("Rendering heatmaps", sum(len(m.maps) for m in catalog.models))
+    stats = render_all(catalog, render_dir, on_pair=bar.advance if bar.progress is not None else None)
+    return Rendered(stats, time.perf_counter() - started)
+
+
+def docs_phase(config: DocsConfig, docs_dir: Path, settings: SiteSettings | None) -> Docs:
+    """A fresh docs folder: the docs sources, the user's pages, the atlas' assets with the page-script table."""
+    _compose_docs(config.file, config.raw, docs_dir, settings)
+    write_page_script_table(docs_dir)
+    prefix = "" if settings is None else (TOOL_DOCS_DIR + "/" if settings.tool_docs else None)
+    return Docs(docs_dir, config.use_directory_urls, prefix)
+
+
+def pages_phase(catalog: Catalog, docs: Docs, outside_dir: Path, colormap: str,
+                metrics: MetricsData | None) -> WrittenPages:
+    """Every atlas page into the docs folder (the image pages' sources into ``outside_dir``)."""
+    if outside_dir.exists():
+        shutil.rmtree(outside_dir)
+    return write_all_pages(
+        catalog, docs.dir, colormap=colormap, use_directory_urls=docs.use_directory_urls, metrics=metrics,
+        docs_prefix=docs.prefix, outside_dir=outside_dir,
+    )
+
+
+def engine_phase(config: DocsConfig, docs: Docs, partial: Path, build_dir: Path,
                  settings: SiteSettings | None) -> float:
-    """Run MkDocs (strict) from ``docs_dir`` into ``partial``; its seconds. ``AtlasError`` if it fails."""
-    try:
-        with _mkdocs_warnings() as warnings:
-            config = load_config(
-                str(config_file),
-                strict=True,  # a broken link or a missing page in the generated site is a bug, not a warning
-                docs_dir=str(docs_dir),
-                site_dir=str(partial),
-                **_site_overrides(settings, raw, docs_dir),
-                theme=_theme_with_overrides(config_file, raw, BuildDir(build_dir).theme),
-                extra_css=[*raw.get("extra_css", []), f"{layout.ASSETS_DIR}/atlas.css"],
-                extra_javascript=[*raw.get("extra_javascript", []), ATLAS_SCRIPT],
-                hooks=[*raw.get("hooks", []), str(HOOKS_FILE)],
-                not_in_nav="\n".join([
-                    *(f"/{layout.PAGES_DIR}/{d}/" for d in ("images", "models", "heads", "leaderboard", "anatomy")),
-                    shell_pattern(),
-                ]),
-            )
-            mkdocs_start = time.perf_counter()
-            with source_date_epoch(build_dir):
-                mkdocs_build(config)
-            _trim_theme_assets(partial, config)
-            return time.perf_counter() - mkdocs_start
-    except MkDocsException as exc:
-        first = f" (first warning: {warnings.messages[0]})" if warnings.messages else ""
-        raise AtlasError(f"MkDocs build failed: {' '.join(str(exc).split())}{first}") from None
+    """Run the docs engine from the docs folder into ``partial``, dated by ``source_date_epoch``; its seconds."""
+    run = EngineRun(
+        docs_dir=docs.dir,
+        site_dir=partial,
+        theme_dir=BuildDir(build_dir).theme,
+        settings=_site_overrides(settings, config.raw, docs.dir),
+        not_in_nav=[*not_in_nav(), shell_pattern()],
+        css=[ATLAS_CSS],
+        scripts=[ATLAS_SCRIPT],
+    )
+    with source_date_epoch(build_dir):
+        return engine_mkdocs.build(config, run)
 
 
-def _trim_theme_assets(site: Path, config) -> None:
-    """Remove the theme files a published atlas never loads (2.2 MB, a fixed cost of every site): the
-    JavaScript and CSS source maps (read only by browser developer tools), and, when the search is English
-    only, the search engine's other languages and word segmenters (its worker loads them for others)."""
-    scripts = site / "assets" / "javascripts"
-    for source_map in (site / "assets").rglob("*.map"):
-        source_map.unlink()
-    languages = [getattr(p.config, "lang", None) for name, p in config.plugins.items() if name.endswith("search")]
-    if languages and all(lang in (["en"], "en") for lang in languages):
-        shutil.rmtree(scripts / "lunr", ignore_errors=True)
+def outside_phase(partial: Path, written: WrittenPages, docs: Docs, outside_dir: Path, favicon: str) -> int:
+    """The pages written after the engine: the image pages from their shells, the redirects of the old head
+    pages, and the heads' site-search entries. Returns how many pages it wrote."""
+    pages = written.pages
+    place_outside_pages(partial, outside_dir, pages.outside, docs.use_directory_urls)
+    write_redirects(partial, pages.redirects, docs.use_directory_urls, favicon)
+    add_search_entries(partial, pages.search_entries)
+    return len(pages.outside) + len(pages.redirects)
+
+
+def data_phase(render_dir: Path, partial: Path, written: WrittenPages, metrics: MetricsData | None) -> Path:
+    """The data files into the site: the rendered ``atlas-data``, the image index, the head viewers' scores and
+    the metrics summary. Returns the site's data folder."""
+    _add_data(render_dir, partial)
+    written.pages.write_gallery_index(partial)
+    write_head_scores(written.head_scores, partial)
+    copy_metric_files(metrics, partial)
+    return partial / layout.DATA_DIR
 
 
 def build_site(
@@ -334,75 +345,50 @@ def build_site(
     config_file: Path | None = None,
     settings: SiteSettings | None = None,
     site_images: list[str] | None = None,
+    inputs: SiteInputs | None = None,
 ) -> SiteReport:
     """Render heatmaps (skipping up-to-date ones), write the atlas pages, run MkDocs, add the assets.
 
     ``config_file`` is the ``mkdocs.yml`` (default: the tool's); its docs_dir, site_dir and nav are
     overridden. ``settings`` (an atlas project's) puts the user's pages, name and address in the site.
     ``site_images``: the ids of the images to publish (``--site-images``; default all); the metrics pages
-    still report on every image.
+    still report on every image. ``inputs``: the manifest and metrics the earlier stages gave (default:
+    read from the build folder).
     Raises ``AtlasError`` (one line) on a bad manifest or a failed MkDocs build.
     """
     start = time.perf_counter()
     build_dir, site_dir = Path(build_dir).resolve(), Path(site_dir).resolve()
-    catalog = load_catalog(build_dir)
+    paths = BuildDir(build_dir)
+    catalog = catalog_of(build_dir, inputs.manifest) if inputs is not None else load_catalog(build_dir)
     all_images = len(catalog.images)
     if site_images is not None:
         catalog = published(catalog, site_images)
-    render_dir = BuildDir(build_dir).render
-    if render_dir.exists():
-        remove_stale_temp_files(render_dir)  # torn writes of a killed build
     partial = recover(site_dir)  # in the site's work folder; a killed build's half-built site removed
-    task = None
-    if progress is not None:
-        pairs = sum(len(m.maps) for m in catalog.models)
-        task = progress.add_task("Rendering heatmaps", total=pairs)
-    stats = render_all(catalog, render_dir, on_pair=(lambda: progress.advance(task)) if progress else None)
-    render_seconds = time.perf_counter() - start
-
-    config_file = config_file or mkdocs_config()
-    raw = _read_raw_config(config_file)
-    docs_dir = BuildDir(build_dir).docs
-    _compose_docs(config_file, raw, docs_dir, settings)
-    use_directory_urls = bool(raw.get("use_directory_urls", True))
-    metrics = load_metrics(build_dir)  # None when the metrics stage did not run
-    docs_prefix = "" if settings is None else (TOOL_DOCS_DIR + "/" if settings.tool_docs else None)
-    outside_dir = BuildDir(build_dir).outside_pages  # the image pages' sources, rendered outside MkDocs
-    if outside_dir.exists():
-        shutil.rmtree(outside_dir)
-    written = write_all_pages(
-        catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls, metrics=metrics,
-        docs_prefix=docs_prefix, outside_dir=outside_dir,
-    )
-    pages = [*written.pages.written,
-             write_report_page(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls)]
-    if progress is not None and task is not None:
-        progress.update(task, description="Building site (MkDocs)")
+    bar = _Bar(progress)
+    rendered = render_phase(catalog, paths.render, bar)
+    config = engine_mkdocs.read_config(config_file or mkdocs_config())
+    docs = docs_phase(config, paths.docs, settings)
+    metrics = inputs.metrics if inputs is not None else load_metrics(build_dir)  # None: no metrics stage
+    written = pages_phase(catalog, docs, paths.outside_pages, colormap, metrics)
+    bar.say("Building site (MkDocs)")
     try:
-        mkdocs_seconds = _mkdocs_into(partial, config_file, raw, build_dir, docs_dir, settings)
-        place_outside_pages(partial, outside_dir, written.pages.outside, use_directory_urls)
-        write_redirects(partial, written.pages.redirects, use_directory_urls,
-                        (raw.get("theme") or {}).get("favicon") or "assets/images/favicon.png")
-        add_search_entries(partial, written.pages.search_entries)
-        _add_data(render_dir, partial)
-        written.pages.write_gallery_index(partial)
-        write_head_scores(written.head_scores, partial)
-        copy_metric_files(metrics, partial)
+        mkdocs_seconds = engine_phase(config, docs, partial, build_dir, settings)
+        outside_phase(partial, written, docs, paths.outside_pages, config.favicon)
+        data_phase(paths.render, partial, written, metrics)
         _publish(build_dir, partial, site_dir)
     except BaseException:  # a failed or interrupted site stage leaves the old site and no partial one
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    if progress is not None and task is not None:
-        progress.update(task, description="Site built")
+    bar.say("Site built")
     return SiteReport(
         site_dir=site_dir,
-        pages=len(pages),
-        pngs=stats.pngs,
-        png_bytes=stats.png_bytes,
+        pages=len(written.pages.written),
+        pngs=rendered.stats.pngs,
+        png_bytes=rendered.stats.png_bytes,
         seconds=time.perf_counter() - start,
-        render_seconds=render_seconds,
+        render_seconds=rendered.seconds,
         mkdocs_seconds=mkdocs_seconds,
-        rendered_pairs=stats.rendered_pairs,
-        cached_pairs=stats.cached_pairs,
+        rendered_pairs=rendered.stats.rendered_pairs,
+        cached_pairs=rendered.stats.cached_pairs,
         budget=SiteBudget.measure(site_dir, catalog, all_images),
     )

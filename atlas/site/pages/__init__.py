@@ -1,15 +1,16 @@
 """The atlas' Markdown pages (front matter + an HTML block), generated from the catalog with Jinja.
 
-Each page is ``atlas/...md`` in the composed docs dir, rendered by mkdocs-material with the
-``atlas.html`` override template. Its body is finished HTML, which the build's MkDocs hook
-(``atlas.site.mkdocs_hooks``, front matter ``atlas_html: true``) passes to the theme without Markdown.
+Each page is ``atlas/...md`` in the composed docs dir, in the docs engine's format
+(``atlas.site.engine_mkdocs.page_source``): rendered by mkdocs-material with the ``atlas.html`` override
+template, its body finished HTML that the engine passes to the theme without Markdown.
 The page's data for the page scripts (``templates/assets/atlas/*.mjs``) is JSON in a
 ``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
 
-Modules (imports run one way, each from those before it): ``writer`` (what every page shares),
-``metric_pages`` (leaderboard, model metric pages, the image pages' metric panels), ``anatomy_pages``
-(head statistics per model), ``atlas_pages`` (gallery, image, model and head pages), ``report_page``
-(the build report).
+Modules (imports run one way, each from those before it): ``outside`` (pages rendered outside MkDocs),
+``writer`` (what every page shares), ``metric_pages`` (leaderboard, model metric pages, the image pages'
+metric panels), ``anatomy_pages`` (head statistics per model), ``atlas_pages`` (gallery, image, model and
+head pages), ``report_page`` (the build report), ``kinds`` (the list of page kinds, which names each
+kind's builder: the one place a page kind is added).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from pathlib import Path
 
 from atlas.metrics.data import MetricsData
 from atlas.site.catalog import Catalog
-from atlas.site.head_scores import HeadScores, head_scores
-from atlas.site.pages.anatomy_pages import write_anatomy_pages
-from atlas.site.pages.atlas_pages import MAX_DRAWN_BOXES, AtlasPages
-from atlas.site.pages.metric_pages import copy_metric_files, write_metric_pages
-from atlas.site.pages.report_page import REPORT_PAGE, write_report_page
+from atlas.site.head_scores import HeadScores
+from atlas.site.pages.atlas_pages import MAX_DRAWN_BOXES
+from atlas.site.pages.kinds import PAGE_KINDS, PageKind, PageScript, write_pages
+from atlas.site.pages.metric_pages import copy_metric_files
+from atlas.site.pages.report_page import REPORT_PAGE
 from atlas.site.pages.writer import (
+    AtlasPages,
+    Page,
     PageWriter,
     colormap_filters,
     json_for_html,
@@ -34,9 +37,8 @@ from atlas.site.pages.writer import (
 )
 
 __all__ = [
-    "MAX_DRAWN_BOXES", "REPORT_PAGE", "AtlasPages", "PageWriter", "colormap_filters", "copy_metric_files",
-    "json_for_html", "method_data", "safe_title", "write_all_pages",
-    "write_report_page",
+    "MAX_DRAWN_BOXES", "PAGE_KINDS", "REPORT_PAGE", "AtlasPages", "Page", "PageKind", "PageScript", "PageWriter",
+    "colormap_filters", "copy_metric_files", "json_for_html", "method_data", "safe_title", "write_all_pages",
 ]
 
 
@@ -59,7 +61,8 @@ def write_all_pages(
     docs_prefix: str | None = "",
     outside_dir: Path | None = None,
 ) -> WrittenPages:
-    """Write every atlas page into ``docs_dir`` (their paths relative to it: ``.pages.written``).
+    """Write every atlas page into ``docs_dir``, every kind of ``PAGE_KINDS`` (their paths relative to it:
+    ``.pages.written``).
 
     ``metrics`` (the metrics stage's output) fills the leaderboard, the model metric pages and the
     image pages' metric panels; without it those pages say that no metrics were computed.
@@ -71,16 +74,5 @@ def write_all_pages(
         docs_prefix=docs_prefix, outside_dir=outside_dir,
     )
     write_colormap_module(docs_dir)
-    writer.gallery()
-    for index in range(len(catalog.images)):
-        writer.image(index)
-    writer.models_index()
-    writer.heads_index()
-    scores = [head_scores(catalog, m, metrics) for m in catalog.models if m.head_methods and m.heads]
-    for model in catalog.models:
-        writer.model(model)
-    for hs in scores:
-        writer.head_viewer(hs)
-    write_metric_pages(writer, metrics)
-    write_anatomy_pages(writer, writer.anatomy)
-    return WrittenPages(writer, scores)
+    write_pages(writer)
+    return WrittenPages(writer, writer.head_scores)

@@ -1,7 +1,8 @@
 """The head-anatomy pages: per ViT, its heads' attention distance, entropy and sink mass, its high-norm
 tokens and prefix-token norms; and one index with every model's attention distance by layer.
 
-Reads :mod:`atlas.site.anatomy_data` and renders through the build's :class:`atlas.site.pages.writer.PageWriter`.
+Reads :mod:`atlas.site.anatomy_data`; ``anatomy_index_page`` and ``anatomy_model_pages`` are the builders of
+their page kinds (``atlas.site.pages.kinds``), with the tables and charts of ``AnatomyPages``.
 Every dot and table cell of a head links to the head's permalink (``layout.head_url``); every number in a
 chart is also in a table.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
 from markupsafe import Markup
 
@@ -19,12 +21,10 @@ from atlas.core.manifest import ModelEntry
 from atlas.site.anatomy_charts import HeadDot, head_dot_chart
 from atlas.site.anatomy_data import ModelAnatomy
 from atlas.site.pages.metric_pages import heat_bin, shown_ci
+from atlas.site.pages.writer import AtlasPages, Page, PageWriter
 from atlas.site.svg_charts import PALETTE, Interval, Series, interval_chart, line_chart
 from ssl_attention.aggregate import Estimate
 from ssl_attention.aggregate.anatomy import HIGH_NORM_Z
-
-if TYPE_CHECKING:
-    from atlas.site.pages.writer import PageWriter
 
 # statistic -> (page label, decimals shown)
 LABELS = {
@@ -76,7 +76,7 @@ def cluster_list(a: ModelAnatomy) -> list[dict[str, Any]]:
 
 
 class AnatomyPages:
-    """Writes the anatomy index and one anatomy page per ViT with head statistics."""
+    """The tables and charts of the anatomy pages of one build."""
 
     def __init__(self, writer: PageWriter, anatomy: dict[str, ModelAnatomy]) -> None:
         self.writer, self.anatomy = writer, anatomy
@@ -168,81 +168,74 @@ class AnatomyPages:
         ]
         return {"names": names, "chart": chart, "rows": rows}
 
-    def model_page(self, a: ModelAnatomy) -> None:
-        model = a.model
-        src = layout.anatomy_page(model.slug)
-        tables = [self.heat_table(src, a, n) for n in LABELS if n in a.heads]
-        sink = [
-            {"layer": layer, "value": estimate_text(e, 3)} for layer, e in enumerate(a.layers.get("prefix_mass", []))
-        ]
-        self.writer.write(
-            src,
-            "pages/anatomy.html",
-            f"{model.name} head anatomy",
-            {
-                "model": model,
-                "n_images": len(a.images),
-                "distance_chart": self.distance_chart(src, a) if "distance" in a.heads else None,
-                "clusters": cluster_list(a) if a.clusters else [],
-                "tables": tables,
-                "sink": sink,
-                "registers": model.num_registers,
-                "high_norm": self.high_norm(a),
-                "prefix": self.prefix(a),
-                "z_cut": HIGH_NORM_Z,
-                "index_href": self.writer.url(src, layout.ANATOMY_PAGE),
-                "model_href": self.writer.url(src, layout.model_page(model.slug)),
-                "docs_href": self.writer.docs_url(src, "methods.md"),
-                "data_json": self.writer.data_json(src, "anatomy"),
-            },
-        )
 
-    def index(self) -> None:
-        src = layout.ANATOMY_PAGE
-        rows = list(self.anatomy.values())
-        series = [
-            Series(a.model.name, tuple((float(layer), e.mean) for layer, e in enumerate(a.layers["distance"])),
-                   PALETTE[i % len(PALETTE)])
-            for i, a in enumerate(rows)
-            if "distance" in a.layers
-        ]
-        share = [
-            Series(a.model.name, tuple((float(layer), e.mean) for layer, e in enumerate(a.high_norm)),
-                   PALETTE[i % len(PALETTE)])
-            for i, a in enumerate(rows)
-            if a.high_norm
-        ]
-        models = [
-            {
-                "name": a.model.name, "href": self.writer.url(src, layout.anatomy_page(a.model.slug)),
-                "random": a.model.random, "n": len(a.images),
-                "distance": [estimate_text(e, 1) for e in a.layers.get("distance", [])],
-            }
-            for a in rows
-        ]
-        self.writer.write(
-            src,
-            "pages/anatomy_index.html",
-            "Head anatomy",
-            {
-                "models": models,
-                "without": [m.name for m in self.writer.catalog.models if m.name not in self.anatomy],
-                "distance_chart": line_chart(series, title="Mean attention distance per layer, every model",
-                                             x_label="layer", y_label="mean attention distance (px)")
-                if series else None,
-                "share_chart": line_chart(share, title="Share of high-norm patch tokens per layer, every model",
-                                          x_label="layer", y_label="share of patch tokens")
-                if share else None,
-                "depth": max((len(m["distance"]) for m in models), default=0),
-                "docs_href": self.writer.docs_url(src, "methods.md"),
-                "data_json": self.writer.data_json(src, "anatomy-index"),
-            },
-        )
+def anatomy_model_pages(site: AtlasPages) -> Iterator[Page]:
+    """One anatomy page per ViT that has head statistics."""
+    view = AnatomyPages(site, site.anatomy)
+    for a in site.anatomy.values():
+        yield anatomy_model_page(view, a)
 
 
-def write_anatomy_pages(writer: PageWriter, anatomy: dict[str, ModelAnatomy]) -> None:
-    """The anatomy index (always, saying so when no model has statistics) and one page per ViT that has them."""
-    pages = AnatomyPages(writer, anatomy)
-    pages.index()
-    for a in anatomy.values():
-        pages.model_page(a)
+def anatomy_model_page(view: AnatomyPages, a: ModelAnatomy) -> Page:
+    model = a.model
+    src = layout.anatomy_page(model.slug)
+    tables = [view.heat_table(src, a, n) for n in LABELS if n in a.heads]
+    sink = [
+        {"layer": layer, "value": estimate_text(e, 3)} for layer, e in enumerate(a.layers.get("prefix_mass", []))
+    ]
+    context = {
+        "model": model,
+        "n_images": len(a.images),
+        "distance_chart": view.distance_chart(src, a) if "distance" in a.heads else None,
+        "clusters": cluster_list(a) if a.clusters else [],
+        "tables": tables,
+        "sink": sink,
+        "registers": model.num_registers,
+        "high_norm": view.high_norm(a),
+        "prefix": view.prefix(a),
+        "z_cut": HIGH_NORM_Z,
+        "index_href": view.writer.url(src, layout.ANATOMY_PAGE),
+        "model_href": view.writer.url(src, layout.model_page(model.slug)),
+        "docs_href": view.writer.docs_url(src, "methods.md"),
+    }
+    return Page(src, f"{model.name} head anatomy", context)
+
+
+def anatomy_index_page(site: AtlasPages) -> Iterator[Page]:
+    """The anatomy index (always, saying so when no model has statistics): every model's attention distance
+    and share of high-norm tokens per layer."""
+    src = layout.ANATOMY_PAGE
+    rows = list(site.anatomy.values())
+    series = [
+        Series(a.model.name, tuple((float(layer), e.mean) for layer, e in enumerate(a.layers["distance"])),
+               PALETTE[i % len(PALETTE)])
+        for i, a in enumerate(rows)
+        if "distance" in a.layers
+    ]
+    share = [
+        Series(a.model.name, tuple((float(layer), e.mean) for layer, e in enumerate(a.high_norm)),
+               PALETTE[i % len(PALETTE)])
+        for i, a in enumerate(rows)
+        if a.high_norm
+    ]
+    models = [
+        {
+            "name": a.model.name, "href": site.url(src, layout.anatomy_page(a.model.slug)),
+            "random": a.model.random, "n": len(a.images),
+            "distance": [estimate_text(e, 1) for e in a.layers.get("distance", [])],
+        }
+        for a in rows
+    ]
+    context = {
+        "models": models,
+        "without": [m.name for m in site.catalog.models if m.name not in site.anatomy],
+        "distance_chart": line_chart(series, title="Mean attention distance per layer, every model",
+                                     x_label="layer", y_label="mean attention distance (px)")
+        if series else None,
+        "share_chart": line_chart(share, title="Share of high-norm patch tokens per layer, every model",
+                                  x_label="layer", y_label="share of patch tokens")
+        if share else None,
+        "depth": max((len(m["distance"]) for m in models), default=0),
+        "docs_href": site.docs_url(src, "methods.md"),
+    }
+    yield Page(src, "Head anatomy", context)

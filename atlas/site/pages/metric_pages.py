@@ -1,7 +1,8 @@
 """The atlas' metric pages: the leaderboard and one metrics page per model, plus the exported files.
 
-Reads :class:`atlas.metrics.data.MetricsData` (``BUILD/metrics``) and renders through the
-:class:`atlas.site.pages.writer.PageWriter` of the build, so the pages share its banner, data block and URLs.
+Reads :class:`atlas.metrics.data.MetricsData` (``BUILD/metrics``); ``leaderboard_page`` and
+``model_metrics_pages`` are the builders of their page kinds (``atlas.site.pages.kinds``), assembled from the
+tables and charts of ``MetricPages``.
 Plots are inline SVG from :mod:`atlas.site.svg_charts`; every number in a plot is also in a table.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 import math
 import shutil
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from markupsafe import Markup
 
@@ -29,14 +30,12 @@ from atlas.metrics.summary import (
     Summary,
     SummaryEntry,
 )
+from atlas.site.pages.writer import AtlasPages, Page, PageWriter
 from atlas.site.svg_charts import PALETTE, Interval, RefLine, Series, interval_chart, line_chart, matrix_chart
 from ssl_attention.aggregate import FUSED, Estimate
 from ssl_attention.grounding import GROUNDING_METRICS
 from ssl_attention.methods import method_names
 from ssl_attention.metrics import higher_is_better
-
-if TYPE_CHECKING:
-    from atlas.site.pages.writer import PageWriter
 
 BASELINE_LABELS = {"uniform": "uniform (chance-level IoU)", "centre_gaussian": "centre Gaussian"}
 BASELINE_COLOURS = {"uniform": "#888888", "centre_gaussian": "#D55E00"}
@@ -114,7 +113,7 @@ def panel_data(metrics: MetricsData | None, image: ImageEntry, models: list[Mode
 
 
 class MetricPages:
-    """Writes the leaderboard and the per-model metric pages of one build."""
+    """The tables and charts of the leaderboard and the per-model metric pages of one build."""
 
     def __init__(self, writer: PageWriter, metrics: MetricsData | None) -> None:
         self.writer, self.metrics = writer, metrics
@@ -242,8 +241,8 @@ class MetricPages:
                 best[e.model] = e
         return best
 
-    def leaderboard(self) -> None:
-        src = layout.LEADERBOARD_PAGE
+    def leaderboard_groups(self, src: str) -> dict[str, dict[str, Any]]:
+        """The leaderboard's rows per model: its map kinds, its per-prompt maps, then its baselines."""
         groups: dict[str, dict[str, Any]] = {}
         for e in self.summary.leaderboard:
             group = groups.setdefault(e.model, {"model": self.model_ref(src, e.model), "rows": []})
@@ -257,7 +256,11 @@ class MetricPages:
         for b in self.summary.baselines:
             if b.model in groups:
                 groups[b.model]["rows"].append(self.row(b, BASELINE_LABELS.get(b.method, b.method)))
-        best_heads = [
+        return groups
+
+    def best_head_rows(self, src: str) -> list[dict[str, Any]]:
+        """The best head of each model and method, with every metric."""
+        return [
             {
                 "model": self.model_ref(src, e.model),
                 "method": e.method,
@@ -268,6 +271,9 @@ class MetricPages:
             }
             for e in self.summary.best_heads
         ]
+
+    def ci_chart(self) -> Markup | None:
+        """Every leaderboard entry's mean primary metric with its confidence interval, baselines as ticks."""
         rows = [
             Interval(
                 f"{e.model} · {e.method} · l{e.layer}",
@@ -279,6 +285,15 @@ class MetricPages:
             for e in self.summary.leaderboard
             for s in [e.stat(self.primary)]
         ]
+        return interval_chart(
+            rows,
+            title=f"Mean {self.primary} with 95% CI per model and method",
+            x_label=f"mean {self.primary} (dashed ticks: baselines)",
+        ) if rows else None
+
+    def label_parts(self) -> dict[str, Any]:
+        """The box metric per label of each model's best entry: as a table, and as a chart (None: no labels)
+        of at most ``MAX_CHART_LABELS`` labels, with how many it shows of how many (the leaderboard's context)."""
         best = self.best_entries()
         label_columns = [
             (f"{model} ({e.method}, layer {e.layer})", self.labels_of(model, e.method)) for model, e in best.items()
@@ -291,42 +306,14 @@ class MetricPages:
             for e in [self.labels_of(model, best[model].method).get(label)]
             if e
         ]
-        context = {
-            "has_metrics": self.metrics is not None,
-            "names": self.names,
-            "primary": self.primary,
-            "box_metric": self.summary.box_metric,
-            "n_images": self.summary.n_images,
-            "confidence": round(100 * self.summary.confidence),
-            "n_boot": self.summary.n_boot,
-            "groups": list(groups.values()),
-            "grounding_metric": GROUNDING_METRICS[0],
-            "best_heads": best_heads,
-            "ci_chart": interval_chart(
-                rows,
-                title=f"Mean {self.primary} with 95% CI per model and method",
-                x_label=f"mean {self.primary} (dashed ticks: baselines)",
-            )
-            if rows
-            else None,
-            "layer_charts": [c for c in (self.layer_chart(m) for m in groups) if c is not None],
-            "labels": self.label_table(label_columns),
-            "label_chart_shown": len(chart_labels),
-            "label_total": label_total,
-            "label_chart": interval_chart(
-                label_rows,
-                bars=True,
-                title=f"Mean {self.summary.box_metric} per label and model",
-                x_label="mean box IoU",
-            )
-            if label_rows
-            else None,
-            "model_pages": [self.model_ref(src, m.name) for m in self.writer.catalog.models],
-            "docs_href": self.writer.docs_url(src, "metrics.md"),
-            "downloads": self.downloads(src),
-            "data_json": self.writer.data_json(src, "leaderboard"),
-        }
-        self.writer.write(src, "pages/leaderboard.html", "Leaderboard", context)
+        chart = interval_chart(
+            label_rows,
+            bars=True,
+            title=f"Mean {self.summary.box_metric} per label and model",
+            x_label="mean box IoU",
+        ) if label_rows else None
+        return {"labels": self.label_table(label_columns), "label_chart": chart,
+                "label_chart_shown": len(chart_labels), "label_total": label_total}
 
     def head_href(self, src: str, model: str, method: str, layer: int, head: int) -> str | None:
         info = self.models.get(model)
@@ -358,16 +345,9 @@ class MetricPages:
             rows.append({"layer": layer, "cells": cells})
         return {"method": method, "heads": table.heads, "rows": rows, "lo": fmt(lo), "hi": fmt(hi)}
 
-    def model_page(self, model: ModelEntry) -> None:
-        src = layout.metrics_page(model.slug)
-        name = model.name
-        best_heads = {e.method: (e.layer, e.head) for e in self.summary.best_heads_of(name)}
-        tables = [
-            self.heat_table(src, t, best_heads.get(t.method))
-            for t in self.summary.tables_of(name)
-            if t.method in model.head_methods
-        ]
-        ranking = [
+    def ranking(self, src: str, name: str) -> list[dict[str, Any]]:
+        """Per method, the first ``RANKING_ROWS`` heads of the model ``name`` by mean rank."""
+        return [
             {
                 "method": r.method,
                 "total": len(r.heads),
@@ -382,27 +362,6 @@ class MetricPages:
             }
             for r in self.summary.rankings_of(name)
         ]
-        similarity = [self.similarity(s) for s in self.summary.similarities_of(name)]
-        methods = [e.method for e in self.summary.leaderboard_of(name)]
-        context = {
-            "model": model,
-            "has_metrics": self.metrics is not None and bool(methods),
-            "primary": self.primary,
-            "box_metric": self.summary.box_metric,
-            "layer_chart": self.layer_chart(name),
-            "tables": tables,
-            "ranking": ranking,
-            "similarity": similarity,
-            "labels": self.label_table([(m, self.labels_of(name, m)) for m in methods]),
-            "grounding": self.grounding_tables(name),
-            "grounding_metrics": GROUNDING_METRICS,
-            "leaderboard_href": self.writer.url(src, layout.LEADERBOARD_PAGE),
-            "model_href": self.writer.url(src, layout.model_page(model.slug)),
-            "downloads": self.downloads(src),
-            "bins": HEAT_BINS,
-            "data_json": self.writer.data_json(src, "model-metrics"),
-        }
-        self.writer.write(src, "pages/model_metrics.html", f"{name} metrics", context)
 
     def similarity(self, s: Similarity) -> dict[str, Any]:
         order = s.order
@@ -434,9 +393,66 @@ def top_labels(columns: list[tuple[str, Mapping[str, LabelStat]]], limit: int) -
     return sorted(ranked[:limit]), len(images)
 
 
-def write_metric_pages(writer: PageWriter, metrics: MetricsData | None) -> None:
-    """The leaderboard and one metrics page per model (pages say so when there are no metrics)."""
-    pages = MetricPages(writer, metrics)
-    pages.leaderboard()
-    for model in writer.catalog.models:
-        pages.model_page(model)
+def leaderboard_page(site: AtlasPages) -> Iterator[Page]:
+    """The leaderboard: every model's map kinds and baselines with every metric, the best heads, the charts."""
+    view = MetricPages(site, site.metrics)
+    src = layout.LEADERBOARD_PAGE
+    groups = view.leaderboard_groups(src)
+    summary = view.summary
+    context = {
+        "has_metrics": view.metrics is not None,
+        "names": view.names,
+        "primary": view.primary,
+        "box_metric": summary.box_metric,
+        "n_images": summary.n_images,
+        "confidence": round(100 * summary.confidence),
+        "n_boot": summary.n_boot,
+        "groups": list(groups.values()),
+        "grounding_metric": GROUNDING_METRICS[0],
+        "best_heads": view.best_head_rows(src),
+        "ci_chart": view.ci_chart(),
+        "layer_charts": [c for c in (view.layer_chart(m) for m in groups) if c is not None],
+        **view.label_parts(),
+        "model_pages": [view.model_ref(src, m.name) for m in site.catalog.models],
+        "docs_href": site.docs_url(src, "metrics.md"),
+        "downloads": view.downloads(src),
+    }
+    yield Page(src, "Leaderboard", context)
+
+
+def model_metrics_pages(site: AtlasPages) -> Iterator[Page]:
+    """One metrics page per model: its layer x head tables, head ranking, head similarity and label table."""
+    view = MetricPages(site, site.metrics)
+    for model in site.catalog.models:
+        yield model_metrics_page(view, model)
+
+
+def model_metrics_page(view: MetricPages, model: ModelEntry) -> Page:
+    src = layout.metrics_page(model.slug)
+    name = model.name
+    summary = view.summary
+    best_heads = {e.method: (e.layer, e.head) for e in summary.best_heads_of(name)}
+    tables = [
+        view.heat_table(src, t, best_heads.get(t.method))
+        for t in summary.tables_of(name)
+        if t.method in model.head_methods
+    ]
+    methods = [e.method for e in summary.leaderboard_of(name)]
+    context = {
+        "model": model,
+        "has_metrics": view.metrics is not None and bool(methods),
+        "primary": view.primary,
+        "box_metric": summary.box_metric,
+        "layer_chart": view.layer_chart(name),
+        "tables": tables,
+        "ranking": view.ranking(src, name),
+        "similarity": [view.similarity(s) for s in summary.similarities_of(name)],
+        "labels": view.label_table([(m, view.labels_of(name, m)) for m in methods]),
+        "grounding": view.grounding_tables(name),
+        "grounding_metrics": GROUNDING_METRICS,
+        "leaderboard_href": view.writer.url(src, layout.LEADERBOARD_PAGE),
+        "model_href": view.writer.url(src, layout.model_page(model.slug)),
+        "downloads": view.downloads(src),
+        "bins": HEAT_BINS,
+    }
+    return Page(src, f"{name} metrics", context)

@@ -4,17 +4,14 @@ The image pages (one per image: thousands) are all alike for the theme: same tem
 not in the nav. MkDocs therefore renders one **page shell** per folder, a page of the same depth
 (``atlas/_shell_images/page.md`` for ``atlas/images/*.md``) whose title and body are placeholders; after
 MkDocs, ``place_outside_pages`` writes every page of the folder from that shell (its URL, title and body
-put in), removes the shell, adds the pages to the site search (``search/search_index.json``, one entry
-each) and to the sitemap when it lists pages. The result is the page MkDocs would have written: the
-theme's header, nav, search box, scripts and relative URLs are the shell's, which sits at the same depth.
+put in), removes the shell, adds the pages to the site search (one entry each) and to the sitemap when it
+lists pages (both through ``atlas.site.engine_mkdocs``). The result is the page MkDocs would have written:
+the theme's header, nav, search box, scripts and relative URLs are the shell's, which sits at the same depth.
 """
 
 from __future__ import annotations
 
-import gzip
 import html
-import json
-import re
 import shutil
 from dataclasses import dataclass
 from itertools import groupby
@@ -22,11 +19,11 @@ from pathlib import Path, PurePosixPath
 
 from atlas.core import layout
 from atlas.core.page_safety import PAGE_CSP
+from atlas.site.engine_mkdocs import add_search_entries, add_sitemap_urls, page_body
 from ssl_attention.errors import AtlasError
 
 SHELL_TITLE = "ATLAS-SHELL-TITLE-5b1f"
 SHELL_BODY = "ATLAS-SHELL-BODY-5b1f"
-SEARCH_INDEX = "search/search_index.json"
 
 
 @dataclass(frozen=True)
@@ -61,11 +58,6 @@ def _output(site_dir: Path, url: str) -> Path:
     return site_dir / (url + "index.html" if url.endswith("/") or not url else url)
 
 
-def _body(source: Path) -> str:
-    """The HTML body of a page source written by ``PageWriter`` (front matter, then the body)."""
-    return source.read_text(encoding="utf-8").split("---\n", 2)[2].strip("\n")
-
-
 def place_outside_pages(site_dir: Path, outside_dir: Path, pages: list[OutsidePage], use_directory_urls: bool) -> None:
     """Write ``pages`` (sources in ``outside_dir``) into ``site_dir`` from their shells; search and sitemap.
 
@@ -88,49 +80,18 @@ def place_outside_pages(site_dir: Path, outside_dir: Path, pages: list[OutsidePa
             out = _output(site_dir, url)
             out.parent.mkdir(parents=True, exist_ok=True)
             head, tail = (part.replace(shell_url, url).replace(SHELL_TITLE, page.title) for part in (before, after))
-            out.write_text(head + _body(outside_dir / page.src) + tail, encoding="utf-8")
+            body = page_body((outside_dir / page.src).read_text(encoding="utf-8"))
+            out.write_text(head + body + tail, encoding="utf-8")
         shells[shell_url] = folder
         shutil.rmtree(site_dir / PurePosixPath(shell_src(f"{folder}/x.md")).parent, ignore_errors=True)
     add_search_entries(site_dir, [
         {"location": layout.page_url(p.src, use_directory_urls), "title": p.title, "text": html.escape(p.search_text)}
         for p in pages
     ])
-    _add_sitemap_entries(site_dir, pages, shells, use_directory_urls)
-
-
-def add_search_entries(site_dir: Path, entries: list[dict[str, str]]) -> None:
-    """Append ``{"location", "title", "text"}`` entries (e.g. the head viewers' heads) to the site search.
-
-    The theme shows titles and texts as HTML: they must be escaped already."""
-    index_file = site_dir / SEARCH_INDEX
-    if not index_file.is_file() or not entries:  # a site without the search plugin
-        return
-    index = json.loads(index_file.read_text(encoding="utf-8"))
-    index["docs"] += entries
-    index_file.write_text(json.dumps(index, separators=(",", ":"), default=str), encoding="utf-8")
-
-
-def _add_sitemap_entries(site_dir: Path, pages: list[OutsidePage], shells: dict[str, str],
-                         use_directory_urls: bool) -> None:
-    """Each shell's ``<url>`` entry of the sitemap (there when the site has a ``site_url``) becomes its pages'."""
-    sitemap = site_dir / "sitemap.xml"
-    if not sitemap.is_file():
-        return
-    text = original = sitemap.read_text(encoding="utf-8")
-    for shell_url, folder in shells.items():
-        match = re.search(r"[ \t]*<url>(?:(?!</url>).)*?" + re.escape(shell_url) + r"<.*?</url>\n?", text, re.S)
-        if match is None:
-            continue
-        block = match.group(0)
-        urls = [layout.page_url(p.src, use_directory_urls) for p in pages if p.folder == folder]
-        text = text.replace(block, "".join(block.replace(shell_url, url) for url in urls))
-    if text == original:  # no site_url: MkDocs' sitemap lists no page
-        return
-    sitemap.write_text(text, encoding="utf-8")
-    packed = site_dir / "sitemap.xml.gz"
-    mtime = int.from_bytes(packed.read_bytes()[4:8], "little") if packed.is_file() else 0  # MkDocs' build date
-    with packed.open("wb") as f, gzip.GzipFile(fileobj=f, filename=str(packed), mode="wb", mtime=mtime) as gz:
-        gz.write(text.encode("utf-8"))
+    add_sitemap_urls(site_dir, {
+        shell_url: [layout.page_url(p.src, use_directory_urls) for p in pages if p.folder == folder]
+        for shell_url, folder in shells.items()
+    })
 
 
 _REDIRECT = (

@@ -1,36 +1,32 @@
 """The build report page (Atlas → Build report): what ``OUT/report.json`` says the build used and skipped.
 
-Written by the site stage next to the other atlas pages; every string from the report (file
-names, labels, error messages) is escaped by the template's autoescaping.
+``report_page`` is the builder of its page kind (``atlas.site.pages.kinds``); every string from the report
+(file names, labels, error messages) is escaped by the template's autoescaping.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 from atlas.core import layout
 from atlas.core.report import read_report
-from atlas.site.catalog import Catalog
-from atlas.site.pages.writer import PageWriter, json_for_html
+from atlas.site.pages.writer import AtlasPages, Page
 
 REPORT_PAGE = f"{layout.PAGES_DIR}/report.md"
 
 
-def write_report_page(catalog: Catalog, docs_dir: Path, *, colormap: str, use_directory_urls: bool) -> str:
-    """Write the report page into ``docs_dir``; returns its path relative to ``docs_dir``."""
-    writer = PageWriter(catalog, docs_dir, colormap=colormap, use_directory_urls=use_directory_urls)
+def report_page(site: AtlasPages) -> Iterator[Page]:
+    """The report page: the build's models and skipped input, and the images a model has no maps of."""
+    catalog = site.catalog
     missing = [
         (m.name, [i.id for i in catalog.images if i.id not in m.maps]) for m in catalog.models
     ]
-    writer.write(
+    yield Page(
         REPORT_PAGE,
-        "pages/report.html",
         "Build report",
         {
             "report": read_report(catalog.build_dir),
             "catalog_images": len(catalog.images),
             "missing": [(name, ids) for name, ids in missing if ids],
-            "data_json": json_for_html(writer.base_data(REPORT_PAGE, "report")),
         },
     )
-    return REPORT_PAGE

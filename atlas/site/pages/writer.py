@@ -1,16 +1,19 @@
 """What every atlas page shares: the Jinja environment, URLs, the data block and the page file format.
 
-Each page is ``atlas/...md`` in the composed docs dir, rendered by mkdocs-material with the
-``atlas.html`` override template. Its body is finished HTML, which the build's MkDocs hook
-(``atlas.site.mkdocs_hooks``, front matter ``atlas_html: true``) passes to the theme without Markdown.
+Each page is ``atlas/...md`` in the composed docs dir, in the docs engine's format
+(``atlas.site.engine_mkdocs.page_source``): rendered by mkdocs-material with the ``atlas.html`` override
+template, its body finished HTML that the engine passes to the theme without Markdown.
 The page's data for the page scripts (``templates/assets/atlas/*.mjs``) is JSON in a
 ``<script type="application/json" id="atlas-data">`` element: no inline code, CSP-safe.
+A page kind's builder (``atlas.site.pages.kinds``) gives ``Page`` values; ``PageWriter.write_page`` writes them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,14 @@ from markupsafe import Markup
 
 from atlas.core import layout
 from atlas.core.colormaps import COLORMAPS, lut
-from atlas.core.manifest import ModelEntry
+from atlas.core.manifest import ImageEntry, ModelEntry
 from atlas.core.resources import templates_dir
 from atlas.metrics.data import MetricsData
-from atlas.site.catalog import Catalog
+from atlas.site.anatomy_data import ModelAnatomy, load_anatomy
+from atlas.site.catalog import Catalog, explained_class
+from atlas.site.engine_mkdocs import page_source
 from atlas.site.glossary import Glossary, read_definitions
-from atlas.site.mkdocs_hooks import RAW_HTML_KEY
+from atlas.site.head_scores import HeadScores, head_scores
 from atlas.site.pages.outside import SHELL_BODY, SHELL_TITLE, OutsidePage, shell_folder, shell_src
 from ssl_attention.methods import all_methods, get_method
 
@@ -63,6 +68,21 @@ def write_colormap_module(docs_dir: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a page kind, as its builder gives it: where, its title, what its template shows and
+    its own keys of the page's data block (beside ``PageWriter.base_data``, which they may replace).
+
+    ``search_text``: the page is one of many of its kind (the image pages), rendered outside MkDocs
+    (``atlas.site.pages.outside``) with this text as its entry in the site search."""
+
+    src: str
+    title: str
+    context: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    search_text: str | None = None
+
+
 def method_data() -> list[dict[str, str]]:
     """The methods in display order for the page scripts (key, label, depth unit): the JS names none itself."""
     return [m.page_data() for m in all_methods()]
@@ -71,8 +91,8 @@ def method_data() -> list[dict[str, str]]:
 class PageWriter:
     """Writes pages of one catalog into ``docs_dir`` (one instance per build): the shared pieces.
 
-    ``atlas.site.pages.atlas_pages.AtlasPages`` adds the atlas' own pages; the metric and report pages render
-    through the same writer, so every page shares its banner, data block and URLs.
+    ``AtlasPages`` (below) adds what the page builders read (the image index, the head anatomy, the head
+    scores); every page goes through ``write_page``, so every page shares its banner, data block and URLs.
     """
 
     def __init__(
@@ -137,6 +157,7 @@ class PageWriter:
         }
 
     def base_data(self, src: str, page: str) -> dict:
+        """The data every page's block has; ``page`` is its page kind's key (``main.mjs`` starts its script)."""
         head_tpl = self.url(src, layout.head_viewer("MODEL")) + "#lLAYER-hHEAD"
         return {
             "page": page,
@@ -150,9 +171,12 @@ class PageWriter:
             "models": [self.model_data(m) for m in self.catalog.models],
         }
 
-    def data_json(self, src: str, page: str) -> Markup:
-        """The page's JSON data block with only the common data."""
-        return json_for_html(self.base_data(src, page))
+    def write_page(self, key: str, template: str, page: Page) -> None:
+        """Write ``page`` of the page kind ``key`` with ``template``; its data block is the common data and
+        the page's own keys (the template's ``data_json``)."""
+        data_json = json_for_html({**self.base_data(page.src, key), **page.data})
+        self.write(page.src, template, page.title, {**page.context, "data_json": data_json},
+                   search_text=page.search_text)
 
     def write(self, src: str, template: str, title: str, context: dict, *, search: bool = True,
               search_text: str | None = None) -> None:
@@ -174,12 +198,9 @@ class PageWriter:
 
     @staticmethod
     def _write_file(folder: Path, src: str, title: str, body: str, *, search: bool) -> None:
-        front = {"title": title, "template": "atlas.html", "hide": ["toc"], RAW_HTML_KEY: True}
-        if not search:
-            front["search"] = {"exclude": True}
         path = folder / src
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"---\n{json.dumps(front)}\n---\n\n{body}\n", encoding="utf-8")
+        path.write_text(page_source(title, body, search=search), encoding="utf-8")
 
     def methods(self, models: list[ModelEntry]) -> list[tuple[str, Markup]]:
         """``(method, label)`` of the methods present, labels with their glossary tooltip."""
@@ -194,3 +215,61 @@ def companions(model: ModelEntry) -> dict[str, list[str]]:
     fused_layers = [m for m in model.methods if not get_method(m).per_head and get_method(m).unit == "layer"]
     others = [*model.head_methods[:1], *fused_layers]
     return {m: others for m in model.methods if get_method(m).unit == "target" and others}
+
+
+class AtlasPages(PageWriter):
+    """The writer of a build, with what the page builders read of it (read once, when first asked for)."""
+
+    @cached_property
+    def anatomy(self) -> dict[str, ModelAnatomy]:
+        """The head anatomy of the build's ViTs (read once from the npz files), by model name."""
+        return load_anatomy(self.catalog)
+
+    @cached_property
+    def gallery_index(self) -> dict[str, list]:
+        """The image index (``layout.GALLERY_INDEX``): every image as one compact row, box labels and tags."""
+        labels = sorted({b.label for i in self.catalog.images for b in i.boxes})
+        tags = sorted({t for i in self.catalog.images for t in i.tags})
+        label_index, tag_index = {v: k for k, v in enumerate(labels)}, {v: k for k, v in enumerate(tags)}
+        model_index = {m.slug: k for k, m in enumerate(self.catalog.models)}
+        has = {m.slug: m.maps for m in self.catalog.models}
+        return {
+            "labels": labels,
+            "tags": tags,
+            # [id, slug, models (indices), labels (indices), tags (indices), boxes, width, height]
+            "gallery": [
+                [i.id, i.slug, [model_index[s] for s in model_index if i.id in has[s]],
+                 sorted({label_index[b.label] for b in i.boxes}), [tag_index[t] for t in i.tags], len(i.boxes),
+                 i.width, i.height]
+                for i in self.catalog.images
+            ],
+        }
+
+    def index_urls(self, src: str) -> dict[str, str]:
+        """The data keys of a page that reads the image index: its URL and the thumbnails' (``IMAGE``: a slug)."""
+        return {"indexUrl": self.url(src, layout.GALLERY_INDEX), "thumbUrl": self.url(src, layout.thumb("IMAGE"))}
+
+    def write_gallery_index(self, site_dir: Path) -> None:
+        """Write the image index into ``site_dir`` (after MkDocs, with the other data files)."""
+        path = site_dir / layout.GALLERY_INDEX
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.gallery_index, separators=(",", ":")), encoding="utf-8")
+
+    def target_note(self, model: ModelEntry, image: ImageEntry) -> dict | None:
+        """What the relevance / ViT Grad-CAM maps of ``model`` explain on ``image`` (None without them)."""
+        if not model.targets:
+            return None
+        if model.target_kind == "prompt":
+            text = f"{len(model.targets)} prompts, one map each"
+        else:
+            found = explained_class(self.catalog.maps_file(model, image.id))
+            text = model.targets[0] if found is None else f"{model.targets[0]}, class {found[0]}" + (
+                f" ({found[1]})" if found[1] else "")
+        return {"model": model.name, "text": text, "random": model.random}
+
+
+    @cached_property
+    def head_scores(self) -> list[HeadScores]:
+        """The head viewers' scores, one per model with per-head maps (their data files go into the site
+        after MkDocs)."""
+        return [head_scores(self.catalog, m, self.metrics) for m in self.catalog.models if m.head_methods and m.heads]
