@@ -362,10 +362,6 @@ def _site_name(given: str | None, directory: Path) -> str:
     holds a control character (atlas.toml and the pages could not carry it)."""
     what = "--site-name" if given else f"the name of {_shown_path(directory)} (the default --site-name)"
     name = _utf8(given or directory.resolve().name, what, "" if given else "; give --site-name")
-    control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
-    if control is not None:
-        raise AtlasError(f"{what}: control character U+{ord(control):04X} is not allowed in a site name"
-                         + ("" if given else "; give --site-name"))
     problem = check_site_text(name)  # what the pages could not carry as one line of text
     if problem is not None:
         raise AtlasError(f"{what}: {problem}" + ("" if given else "; give --site-name"))
