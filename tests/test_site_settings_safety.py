@@ -100,7 +100,8 @@ def test_init_writes_the_site_name_as_text_and_refuses_a_control_character(tmp_p
         assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
     folder = tmp_path / "tab\tname"  # no --site-name: the folder's name is the default
     result = runner.invoke(app, ["init", str(folder), "--images", str(images)])
-    assert result.exit_code == 2 and "tab\\x09name (the default --site-name): holds a control character" in result.stderr
+    assert result.exit_code == 2
+    assert "tab\\x09name (the default --site-name): holds a control character" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not folder.exists()
     result = runner.invoke(app, ["init", str(tmp_path / "p"), "--images", str(images), "--site-name", NAME])
     assert result.exit_code == 0, result.output
