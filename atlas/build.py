@@ -29,11 +29,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from atlas.core.build_dir import BuildDir
 from atlas.core.colormaps import COLORMAPS
 from atlas.core.limits import BATCH_SIZE, RAY_CPUS, TARGET_CLASS
+from atlas.core.manifest import Manifest
 from atlas.core.out_dir import check_folders, claim, locked, locked_site, remove_own_temp_files
 from atlas.core.pool import worker_count
 from atlas.core.report import BuildReport
 from atlas.dataset.stage import Dataset, load_dataset, sample_paths
-from atlas.metrics.stage import compute_metrics
+from atlas.metrics.data import MetricsData
+from atlas.metrics.stage import MetricsReport, compute_metrics
 from atlas.models.compute import DEVICES, ModelMaps, pick_device, write_manifest
 from atlas.models.ray_cluster import check_address, probe_cluster
 from atlas.models.stage import ModelStage
@@ -136,10 +138,10 @@ class Build:
             device = pick_device(self.options.device if not self.options.ray else "cpu")  # Ray: the workers pick
             dataset = self.dataset()
             models = self.models(dataset, device)
-            self.manifest(dataset, models)
-            self.metrics()
+            manifest = self.manifest(dataset, models)
+            metrics = self.metrics(manifest)
             if self.options.site:
-                self.report.site_dir = self.site()
+                self.report.site_dir = self.site(manifest, metrics.data)
             self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -204,28 +206,31 @@ class Build:
             raise ModelLoadError("no model could be built: " + "; ".join(stage.failed))
         return self.report.models
 
-    def manifest(self, dataset: Dataset, models: list[ModelMaps]) -> None:
+    def manifest(self, dataset: Dataset, models: list[ModelMaps]) -> Manifest:
         """``maps/manifest.json`` (the contract with everything after) and ``report.json``."""
-        write_manifest(BuildDir(self.options.out).maps, dataset.images, models)
+        manifest = write_manifest(BuildDir(self.options.out).maps, dataset.images, models)
         self.report.write(self.options.out)
+        return manifest
 
-    def metrics(self) -> None:
+    def metrics(self, manifest: Manifest) -> MetricsReport:
         """Score every map against the boxes (also removes the metrics of an earlier build)."""
         started = time.perf_counter()
-        metrics = compute_metrics(self.options.out)
+        metrics = compute_metrics(self.options.out, manifest)
         if metrics.images_with_boxes:
             self.console.print(f"Metrics: {metrics.rows} rows for {metrics.images_with_boxes} images with boxes "
                                f"in {time.perf_counter() - started:.1f} s -> {self.options.out / 'metrics'} "
                                f"({metrics.format})", highlight=False, soft_wrap=True)
+        return metrics
 
-    def site(self) -> Path:
+    def site(self, manifest: Manifest, metrics: MetricsData | None) -> Path:
         """Render the heatmaps, write the pages, run MkDocs and swap the new site into place."""
-        from atlas.site.stage import build_site
+        from atlas.site.stage import SiteInputs, build_site
 
         site_dir = self.options.site_path
         with _progress(self.console) as progress:
             site = build_site(self.options.out, site_dir, colormap=self.options.colormap, progress=progress,
-                              settings=self.options.site_settings, site_images=self.site_ids)
+                              settings=self.options.site_settings, site_images=self.site_ids,
+                              inputs=SiteInputs(manifest, metrics))
         self.console.print(site.timing_line(), highlight=False, soft_wrap=True)
         self.console.print(escape(site.budget.line()), highlight=False, soft_wrap=True)
         warning = site.budget.warning()

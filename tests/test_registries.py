@@ -3,7 +3,6 @@ a model is refused); a metric is one registry entry that reaches the rows, the s
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from pathlib import Path
@@ -189,24 +188,3 @@ def test_compute_metrics_takes_the_manifest_and_returns_the_summary(tmp_path):
     manifest.write(tmp_path / "maps")
     again = compute_metrics(tmp_path)  # the build folder alone, as before
     assert again.rows == report.rows and repr(again.summary) == repr(report.summary)
-
-
-# -- size of the functions ---------------------------------------------------------------------------------
-
-
-def _long_functions(folder: Path) -> list[str]:
-    found = []
-    for path in sorted(folder.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                args = node.args
-                params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-                count = sum(1 for a in params if a is not None and a.arg not in ("self", "cls"))
-                lines = node.end_lineno - node.lineno + 1
-                if lines > 60 or count > 8:
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines, {count} params")
-    return found
-
-
-def test_no_function_of_the_library_or_the_metrics_stage_is_over_60_lines_or_8_parameters():
-    assert _long_functions(ROOT / "ssl_attention") + _long_functions(ROOT / "atlas" / "metrics") == []

@@ -111,3 +111,39 @@ def test_the_cycle_finder_finds_cycles():
     """Positive control: the checker reports a planted cycle, and a chain is not one."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def _long_functions(folder: Path) -> list[str]:
+    """Functions of ``folder`` over 60 lines or with more than 8 parameters (``self``/``cls`` not counted)."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                args = node.args
+                params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+                count = sum(1 for a in params if a is not None and a.arg not in ("self", "cls"))
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60 or count > 8:
+                    found.append(f"{path.relative_to(folder.parent)}:{node.lineno} {node.name}: {lines} lines, "
+                                 f"{count} params")
+    return found
+
+
+def test_no_function_is_over_60_lines_or_takes_more_than_8_parameters():
+    assert [f for package in PACKAGES for f in _long_functions(ROOT / package)] == []
+
+
+def test_the_size_checker_finds_long_functions(tmp_path):
+    """Positive control: a planted long function and a planted long parameter list are reported."""
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    (tmp_path / "m.py").write_text(f"def long():\n{body}\n\ndef wide(a, b, c, d, e, f, g, h, i):\n    pass\n")
+    found = _long_functions(tmp_path)
+    assert len(found) == 2 and "long: 61 lines" in found[0] and "wide: 2 lines, 9 params" in found[1]
+
+
+def test_the_app_keeps_at_most_ten_top_level_modules():
+    """atlas/ is its stage packages (core, dataset, models, metrics, site) plus the command line around them."""
+    modules = sorted(p.name for p in (ROOT / "atlas").glob("*.py"))
+    assert len(modules) <= 10, modules
+    assert {p.name for p in (ROOT / "atlas").iterdir() if (p / "__init__.py").is_file()} >= {
+        "core", "dataset", "models", "metrics", "site"}

@@ -29,7 +29,7 @@ from atlas.core.atomic import write_via_temp
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
-from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, panel_metric_names, write_head_values
+from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
 from atlas.metrics.rows import (
     FORMAT,
     SUFFIX,
@@ -68,6 +68,7 @@ class MetricsReport:
     files: list[Path] = field(default_factory=list)
     format: str = FORMAT  # of the per-image rows
     summary: Summary | None = None
+    data: MetricsData | None = None  # what the site stage reads of them (None when no image has boxes)
 
 
 @dataclass
@@ -102,7 +103,7 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> Metric
     summary["head_similarity"] = [s for model in manifest.models
                                   for s in _similarity(model.name, scored.index, scored.grams[model.name])]
     summary["text_grounding"] = summarise_grounding(scored.grounding)
-    _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
+    heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
             shutil.rmtree(stale)
@@ -111,6 +112,8 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> Metric
     write_via_temp(paths.summary, lambda tmp: write_summary_json(summary, tmp))
     report.files.append(paths.summary)
     report.summary = Summary.from_json(summary)
+    report.data = MetricsData(summary=report.summary, files={"summary": paths.summary}, panels=scored.panels,
+                              heads=heads)
     return report
 
 
@@ -143,8 +146,10 @@ def _score_models(manifest: Manifest, boxed: dict[str, ImageEntry], paths: Build
     return scored
 
 
-def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: MetricsReport) -> None:
-    """``panels.json`` and each model's head values (the pages' data), listed in ``report``."""
+def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: MetricsReport) -> dict[str, Path]:
+    """``panels.json`` and each model's head values (the pages' data), listed in ``report``; returns the head
+    values' file of each model."""
+    files: dict[str, Path] = {}
     panels_path = out_dir / PANELS_FILE
     write_via_temp(panels_path,
                    lambda tmp: tmp.write_text(json.dumps(scored.panels, allow_nan=False), encoding="utf-8"))
@@ -155,6 +160,8 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
             path = out_dir / f"{model}{HEADS_SUFFIX}"
             write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
             report.files.append(path)
+            files[model] = path
+    return files
 
 
 def _geometry(model: ModelEntry, image: ImageEntry) -> MapGeometry:

@@ -189,7 +189,10 @@ def _check_finite(maps: dict, records: list[ImageRecord]) -> None:
             raise AtlasError(f"non-finite (NaN or infinite) {name} maps, e.g. for image {records[bad.argmax()].id}")
 
 
-def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[ModelMaps]) -> Path:
-    """Write ``maps/manifest.json`` (sorted keys, stable order: byte-identical for identical inputs)."""
+def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[ModelMaps]) -> Manifest:
+    """Write ``maps/manifest.json`` (sorted keys, stable order: byte-identical for identical inputs); returns
+    the manifest, the value every later stage takes."""
     images_entries = tuple(record.manifest_entry() for record in images)
-    return Manifest(images=images_entries, models=tuple(m.manifest_entry() for m in models)).write(maps_dir)
+    manifest = Manifest(images=images_entries, models=tuple(m.manifest_entry() for m in models))
+    manifest.write(maps_dir)
+    return manifest
