@@ -535,6 +535,20 @@ def _images(folder: Path, count: int = 1) -> Path:
     return folder
 
 
+def _compute_maps(model, images, maps_dir: Path, render=None):
+    """The local executor over ``images`` with every method of a model the test loaded, one image per batch."""
+    import torch
+
+    from atlas.core.manifest import ModelEntry
+    from atlas.models.compute import compute_model_maps
+    from atlas.models.plan import MapsOptions, ModelJob
+    from atlas.models.sink import MapsSink
+
+    entry = ModelEntry.of_model(model, model.methods, None)
+    job = ModelJob(ModelRequest(model.name, model.checkpoint), MapsOptions()).with_entry(entry, images, maps_dir)
+    return compute_model_maps(model, job, MapsSink(job, maps_dir, render), batch_size=1, device=torch.device("cpu"))
+
+
 def _copy_checkpoint(source: Path, folder: Path, **config_changes) -> Path:
     import shutil
 
@@ -604,17 +618,13 @@ def test_non_finite_maps_fail_their_model(tmp_path, tiny_checkpoints):
 
 def test_a_model_failing_part_way_leaves_none_of_its_new_maps(tmp_path, tiny_checkpoints):
     """Batch 1 written, batch 2 fails: batch 1's files are removed; maps reused from the cache stay."""
-    import torch
-
     from atlas.dataset.stage import load_dataset
-    from atlas.models.compute import compute_model_maps
 
     dataset = load_dataset(_images(tmp_path / "images", 3), None, tmp_path / "out")
     maps_dir = tmp_path / "out" / "maps"
     model = load_model(ModelRequest("m", str(tiny_checkpoints["dinov2"])), weights="pretrained",
                        image_size=(32, 32))
-    kwargs = dict(methods=model.methods, batch_size=1, device=torch.device("cpu"))
-    first = compute_model_maps(model, dataset.images[:1], maps_dir, **kwargs)
+    first = _compute_maps(model, dataset.images[:1], maps_dir)
     run, calls = model.run, []
 
     def fail_second(pixels):
@@ -625,7 +635,7 @@ def test_a_model_failing_part_way_leaves_none_of_its_new_maps(tmp_path, tiny_che
 
     model.run = fail_second
     with pytest.raises(RuntimeError, match="boom"):
-        compute_model_maps(model, dataset.images, maps_dir, **kwargs)
+        _compute_maps(model, dataset.images, maps_dir)
     assert len(calls) == 2  # image 0 reused, image 1 computed and written, image 2 failed
     assert sorted(p.name for p in (maps_dir / "m").glob("*.npz")) == [Path(first.maps[dataset.images[0].id]).name]
 

@@ -7,16 +7,16 @@ import json
 import threading
 
 import numpy as np
-import torch
 
 import atlas.models.compute as compute
+import atlas.models.sink as sink
 from atlas.core import layout
 from atlas.dataset.stage import load_dataset
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
 from ssl_attention.models import ModelRequest, load_model
 from ssl_attention.preprocess import to_tensor
-from tests.test_bad_input import _images
+from tests.test_bad_input import _compute_maps, _images
 
 
 def test_a_batch_is_written_while_the_next_one_computes(tmp_path, tiny_checkpoints, monkeypatch):
@@ -31,7 +31,7 @@ def test_a_batch_is_written_while_the_next_one_computes(tmp_path, tiny_checkpoin
             second_batch.set()
         return run(pixels)
 
-    write, writers = compute.write_maps, []
+    write, writers = sink.write_maps, []
 
     def write_once_the_next_batch_runs(path, arrays, meta):
         writers.append(threading.current_thread().name)
@@ -40,9 +40,8 @@ def test_a_batch_is_written_while_the_next_one_computes(tmp_path, tiny_checkpoin
         write(path, arrays, meta)
 
     model.run = counting_run
-    monkeypatch.setattr(compute, "write_maps", write_once_the_next_batch_runs)
-    result = compute.compute_model_maps(model, dataset.images, maps_dir, methods=model.methods, batch_size=1,
-                                        device=torch.device("cpu"))
+    monkeypatch.setattr(sink, "write_maps", write_once_the_next_batch_runs)
+    result = _compute_maps(model, dataset.images, maps_dir)
     assert result.computed == 3 and list(result.maps) == [r.id for r in dataset.images]
     assert len(writers) == 3 and all(name.startswith("atlas-npz") for name in writers)
     model.run = run
@@ -66,8 +65,7 @@ def test_sprites_are_encoded_as_the_maps_are_written(tmp_path, tiny_checkpoints)
     model = load_model(ModelRequest("m", str(tiny_checkpoints["dinov2"])), weights="pretrained", image_size=(32, 32))
     published = frozenset(r.id for r in dataset.images[:2])
     render_dir = tmp_path / "out" / "render"
-    result = compute.compute_model_maps(model, dataset.images, maps_dir, methods=model.methods, batch_size=1,
-                                        device=torch.device("cpu"), render=PairRenderer(render_dir, published))
+    result = _compute_maps(model, dataset.images, maps_dir, PairRenderer(render_dir, published))
     compute.write_manifest(maps_dir, dataset.images, [result])
     catalog = load_catalog(tmp_path / "out")
     sprites = sorted(p.relative_to(render_dir) for p in render_dir.rglob("*.png") if "maps" in p.parts)

@@ -211,12 +211,12 @@ def test_killed_worker_is_retried_and_a_rerun_resumes(cluster, tiny_checkpoints,
     _, local = local_build
     take, killed = atlas.models.ray_stage._take, []
 
-    def take_and_kill(model, answer, throughput):
-        take(model, answer, throughput)
+    def take_and_kill(sink, batch, throughput):
+        take(sink, batch, throughput)
         if not killed:
-            pid = int(answer["worker"].rsplit(":", 1)[1])
+            pid = int(batch.worker.rsplit(":", 1)[1])
             os.kill(pid, signal.SIGKILL)
-            killed.append((model.entry.name, pid))
+            killed.append((sink.job.entry.name, pid))
 
     monkeypatch.setattr(atlas.models.ray_stage, "_take", take_and_kill)
     out = tmp_path / "out"
@@ -295,23 +295,25 @@ def test_shipped_bytes_give_the_maps_of_a_read_path(tiny_checkpoints, tmp_path):
     import hashlib
 
     from atlas.dataset.stage import ImageRecord, sample_paths
+    from atlas.models.plan import Recipe
     from atlas.models.ray_worker import Job, LoadOptions, MapsActor, sees_images
     from ssl_attention.models import ModelRequest
 
     paths = sorted(sample_paths()[0].glob("*.jpg"))[:2]
     records = [ImageRecord(p.stem, p, 1, 1, hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths]
     actor = MapsActor(ModelRequest("dinov2", str(tiny_checkpoints["dinov2_registers"])),
-                      LoadOptions("pretrained", (32, 32), "cpu"), ("cls", "rollout"), None)
+                      LoadOptions("pretrained", (32, 32), "cpu"), Recipe(("cls", "rollout")))
     read = actor.run(Job(tuple((r, "key", None) for r in records)))
     shipped = actor.run(Job(tuple((r, "key", r.path.read_bytes()) for r in records)))
-    assert read["images"] == shipped["images"] == 2 and read["skipped"] == shipped["skipped"] == []
-    for (rel_a, arrays_a, meta_a), (rel_b, arrays_b, meta_b) in zip(read["maps"], shipped["maps"], strict=True):
+    assert read.images == shipped.images == 2 and read.skipped == shipped.skipped == ()
+    assert read.error is None and read.worker == shipped.worker != ""
+    for (rel_a, arrays_a, meta_a), (rel_b, arrays_b, meta_b) in zip(read.maps, shipped.maps, strict=True):
         assert rel_a == rel_b and meta_a == meta_b and sorted(arrays_a) == sorted(arrays_b)
         assert all(arrays_a[name].tobytes() == arrays_b[name].tobytes() for name in arrays_a)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
     bad = actor.run(Job(((ImageRecord("broken", broken, 1, 1, "x"), "key", broken.read_bytes()),)))
-    assert bad["maps"] == [] and len(bad["skipped"]) == 1 and str(broken) in bad["skipped"][0]  # names the file
+    assert bad.maps == () and len(bad.skipped) == 1 and str(broken) in bad.skipped[0]  # names the file
 
     names = [str(p) for p in paths]
     assert sees_images(names, records[0].sha256)

@@ -1,4 +1,5 @@
-"""The map cache: one ``maps/<model>/<image_id>.npz`` per model and image, written atomically."""
+"""The map cache: one ``maps/<model>/<image_id>.npz`` per model and image, written atomically, and the
+one identity both of its keys are made from."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import io
 import json
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +17,72 @@ from atlas.core.atomic import write_bytes_atomic
 from atlas.core.manifest import FORMAT_VERSION, ModelEntry
 
 
+@dataclass(frozen=True)
+class MapsIdentity:
+    """What a model's cached maps depend on, for both keys of the cache: ``model.json``'s request key
+    (what a build asked for, before any model is loaded; ``atlas.models.plan.MapsOptions.identity``) and
+    each npz's ``cache_key`` (what the loaded model's entry made of it, plus the image; ``of_entry``).
+
+    Both hold the checkpoint, the weights mode, the methods, per-head or fused-only, the code version and
+    the format, the query-patch rows' layers and the gradient methods' targets where there are any (absent
+    otherwise, so that caches of builds without them stay valid); ``details`` holds the rest of each key.
+    """
+
+    checkpoint: str
+    weights: str
+    methods: tuple[str, ...] | None
+    per_head: bool | None
+    query_layers: str | tuple[int, ...] | None = None  # the --query-layers value, or the entry's layers
+    targets: dict | tuple | None = None  # the requested targets, or the entry's (kind, *targets)
+    details: dict = field(default_factory=dict)
+
+    @classmethod
+    def of_request(cls, checkpoint: str, weights: str, image_size: tuple[int, int] | None,
+                   methods: tuple[str, ...] | None, per_head: bool | None, query_spec: str = "none",
+                   targets: dict | None = None) -> MapsIdentity:
+        """What a build asks of a model before loading it: checkpoint, weights mode, input size, methods,
+        heads, the ``--query-layers`` value (``query_spec``) and the targets (``TargetOptions.identity``)."""
+        return cls(checkpoint, weights, methods or None, per_head, None if query_spec == "none" else query_spec,
+                   targets, {"image_size": list(image_size) if image_size else None})
+
+    @classmethod
+    def of_entry(cls, entry: ModelEntry) -> MapsIdentity:
+        """What every npz of ``entry``'s model depends on besides the image: its identity and revision,
+        preprocessing, methods, per-head or fused-only, the statistics it holds (older files without them
+        are recomputed), its targets and query-patch rows' layers."""
+        details = {"revision": entry.revision, "architecture": entry.architecture,
+                   "preprocessing": entry.preprocessing, "statistics": list(entry.statistics)}
+        targets = (entry.target_kind, *entry.targets) if entry.targets else None
+        return cls(entry.checkpoint, entry.weights, entry.methods, entry.per_head, entry.query_layers, targets,
+                   details)
+
+    def to_json(self) -> dict:
+        """The identity as JSON (``model.json``'s ``request``; hashed, with the image, for ``cache_key``)."""
+        identity = {
+            "checkpoint": self.checkpoint,
+            "weights": self.weights,
+            "methods": None if self.methods is None else list(self.methods),
+            "per_head": self.per_head,
+            "library": ssl_attention.__version__,
+            "format": FORMAT_VERSION,
+            **self.details,
+        }
+        if self.query_layers:
+            identity["query_layers"] = self.query_layers if isinstance(self.query_layers, str) \
+                else list(self.query_layers)
+        if self.targets:
+            identity["targets"] = self.targets if isinstance(self.targets, dict) else list(self.targets)
+        return identity
+
+    def key(self, image_sha256: str) -> str:
+        """The cache key of one image's npz: this identity and the image's bytes, hashed."""
+        identity = {**self.to_json(), "image": image_sha256}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
 def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:
-    """What a cached map depends on: image bytes, model identity and revision, preprocessing, methods,
-    per-head or fused-only, the statistics it holds (older files without them are recomputed), the
-    targets of the gradient methods, code version, the query-patch rows' layers where there are any (all
-    but the image from the model's manifest entry)."""
-    identity = {
-        "image": image_sha256,
-        "checkpoint": model_entry.checkpoint,
-        "revision": model_entry.revision,
-        "weights": model_entry.weights,
-        "architecture": model_entry.architecture,
-        "preprocessing": model_entry.preprocessing,
-        "methods": list(model_entry.methods),
-        "per_head": model_entry.per_head,
-        "statistics": list(model_entry.statistics),
-        "library": ssl_attention.__version__,
-        "format": FORMAT_VERSION,
-    }
-    if model_entry.query_layers:  # absent without rows: caches of builds without them stay valid
-        identity["query_layers"] = list(model_entry.query_layers)
-    if model_entry.targets:  # relevance / ViT Grad-CAM: what they explain
-        identity["targets"] = [model_entry.target_kind, *model_entry.targets]
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    """What a cached map depends on: the image's bytes and its model's entry (see ``MapsIdentity``)."""
+    return MapsIdentity.of_entry(model_entry).key(image_sha256)
 
 
 def read_key(path: Path) -> str | None:

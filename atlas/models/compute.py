@@ -1,43 +1,27 @@
-"""Stage 2 of a build: run each model over the images and cache every map (one forward per batch)."""
+"""The models stage's computation: a batch of images through a model (one forward pass), shared by both
+executors, and the local executor (``compute_model_maps``)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from atlas.core.manifest import Manifest, ModelEntry
+from atlas.core.manifest import Manifest
 from atlas.dataset.stage import ImageRecord
-from atlas.models.cache import cache_key, read_key, write_maps
-from atlas.site.render import PairRenderer
+from atlas.models.plan import ModelJob, ModelMaps, Recipe
+from atlas.models.sink import ComputedBatch, MapsSink
 from ssl_attention.errors import AtlasError
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import target_methods
 from ssl_attention.models.base import VisionModel
 from ssl_attention.preprocess import to_tensor
-from ssl_attention.skips import Skip
 
-
-@dataclass
-class ModelMaps:
-    """What the compute stage produced for one model."""
-
-    entry: ModelEntry  # without its maps (see ``manifest_entry``)
-    maps: dict[str, str] = field(default_factory=dict)  # image id -> npz path relative to maps/
-    computed: int = 0
-    reused: int = 0
-    skipped: list[Skip] = field(default_factory=list)
-
-    def manifest_entry(self) -> ModelEntry:
-        """The model's entry in the manifest, with its maps."""
-        return self.entry.with_maps(self.maps)
+BatchItems = tuple[tuple[ImageRecord, str, bytes | None], ...]  # (image, cache key, its bytes or None: read the path)
 
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # --device
@@ -59,108 +43,72 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-WRITERS = 2  # threads writing a model's npz files while its next batch computes
+def compute_model_maps(model: VisionModel, job: ModelJob, sink: MapsSink, *, batch_size: int,
+                       device: torch.device) -> ModelMaps:
+    """The local executor: run the images ``job`` has still to compute through ``model`` (on ``device``)
+    in batches of ``batch_size``, and hand each batch to ``sink``.
 
-
-def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: Path, *,
-                       methods: tuple[str, ...], batch_size: int, device: torch.device,
-                       per_head: bool | None = None, query_layers: tuple[int, ...] = (),
-                       render: PairRenderer | None = None,
-                       advance: Callable[[int], None] = lambda n: None) -> ModelMaps:
-    """Compute (or reuse from the cache) the maps of ``model`` for ``images`` (and the query-patch rows
-    of ``query_layers``).
-
-    Pipelined: while batch n+1 runs through the model, a pool of ``WRITERS`` threads writes batch n's
-    npz files and, with ``render``, encodes their sprite sheets (NumPy, zlib and the file writes release
-    the GIL), so the site stage finds them done. A map counts as computed once its file is written; the
-    files are the same bytes as written one by one.
+    Pipelined: while batch n+1 runs through the model, the sink's writer threads write batch n's npz
+    files and encode their sprite sheets (NumPy, zlib and the file writes release the GIL), so the site
+    stage finds them done. A map counts as computed once its file is written; the files are the same bytes
+    as written one by one. A model that fails part-way leaves none of its new maps (the sink rolls back).
     """
-    entry = ModelEntry.of_model(model, methods, per_head, query_layers)
-    result, todo = reuse_cached_maps(entry, images, maps_dir)
-    advance(result.reused)
-    reused = set(result.maps)
-    pending: list[Future] = []
-    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="atlas-npz") as pool:
+    recipe = job.recipe
+    with sink:
+        for batch in job.batches(batch_size):
+            sink.take(compute_batch(model, tuple((record, key, None) for record, key in batch), recipe, device))
+        return sink.finish()
+
+
+def compute_batch(model: VisionModel, items: BatchItems, recipe: Recipe, device: torch.device) -> ComputedBatch:
+    """One batch as both executors compute it: its images decoded (one line for each that cannot be),
+    then one forward pass."""
+    loaded, skipped = load_batch(items)
+    return ComputedBatch(tuple(batch_maps(model, loaded, recipe, device)), tuple(skipped))
+
+
+class _NamedBytes(io.BytesIO):
+    """Shipped image bytes that name their file in error messages, as a path would."""
+
+    def __init__(self, data: bytes, path: Path) -> None:
+        super().__init__(data)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def load_batch(items: BatchItems) -> tuple[list[tuple[ImageRecord, str, Image.Image]], list[str]]:
+    """The batch's images decoded, from their paths or from the bytes the driver shipped, as
+    (record, cache key, image); and one line for each image that could not be read."""
+    loaded, skipped = [], []
+    for record, key, data in items:
         try:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start:start + batch_size]
-                pending += _compute_batch(model, batch, maps_dir, methods, per_head, device, result, pool, render)
-                advance(len(batch))
-            for future in pending:
-                image_id, rel = future.result()
-                result.maps[image_id] = rel
-                result.computed += 1
-        except BaseException:  # a model that fails part-way leaves none of its new maps (Ctrl-C keeps them: resume)
-            wait(pending)
-            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
-                written = [f.result() for f in pending if f.exception() is None]
-                for image_id, rel in [*written, *result.maps.items()]:
-                    if image_id not in reused:
-                        (maps_dir / rel).unlink(missing_ok=True)
-            raise
-    return result
-
-
-def reuse_cached_maps(entry: ModelEntry, images: list[ImageRecord],
-                      maps_dir: Path) -> tuple[ModelMaps, list[tuple[ImageRecord, str]]]:
-    """The maps of ``entry``'s model already valid in the cache, and the (image, cache key) pairs still to do."""
-    result = ModelMaps(entry=entry)
-    todo: list[tuple[ImageRecord, str]] = []
-    for record in images:
-        key = cache_key(record.sha256, entry)
-        rel = f"{entry.name}/{record.id}.npz"
-        if read_key(maps_dir / rel) == key:
-            result.maps[record.id] = rel
-            result.reused += 1
-        else:
-            todo.append((record, key))
-    return result, todo
-
-
-def _compute_batch(model: VisionModel, batch: list[tuple[ImageRecord, str]], maps_dir: Path,
-                   methods: tuple[str, ...], per_head: bool | None, device: torch.device,
-                   result: ModelMaps, pool: ThreadPoolExecutor, render: PairRenderer | None = None) -> list[Future]:
-    """Run one batch through the model; its npz files are written (and rendered) by ``pool`` (futures of
-    (id, path))."""
-    loaded = []
-    for record, key in batch:
-        try:
-            loaded.append((record, key, load_image(record.path)))
+            loaded.append((record, key, load_image(record.path if data is None else _NamedBytes(data, record.path))))
         except AtlasError as exc:  # the file changed since the dataset stage
-            result.skipped.append(Skip("compute", model.name, str(exc)))
-    return [pool.submit(_write_image_maps, maps_dir, rel, arrays, meta, result.entry, render)
-            for rel, arrays, meta in batch_maps(model, loaded, methods, per_head, device, result.entry.query_layers)]
+            skipped.append(str(exc))
+    return loaded, skipped
 
 
-def _write_image_maps(maps_dir: Path, rel: str, arrays: dict[str, np.ndarray], meta: dict, entry: ModelEntry,
-                      render: PairRenderer | None) -> tuple[str, str]:
-    """Write one image's npz (atomically), then render it; returns (image id, path relative to ``maps_dir``)."""
-    write_maps(maps_dir / rel, arrays, meta)
-    if render is not None:
-        render(entry, meta["image"], arrays, maps_dir / rel)
-    return meta["image"], rel
+def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Image]], recipe: Recipe,
+               device: torch.device) -> list[tuple[str, dict[str, np.ndarray], dict]]:
+    """One forward pass over decoded images: (npz path relative to maps/, arrays, meta) per image.
 
-
-def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Image]], methods: tuple[str, ...],
-               per_head: bool | None, device: torch.device,
-               query_layers: tuple[int, ...] = ()) -> list[tuple[str, dict[str, np.ndarray], dict]]:
-    """One forward pass over decoded images: (npz path relative to maps/, arrays, meta) per image
-    (with the query-patch rows of ``query_layers``).
-
-    ``loaded`` holds (record, cache key, decoded image) in batch order; local and Ray builds both call
-    this, so the same batch gives the same bytes wherever it runs.
+    ``loaded`` holds (record, cache key, decoded image) in batch order; ``recipe`` the methods, per-head
+    or fused-only and the query-patch rows' layers. Local and Ray builds both call this, so the same batch
+    gives the same bytes wherever it runs.
     """
     if not loaded:
         return []
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
-    maps = compute_maps(model, pixels, methods, per_head, query_layers=query_layers)
+    maps = compute_maps(model, pixels, recipe.methods, recipe.per_head, query_layers=recipe.query_layers)
     _check_finite(maps, [record for record, _, _ in loaded])
     results = []
     for i, (record, key, _) in enumerate(loaded):
         arrays = {name: values[i] for name, values in maps.items()}
         meta = {"cache_key": key, "model": model.name, "image": record.id}
-        if query_layers:
-            meta["query_layers"] = list(query_layers)
+        if recipe.query_layers:
+            meta["query_layers"] = list(recipe.query_layers)
         if "gradcam_class" in arrays:
             meta["gradcam_class"] = int(arrays["gradcam_class"])
             if model.class_names:
@@ -168,8 +116,6 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
         meta.update(_explained_class(model, arrays))
         results.append((f"{model.name}/{record.id}.npz", arrays, meta))
     return results
-
-
 def _explained_class(model: VisionModel, arrays: dict[str, np.ndarray]) -> dict:
     """The class a classifier's gradient maps explain on this image (``target_class``, ``target_label``)."""
     explainer = model.explainer

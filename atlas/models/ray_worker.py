@@ -1,28 +1,29 @@
 """What runs on the Ray workers of ``atlas build --ray``: the model-holding actor and the images check.
 
-Nothing here writes files: every result goes back to the driver, which writes the cache (see
-``atlas.models.ray_stage``). A job is one batch exactly as a local build would form it, so the same images meet in
-the same forward pass and the maps are the same bytes. Errors are returned as one-line values, not
-raised, so the driver skips a model with the same line a local build prints (Ray would wrap them).
+Nothing here writes files: every result goes back to the driver as a ``ComputedBatch``, and the driver
+hands it to the model's sink (see ``atlas.models.ray_stage``). A job is one batch exactly as a local build
+would form it, computed by the local build's ``compute_batch``, so the same images meet in the same
+forward pass and the maps are the same bytes. Errors are returned as one-line values, not raised, so the
+driver skips a model with the same line a local build prints (Ray would wrap them).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from atlas.dataset.stage import ImageRecord
-from atlas.models.targets import TargetOptions, set_targets, wants_targets
-from ssl_attention.errors import AtlasError, describe_error
-from ssl_attention.images import load_image
+from atlas.models.plan import Recipe
+from atlas.models.sink import ComputedBatch
+from atlas.models.targets import set_targets, wants_targets
+from ssl_attention.errors import describe_error
 from ssl_attention.models import ModelRequest
 
 
@@ -40,17 +41,6 @@ class Job:
     """One batch: (image record, cache key, the image's bytes or None to read ``record.path``) in batch order."""
 
     items: tuple[tuple[ImageRecord, str, bytes | None], ...]
-
-
-class _NamedBytes(io.BytesIO):
-    """Shipped image bytes that name their file in error messages, as a path would."""
-
-    def __init__(self, data: bytes, path: Path) -> None:
-        super().__init__(data)
-        self.path = path
-
-    def __str__(self) -> str:
-        return str(self.path)
 
 
 def worker_name() -> str:
@@ -71,44 +61,34 @@ def sees_images(paths: list[str], sha256: str) -> bool:
 class MapsActor:
     """Holds one model on its device; each call computes whole batches (Ray Data ``map_batches`` rows)."""
 
-    def __init__(self, request: ModelRequest, load: LoadOptions, methods: tuple[str, ...],
-                 per_head: bool | None, query_layers: tuple[int, ...] = (),
-                 targets: tuple[TargetOptions, list[str]] | None = None) -> None:
+    def __init__(self, request: ModelRequest, load: LoadOptions, recipe: Recipe) -> None:
         from atlas.models.compute import pick_device
         from ssl_attention.models import load_model
 
-        self.methods, self.per_head, self.query_layers, self.error = methods, per_head, query_layers, None
+        self.recipe, self.error = recipe, None
         try:
             self.device = pick_device(load.device)
             self.model = load_model(request, weights=load.weights, device=str(self.device),
-                                    image_size=load.image_size, explain=wants_targets(methods))
-            if targets is not None and wants_targets(methods):
-                set_targets(self.model, *targets)  # the driver's targets: it checked them already
+                                    image_size=load.image_size, explain=wants_targets(recipe.methods))
+            if wants_targets(recipe.methods):  # the driver's targets: it checked them already
+                set_targets(self.model, recipe.targets, list(recipe.labels))
         except Exception as exc:  # said by the driver: this model is skipped
             self.error = f"cannot load on {socket.gethostname()} ({describe_error(exc)})"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Ray Data batch of jobs -> the same rows with each job's pickled result."""
+        """Ray Data batch of jobs -> the same rows with each job's pickled ``ComputedBatch``."""
         results = [pickle.dumps(self.run(pickle.loads(payload))) for payload in batch["payload"]]
         return {"index": batch["index"], "payload": np.array(results, dtype=object)}
 
-    def run(self, job: Job) -> dict:
-        """One batch: its maps as (path relative to maps/, arrays, meta), skipped images, worker and time."""
-        from atlas.models.compute import batch_maps
+    def run(self, job: Job) -> ComputedBatch:
+        """One batch: its maps, the images that could not be read, this worker and the time it took."""
+        from atlas.models.compute import compute_batch
 
         started = time.perf_counter()
         if self.error is not None:
-            return {"error": self.error, "worker": worker_name()}
-        loaded, skipped = [], []
-        for record, key, data in job.items:
-            try:
-                image = load_image(record.path if data is None else _NamedBytes(data, record.path))
-                loaded.append((record, key, image))
-            except AtlasError as exc:  # the file changed since the dataset stage
-                skipped.append(str(exc))
+            return ComputedBatch(worker=worker_name(), error=self.error)
         try:
-            maps = batch_maps(self.model, loaded, self.methods, self.per_head, self.device, self.query_layers)
+            batch = compute_batch(self.model, job.items, self.recipe, self.device)
         except Exception as exc:  # forward pass, hook or non-finite maps: this model only
-            return {"error": f"computing its maps failed ({describe_error(exc)})", "worker": worker_name()}
-        return {"maps": maps, "skipped": skipped, "worker": worker_name(), "images": len(loaded),
-                "seconds": time.perf_counter() - started}
+            return ComputedBatch(worker=worker_name(), error=f"computing its maps failed ({describe_error(exc)})")
+        return replace(batch, worker=worker_name(), seconds=time.perf_counter() - started)

@@ -1,5 +1,10 @@
 """The models stage of a build: each requested model's maps, from the cache or computed.
 
+Plan, executor, sink: each requested model gets a job (``atlas.models.plan``: what is cached, what to
+compute and how) before any model runs; the local executor (``atlas.models.compute``) or the Ray one
+(``atlas.models.ray_stage``) computes its batches and hands them to the job's sink (``atlas.models.sink``),
+which writes, renders, counts and rolls back. This module makes the jobs and says each model's lines.
+
 A model whose maps are all cached is not loaded (its entry is remembered in ``maps/<model>/model.json``).
 Whatever goes wrong with one model (it cannot be loaded, lacks every requested method, fails in its
 forward pass) skips that model with one line, unless it is the build's only model: then it is an error.
@@ -19,9 +24,11 @@ from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ModelEntry
 from atlas.core.query_layers import resolve_query_layers
 from atlas.dataset.stage import ImageRecord
-from atlas.models.compute import ModelMaps, compute_model_maps, reuse_cached_maps
-from atlas.models.entry_cache import cached_entry, request_identity, save_entry
-from atlas.models.targets import TargetOptions, set_targets, wants_targets
+from atlas.models.compute import compute_model_maps
+from atlas.models.entry_cache import save_entry
+from atlas.models.plan import MapsOptions, ModelJob, ModelMaps, plan_job
+from atlas.models.sink import MapsSink
+from atlas.models.targets import set_targets, wants_targets
 from atlas.site.render import PairRenderer
 from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, describe_error
 from ssl_attention.maps import unsupported_reason
@@ -32,7 +39,7 @@ from ssl_attention.skips import Skip
 
 
 class ModelStage:
-    """Computes (or reuses) the maps of one model at a time for a build's images."""
+    """Plans the jobs of a build's models and runs them, one model at a time here or side by side on Ray."""
 
     def __init__(self, options, images: list[ImageRecord], device: torch.device, console: Console,
                  progress: Progress, skip: Callable[[Skip], None], render: PairRenderer | None = None) -> None:
@@ -41,44 +48,27 @@ class ModelStage:
         self.console, self.progress, self.skip = console, progress, skip
         self.maps_dir = BuildDir(options.out).maps
         self.failed: list[str] = []  # one line per model that could not be built
-        self.targets: TargetOptions = options.targets
-        self.labels = sorted({box.label for record in images for box in record.boxes})
+        labels = tuple(sorted({box.label for record in images for box in record.boxes}))
+        self.plan_options = MapsOptions(options.weights, options.image_size, options.methods, options.per_head,
+                                        options.query_layers or "none", options.targets, labels)
         self.said: dict[str, set[str]] = {}  # model -> methods whose absence was already said
         self.workers: list[dict] = []  # with --ray: images/s per model and worker
 
     def all_maps(self) -> list[ModelMaps | None]:
         """Every requested model's maps in order (None where skipped): here, or on Ray with ``--ray``."""
         if self.options.ray:
-            from atlas.models.ray_stage import ray_maps
+            return self.ray_maps()
+        return [self.maps_of(job) for job in [self.plan(request) for request in self.options.requests]]
 
-            return ray_maps(self)
-        return [self.maps_of(request) for request in self.options.requests]
+    def plan(self, request: ModelRequest) -> ModelJob:
+        """The job of one model before it is loaded (its entry if ``model.json`` remembers it)."""
+        return plan_job(request, self.plan_options, self.images, self.maps_dir)
 
-    def maps_of(self, request: ModelRequest) -> ModelMaps | None:
-        """The maps of one model: from the cache without loading it when all are there, else computed."""
-        identity = self.identity_of(request)
-        entry = cached_entry(self.maps_dir, request, identity)
-        if entry is not None:
-            cached, todo = reuse_cached_maps(entry, self.images, self.maps_dir)
-            if not todo:
-                self.announce(entry)
-                task = self.progress.add_task(f"{request.name} (cached, model not loaded)", total=len(self.images))
-                self.progress.advance(task, len(self.images))
-                self.note_unsupported(entry)
-                return cached
-        result = self.compute(request, identity)
-        if result is not None:
-            self.note_unsupported(result.entry)
-        return result
-
-    def identity_of(self, request: ModelRequest) -> dict:
-        """What the cached maps of ``request`` depend on besides the images (``model.json``'s key)."""
-        options = self.options
-        identity = request_identity(request, options.weights, options.image_size, options.methods, options.per_head,
-                                    self.query_spec)
-        if wants_targets(options.methods):
-            identity["targets"] = self.targets.identity(self.labels)
-        return identity
+    def maps_of(self, job: ModelJob) -> ModelMaps | None:
+        """The maps of one model: from the cache without loading it when all are there, else computed here."""
+        if job.all_cached:
+            return self.finish(job, job.reused(), cached=True)
+        return self.compute(job)
 
     def entry_of(self, model: VisionModel) -> ModelEntry | None:
         """The manifest entry of a loaded model: its methods (pointed at the build's targets) and query
@@ -88,39 +78,109 @@ class ModelStage:
             methods = self.explain(model, methods)
         if methods is None:
             return None
-        return ModelEntry.of_model(model, methods, self.options.per_head, self.query_layers_of(model))
+        return ModelEntry.of_model(model, methods, self.plan_options.per_head, self.query_layers_of(model))
 
-    def compute(self, request: ModelRequest, identity: dict) -> ModelMaps | None:
+    def compute(self, job: ModelJob) -> ModelMaps | None:
         """Load the model and compute its maps (reusing those already cached); None if it was skipped."""
-        model = self.load(request)
+        model = self.load(job.request)
         if model is None:
             return None
         try:
-            entry = self.entry_of(model)
-            if entry is None:
+            job = self.resolve(job, model)
+            if job is None:
                 return None
-            task = self.progress.add_task(f"{model.name} ({', '.join(entry.methods)})", total=len(self.images))
             try:
-                result = compute_model_maps(
-                    model, self.images, self.maps_dir, methods=entry.methods, per_head=self.options.per_head,
-                    query_layers=entry.query_layers, render=self.render,
-                    batch_size=self.options.batch_size, device=self.device,
-                    advance=lambda n: self.progress.advance(task, n),
-                )
+                result = compute_model_maps(model, job, self.sink(job), batch_size=self.options.batch_size,
+                                            device=self.device)
             except Exception as exc:  # forward pass, hook or non-finite maps: this model only (its new maps removed)
-                self.failed_model(request.name, f"computing its maps failed ({describe_error(exc)})", AtlasError)
+                self.failed_model(job.request.name, f"computing its maps failed ({describe_error(exc)})", AtlasError)
                 return None
         finally:
             del model
             _free(self.device)
-        self.announce(result.entry)
-        save_entry(self.maps_dir, identity, result.entry)
+        return self.finish(job, result, cached=False)
+
+    def ray_maps(self) -> list[ModelMaps | None]:
+        """Every model's maps computed on the Ray cluster of ``--ray`` (``atlas.models.ray_stage``), models
+        side by side; each model's lines are held and said after, in ``--model`` order, as here."""
+        from atlas.models.ray_stage import RayExecutor
+
+        held = [self.holding() for _ in self.options.requests]
+        executor = RayExecutor(self.options, self.console)
+        with executor.connected():
+            jobs = [stage.ray_job(request) for (stage, _), request in zip(held, self.options.requests, strict=True)]
+            work = [job for job in jobs if _computes(job)]
+            outcomes = iter(executor.run(work, self.images, lambda job: self.sink(job, " on Ray")))
+        results = [self.say_held(stage, lines, job, next(outcomes) if _computes(job) else None)
+                   for (stage, lines), job in zip(held, jobs, strict=True)]
+        self.workers = executor.throughput.rows()
+        executor.throughput.print(self.console)
+        return results
+
+    def holding(self) -> tuple[ModelStage, list[Skip]]:
+        """A stage for one model whose lines wait in the list returned with it (said by ``say_held``)."""
+        lines: list[Skip] = []
+        return ModelStage(self.options, self.images, self.device, self.console, self.progress, lines.append,
+                          self.render), lines
+
+    def ray_job(self, request: ModelRequest) -> ModelJob | None:
+        """The job of one model for the cluster, with its entry: remembered in ``model.json``, else from
+        loading the model once here, on the driver's CPU (the same lines as here); None if skipped."""
+        job = self.plan(request)
+        if job.entry is not None:
+            return job
+        model = self.load(request)
+        if model is None:
+            return None
+        try:
+            return self.resolve(job, model)
+        finally:
+            del model
+            gc.collect()
+
+    def say_held(self, held: ModelStage, lines: list[Skip], job: ModelJob | None,
+                 outcome: ModelMaps | str | None) -> ModelMaps | None:
+        """Say one model's held lines (``holding``) in order and hand over its maps (None where skipped):
+        ``outcome`` is what the cluster computed, or why it failed (None: nothing to compute)."""
+        try:
+            if isinstance(outcome, str):
+                held.failed_model(job.request.name, outcome, AtlasError)
+                return None
+            if job is None:
+                return None
+            return held.finish(job, job.reused() if outcome is None else outcome, cached=job.all_cached)
+        finally:
+            for skip in lines:
+                self.skip(skip)
+            self.failed.extend(held.failed)
+
+    def resolve(self, job: ModelJob, model: VisionModel) -> ModelJob | None:
+        """The job of a loaded model, with the entry it gives; None if the model was skipped (one line)."""
+        entry = self.entry_of(model)
+        return None if entry is None else job.with_entry(entry, self.images, self.maps_dir)
+
+    def sink(self, job: ModelJob, where: str = "") -> MapsSink:
+        """Where the job's maps go (written, rendered and counted on the model's progress bar)."""
+        entry = job.entry
+        task = self.progress.add_task(f"{entry.name} ({', '.join(entry.methods)}){where}", total=len(self.images))
+        return MapsSink(job, self.maps_dir, self.render, lambda n: self.progress.advance(task, n))
+
+    def finish(self, job: ModelJob, result: ModelMaps, cached: bool) -> ModelMaps:
+        """Say the model's lines once its maps are there (``cached``: none computed, the model not loaded for
+        them) and remember its entry beside them."""
+        self.announce(job.entry)
+        if cached:
+            task = self.progress.add_task(f"{job.entry.name} (cached, model not loaded)", total=len(self.images))
+            self.progress.advance(task, len(self.images))
+        else:
+            save_entry(self.maps_dir, job.identity, job.entry)
+        self.note_unsupported(job.entry)
         return result
 
     @property
     def query_spec(self) -> str:
         """The build's canonical ``--query-layers`` value."""
-        return self.options.query_layers or "none"
+        return self.plan_options.query_spec
 
     def query_layers_of(self, model: VisionModel) -> tuple[int, ...]:
         """The layers of ``model`` whose query-patch rows are exported; named layers it lacks: one line."""
@@ -181,7 +241,7 @@ class ModelStage:
         if not gradient:
             return methods
         try:
-            set_targets(model, self.targets, self.labels)
+            set_targets(model, self.plan_options.targets, list(self.plan_options.labels))
             return methods
         except UnsupportedError as exc:
             rest = tuple(m for m in methods if m not in gradient)
@@ -213,6 +273,11 @@ class ModelStage:
                 f"[bold red]WARNING[/] {escape(entry.name)}: {escape(entry.note or 'RANDOM weights')} - "
                 "its maps are meaningless and are labelled as such", highlight=False,
             )
+
+
+def _computes(job: ModelJob | None) -> bool:
+    """Whether a planned job has maps to compute."""
+    return job is not None and not job.all_cached
 
 
 def _free(device: torch.device) -> None:

@@ -147,7 +147,7 @@ def render_pair(model: ModelEntry, image_slug: str, arrays: dict[str, np.ndarray
 
 @dataclass(frozen=True)
 class PairRenderer:
-    """Renders each pair as the compute stage writes its npz (``compute_model_maps(render=...)``): into
+    """Renders each pair as the models stage writes its npz (``atlas.models.sink.MapsSink``): into
     ``out`` (``BUILD/render``), for the images in ``ids`` (the published ones; None: all)."""
 
     out: Path
