@@ -21,13 +21,10 @@ from typer.testing import CliRunner
 from atlas.cli import app
 from atlas.dataset.stage import sample_paths
 from tests.fixtures.interrupt import clean_env
+from tests.fixtures.trees import build_args, tree
 
 runner = CliRunner()
 SAMPLE_IMAGES, _ = sample_paths()
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _images(folder: Path, names=("coffee.jpg", "rocket.jpg")) -> Path:
@@ -38,8 +35,7 @@ def _images(folder: Path, names=("coffee.jpg", "rocket.jpg")) -> Path:
 
 
 def _args(checkpoint: Path, images: Path, out: Path, *extra: str, site: bool = False) -> list[str]:
-    return ["build", "--model", f"d={checkpoint}", "--images", str(images), "--image-size", "32",
-            "--weights", "pretrained", "--out", str(out), *([] if site else ["--no-site"]), *extra]
+    return build_args(out, {"d": checkpoint}, *extra, images=images, site=site)
 
 
 def _refused(args: list[str], *needles: str) -> str:
@@ -74,7 +70,7 @@ def test_a_folder_that_is_not_a_build_folder_is_refused_and_left_alone(tiny_chec
     _refused(args, "not an atlas build folder", "--force")
     # --force keeps the files, so it still refuses a folder that holds one of the build's own names
     _refused([*args, "--force"], "docs, metrics, site already there", "never replaces")
-    assert _tree(out) == files
+    assert tree(out) == files
 
 
 def test_force_builds_beside_the_users_files_and_deletes_none_of_them(tiny_checkpoints, tmp_path):
@@ -89,8 +85,8 @@ def test_force_builds_beside_the_users_files_and_deletes_none_of_them(tiny_check
     assert (out / ".atlas-build").is_file() and (out / "maps" / "manifest.json").is_file()
     result = runner.invoke(app, args)  # now a build folder: no --force needed, the files still kept
     assert result.exit_code == 0, result.output
-    tree = _tree(out)
-    assert {rel: tree.get(rel) for rel in files} == files
+    files_now = tree(out)
+    assert {rel: files_now.get(rel) for rel in files} == files
 
 
 def test_a_new_or_empty_folder_needs_no_force(tiny_checkpoints, tmp_path):
@@ -113,7 +109,7 @@ def test_outputs_that_overlap_an_input_are_refused_before_anything_is_written(ti
     annotations.write_text('{"images": [], "annotations": [], "categories": []}')
     checkpoint = project / "ckpt"
     shutil.copytree(tiny_checkpoints["dinov2"], checkpoint)
-    before = _tree(project)
+    before = tree(project)
     ckpt = str(checkpoint)
     cases = [
         (_args(ckpt, images, project), "--out", "holds --images"),
@@ -129,7 +125,7 @@ def test_outputs_that_overlap_an_input_are_refused_before_anything_is_written(ti
     ]
     for args, label, how in cases:
         _refused(args, label, how)
-    assert _tree(project) == before  # no re-encoded copy beside the originals, nothing deleted
+    assert tree(project) == before  # no re-encoded copy beside the originals, nothing deleted
     assert not (images / "horse.jpg").exists() and not (images / "coffee.png").exists()
 
 
@@ -156,10 +152,10 @@ def test_a_site_dir_the_build_folder_built_is_rebuilt_in_place(tiny_checkpoints,
     images, out, site = _images(tmp_path / "images"), tmp_path / "out", tmp_path / "public"
     args = _args(tiny_checkpoints["dinov2"], images, out, "--site-dir", str(site), site=True)
     assert runner.invoke(app, args).exit_code == 0
-    first = _tree(site)
+    first = tree(site)
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert _tree(site) == first
+    assert tree(site) == first
     # another build folder did not build it
     _refused(_args(tiny_checkpoints["dinov2"], images, tmp_path / "other", "--site-dir", str(site), site=True),
              "not a site this build folder built")
@@ -174,24 +170,24 @@ def test_a_rebuild_after_removing_an_image_and_a_model_equals_a_clean_build(tiny
     common = ["--image-size", "32", "--weights", "pretrained", "--images", str(images)]
     out = tmp_path / "out"
     assert runner.invoke(app, ["build", *models, *common, "--out", str(out)]).exit_code == 0
-    assert any("/horse" in k for k in _tree(out / "site"))
+    assert any("/horse" in k for k in tree(out / "site"))
     (images / "horse.png").unlink()
     result = runner.invoke(app, ["build", *models, *common, "--out", str(out)])
     assert result.exit_code == 0, result.output
     clean = tmp_path / "clean"
     assert runner.invoke(app, ["build", *models, *common, "--out", str(clean)]).exit_code == 0
-    assert _tree(out / "site") == _tree(clean / "site")
-    assert _tree(out / "render") == _tree(clean / "render")
-    assert not [k for k in _tree(out / "site") if "horse" in k]
-    assert _tree(out / "images") == _tree(clean / "images")  # no display copy of the removed photo either
+    assert tree(out / "site") == tree(clean / "site")
+    assert tree(out / "render") == tree(clean / "render")
+    assert not [k for k in tree(out / "site") if "horse" in k]
+    assert tree(out / "images") == tree(clean / "images")  # no display copy of the removed photo either
     # drop model v
     result = runner.invoke(app, ["build", *models[:2], *common, "--out", str(out)])
     assert result.exit_code == 0, result.output
     clean2 = tmp_path / "clean2"
     assert runner.invoke(app, ["build", *models[:2], *common, "--out", str(clean2)]).exit_code == 0
-    site = _tree(out / "site")
-    assert site == _tree(clean2 / "site")
-    assert _tree(out / "render") == _tree(clean2 / "render")
+    site = tree(out / "site")
+    assert site == tree(clean2 / "site")
+    assert tree(out / "render") == tree(clean2 / "render")
     assert not [k for k in site if k.startswith("atlas-data/maps/v/")]
 
 
@@ -244,7 +240,7 @@ def tmpfs(tmp_path):
 
 
 def _site_kept(out: Path, before: dict[str, bytes]) -> None:
-    assert _tree(out / "site") == before
+    assert tree(out / "site") == before
     assert not (out / ".site.atlas" / "partial").exists() and not (out / ".site.atlas" / "old").exists()
 
 
@@ -252,7 +248,7 @@ def test_a_read_only_build_folder_is_one_line_and_keeps_the_site(tiny_checkpoint
     images, out = _images(tmp_path / "images"), tmpfs / "out"
     args = _args(tiny_checkpoints["dinov2"], images, out, "--colormap", "inferno", site=True)
     assert runner.invoke(app, args).exit_code == 0
-    before = _tree(out / "site")
+    before = tree(out / "site")
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     _refused(args, "Read-only file system")
     _site_kept(out, before)
@@ -262,7 +258,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_site(tiny_checkpoints, tmp_path, 
     images, out = _images(tmp_path / "images"), tmpfs / "out"
     args = _args(tiny_checkpoints["dinov2"], images, out, site=True)
     assert runner.invoke(app, args).exit_code == 0
-    before = _tree(out / "site")
+    before = tree(out / "site")
     filler = tmpfs / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT)  # fill the disk
     try:
@@ -286,7 +282,7 @@ def test_a_disk_error_in_the_site_stage_removes_the_partial_site(tiny_checkpoint
     images, out = _images(tmp_path / "images"), tmp_path / "out"
     args = _args(tiny_checkpoints["dinov2"], images, out, site=True)
     assert runner.invoke(app, args).exit_code == 0
-    before = _tree(out / "site")
+    before = tree(out / "site")
 
     def full(render_dir: Path, site_dir: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(site_dir / "atlas-data"))

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atlas.cli import app
+from tests.fixtures.trees import build_args, tree
 
 # Ray reads this once, when it is first imported: with "0" every Ray process of this test process (the
 # cluster's and the build's driver) binds and dials 127.0.0.1, never the machine's external address.
@@ -140,15 +141,8 @@ def cluster(request):
 
 def _args(tiny_checkpoints, broken: Path | None, out: Path) -> list[str]:
     """Two tiny models and (unless None) a checkpoint that cannot be loaded; broken None: dinov2 alone."""
-    resnet = f"resnet={tiny_checkpoints['timm_resnet']}"
-    more = [] if broken is None else ["--model", f"broken={broken}", "--model", resnet]
-    return ["build", "--model", f"dinov2={tiny_checkpoints['dinov2_registers']}", *more,
-            "--weights", "pretrained", "--image-size", "32", "--batch-size", "2", "--out", str(out), "--no-site"]
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != "report.json"}
+    more = {} if broken is None else {"broken": broken, "resnet": tiny_checkpoints["timm_resnet"]}
+    return build_args(out, {"dinov2": tiny_checkpoints["dinov2_registers"], **more}, "--batch-size", "2")
 
 
 def _report(out: Path) -> dict:
@@ -169,7 +163,7 @@ def local_build(tiny_checkpoints, tmp_path_factory):
 
 
 def _same_as_local(out: Path, local: Path) -> None:
-    mine, theirs = _tree(out), _tree(local)
+    mine, theirs = tree(out, frozenset({"report.json"})), tree(local, frozenset({"report.json"}))
     assert sorted(mine) == sorted(theirs)
     assert [name for name in mine if mine[name] != theirs[name]] == []
     assert sum(name.startswith("maps/") and name.endswith(".npz") for name in mine) == 24  # 12 images x 2 models

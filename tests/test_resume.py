@@ -14,25 +14,22 @@ from typer.testing import CliRunner
 
 from atlas.cli import app
 from tests.fixtures.interrupt import AFTER, BEFORE, MID, clean_env, interrupt, interrupt_mid_stage
+from tests.fixtures.trees import build_args, tree
 
 runner = CliRunner()
 
 
 def _args(tiny_checkpoints, out: Path) -> list[str]:
-    return ["build", "--model", f"dinov2={tiny_checkpoints['dinov2_registers']}",
-            "--model", f"siglip={tiny_checkpoints['siglip']}", "--model", f"resnet={tiny_checkpoints['timm_resnet']}",
-            "--weights", "pretrained", "--image-size", "32", "--batch-size", "1", "--out", str(out), "--no-site"]
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    models = {"dinov2": tiny_checkpoints["dinov2_registers"], "siglip": tiny_checkpoints["siglip"],
+              "resnet": tiny_checkpoints["timm_resnet"]}
+    return build_args(out, models, "--batch-size", "1")
 
 
 def test_two_clean_builds_are_byte_identical(tiny_checkpoints, tmp_path):
     for name in ("a", "b"):
         result = runner.invoke(app, _args(tiny_checkpoints, tmp_path / name))
         assert result.exit_code == 0, result.output
-    first, second = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
     assert sorted(first) == sorted(second)
     assert [k for k in first if first[k] != second[k]] == []
     assert any(k.endswith(".npz") for k in first) and "maps/manifest.json" in first
@@ -42,13 +39,13 @@ def test_torn_cache_files_are_recomputed(tiny_checkpoints, tmp_path):
     """A truncated npz (a crash mid-write without our atomic rename) and a stray temp file are repaired."""
     out = tmp_path / "out"
     assert runner.invoke(app, _args(tiny_checkpoints, out)).exit_code == 0
-    clean = _tree(out)
+    clean = tree(out)
     victim = out / "maps" / "dinov2" / "coffee.npz"
     victim.write_bytes(victim.read_bytes()[:100])
     (out / "maps" / "dinov2" / ".rocket.npz.tmp").write_bytes(b"partial")
     result = runner.invoke(app, _args(tiny_checkpoints, out))
     assert result.exit_code == 0, result.output
-    assert _tree(out) == clean
+    assert tree(out) == clean
 
 
 def test_sigkill_at_any_point_then_resume(tiny_checkpoints, tmp_path):
@@ -74,7 +71,7 @@ def test_sigkill_at_any_point_then_resume(tiny_checkpoints, tmp_path):
     result = subprocess.run(atlas, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "reused" in result.stdout
-    assert _tree(out) == _tree(clean)
+    assert tree(out) == tree(clean)
 
 
 def test_fully_cached_rebuild_loads_no_model_until_a_checkpoint_changes(tiny_checkpoints, tmp_path, monkeypatch):

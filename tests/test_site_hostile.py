@@ -39,6 +39,7 @@ from tests.fixtures.interrupt import (
 )
 from tests.fixtures.node_tools import axe_source, vnu_command
 from tests.fixtures.site_server import SITE_CSP, inline_script_hashes, serve_site
+from tests.fixtures.trees import build_args, tree
 from tests.test_links import crawl
 
 
@@ -87,10 +88,8 @@ class Hostile:
 
 
 def _args(tiny_checkpoints, images: Path, annotations: Path, out: Path) -> list[str]:
-    return ["build", "--images", str(images), "--annotations", str(annotations),
-            "--model", f"dinov2={tiny_checkpoints['dinov2_registers']}",
-            "--model", f"resnet={tiny_checkpoints['timm_resnet']}",
-            "--weights", "pretrained", "--image-size", "32", "--out", str(out)]  # fmt: skip
+    models = {"dinov2": tiny_checkpoints["dinov2_registers"], "resnet": tiny_checkpoints["timm_resnet"]}
+    return build_args(out, models, images=images, annotations=annotations, site=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +107,6 @@ def hostile(tiny_checkpoints, tmp_path_factory) -> Hostile:
 def hostile_url(hostile: Hostile) -> Iterator[str]:
     with serve_site(hostile.site) as url:
         yield url
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 # ---------------------------------------------------------------------------------------- on disk
@@ -326,7 +321,7 @@ def test_build_killed_mid_stage_then_resumed_is_byte_identical(hostile: Hostile,
     assert result.returncode == 0, result.stderr
     assert not (out / ".site.atlas" / "partial").exists() and not (out / ".site.atlas" / "old").exists()
     for part in ("site", "metrics", "maps"):
-        clean, resumed = _tree(hostile.out / part), _tree(out / part)
+        clean, resumed = tree(hostile.out / part), tree(out / part)
         assert sorted(clean) == sorted(resumed), part
         assert [k for k in clean if clean[k] != resumed[k]] == [], part
     assert (out / "report.json").read_bytes() == (hostile.out / "report.json").read_bytes()

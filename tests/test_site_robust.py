@@ -17,10 +17,7 @@ import pytest
 
 from atlas.site.stage import build_site, default_source_date_epoch
 from tests.fixtures.fake_maps import write_fake_build
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from tests.fixtures.trees import tree
 
 
 def _clock(monkeypatch, when: datetime) -> None:
@@ -47,7 +44,7 @@ def test_clean_builds_on_different_days_are_byte_identical(tmp_path, monkeypatch
         write_fake_build(build)
         _clock(monkeypatch, day)
         build_site(build, build / "site")
-        trees.append(_tree(build / "site"))
+        trees.append(tree(build / "site"))
         assert "SOURCE_DATE_EPOCH" not in os.environ  # the default does not leak out of the build
     assert sorted(trees[0]) == sorted(trees[1])
     assert [k for k in trees[0] if trees[0][k] != trees[1][k]] == []
