@@ -10,12 +10,39 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from atlas.layout import RESERVED_MODEL_NAMES, slug
+from atlas.wording import count, normal_path
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
 
+
+def _no_flag_metavar(params: list) -> list:
+    """``params`` with no value placeholder on the flags (recent Typer shows ``<bool>`` as the value of
+    ``--help``, ``--strict``, ``--heads/--no-heads``...: a flag takes none)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(TyperGroup):
+    """The ``atlas`` group: its flags without a value placeholder in ``--help``."""
+
+    def get_params(self, ctx):
+        return _no_flag_metavar(super().get_params(ctx))
+
+
+class _Command(TyperCommand):
+    """An ``atlas`` command: its flags without a value placeholder in ``--help``."""
+
+    def get_params(self, ctx):
+        return _no_flag_metavar(super().get_params(ctx))
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Attention Atlas: see where vision models look, per model, layer and attention head.",
     no_args_is_help=True,
     add_completion=False,
@@ -120,14 +147,14 @@ _RAY = typer.Option("--ray", metavar="auto|local|HOST:PORT",
                     help="Compute the maps on a Ray cluster: auto (the cluster this machine belongs to), local "
                     "(start Ray on this machine) or the head's HOST:PORT. One model-holding actor per GPU (or per "
                     "--ray-cpus CPUs), several models at once; the maps are the bytes a local build writes. "
-                    "Needs pip install 'attention-atlas[ray]'. See the Scaling out page.")
+                    "Needs pip install 'attention-atlas\\[ray]'. See the Scaling out page.")
 _RAY_CPUS = typer.Option("--ray-cpus", min=1, metavar="N",
                          help="With --ray on a cluster without GPUs: CPUs per model-holding actor.")
 _STRICT = typer.Option("--strict", help="Exit with code 1 if anything (an image, a box, a model, a requested "
                        "method a model lacks) was skipped.")
 
 
-@app.command()
+@app.command(cls=_Command)
 def build(
     ctx: typer.Context,
     images: Annotated[Path | None, _IMAGES] = None,
@@ -173,6 +200,8 @@ def build(
             ray, ray_cpus = merged["ray"], merged["ray_cpus"]
             prompts, target_class = merged["prompts"], merged["target_class"]
             console.print(escape(f"Atlas project: {project.file}"), highlight=False)
+        images, annotations, prompts, out, site_dir = (
+            None if p is None else normal_path(p) for p in (images, annotations, prompts, out, site_dir))
         if annotations is not None and not annotations.is_file():
             _fail(f"{annotations}: annotation file not found")
         requests, unknown = _model_requests(model)
@@ -206,7 +235,8 @@ def build(
         _fail(_os_error_line(exc, f"--out {out}"))
     _summary(report)
     if strict and report.skipped:
-        err_console.print(f"[bold red]error:[/] --strict: {len(report.skipped)} item(s) skipped", highlight=False)
+        err_console.print(f"[bold red]error:[/] --strict: {count(len(report.skipped), 'item')} skipped",
+                          highlight=False)
         raise typer.Exit(code=1)
 
 
@@ -261,7 +291,7 @@ def _parse_image_size(text: str | None, parse_size) -> tuple[int, int] | None:
 
 
 def _summary(report) -> None:
-    table = Table(title=f"Built {report.images} images in {report.seconds:.1f} s", title_justify="left")
+    table = Table(title=f"Built {count(report.images, 'image')} in {report.seconds:.1f} s", title_justify="left")
     for column in ("model", "weights", "methods", "computed", "reused"):
         table.add_column(column)
     for result in report.models:
@@ -270,7 +300,7 @@ def _summary(report) -> None:
         table.add_row(escape(entry.name), weights, ", ".join(entry.methods), str(result.computed), str(result.reused))
     console.print(table)
     if report.skipped:
-        console.print(f"[yellow]{len(report.skipped)} item(s) skipped[/] (listed above)")
+        console.print(f"[yellow]{count(len(report.skipped), 'item')} skipped[/] (listed above)")
     if report.random_models:
         console.print(f"[bold red]RANDOM weights:[/] {escape(', '.join(report.random_models))} - "
                       "their maps show no learned attention.", highlight=False)
@@ -278,7 +308,7 @@ def _summary(report) -> None:
         console.print(escape(f"Site: {report.site_dir}  (atlas serve --site-dir {report.site_dir})"), highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def init(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="The project folder (created if missing).")],
     images: Annotated[Path, typer.Option("--images", metavar="DIR", file_okay=False,
@@ -297,6 +327,7 @@ def init(
     """
     from atlas.project import init_project
 
+    directory = normal_path(directory)
     try:
         written = init_project(directory, images=images, annotations=annotations, models=model,
                                site_name=site_name, version=_version())
@@ -307,7 +338,7 @@ def init(
     console.print(escape(f"Next: cd {directory} && atlas build"), highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def models() -> None:
     """List the known model names, their default checkpoints and methods."""
     from ssl_attention.models import DEFAULT_MODELS
@@ -321,7 +352,7 @@ def models() -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
@@ -330,16 +361,19 @@ def serve(
     """Serve the built site locally (Ctrl-C stops)."""
     from atlas.serve import serve as serve_site
 
+    site_dir = normal_path(site_dir)
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
-    console.print(escape(f"Serving {site_dir} at http://{host}:{port}/ (Ctrl-C stops)"), highlight=False)
+    def ready(url: str) -> None:
+        console.print(escape(f"Serving {site_dir} at {url} (Ctrl-C stops)"), highlight=False)
+
     try:
-        serve_site(site_dir, host=host, port=port)
+        serve_site(site_dir, host=host, port=port, on_ready=ready)
     except AtlasError as exc:
         _fail(str(exc))
 
 
-@app.command()
+@app.command(cls=_Command)
 def deploy(
     remote: Annotated[str, typer.Option("--remote", help="Git remote URL or path to push to.")],
     site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
@@ -356,6 +390,7 @@ def deploy(
     """
     from atlas.deploy import deploy as deploy_site
 
+    site_dir = normal_path(site_dir)
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
     try:

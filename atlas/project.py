@@ -20,6 +20,7 @@ from atlas.colormaps import COLORMAPS
 from atlas.layout import PAGES_DIR
 from atlas.query_layers import parse_query_layers
 from atlas.resources import templates_dir
+from atlas.wording import normal_path
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
 
@@ -129,6 +130,7 @@ def find_project(config: Path | None, cwd: Path | None = None) -> AtlasProject |
 def load_project(file: Path) -> AtlasProject:
     """Read and check ``file``; raises ``ConfigError`` (one line) on the first problem."""
     file = Path(file).absolute()
+    file = normal_path(file.parent) / file.name  # printed in its errors: no ".." (a linked file stays a link)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -173,7 +175,7 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
     if key.kind == "choice" and value not in key.choices:
         raise wrong("one of " + ", ".join(key.choices))
     if key.kind in ("folder", "file"):
-        path = file.parent / value
+        path = normal_path(file.parent / value)
         if not (path.is_dir() if key.kind == "folder" else path.is_file()):
             raise ConfigError(f"{where}: {key.kind} not found: {path}")
         return path
@@ -201,9 +203,10 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
             return value
         if not isinstance(value, str):
             raise wrong(_EXPECTED["images"])
-        if not (file.parent / value).is_file():
-            raise ConfigError(f"{where}: file not found: {file.parent / value}")
-        return file.parent / value
+        path = normal_path(file.parent / value)
+        if not path.is_file():
+            raise ConfigError(f"{where}: file not found: {path}")
+        return path
     return value
 
 
@@ -229,7 +232,7 @@ def _model_relative_to(base: Path, text: str) -> str:
     """``NAME=CHECKPOINT`` with a checkpoint folder relative to the config file made absolute."""
     name, sep, checkpoint = text.partition("=")
     if sep and checkpoint and not Path(checkpoint).is_absolute() and (base / checkpoint).exists():
-        return f"{name}={base / checkpoint}"
+        return f"{name}={normal_path(base / checkpoint)}"
     return text
 
 
