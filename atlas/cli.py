@@ -364,6 +364,7 @@ def serve(
     site_dir = normal_path(site_dir)
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
+
     def ready(url: str) -> None:
         console.print(escape(f"Serving {site_dir} at {url} (Ctrl-C stops)"), highlight=False)
 
