@@ -7,7 +7,7 @@ then runs ``atlas build`` on the bundled sample with every default model (offlin
 checks that every model was built with every default method, nothing was skipped and the site was built:
 
   .venv/bin/python bench/floors.py                                   # writes bench/results/<date>-floors.json
-  .venv/bin/python bench/floors.py --pin transformers==5.5.0         # try another version of one package
+  .venv/bin/python bench/floors.py --pin transformers==5.3.0 --json /tmp/t53.json   # another version of one package
 
 Needs the package registry (the floors are downloaded); takes the time of a first install plus a sample
 build. Exit code 0 when the floors build everything, 1 when they do not (the result file says why).
@@ -59,8 +59,9 @@ def _run(command: list[str], log: Path, **kwargs) -> tuple[int, float]:
     return code, time.perf_counter() - started
 
 
-def install(venv: Path, pins: dict[str, str], log: Path) -> tuple[int, float]:
-    """A fresh venv with this checkout and ``pins`` (plus the running torch and torchvision)."""
+def install(venv: Path, pins: dict[str, str], log: Path, overrides: dict[str, str] | None = None) -> tuple[int, float]:
+    """A fresh venv with this checkout and ``pins`` (plus the running torch and torchvision), then the
+    ``overrides`` installed over them (versions pyproject.toml may refuse: pip says so and goes on)."""
     code, seconds = _run([sys.executable, "-m", "venv", "--clear", str(venv)], log)
     if code:
         return code, seconds
@@ -69,7 +70,12 @@ def install(venv: Path, pins: dict[str, str], log: Path) -> tuple[int, float]:
     constraints.write_text("".join(f"{name}=={v}\n" for name, v in {**local, **pins}.items()))
     code, more = _run([str(venv / "bin" / "pip"), "install", "--no-cache-dir", "-c", str(constraints), "-e",
                        str(ROOT)], log)
-    return code, seconds + more
+    seconds += more
+    if not code and overrides:
+        code, more = _run([str(venv / "bin" / "pip"), "install", "--no-cache-dir",
+                           *(f"{name}=={v}" for name, v in overrides.items())], log)
+        seconds += more
+    return code, seconds
 
 
 def installed(venv: Path) -> dict[str, str]:
@@ -118,16 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="Result file (default: bench/results/<date>-floors.json).")
     args = parser.parse_args(argv)
     pins = floors()
+    overrides = {}
     for pin in args.pin:
         name, _, wanted = pin.partition("==")
-        pins[name.lower()] = wanted
+        overrides[name.lower()] = wanted
     work = args.workdir or Path(tempfile.mkdtemp(prefix="atlas-floors-"))
     work.mkdir(parents=True, exist_ok=True)
     log = work / "floors.log"
-    result: dict = {"date": date.today().isoformat(), "python": sys.version.split()[0], "pins": pins,
+    result: dict = {"date": date.today().isoformat(), "python": sys.version.split()[0],
+                    "pins": {**pins, **overrides},
                     "command": "python bench/floors.py " + " ".join(sys.argv[1:] if argv is None else argv),
                     "log": str(log)}
-    code, result["install_seconds"] = install(work / "venv", pins, log)
+    code, result["install_seconds"] = install(work / "venv", pins, log, overrides)
     problems = [f"pip install failed (exit {code}; see {log})"] if code else []
     if not code:
         result["installed"] = installed(work / "venv")

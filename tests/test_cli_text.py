@@ -1,11 +1,9 @@
-"""What the CLI prints, as a user reads it: plurals, paths, ``--help``, the render line and ``make serve``."""
+"""What the CLI prints, as a user reads it: plurals, paths, ``--help``, the render line, ``atlas serve``."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import warnings
-from pathlib import Path
 
 import pytest
 from typer.main import get_command
@@ -16,7 +14,6 @@ from atlas.cli import app
 from atlas.dataset import sample_paths
 from ssl_attention.errors import RandomWeightsWarning
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
@@ -108,37 +105,3 @@ def test_serve_says_serving_only_once_it_listens(tmp_path):
         result = runner.invoke(app, ["serve", "--site-dir", str(tmp_path / "x" / ".."), "--port", str(port)])
     assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Serving" not in result.output
-
-
-def _make_plan(folder: Path, target: str) -> str:
-    """What ``make -n TARGET`` would run in ``folder`` (a copy of the Makefile, with .venv set up)."""
-    result = subprocess.run(["make", "-n", target], cwd=folder, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-@pytest.fixture
-def make_folder(tmp_path) -> Path:
-    if shutil.which("make") is None:
-        pytest.skip("no make")
-    shutil.copy(ROOT / "Makefile", tmp_path)
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    return tmp_path
-
-
-def test_make_atlas_installs_no_extra_and_make_test_installs_them(make_folder):
-    plan = _make_plan(make_folder, "atlas")
-    assert "pip install -e .\n" in plan and "[test]" not in plan and "[bench]" not in plan
-    assert "atlas build --out build" in plan
-    test_plan = _make_plan(make_folder, "test")
-    assert "pip install -e '.[test]'" in test_plan and "pytest" in test_plan
-
-
-def test_make_serve_builds_only_when_there_is_no_site(make_folder):
-    (make_folder / ".venv").mkdir()
-    (make_folder / ".venv" / ".installed-stamp").touch()  # set up (newer than pyproject.toml)
-    assert "atlas build" in _make_plan(make_folder, "serve")
-    (make_folder / "build" / "site").mkdir(parents=True)
-    (make_folder / "build" / "site" / "index.html").write_text("<html></html>")
-    plan = _make_plan(make_folder, "serve")
-    assert "atlas build" not in plan and "atlas serve --site-dir build/site" in plan
