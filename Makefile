@@ -3,16 +3,28 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
+SITE_INDEX := build/site/index.html
 
-.PHONY: setup browser webtools atlas serve test lint bench clean
+.PHONY: setup setup-test browser webtools atlas serve test lint bench clean
 
+# What the atlas needs and nothing more: the package and its dependencies (no test or benchmark extra;
+# without the parquet extra the metric rows are gzip CSV). A CPU-only PyTorch installed into $(VENV)
+# beforehand is kept (see the README).
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -e .
 	touch $(STAMP)
+
+# The test suite's extras on top: pytest, Playwright, Hypothesis, ruff, Ray, pyarrow, open_clip.
+setup-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -e '.[test]'
+	touch $(TEST_STAMP)
 
 # Debian's Chromium for the browser tests (Playwright's own browser download is not used), a Java
 # runtime for the Nu Html Checker, and Node.js for the page scripts' unit tests (and npm for the web tools). Installed with apt-get as root or through sudo, when missing.
@@ -35,17 +47,21 @@ webtools:
 atlas: setup
 	$(BIN)/atlas build --out build
 
-serve: atlas
+# Serves the atlas there is; builds the sample first only when there is none (`make atlas` rebuilds).
+$(SITE_INDEX): | $(STAMP)
+	$(BIN)/atlas build --out build
+
+serve: setup $(SITE_INDEX)
 	$(BIN)/atlas serve --site-dir build/site
 
-test: setup browser webtools
+test: setup-test browser webtools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check .
 
-bench: setup
+bench: setup-test
 	$(BIN)/pip install -e '.[bench]'
 	$(BIN)/python bench/run.py
 

@@ -33,6 +33,7 @@ from atlas.core.manifest import Manifest
 from atlas.core.out_dir import check_folders, claim, locked, locked_site, remove_own_temp_files
 from atlas.core.pool import worker_count
 from atlas.core.report import BuildReport
+from atlas.core.wording import count
 from atlas.dataset.stage import Dataset, load_dataset, sample_paths
 from atlas.metrics.data import MetricsData
 from atlas.metrics.stage import MetricsReport, compute_metrics
@@ -124,6 +125,7 @@ class Build:
         self.report = BuildReport()
         self.images_dir, self.annotations = options.images, options.annotations
         self.site_ids: list[str] | None = None  # the published images (--site-images), None: all
+        self.render: PairRenderer | None = None  # encodes the sprite sheets as the models stage writes the maps
 
     def run(self) -> BuildReport:
         """Run every stage; bad images, boxes and models are skipped and listed, not fatal."""
@@ -186,13 +188,13 @@ class Build:
     def models(self, dataset: Dataset, device: torch.device) -> list[ModelMaps]:
         """Every model's maps, cached or computed; models that cannot be built are skipped."""
         where = f"on Ray ({self.options.ray})" if self.options.ray else f"device {device}"
-        self.console.print(f"{len(dataset.images)} images, {len(self.options.requests)} models, {where}")
+        self.console.print(f"{count(len(dataset.images), 'image')}, {count(len(self.options.requests), 'model')}, "
+                           f"{where}", highlight=False)
         with _progress(self.console) as progress:
-            render = None
             if self.options.site:  # the site's sprite sheets are encoded as the maps are written
                 ids = None if self.site_ids is None else frozenset(self.site_ids)
-                render = PairRenderer(BuildDir(self.options.out).render, ids)
-            stage = ModelStage(self.options, dataset.images, device, self.console, progress, self.skip, render)
+                self.render = PairRenderer(BuildDir(self.options.out).render, ids)
+            stage = ModelStage(self.options, dataset.images, device, self.console, progress, self.skip, self.render)
             for result in stage.all_maps():
                 if result is None:
                     continue
@@ -217,8 +219,8 @@ class Build:
         started = time.perf_counter()
         metrics = compute_metrics(self.options.out, manifest)
         if metrics.images_with_boxes:
-            self.console.print(f"Metrics: {metrics.rows} rows for {metrics.images_with_boxes} images with boxes "
-                               f"in {time.perf_counter() - started:.1f} s -> {self.options.out / 'metrics'} "
+            self.console.print(f"Metrics: {count(metrics.rows, 'row')} for {count(metrics.images_with_boxes, 'image')} "
+                               f"with boxes in {time.perf_counter() - started:.1f} s -> {self.options.out / 'metrics'} "
                                f"({metrics.format})", highlight=False, soft_wrap=True)
         return metrics
 
@@ -231,7 +233,9 @@ class Build:
             site = build_site(self.options.out, site_dir, colormap=self.options.colormap, progress=progress,
                               settings=self.options.site_settings, site_images=self.site_ids,
                               inputs=SiteInputs(manifest, metrics))
-        self.console.print(site.timing_line(), highlight=False, soft_wrap=True)
+        if self.render is not None:
+            site.encoded_with_maps = len(self.render.encoded)
+        self.console.print(escape(site.timing_line()), highlight=False, soft_wrap=True)
         self.console.print(escape(site.budget.line()), highlight=False, soft_wrap=True)
         warning = site.budget.warning()
         if warning:

@@ -12,12 +12,39 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from atlas.core.layout import RESERVED_MODEL_NAMES, slug
+from atlas.core.wording import count, normal_path
 from atlas.options import merged, resolve, with_schema
 from ssl_attention.errors import AtlasError
 
+
+def _no_flag_metavar(params: list) -> list:
+    """``params`` with no value placeholder on the flags (recent Typer shows ``<bool>`` as the value of
+    ``--help``, ``--strict``, ``--heads/--no-heads``...: a flag takes none)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(TyperGroup):
+    """The ``atlas`` group: its flags without a value placeholder in ``--help``."""
+
+    def get_params(self, ctx):
+        return _no_flag_metavar(super().get_params(ctx))
+
+
+class _Command(TyperCommand):
+    """An ``atlas`` command: its flags without a value placeholder in ``--help``."""
+
+    def get_params(self, ctx):
+        return _no_flag_metavar(super().get_params(ctx))
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Attention Atlas: see where vision models look, per model, layer and attention head.",
     no_args_is_help=True,
     add_completion=False,
@@ -73,6 +100,8 @@ def build(ctx: typer.Context, **given: Any) -> None:
             on_command_line = {name for name in given if ctx.get_parameter_source(name).name != "DEFAULT"}
             values = merged(given, on_command_line, project.build)
             console.print(escape(f"Atlas project: {project.file}"), highlight=False)
+        for name in ("images", "annotations", "prompts", "out", "site_dir"):  # printed without '..'
+            values[name] = None if values[name] is None else normal_path(values[name])
         out = values["out"]
         requests, unknown = _model_requests(values.pop("model"))
         names = [r.name for r in requests]
@@ -95,11 +124,12 @@ def build(ctx: typer.Context, **given: Any) -> None:
         _fail(_os_error_line(exc, f"--out {out}"))
     _summary(report)
     if given["strict"] and report.skipped:
-        err_console.print(f"[bold red]error:[/] --strict: {len(report.skipped)} item(s) skipped", highlight=False)
+        err_console.print(f"[bold red]error:[/] --strict: {count(len(report.skipped), 'item')} skipped",
+                          highlight=False)
         raise typer.Exit(code=1)
 
 
-app.command()(build)
+app.command(cls=_Command)(build)
 _WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
@@ -143,7 +173,7 @@ def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
 
 
 def _summary(report) -> None:
-    table = Table(title=f"Built {report.images} images in {report.seconds:.1f} s", title_justify="left")
+    table = Table(title=f"Built {count(report.images, 'image')} in {report.seconds:.1f} s", title_justify="left")
     for column in ("model", "weights", "methods", "computed", "reused"):
         table.add_column(column)
     for result in report.models:
@@ -152,7 +182,7 @@ def _summary(report) -> None:
         table.add_row(escape(entry.name), weights, ", ".join(entry.methods), str(result.computed), str(result.reused))
     console.print(table)
     if report.skipped:
-        console.print(f"[yellow]{len(report.skipped)} item(s) skipped[/] (listed above)")
+        console.print(f"[yellow]{count(len(report.skipped), 'item')} skipped[/] (listed above)")
     if report.random_models:
         console.print(f"[bold red]RANDOM weights:[/] {escape(', '.join(report.random_models))} - "
                       "their maps show no learned attention.", highlight=False)
@@ -160,7 +190,7 @@ def _summary(report) -> None:
         console.print(escape(f"Site: {report.site_dir}  (atlas serve --site-dir {report.site_dir})"), highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def init(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="The project folder (created if missing).")],
     images: Annotated[Path, typer.Option("--images", metavar="DIR", file_okay=False,
@@ -179,6 +209,7 @@ def init(
     """
     from atlas.project import init_project
 
+    directory = normal_path(directory)
     try:
         written = init_project(directory, images=images, annotations=annotations, models=model,
                                site_name=site_name, version=_version())
@@ -191,7 +222,7 @@ def init(
     console.print(escape(f"Next: cd {directory} && atlas build"), highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def models() -> None:
     """List the known model names, their default checkpoints and methods."""
     from ssl_attention.models import DEFAULT_MODELS
@@ -205,7 +236,7 @@ def models() -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
@@ -218,6 +249,7 @@ def serve(
     """
     from atlas.serve import open_server, run_server, server_url
 
+    site_dir = normal_path(site_dir)
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
     try:
@@ -229,7 +261,7 @@ def serve(
     run_server(server)
 
 
-@app.command()
+@app.command(cls=_Command)
 def deploy(
     remote: Annotated[str, typer.Option("--remote", help="Git remote URL or path to push to.")],
     site_dir: Annotated[Path, typer.Option("--site-dir", help="The built site.")] = Path("build/site"),
@@ -246,6 +278,7 @@ def deploy(
     """
     from atlas.deploy import deploy as deploy_site
 
+    site_dir = normal_path(site_dir)
     if not (site_dir / "index.html").is_file():
         _fail(f"{site_dir}: no built site here (run `atlas build` first)")
     try:

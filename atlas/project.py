@@ -23,6 +23,7 @@ from atlas.core.limits import BY_PARAM
 from atlas.core.page_safety import check_site_text, check_site_url, markdown_text
 from atlas.core.query_layers import parse_query_layers
 from atlas.core.resources import templates_dir
+from atlas.core.wording import normal_path
 from atlas.options import BUILD_OPTIONS, toml_help
 from ssl_attention.errors import AtlasError
 from ssl_attention.integers import whole_number
@@ -115,6 +116,7 @@ def find_project(config: Path | None, cwd: Path | None = None) -> AtlasProject |
 def load_project(file: Path) -> AtlasProject:
     """Read and check ``file``; raises ``ConfigError`` (one line) on the first problem."""
     file = Path(file).absolute()
+    file = normal_path(file.parent) / file.name  # printed in its errors: no ".." (a linked file stays a link)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -187,7 +189,7 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
         if problem is not None:
             raise ConfigError(f"{where}: {problem}")
     if key.kind in ("folder", "file"):
-        path = file.parent / value
+        path = normal_path(file.parent / value)
         if not (path.is_dir() if key.kind == "folder" else path.is_file()):
             raise ConfigError(f"{where}: {key.kind} not found: {path}")
         return path
@@ -218,9 +220,10 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
             return value
         if not isinstance(value, str):
             raise wrong(_EXPECTED["images"])
-        if not (file.parent / value).is_file():
-            raise ConfigError(f"{where}: file not found: {file.parent / value}")
-        return file.parent / value
+        path = normal_path(file.parent / value)
+        if not path.is_file():
+            raise ConfigError(f"{where}: file not found: {path}")
+        return path
     return value
 
 
@@ -246,7 +249,7 @@ def _model_relative_to(base: Path, text: str) -> str:
     """``NAME=CHECKPOINT`` with a checkpoint folder relative to the config file made absolute."""
     name, sep, checkpoint = text.partition("=")
     if sep and checkpoint and not Path(checkpoint).is_absolute() and (base / checkpoint).exists():
-        return f"{name}={base / checkpoint}"
+        return f"{name}={normal_path(base / checkpoint)}"
     return text
 
 

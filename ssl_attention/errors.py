@@ -21,6 +21,11 @@ class AnnotationError(AtlasError):
     """An annotation file that is malformed or does not match the images."""
 
 
+class RandomWeightsWarning(UserWarning):
+    """``load_model(..., weights="auto")`` could not have the pretrained weights and returned a randomly
+    initialised model: its maps show no learned attention."""
+
+
 def first_line(exc: BaseException, limit: int = 240) -> str:
     """The first line of an exception's message (its type name if empty), cut to ``limit`` characters."""
     lines = str(exc).strip().splitlines()

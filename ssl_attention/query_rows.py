@@ -7,8 +7,8 @@ left out, so a row sums to at most 1). The fused row is the mean over heads (the
 Rows take ``heads x P x P`` values per layer, so they are stored quantised, one code per value: each
 row is divided by its own maximum, ``code = round(255 * x / max)`` (uint8) and ``scale = max / 255``
 (float32), decoded as ``code * scale``. The error of a decoded value is at most ``scale / 2``, i.e.
-``max / 510`` of its row (never more than 1/510 ~ 0.00196, as attention is at most 1). A row of zeros
-has scale 0.
+``max / 510`` of its row, plus float32 rounding: at most ``max / 510 + 2 * np.spacing(np.float32(max))``
+(so never more than about 1/510 ~ 0.00196, as attention is at most 1). A row of zeros has scale 0.
 """
 
 from __future__ import annotations

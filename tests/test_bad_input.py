@@ -324,7 +324,7 @@ def test_build_goes_on_past_bad_images_and_lists_them(tmp_path, tiny_checkpoints
     for name in ("tiny.png", "fake.jpg", "truncated.jpg", "dup.png"):
         assert sum(name in line for line in report["skipped"]) == 1, name
     strict = runner.invoke(app, [*args, "--strict"])
-    assert strict.exit_code == 1 and "--strict: 4 item(s) skipped" in strict.stderr
+    assert strict.exit_code == 1 and "--strict: 4 items skipped" in strict.stderr
 
 
 def test_names_that_look_like_console_markup_are_printed_verbatim(tmp_path, tiny_checkpoints):

@@ -4,6 +4,7 @@ the math is rendered by the bundled KaTeX, and the built HTML/CSS loads nothing 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -335,3 +336,101 @@ def test_atlas_pages_have_glossary_tooltips(tmp_path: Path):
     for term in ("overlay", "colour-per-head composite", "permalink", "CLS attention", "rollout"):
         assert f'<abbr title="{html_escape(abbrs[term])}">{term}</abbr>' in image_page, term
     assert f'<abbr title="{html_escape(abbrs["mean attention"])}">mean attention received</abbr>' in image_page
+
+
+# -- the docs against what a real build writes ---------------------------------------------------------------
+
+EXPORT_FORMAT = DOCS / "reference" / "export-format.md"
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tiny_checkpoints, tmp_path_factory) -> Path:
+    """``atlas build`` of the bundled sample (with its boxes) with a tiny ViT and a tiny CNN, no site."""
+    from typer.testing import CliRunner
+
+    from atlas.cli import app
+
+    out = tmp_path_factory.mktemp("docs-build")
+    result = CliRunner().invoke(app, [
+        "build", "--model", f"dinov2={tiny_checkpoints['dinov2_registers']}",
+        "--model", f"resnet50={tiny_checkpoints['timm_resnet']}", "--weights", "pretrained",
+        "--image-size", "16", "--query-layers", "last", "--out", str(out), "--no-site"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _blocks(page: Path, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M)
+
+
+def test_the_readme_names_the_metric_files_the_build_writes(tiny_build: Path):
+    """Every ``<model>.*`` file the README names is one the metrics stage writes (or the rows' gzip-CSV
+    form without pyarrow), and every file it writes is named."""
+    written = {re.sub(r"^(dinov2|resnet50)\.", "<model>.", p.name) for p in (tiny_build / "metrics").iterdir()}
+    assert {"<model>.parquet", "<model>.heads.npz", "summary.json", "panels.json"} <= written
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(<model>\.[a-z.]+)`", readme))
+    assert named - {"<model>.csv.gz"} <= written, f"the README names files no build writes: {named - written}"
+    for name in written:
+        assert f"`{name}`" in readme, f"the README does not name build/metrics/{name}"
+    for page in [ROOT / "README.md", *DOCS.rglob("*.md")]:
+        for name in re.findall(r"(?:build|OUT)/metrics/([\w<>.-]+\.[a-z]+)", page.read_text(encoding="utf-8")):
+            generic = re.sub(r"^(dinov2|resnet50)\.", "<model>.", name)
+            assert generic in written or generic == "<model>.csv.gz", f"{page.name}: metrics/{name} is never written"
+
+
+def test_the_metrics_page_pandas_example_selects_the_fused_rows(tiny_build: Path):
+    pytest.importorskip("pandas")
+    (code,) = [block for block in _blocks(DOCS / "metrics.md", "python") if "pd.read_parquet" in block]
+    namespace: dict = {}
+    exec(code.replace('"build/', f'"{tiny_build}/'), namespace)
+    fused = namespace["fused"]
+    assert len(fused) > 0, "the example selects nothing"
+    assert (fused["head"] == "fused").all() and fused["box"].isna().all()
+
+
+def test_the_export_format_example_has_every_manifest_key(tiny_build: Path):
+    """The manifest example shows every key a build writes, at each level, and no other."""
+    manifest = json.loads((tiny_build / "maps" / "manifest.json").read_text())
+    (example,) = [json.loads(b) for b in _blocks(EXPORT_FORMAT, "json") if '"format_version"' in b]
+    assert set(example) == set(manifest)
+    assert set(example["images"][0]) == set(manifest["images"][0])
+    for model in manifest["models"]:
+        assert set(example["models"][0]) == set(model), model["name"]
+    text = EXPORT_FORMAT.read_text(encoding="utf-8")
+    bullets = re.findall(r"^\* .*(?:\n  .*)*", text, re.M)  # with their indented continuation lines
+    for key in ("note", "per_head", "targets", "target_kind"):
+        assert any(f"`{key}`" in bullet for bullet in bullets), f"no bullet explains {key}"
+
+
+def test_the_export_format_names_every_npz_meta_key(tiny_build: Path):
+    import numpy as np
+
+    text = EXPORT_FORMAT.read_text(encoding="utf-8")
+    paragraph = text[text.index("Each npz also holds `meta`"):text.index("## `report.json`")]
+    keys = set()
+    for npz in (tiny_build / "maps").glob("*/*.npz"):
+        with np.load(npz) as data:
+            keys |= set(json.loads(str(data["meta"])))
+    assert {"image", "model", "cache_key", "query_layers", "gradcam_class"} <= keys
+    for key in keys:
+        assert f"`{key}`" in paragraph, f"the export format does not name the npz meta key {key}"
+
+
+def test_the_export_format_describes_report_json_as_written(tiny_build: Path, tmp_path: Path):
+    """The report.json table has exactly the keys a build can write (a site's budget, a --ray build's
+    workers included), and each model entry's keys."""
+    from atlas.core.report import BuildReport
+
+    full = BuildReport(images=1, site_budget={"bytes": 1}, workers=[{"model": "m"}])
+    full.write(tmp_path)
+    possible = set(json.loads((tmp_path / "report.json").read_text()))
+    text = EXPORT_FORMAT.read_text(encoding="utf-8")
+    section = text[text.index("## `report.json`"):text.index("## Head statistics")]
+    documented = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    assert documented == possible
+    report = json.loads((tiny_build / "report.json").read_text())
+    assert set(report) <= possible
+    for key in report["models"][0]:
+        assert f"`{key}`" in section, key
+    assert "computed/reused counts" not in text.replace("no computed/reused counts", "")

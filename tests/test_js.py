@@ -121,5 +121,6 @@ def test_js_decodes_sprite_values_exactly_as_python(tmp_path, p, mass):
         warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN tile
         kept = np.where(finite, maps, np.nan)
         span = np.nanmax(kept, axis=(2, 3)) - np.nanmin(kept, axis=(2, 3))
-    step = np.nan_to_num(span, nan=0.0)[..., None, None] / 510 + 1e-7
+    half_ulp = np.spacing(np.abs(np.where(finite, decoded, 0)).astype(np.float32)) / 2  # the documented rounding
+    step = np.nan_to_num(span, nan=0.0)[..., None, None] / 510 + half_ulp
     assert (np.abs(np.where(finite, decoded, 0) - np.where(finite, maps, 0)) <= step).all()

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from atlas.cli import _os_error_line, app
 from ssl_attention.errors import AtlasError
 from tests.fixtures.interrupt import _stop, clean_env
-from tests.test_data_safety import _args, _images, _refused, _tree, tmpfs  # noqa: F401 (tmpfs: a fixture)
+from tests.fixtures.trees import tree as _tree
+from tests.test_data_safety import _args, _images, _refused, tmpfs  # noqa: F401 (tmpfs: a fixture)
 
 runner = CliRunner()
 

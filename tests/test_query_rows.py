@@ -43,8 +43,14 @@ def test_quantisation_bound_and_zero_rows():
     rows = torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.1, 0.0003], [1.0, 0.5, 0.25]])
     codes, scale = quantise_rows(rows)
     assert codes.tolist()[0] == [0, 0, 0] and float(scale[0]) == 0.0
-    decoded = decode_rows(codes.numpy(), scale.numpy())
-    assert (np.abs(decoded - rows.numpy()) <= rows.numpy().max(axis=1, keepdims=True) / 510 + 1e-7).all()
+    generator = torch.Generator().manual_seed(3)  # and many softmax rows of several sharpnesses
+    many = torch.cat([torch.softmax(torch.randn(2000, 64, generator=generator) * s, dim=-1) for s in (1, 3, 8)])
+    for values in (rows, many):
+        codes, scale = quantise_rows(values)
+        decoded = decode_rows(codes.numpy(), scale.numpy()).astype(np.float64)
+        top = values.numpy().max(axis=1, keepdims=True)
+        bound = top / 510 + 2 * np.spacing(top).astype(np.float64)  # the documented max / 510 + 2 ulp(max)
+        assert (np.abs(decoded - values.numpy()) <= bound).all()
 
 
 def test_query_layers_a_model_lacks_are_refused(tiny_checkpoints):

@@ -13,6 +13,7 @@ forward pass) skips that model with one line, unless it is the build's only mode
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -23,6 +24,7 @@ from rich.progress import Progress
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ModelEntry
 from atlas.core.query_layers import resolve_query_layers
+from atlas.core.wording import count
 from atlas.dataset.stage import ImageRecord
 from atlas.models.compute import compute_model_maps
 from atlas.models.entry_cache import save_entry
@@ -30,7 +32,7 @@ from atlas.models.plan import MapsOptions, ModelJob, ModelMaps, plan_job
 from atlas.models.sink import MapsSink
 from atlas.models.targets import set_targets, wants_targets
 from atlas.site.render import PairRenderer
-from ssl_attention.errors import AtlasError, ModelLoadError, UnsupportedError, describe_error
+from ssl_attention.errors import AtlasError, ModelLoadError, RandomWeightsWarning, UnsupportedError, describe_error
 from ssl_attention.maps import unsupported_reason
 from ssl_attention.methods import target_methods
 from ssl_attention.models import ModelRequest, load_model
@@ -194,8 +196,10 @@ class ModelStage:
         """Load one model; a checkpoint that cannot be loaded is skipped (one line) so the others still run."""
         options = self.options
         try:
-            return load_model(request, weights=options.weights, device=str(self.device), image_size=options.image_size,
-                              explain=wants_targets(options.methods))
+            with warnings.catch_warnings():  # announce() says it, in the build's words
+                warnings.simplefilter("ignore", RandomWeightsWarning)
+                return load_model(request, weights=options.weights, device=str(self.device),
+                                  image_size=options.image_size, explain=wants_targets(options.methods))
         except ModelLoadError as exc:
             self.load_failed(request, exc)
         except Exception as exc:  # a checkpoint the libraries accept but cannot build
@@ -264,8 +268,9 @@ class ModelStage:
     def announce(self, entry: ModelEntry) -> None:
         """One line on the model (checkpoint, architecture, token layout) and a warning for random weights."""
         grid = f"grid {entry.grid[0]}x{entry.grid[1]}"
-        layout = (f"{entry.layers} layers x {entry.heads} heads, {grid}, {entry.prefix_tokens} prefix tokens"
-                  if entry.kind == "vit" else f"{entry.layers} stages, {grid}")
+        layout = (f"{count(entry.layers, 'layer')} x {count(entry.heads, 'head')}, {grid}, "
+                  f"{count(entry.prefix_tokens, 'prefix token')}" if entry.kind == "vit"
+                  else f"{count(entry.layers, 'stage')}, {grid}")
         what = f"{entry.checkpoint} ({entry.architecture}; {layout})"
         self.console.print(f"[bold]{escape(entry.name)}[/]: {escape(what)}", highlight=False)
         if entry.random:

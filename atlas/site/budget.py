@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlas.core.limits import SITE_IMAGES
+from atlas.core.wording import count
 from atlas.site.catalog import Catalog
 from ssl_attention.errors import AtlasError
 from ssl_attention.integers import shown, whole_number
@@ -120,7 +121,8 @@ class SiteBudget:
 
     def line(self) -> str:
         text = (f"Site budget: {_size(self.bytes)} in {self.files:,} files = {_size(self.per_pair)} per image x model "
-                f"({self.images} images x {self.models} models), {100 * self.share:.1f} % of GitHub Pages' 1 GB")
+                f"({count(self.images, 'image')} x {count(self.models, 'model')}), {100 * self.share:.1f} % of "
+                "GitHub Pages' 1 GB")
         if self.all_images > self.images:
             text += (f"; all {self.all_images} images: about {_size(self.projected)} "
                      f"({100 * self.projected / GITHUB_PAGES_LIMIT:.0f} %)")

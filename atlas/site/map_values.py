@@ -15,8 +15,9 @@ Decoded value of a cell with index ``q``: ``float32(lo + (hi - lo) * q / 255)`` 
 exactly that order (JavaScript: ``Math.fround(lo + (hi - lo) * q / 255)``), then each exceptional cell
 takes its stored value. The page decodes with ``templates/assets/atlas/values.mjs``; this module is its
 twin, so Python applying ``ssl_attention.thresholds`` to :func:`decode_sprite`'s values selects exactly
-the cells the page selects. The decoded values are the published data: within half an index step
-(``(hi - lo) / 510``) of the maps in the npz files, which the metrics read.
+the cells the page selects. The decoded values are the published data: within half an index step plus
+the rounding to float32 of the maps in the npz files (which the metrics read):
+``|value - map| <= (hi - lo) / 510 + np.spacing(np.float32(abs(value))) / 2``.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import io
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -147,15 +147,18 @@ def render_pair(model: ModelEntry, image_slug: str, arrays: dict[str, np.ndarray
 
 @dataclass(frozen=True)
 class PairRenderer:
-    """Renders each pair as the models stage writes its npz (``atlas.models.sink.MapsSink``): into
-    ``out`` (``BUILD/render``), for the images in ``ids`` (the published ones; None: all)."""
+    """Renders each pair as the compute stage writes its npz (``compute_model_maps(render=...)``): into
+    ``out`` (``BUILD/render``), for the images in ``ids`` (the published ones; None: all). ``encoded``
+    lists the (model, image id) pairs it rendered, for the build's render line."""
 
     out: Path
     ids: frozenset[str] | None = None
+    encoded: list[tuple[str, str]] = field(default_factory=list, compare=False)
 
     def __call__(self, model: ModelEntry, image_id: str, arrays: dict[str, np.ndarray], npz: Path) -> None:
         if self.ids is None or image_id in self.ids:
             render_pair(model, layout.slug(image_id), arrays, npz, self.out)
+            self.encoded.append((model.name, image_id))  # list.append is atomic: the writer threads share it
 
 
 def _render_task(task: tuple[ModelEntry, str, Path, Path]) -> None:

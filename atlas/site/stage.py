@@ -42,6 +42,7 @@ from atlas.core.out_dir import record_site, site_records
 from atlas.core.page_safety import markdown_text, theme_html
 from atlas.core.resources import mkdocs_config, templates_dir
 from atlas.core.site_folder import carry_user_files, fingerprint, recover, swap_in
+from atlas.core.wording import count
 from atlas.metrics.data import MetricsData, load_metrics
 from atlas.project import TOOL_DOCS_DIR, TOOL_DOCS_TITLE, SiteSettings
 from atlas.site import engine_mkdocs
@@ -76,14 +77,24 @@ class SiteReport:
     budget: SiteBudget | None = None  # the site's size against GitHub Pages' limit
     rendered_pairs: int = 0  # (model, image) pairs whose sprite sheets this stage encoded
     cached_pairs: int = 0  # pairs found up to date (encoded while their maps were written, or earlier)
+    encoded_with_maps: int = 0  # of the cached pairs, those the models stage encoded in this build (set by it)
 
     def timing_line(self) -> str:
         """One line with the stage times, e.g. for the CLI output."""
         return (
-            f"Site: {self.pages} atlas pages, {self.pngs} heatmap sprite sheets in {self.seconds:.1f} s "
-            f"(render {self.render_seconds:.1f} s for {self.rendered_pairs} model x image pairs, "
-            f"{self.cached_pairs} already encoded; MkDocs {self.mkdocs_seconds:.1f} s)"
+            f"Site: {count(self.pages, 'atlas page')}, {count(self.pngs, 'heatmap sprite sheet')} in "
+            f"{self.seconds:.1f} s (render {self.render_seconds:.1f} s for "
+            f"{count(self.rendered_pairs + self.cached_pairs, 'model x image pair')}: {self._encoded_when()}; "
+            f"MkDocs {self.mkdocs_seconds:.1f} s)"
         )
+
+    def _encoded_when(self) -> str:
+        """When the pairs' sprite sheets were encoded: now, with their maps in this build, or earlier."""
+        with_maps = min(self.encoded_with_maps, self.cached_pairs)
+        parts = [(self.rendered_pairs, "encoded now"), (with_maps, "encoded with their maps in this build"),
+                 (self.cached_pairs - with_maps, "up to date from an earlier build")]
+        said = [f"{n} {what}" for n, what in parts if n]
+        return ", ".join(said) or "none"
 
 
 def _nav_with_atlas(nav: list | None, docs_dir: Path) -> list:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ssl_attention.errors import ModelLoadError
+import logging
+import warnings
+
+from ssl_attention.errors import ModelLoadError, RandomWeightsWarning
 from ssl_attention.models import hf, timm_models
 from ssl_attention.models.base import VisionModel
 from ssl_attention.models.hub import checkpoint_revision, is_local, use_offline_mode_if_unreachable
@@ -10,6 +13,7 @@ from ssl_attention.models.seeding import seed_for
 from ssl_attention.models.specs import ModelRequest
 
 WEIGHTS_MODES = ("pretrained", "random", "auto")
+logger = logging.getLogger(__name__)
 
 
 def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "cpu",
@@ -18,7 +22,9 @@ def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "c
 
     ``weights``: ``pretrained`` (fail if the weights cannot be had), ``random`` (the same architecture,
     randomly initialised with a seed derived from the name and checkpoint) or ``auto`` (pretrained where
-    obtainable, else random; the returned model's ``weights`` and ``note`` say which and why).
+    obtainable, else random; the returned model's ``weights`` and ``note`` say which and why, and a fall
+    back to random weights is a ``RandomWeightsWarning`` and a WARNING record of the
+    ``ssl_attention.models.loader`` logger).
     ``image_size`` (height, width) overrides the checkpoint's input size (rounded to the patch size).
     ``explain``: also load what gradient methods explain where the checkpoint has it (a ViT's classifier
     head, a CLIP/SigLIP text tower): the model's ``explainer``.
@@ -37,6 +43,7 @@ def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "c
                 raise
             model = load(request, pretrained=False, image_size=image_size, explain=explain)
             model.note = f"pretrained weights unavailable, using RANDOM weights ({exc})"
+            _warn_random(request, exc)
     else:
         model = load(request, pretrained=weights == "pretrained", image_size=image_size, explain=explain)
         if weights == "random":
@@ -45,6 +52,15 @@ def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "c
         model.revision = checkpoint_revision(request.checkpoint)
     model.module.to(device)
     return model
+
+
+def _warn_random(request: ModelRequest, exc: ModelLoadError) -> None:
+    """Say that ``weights="auto"`` fell back to random weights: a ``RandomWeightsWarning`` and a WARNING
+    record of this module's logger (the ``atlas`` CLI says it in its own words and hides the warning)."""
+    message = (f"model {request.name}: pretrained weights of {request.checkpoint} unavailable ({exc}); "
+               "using RANDOM weights: its maps show no learned attention")
+    warnings.warn(message, RandomWeightsWarning, stacklevel=3)
+    logger.warning(message)
 
 
 def _is_local_checkpoint(request: ModelRequest) -> bool:
