@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from atlas.layout import RESERVED_MODEL_NAMES, slug
+from atlas.layout import RESERVED_MODEL_NAMES
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
 
@@ -240,7 +240,7 @@ def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
         except AtlasError as exc:
             unknown.append(str(exc))
             continue
-        if slug(request.name) in RESERVED_MODEL_NAMES:
+        if request.name in RESERVED_MODEL_NAMES:
             unknown.append(f"model name {request.name!r} is reserved for the site's own pages (reserved names: "
                            f"{_RESERVED}); choose another NAME")
         else:

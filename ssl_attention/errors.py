@@ -21,6 +21,15 @@ class AnnotationError(AtlasError):
     """An annotation file that is malformed or does not match the images."""
 
 
+def readable(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a file name that are not UTF-8 (kept by Python as lone surrogates)
+    are shown as ``\\xNN`` escapes, e.g. ``caf\\xe9.jpg`` for the Latin-1 name ``café.jpg``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def first_line(exc: BaseException, limit: int = 240) -> str:
     """The first line of an exception's message (its type name if empty), cut to ``limit`` characters."""
     lines = str(exc).strip().splitlines()

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typer.testing import CliRunner
 from atlas.cli import app
 from atlas.dataset import load_dataset
 from ssl_attention.errors import AtlasError, ImageError, ModelLoadError
-from ssl_attention.images import MAX_DECODE_SIDE, MAX_ID_LENGTH, decode_image, image_id
+from ssl_attention.images import MAX_DECODE_SIDE, MAX_DECODED_BYTES, MAX_ID_LENGTH, decode_image, image_id
 from ssl_attention.models import ModelRequest, load_model
 
 runner = CliRunner()
@@ -131,16 +132,19 @@ def test_huge_jpeg_is_decoded_reduced_with_its_full_size_kept(tmp_path):
     assert abs(decoded.image.size[0] / decoded.image.size[1] - 20) < 0.5
 
 
-def _write_blank_png16(path: Path, width: int, height: int) -> None:
-    """A 16-bit greyscale PNG of black pixels, compressed row by row: a tiny file of a huge image."""
+def _write_blank_png(path: Path, width: int, height: int, depth: int = 16, colour: int = 0) -> None:
+    """A PNG of black pixels (greyscale ``colour`` 0, or palette 3 with a 256-colour palette) of ``depth``
+    bits per pixel, compressed row by row: a tiny file of a huge image."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    squeeze, row = zlib.compressobj(9), bytes(1 + 2 * width)  # filter byte 0, then 2 bytes per pixel
+    squeeze, row = zlib.compressobj(9), bytes(1 + (width * depth + 7) // 8)  # filter byte 0, then the pixels
     idat = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
-    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    palette = chunk(b"PLTE", bytes(range(256)) * 3) if colour == 3 else b""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + palette + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
 
 
 # Peak RSS of a fresh process around one decode: VmHWM, not getrusage's ru_maxrss, which Linux carries over
@@ -163,7 +167,7 @@ def test_16_bit_image_huge_in_pixels_small_in_bytes_decodes_in_bounded_memory(tm
     # image peaked at 2.9 GB
     width, height = 10_000, 8_000
     path = tmp_path / "huge16.png"
-    _write_blank_png16(path, width, height)
+    _write_blank_png(path, width, height)
     assert path.stat().st_size < 1_000_000
     result = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(path)], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=True)
@@ -171,6 +175,27 @@ def test_16_bit_image_huge_in_pixels_small_in_bytes_decodes_in_bounded_memory(tm
     assert (int(w), int(h), int(side), mode) == (width, height, MAX_DECODE_SIDE, "RGB")
     decoded_bytes = 2 * width * height
     assert int(grown) < 4 * decoded_bytes, f"peak RSS grew by {int(grown) / 1e6:.0f} MB"  # was 2.9 GB
+
+
+@pytest.mark.skipif(not Path("/usr/bin/time").is_file(), reason="measures the peak with GNU time")
+@pytest.mark.parametrize(("depth", "colour", "mode"), [(8, 3, "P"), (1, 0, "1")])
+def test_palette_and_1_bit_bombs_decode_under_the_decoded_bytes_bound(tmp_path, depth, colour, mode):
+    """20000 x 20000 px (400 MP, the pixel limit) of 8-bit palette or 1-bit pixels: 400 MB decoded (1 byte
+    each), under the bound, but converted to RGB(A) at full size they peaked at 9.0 GB and 2.6 GB. The
+    whole process's peak, measured by ``/usr/bin/time -v``, stays under MAX_DECODED_BYTES. (The address
+    space is capped at twice the bound, so the unbounded conversion fails fast instead of using 9 GB.)"""
+    path = tmp_path / f"bomb-{mode}.png"
+    _write_blank_png(path, 20_000, 20_000, depth, colour)
+    assert path.stat().st_size < 1_000_000
+    script = ("import resource, sys\nfrom pathlib import Path\nfrom ssl_attention.images import decode_image\n"
+              f"resource.setrlimit(resource.RLIMIT_AS, ({2 * MAX_DECODED_BYTES}, resource.RLIM_INFINITY))\n"
+              "d = decode_image(Path(sys.argv[1]))\nprint(d.width, d.height, max(d.image.size), d.image.mode)")
+    result = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", script, str(path)], capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["20000", "20000", str(MAX_DECODE_SIDE), "RGB"]
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) * 1024
+    assert peak < MAX_DECODED_BYTES, f"peak RSS {peak / 1e9:.2f} GB"
 
 
 def test_block_averaged_16_bit_image_keeps_its_grey_levels(tmp_path):
