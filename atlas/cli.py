@@ -72,7 +72,10 @@ _MODEL = typer.Option("--model", "-m", metavar="NAME[=CHECKPOINT]",
 _WEIGHTS = typer.Option("--weights", metavar="pretrained|random|auto", help=WEIGHTS_HELP)
 _DEVICE = typer.Option("--device", metavar="auto|cpu|cuda|mps",
                        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps. GPUs run in bf16/fp16 autocast.")
-_BATCH = typer.Option("--batch-size", min=1, metavar="N", help="Images per forward pass.")
+_BATCH = typer.Option("--batch-size", min=1, metavar="N",
+                      help="Images decoded, computed and written together (one Ray job). The forward passes "
+                      "take a fixed number of images per model (8, fewer for large inputs), blank ones filling "
+                      "the last, so the maps do not depend on it; a multiple of 8 wastes no compute.")
 _SIZE = typer.Option("--image-size", metavar="N|HxW",
                      help="Model input size N or HxW, at most 1024 px per side; each side is rounded to the "
                      "nearest multiple of the patch size, halves up, at least one patch. Default: the "

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from atlas.cache import cache_key, read_key, write_maps
+from atlas.cache import cache_key, forward_batch, read_key, write_maps
 from atlas.dataset import ImageRecord
 from atlas.manifest import Manifest, ModelEntry
 from atlas.render import PairRenderer
@@ -70,7 +70,8 @@ def compute_model_maps(model: VisionModel, images: list[ImageRecord], maps_dir: 
     Pipelined: while batch n+1 runs through the model, a pool of ``WRITERS`` threads writes batch n's
     npz files and, with ``render``, encodes their sprite sheets (NumPy, zlib and the file writes release
     the GIL), so the site stage finds them done. A map counts as computed once its file is written; the
-    files are the same bytes as written one by one.
+    files are the same bytes as written one by one. A batch of ``batch_size`` images runs in forward
+    passes of the model's fixed size (``fixed_shape_maps``), so the maps do not depend on the batches.
     """
     entry = ModelEntry.of_model(model, methods, per_head, query_layers)
     result, todo = reuse_cached_maps(entry, images, maps_dir)
@@ -145,12 +146,14 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
     (with the query-patch rows of ``query_layers``).
 
     ``loaded`` holds (record, cache key, decoded image) in batch order; local and Ray builds both call
-    this, so the same batch gives the same bytes wherever it runs.
+    this. The forward passes have a fixed shape (``fixed_shape_maps``), so an image's maps are the same
+    bytes whatever images share its batch (or ``--batch-size``), locally and on Ray.
     """
     if not loaded:
         return []
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
-    maps = compute_maps(model, pixels, methods, per_head, query_layers=query_layers)
+    size = forward_batch(ModelEntry.of_model(model, methods, per_head, query_layers))
+    maps = fixed_shape_maps(model, pixels, size, methods, per_head, query_layers)
     _check_finite(maps, [record for record, _, _ in loaded])
     results = []
     for i, (record, key, _) in enumerate(loaded):
@@ -165,6 +168,25 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
         meta.update(_explained_class(model, arrays))
         results.append((f"{model.name}/{record.id}.npz", arrays, meta))
     return results
+
+
+def fixed_shape_maps(model: VisionModel, pixels: torch.Tensor, size: int, methods: tuple[str, ...],
+                     per_head: bool | None, query_layers: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+    """``compute_maps`` of ``pixels`` [B, 3, H, W] in forward passes of exactly ``size`` images, the last
+    one filled with blank (all-zero) inputs whose maps are dropped; the model runs in eval mode, so no image
+    of a pass affects another's maps, and one shape means the same kernels for every image.
+
+    Each pass gets a fresh contiguous tensor: the kernels also depend on the memory layout (a channels-last
+    slice of ``to_tensor``'s output and a contiguous copy gave Grad-CAM maps 1e-9 apart)."""
+    parts = []
+    for start in range(0, len(pixels), size):
+        chunk = pixels[start:start + size]
+        real = len(chunk)
+        batch = pixels.new_zeros((size, *pixels.shape[1:]))  # contiguous, blank where there is no image
+        batch[:real] = chunk
+        maps = compute_maps(model, batch, methods, per_head, query_layers=query_layers)
+        parts.append({name: values[:real] for name, values in maps.items()})
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _explained_class(model: VisionModel, arrays: dict[str, np.ndarray]) -> dict:

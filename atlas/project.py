@@ -67,7 +67,8 @@ KEYS: tuple[Key, ...] = (
     Key("colormap", "choice", "The pages' default colormap (switchable in the page).", "colormap", tuple(COLORMAPS)),
     Key("image_size", "size", "Model input size: N or \"HxW\" (rounded to the patch size). Unset: each "
         "checkpoint's own.", "image_size"),
-    Key("batch_size", "integer", "Images per forward pass.", "batch_size"),
+    Key("batch_size", "integer", "Images decoded, computed and written together (the maps do not depend on "
+        "it; a multiple of 8 wastes no compute).", "batch_size"),
     Key("site_images", "images", "Publish only some images in the site: a number N (the first N) or a file "
         "listing image ids, one per line. The metrics use every image. Unset: all images.", "site_images"),
     Key("query_layers", "string", "Layers whose query-patch rows are exported for the image page's query-patch "

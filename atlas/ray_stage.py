@@ -1,12 +1,13 @@
 """The models stage on a Ray cluster (``atlas build --ray ADDRESS``): the same maps, computed by actors.
 
 Per model: its entry (from ``model.json`` when cached, else loaded once on the driver's CPU), the images
-still to compute split into the batches a local build would make, then a Ray Data pipeline
-``from_items(batches).map_batches(MapsActor, batch_size=1, compute=ActorPoolStrategy(1, slots))``: an actor pool
-whose actors each hold the model on one GPU (or ``--ray-cpus`` CPUs). One row is one local batch, so
-the same images meet in the same forward pass and the maps are byte-identical to a local build. Models
-run side by side, one driver thread each, as far as the cluster has room (its actor slots shared
-between the models running at once).
+still to compute split into the batches a local build would make (``--batch-size``), then a Ray Data
+pipeline ``from_items(batches).map_batches(MapsActor, batch_size=1, compute=ActorPoolStrategy(1, slots))``:
+an actor pool whose actors each hold the model on one GPU (or ``--ray-cpus`` CPUs). One row is one local
+batch; its forward passes have the fixed shape of a local build's (``atlas.compute.fixed_shape_maps``), so
+the maps are byte-identical to a local build whatever images share a row. Models run side by side, one
+driver thread each, as far as the cluster has room (its actor slots shared between the models running at
+once).
 
 The driver writes every npz with ``atlas.cache.write_maps`` as results stream in (OUT stays on the
 driver): a killed driver leaves a cache the next run resumes from. A killed worker is Ray Data's to

@@ -1,9 +1,10 @@
 """What runs on the Ray workers of ``atlas build --ray``: the model-holding actor and the images check.
 
 Nothing here writes files: every result goes back to the driver, which writes the cache (see
-``atlas.ray_stage``). A job is one batch exactly as a local build would form it, so the same images meet in
-the same forward pass and the maps are the same bytes. Errors are returned as one-line values, not
-raised, so the driver skips a model with the same line a local build prints (Ray would wrap them).
+``atlas.ray_stage``). A job is one batch as a local build would form it, computed by the local build's
+``batch_maps`` (forward passes of a fixed shape), so the maps are the same bytes. Errors are returned as
+one-line values, not raised, so the driver skips a model with the same line a local build prints (Ray
+would wrap them).
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ class AnnotationError(AtlasError):
     """An annotation file that is malformed or does not match the images."""
 
 
+# Why a pickled weights file (.bin, .pt, .pth, .ckpt) holding more than tensors is not loaded: one sentence
+PICKLED_WEIGHTS_REFUSED = ("refused to load pickled weights holding objects other than tensors (they could run "
+                           "code when loaded); convert the checkpoint to safetensors")
+
+
 def readable(text: str) -> str:
     """``text`` as valid UTF-8: bytes of a file name that are not UTF-8 (kept by Python as lone surrogates)
     are shown as ``\\xNN`` escapes, e.g. ``caf\\xe9.jpg`` for the Latin-1 name ``café.jpg``."""

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -391,6 +392,26 @@ def test_pickled_weights_never_execute(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+def test_the_refusal_of_a_pickled_pth_is_one_whole_sentence_without_torchs_advice(tmp_path):
+    """torch's own message (cut mid-sentence at 240 characters) advised passing weights_only=False, which would
+    run the payload: the refusal is the tool's own sentence, the same as for transformers checkpoints, and
+    torch's warning about the pickle protocol is not printed beside it."""
+    import warnings
+
+    from ssl_attention.errors import PICKLED_WEIGHTS_REFUSED
+
+    _Exploit.target = str(tmp_path / "pwned")
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(pickle.dumps({"state_dict": _Exploit()}))
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ModelLoadError) as err:
+        warnings.simplefilter("always")
+        load_model(ModelRequest("x", f"timm:test_vit@{weights}"), weights="pretrained")
+    assert str(err.value) == f"{weights}: {PICKLED_WEIGHTS_REFUSED}"
+    assert PICKLED_WEIGHTS_REFUSED.endswith("convert the checkpoint to safetensors")
+    assert "weights_only" not in str(err.value)
+    assert [str(w.message) for w in caught] == [] and not (tmp_path / "pwned").exists()
+
+
 def _hf_folder_with_pickled_weights(source: Path, folder: Path, payload: object | None) -> Path:
     """A copy of an HF save_pretrained folder whose weights are a torch pickle (plus ``payload`` if given)."""
     import shutil
@@ -608,6 +629,66 @@ def test_non_finite_maps_fail_their_model(tmp_path, tiny_checkpoints):
     save_file(state, bad / "model.safetensors", metadata={"format": "pt"})
     result = _build_with(tmp_path, {"bad": bad, "good": tiny_checkpoints["vit"]})
     _assert_only_good_built(tmp_path, result, "non-finite (NaN or infinite)")
+
+
+def test_every_source_of_the_input_size_is_capped(tmp_path, tiny_checkpoints):
+    """The 1024 px side limit and the token limit hold for the checkpoint's own sizes too: a crop_size of
+    100,000 in preprocessor_config.json ended in MemoryError; --image-size overrides it. A config's
+    image_size, and 1024 px at patch 4 (65,536 tokens), are refused in one line naming the source."""
+    from ssl_attention.preprocess import MAX_TOKENS
+
+    crop = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / "crop")
+    (crop / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "BitImageProcessor", "do_center_crop": True, "size": {"shortest_edge": 100_000},
+        "crop_size": {"height": 100_000, "width": 100_000}}))
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("x", str(crop)), weights="pretrained")
+    assert str(err.value) == (f"{crop / 'preprocessor_config.json'} (crop_size): input size 100000x100000 px is "
+                              "larger than the 1024 px per side limit; choose one with --image-size")
+    chosen = load_model(ModelRequest("x", str(crop)), weights="pretrained", image_size=(32, 32))
+    assert chosen.preprocessing.size == (32, 32)
+    native = _copy_checkpoint(tiny_checkpoints["vit"], tmp_path / "native", image_size=2048)
+    with pytest.raises(ModelLoadError, match=re.escape(f"{native / 'config.json'} (image_size): input size 2048x2048")):
+        load_model(ModelRequest("x", str(native)), weights="random")
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("x", str(tiny_checkpoints["timm_vit"])), weights="pretrained", image_size=(1024, 1024))
+    assert str(err.value) == ("--image-size: input size 1024x1024 px at patch 4 px is 65,536 patch tokens, more than "
+                              f"the {MAX_TOKENS:,} limit; choose a smaller --image-size")
+    # in a build: that model is skipped in one line, the other is built
+    args = ["build", "--images", str(_images(tmp_path / "images", 2)), "--weights", "pretrained", "--no-site",
+            "--out", str(tmp_path / "out"), "--model", f"bad={crop}", "--model", f"good={tiny_checkpoints['vit']}"]
+    _assert_only_good_built(tmp_path, runner.invoke(app, args), "(crop_size): input size 100000x100000 px")
+
+
+# Linux only: the address space of the build is capped, so that a regression fails fast instead of filling memory
+_CAPPED = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (12 << 30, resource.RLIM_INFINITY)); " \
+          "sys.argv = ['atlas', *sys.argv[1:]]; runpy.run_module('atlas', run_name='__main__')"
+
+
+@pytest.mark.parametrize("kind", ["transformers", "timm"])
+def test_an_absurd_model_config_is_refused_by_its_parameter_count_before_allocating(tmp_path, tiny_checkpoints,
+                                                                                     kind):
+    """hidden size 8192 x 64 layers (34 billion parameters, 137 GB of float32), or a timm embed_dim of 65536
+    (0.8 trillion): refused from the config in one line, before any weight is allocated; the build goes on."""
+    from tests.fixtures.interrupt import clean_env
+
+    if kind == "transformers":
+        bad = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / "bad", hidden_size=8192, num_hidden_layers=64,
+                               num_attention_heads=8)
+    else:
+        bad = _copy_checkpoint(tiny_checkpoints["timm_vit"], tmp_path / "bad")
+        config = json.loads((bad / "config.json").read_text())
+        config["model_args"] = {**config["model_args"], "embed_dim": 65536, "depth": 64, "num_heads": 8}
+        (bad / "config.json").write_text(json.dumps(config))
+    args = ["build", "--images", str(_images(tmp_path / "images", 2)), "--image-size", "32", "--weights",
+            "pretrained", "--out", str(tmp_path / "out"), "--no-site", "--model", f"bad={bad}",
+            "--model", f"good={tiny_checkpoints['vit']}"]
+    result = subprocess.run([sys.executable, "-c", _CAPPED, *args], capture_output=True, text=True, env=clean_env(),
+                            timeout=300)
+    built = SimpleNamespace(exit_code=result.returncode, output=result.stdout + result.stderr)
+    _assert_only_good_built(tmp_path, built, f"{bad / 'config.json'}: the config describes a model of ")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "billion; refused before allocating it" in " ".join(report["skipped"])
 
 
 def test_a_model_failing_part_way_leaves_none_of_its_new_maps(tmp_path, tiny_checkpoints):
