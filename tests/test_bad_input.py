@@ -661,15 +661,16 @@ def test_every_source_of_the_input_size_is_capped(tmp_path, tiny_checkpoints):
 
 
 # Linux only: the address space of the build is capped, so that a regression fails fast instead of filling memory
-_CAPPED = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (12 << 30, resource.RLIM_INFINITY)); " \
+_CAPPED = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (8 << 30, resource.RLIM_INFINITY)); " \
           "sys.argv = ['atlas', *sys.argv[1:]]; runpy.run_module('atlas', run_name='__main__')"
 
 
 @pytest.mark.parametrize("kind", ["transformers", "timm"])
 def test_an_absurd_model_config_is_refused_by_its_parameter_count_before_allocating(tmp_path, tiny_checkpoints,
                                                                                      kind):
-    """hidden size 8192 x 64 layers (34 billion parameters, 137 GB of float32), or a timm embed_dim of 65536
-    (0.8 trillion): refused from the config in one line, before any weight is allocated; the build goes on."""
+    """hidden size 8192 x 64 layers (34 billion parameters, 137 GB of float32: built from the config, each
+    layer's weights were allocated and initialised until memory ran out), or a timm embed_dim of 65536:
+    refused from the config in one line, before any weight is allocated; the build goes on."""
     from tests.fixtures.interrupt import clean_env
 
     if kind == "transformers":
@@ -681,8 +682,8 @@ def test_an_absurd_model_config_is_refused_by_its_parameter_count_before_allocat
         config["model_args"] = {**config["model_args"], "embed_dim": 65536, "depth": 64, "num_heads": 8}
         (bad / "config.json").write_text(json.dumps(config))
     args = ["build", "--images", str(_images(tmp_path / "images", 2)), "--image-size", "32", "--weights",
-            "pretrained", "--out", str(tmp_path / "out"), "--no-site", "--model", f"bad={bad}",
-            "--model", f"good={tiny_checkpoints['vit']}"]
+            "random", "--out", str(tmp_path / "out"), "--no-site", "--model", f"bad={bad}",
+            "--model", f"good={tiny_checkpoints['vit']}"]  # random weights: built from the config alone
     result = subprocess.run([sys.executable, "-c", _CAPPED, *args], capture_output=True, text=True, env=clean_env(),
                             timeout=300)
     built = SimpleNamespace(exit_code=result.returncode, output=result.stdout + result.stderr)
