@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
-from atlas.core.layout import RESERVED_MODEL_NAMES, slug
+from atlas.core.layout import RESERVED_MODEL_NAMES
 from atlas.core.wording import count, normal_path
 from atlas.options import merged, resolve, with_schema
 from ssl_attention.errors import AtlasError
@@ -162,7 +162,7 @@ def _model_requests(texts: list[str] | None) -> tuple[list, list[str]]:
         except AtlasError as exc:
             unknown.append(str(exc))
             continue
-        if slug(request.name) in RESERVED_MODEL_NAMES:
+        if request.name in RESERVED_MODEL_NAMES:
             unknown.append(f"model name {request.name!r} is reserved for the site's own pages (reserved names: "
                            f"{_RESERVED}); choose another NAME")
         else:

@@ -166,12 +166,18 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                '`auto`: CUDA, then MPS, then CPU. GPUs run under bf16/fp16 autocast',
            )),
     Option("batch_size", ("--batch-size",), int, 8, metavar="N", key="batch_size", kind="integer", example=8,
-           help=f"Images per forward pass (1 to {BATCH_SIZE.high:,}).",
+           help=f"Images decoded, computed and written together (one Ray job), 1 to {BATCH_SIZE.high:,}. The "
+           "forward passes take a fixed number of images per model (8, fewer for large inputs), blank ones "
+           "filling the last, so the maps do not depend on it; a multiple of 8 wastes no compute.",
            typer_extra={"parser": _number(BATCH_SIZE, "--batch-size")},
            doc=(
                '`--batch-size N`',
                '`8`',
-               'images per forward pass, 1 to 1,024',
+               'images decoded, computed and written together (with `--ray`: one job), 1 to 1,024. The '
+               'forward passes themselves take a fixed number of images per model, the [forward '
+               'batch](glossary.md#forward-batch) (8, fewer for large inputs), blank images filling the '
+               'last one, so the maps are the same bytes for any `--batch-size`; a multiple of 8 wastes no '
+               'compute',
            )),
     Option("image_size", ("--image-size",), str | None, None, metavar="N|HxW", key="image_size", kind="size",
            example=224, parse=_image_size,

@@ -24,6 +24,18 @@ class AnnotationError(AtlasError):
 class RandomWeightsWarning(UserWarning):
     """``load_model(..., weights="auto")`` could not have the pretrained weights and returned a randomly
     initialised model: its maps show no learned attention."""
+# Why a pickled weights file (.bin, .pt, .pth, .ckpt) holding more than tensors is not loaded: one sentence
+PICKLED_WEIGHTS_REFUSED = ("refused to load pickled weights holding objects other than tensors (they could run "
+                           "code when loaded); convert the checkpoint to safetensors")
+
+
+def readable(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a file name that are not UTF-8 (kept by Python as lone surrogates)
+    are shown as ``\\xNN`` escapes, e.g. ``caf\\xe9.jpg`` for the Latin-1 name ``café.jpg``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def first_line(exc: BaseException, limit: int = 240) -> str:

@@ -8,6 +8,7 @@ import math
 import os
 import re
 import stat
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,11 @@ MAX_PIXELS = 400_000_000  # 20000 x 20000; beyond this a file is refused rather 
 # 100 MP is 200 MB of file-header promises, however small the file is.
 MAX_DECODED_BYTES = 1_600_000_000
 _HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # scaled to 8 bits by _to_uint8
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr")  # modes PIL's reduce averages as they are
+_BAND_PIXELS = 16_000_000  # pixels per band when a large image is converted before it is reduced
 MAX_ID_LENGTH = 120  # longer image ids are cut and get a hash suffix (see image_id)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_ID_UNSAFE_UNICODE = re.compile(r"[^\w.-]+")  # \w: letters and digits of any script, and _
 
 
 @dataclass(frozen=True)
@@ -47,12 +51,33 @@ def image_id(path: Path) -> str:
     MAX_ID_LENGTH (file systems allow 255 bytes per name, and the build writes ``.ID.npz.tmp`` and
     similar names) are cut and end in ``-`` plus 8 hex digits of the SHA-1 of the full stem, so two
     long names that share their first characters still get distinct ids.
+
+    A stem with any character outside ASCII (``Москва``, ``東京``, ``café``, or bytes that are not
+    UTF-8) keeps its letters and digits of any script (NFC) and always ends in ``-`` plus the 8 hex
+    digits of its exact bytes, so names that differ only in what was replaced still get distinct ids
+    (``東京-…`` and ``京都-…``, not both ``image``); such an id is at most MAX_ID_LENGTH bytes of UTF-8.
     """
-    cleaned = _ID_UNSAFE.sub("_", path.stem).strip("._") or "image"
+    stem = path.stem
+    if not stem.isascii():
+        return _unicode_id(stem)
+    cleaned = _ID_UNSAFE.sub("_", stem).strip("._") or "image"
     if len(cleaned) <= MAX_ID_LENGTH:
         return cleaned
-    digest = hashlib.sha1(path.stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return f"{cleaned[: MAX_ID_LENGTH - 9].rstrip('._-')}-{digest}"
+    return f"{cleaned[: MAX_ID_LENGTH - 9].rstrip('._-')}-{_stem_digest(stem)}"
+
+
+def _unicode_id(stem: str) -> str:
+    """The id of a stem with non-ASCII characters: its letters and digits (any script), ``-``, its digest."""
+    letters = _ID_UNSAFE_UNICODE.sub("_", unicodedata.normalize("NFC", stem)).strip("._") or "image"
+    room = MAX_ID_LENGTH - 9  # bytes left before "-" and the 8 hex digits
+    while len(letters.encode("utf-8")) > room:
+        letters = letters[:-1]
+    return f"{letters.rstrip('._-') or 'image'}-{_stem_digest(stem)}"
+
+
+def _stem_digest(stem: str) -> str:
+    """8 hex digits of the SHA-1 of a file stem's bytes (as the file system has them, UTF-8 or not)."""
+    return hashlib.sha1(stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -180,9 +205,25 @@ def _shrink(img: Image.Image) -> Image.Image:
         is_float = img.mode == "F"
         values = _block_mean(img, factor) if factor >= 2 else np.asarray(img)
         return Image.fromarray(_to_uint8(values, is_float), mode="L")
-    if factor >= 2 and img.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
-        return img.reduce(factor)  # (not for palette indices, which cannot be averaged)
-    return img
+    if factor < 2:
+        return img
+    if img.mode in _REDUCIBLE:
+        return img.reduce(factor)
+    return _reduce_in_bands(img, factor)  # palette indices and 1-bit pixels cannot be averaged as they are
+
+
+def _reduce_in_bands(img: Image.Image, factor: int) -> Image.Image:
+    """``img`` converted to a mode that can be averaged (RGBA for palettes, L for 1-bit, else RGB) and
+    reduced by ``factor``, a band of rows at a time: the converted copy never exists at full size (a
+    20000 x 20000 palette image is 400 MB decoded, 1.6 GB as RGBA)."""
+    mode = "RGBA" if img.mode in ("P", "PA") else "L" if img.mode == "1" else "RGB"
+    width, height = img.size
+    rows = max(1, _BAND_PIXELS // (width * factor)) * factor  # a multiple of factor: the same blocks as one reduce
+    out = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
+    for top in range(0, height, rows):
+        band = img.crop((0, top, width, min(top + rows, height))).convert(mode).reduce(factor)
+        out.paste(band, (0, top // factor))
+    return out
 
 
 def _block_mean(img: Image.Image, step: int) -> np.ndarray:

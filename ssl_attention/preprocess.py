@@ -23,6 +23,9 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HALF = (0.5, 0.5, 0.5)
 MAX_INPUT_SIDE = 1024  # px per side of --image-size: attention memory grows with the 4th power of the side
+# patch tokens per image, whatever gives the input size: 1024 px at patch 8 (DINO ViT-S/8) is 16,384 tokens,
+# 268 M attention weights per head and layer; at patch 4 it would be 65,536 (4.3 G)
+MAX_TOKENS = 16_384
 
 _RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
              "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -63,6 +66,22 @@ def parse_size(text: str) -> tuple[int, int]:
 def snap_to_patch(size: tuple[int, int], patch: int) -> tuple[int, int]:
     """Round each side to the nearest multiple of ``patch``, halves up (20 at patch 8 -> 24), at least one patch."""
     return tuple(max(patch, (2 * s + patch) // (2 * patch) * patch) for s in size)  # type: ignore[return-value]
+
+
+def check_input_size(size: tuple[int, int], patch: int, where: str) -> tuple[int, int]:
+    """``size`` rounded to the patch size (``snap_to_patch``), refused when it is larger than
+    MAX_INPUT_SIDE per side (before rounding) or gives more than MAX_TOKENS patch tokens: ModelLoadError
+    naming ``where`` the size came from (``--image-size``, or the checkpoint file and key)."""
+    height, width = size
+    if max(size) > MAX_INPUT_SIDE:
+        raise ModelLoadError(f"{where}: input size {height}x{width} px is larger than the {MAX_INPUT_SIDE} px "
+                             "per side limit; choose one with --image-size")
+    snapped = snap_to_patch(size, patch)
+    tokens = (snapped[0] // patch) * (snapped[1] // patch)
+    if tokens > MAX_TOKENS:
+        raise ModelLoadError(f"{where}: input size {snapped[0]}x{snapped[1]} px at patch {patch} px is {tokens:,} "
+                             f"patch tokens, more than the {MAX_TOKENS:,} limit; choose a smaller --image-size")
+    return snapped
 
 
 def check_normalisation(mean: tuple[float, ...], std: tuple[float, ...], where: str,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ssl_attention.errors import readable
+
 
 @dataclass(frozen=True)
 class Skip:
@@ -20,8 +22,8 @@ class Skip:
 
     @property
     def line(self) -> str:
-        """The one line shown in the CLI output and kept in ``report.json``."""
-        return f"{self.subject}: {self.reason}" if self.subject else self.reason
+        """The one line shown in the CLI output and kept in ``report.json`` (valid UTF-8, see ``readable``)."""
+        return readable(f"{self.subject}: {self.reason}" if self.subject else self.reason)
 
     @classmethod
     def from_error(cls, stage: str, message: str) -> Skip:

@@ -6,12 +6,14 @@ import io
 import json
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
 import time
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from typer.testing import CliRunner
 from atlas.cli import app
 from atlas.dataset.stage import load_dataset
 from ssl_attention.errors import AtlasError, ImageError, ModelLoadError
-from ssl_attention.images import MAX_DECODE_SIDE, MAX_ID_LENGTH, decode_image, image_id
+from ssl_attention.images import MAX_DECODE_SIDE, MAX_DECODED_BYTES, MAX_ID_LENGTH, decode_image, image_id
 from ssl_attention.models import ModelRequest, load_model
 
 runner = CliRunner()
@@ -132,16 +134,19 @@ def test_huge_jpeg_is_decoded_reduced_with_its_full_size_kept(tmp_path):
     assert abs(decoded.image.size[0] / decoded.image.size[1] - 20) < 0.5
 
 
-def _write_blank_png16(path: Path, width: int, height: int) -> None:
-    """A 16-bit greyscale PNG of black pixels, compressed row by row: a tiny file of a huge image."""
+def _write_blank_png(path: Path, width: int, height: int, depth: int = 16, colour: int = 0) -> None:
+    """A PNG of black pixels (greyscale ``colour`` 0, or palette 3 with a 256-colour palette) of ``depth``
+    bits per pixel, compressed row by row: a tiny file of a huge image."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    squeeze, row = zlib.compressobj(9), bytes(1 + 2 * width)  # filter byte 0, then 2 bytes per pixel
+    squeeze, row = zlib.compressobj(9), bytes(1 + (width * depth + 7) // 8)  # filter byte 0, then the pixels
     idat = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
-    header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    palette = chunk(b"PLTE", bytes(range(256)) * 3) if colour == 3 else b""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + palette + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
 
 
 # Peak RSS of a fresh process around one decode: VmHWM, not getrusage's ru_maxrss, which Linux carries over
@@ -164,7 +169,7 @@ def test_16_bit_image_huge_in_pixels_small_in_bytes_decodes_in_bounded_memory(tm
     # image peaked at 2.9 GB
     width, height = 10_000, 8_000
     path = tmp_path / "huge16.png"
-    _write_blank_png16(path, width, height)
+    _write_blank_png(path, width, height)
     assert path.stat().st_size < 1_000_000
     result = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(path)], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=True)
@@ -172,6 +177,27 @@ def test_16_bit_image_huge_in_pixels_small_in_bytes_decodes_in_bounded_memory(tm
     assert (int(w), int(h), int(side), mode) == (width, height, MAX_DECODE_SIDE, "RGB")
     decoded_bytes = 2 * width * height
     assert int(grown) < 4 * decoded_bytes, f"peak RSS grew by {int(grown) / 1e6:.0f} MB"  # was 2.9 GB
+
+
+@pytest.mark.skipif(not Path("/usr/bin/time").is_file(), reason="measures the peak with GNU time")
+@pytest.mark.parametrize(("depth", "colour", "mode"), [(8, 3, "P"), (1, 0, "1")])
+def test_palette_and_1_bit_bombs_decode_under_the_decoded_bytes_bound(tmp_path, depth, colour, mode):
+    """20000 x 20000 px (400 MP, the pixel limit) of 8-bit palette or 1-bit pixels: 400 MB decoded (1 byte
+    each), under the bound, but converted to RGB(A) at full size they peaked at 9.0 GB and 2.6 GB. The
+    whole process's peak, measured by ``/usr/bin/time -v``, stays under MAX_DECODED_BYTES. (The address
+    space is capped at twice the bound, so the unbounded conversion fails fast instead of using 9 GB.)"""
+    path = tmp_path / f"bomb-{mode}.png"
+    _write_blank_png(path, 20_000, 20_000, depth, colour)
+    assert path.stat().st_size < 1_000_000
+    script = ("import resource, sys\nfrom pathlib import Path\nfrom ssl_attention.images import decode_image\n"
+              f"resource.setrlimit(resource.RLIMIT_AS, ({2 * MAX_DECODED_BYTES}, resource.RLIM_INFINITY))\n"
+              "d = decode_image(Path(sys.argv[1]))\nprint(d.width, d.height, max(d.image.size), d.image.mode)")
+    result = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", script, str(path)], capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["20000", "20000", str(MAX_DECODE_SIDE), "RGB"]
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1)) * 1024
+    assert peak < MAX_DECODED_BYTES, f"peak RSS {peak / 1e9:.2f} GB"
 
 
 def test_block_averaged_16_bit_image_keeps_its_grey_levels(tmp_path):
@@ -381,6 +407,26 @@ def test_pickled_weights_never_execute(tmp_path):
         load_model(ModelRequest("x", f"timm:test_vit@{weights}"), weights="pretrained")
     assert str(weights) in str(err.value)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_the_refusal_of_a_pickled_pth_is_one_whole_sentence_without_torchs_advice(tmp_path):
+    """torch's own message (cut mid-sentence at 240 characters) advised passing weights_only=False, which would
+    run the payload: the refusal is the tool's own sentence, the same as for transformers checkpoints, and
+    torch's warning about the pickle protocol is not printed beside it."""
+    import warnings
+
+    from ssl_attention.errors import PICKLED_WEIGHTS_REFUSED
+
+    _Exploit.target = str(tmp_path / "pwned")
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(pickle.dumps({"state_dict": _Exploit()}))
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ModelLoadError) as err:
+        warnings.simplefilter("always")
+        load_model(ModelRequest("x", f"timm:test_vit@{weights}"), weights="pretrained")
+    assert str(err.value) == f"{weights}: {PICKLED_WEIGHTS_REFUSED}"
+    assert PICKLED_WEIGHTS_REFUSED.endswith("convert the checkpoint to safetensors")
+    assert "weights_only" not in str(err.value)
+    assert [str(w.message) for w in caught] == [] and not (tmp_path / "pwned").exists()
 
 
 def _hf_folder_with_pickled_weights(source: Path, folder: Path, payload: object | None) -> Path:
@@ -614,6 +660,67 @@ def test_non_finite_maps_fail_their_model(tmp_path, tiny_checkpoints):
     save_file(state, bad / "model.safetensors", metadata={"format": "pt"})
     result = _build_with(tmp_path, {"bad": bad, "good": tiny_checkpoints["vit"]})
     _assert_only_good_built(tmp_path, result, "non-finite (NaN or infinite)")
+
+
+def test_every_source_of_the_input_size_is_capped(tmp_path, tiny_checkpoints):
+    """The 1024 px side limit and the token limit hold for the checkpoint's own sizes too: a crop_size of
+    100,000 in preprocessor_config.json ended in MemoryError; --image-size overrides it. A config's
+    image_size, and 1024 px at patch 4 (65,536 tokens), are refused in one line naming the source."""
+    from ssl_attention.preprocess import MAX_TOKENS
+
+    crop = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / "crop")
+    (crop / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "BitImageProcessor", "do_center_crop": True, "size": {"shortest_edge": 100_000},
+        "crop_size": {"height": 100_000, "width": 100_000}}))
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("x", str(crop)), weights="pretrained")
+    assert str(err.value) == (f"{crop / 'preprocessor_config.json'} (crop_size): input size 100000x100000 px is "
+                              "larger than the 1024 px per side limit; choose one with --image-size")
+    chosen = load_model(ModelRequest("x", str(crop)), weights="pretrained", image_size=(32, 32))
+    assert chosen.preprocessing.size == (32, 32)
+    native = _copy_checkpoint(tiny_checkpoints["vit"], tmp_path / "native", image_size=2048)
+    with pytest.raises(ModelLoadError, match=re.escape(f"{native / 'config.json'} (image_size): input size 2048x2048")):
+        load_model(ModelRequest("x", str(native)), weights="random")
+    with pytest.raises(ModelLoadError) as err:
+        load_model(ModelRequest("x", str(tiny_checkpoints["timm_vit"])), weights="pretrained", image_size=(1024, 1024))
+    assert str(err.value) == ("--image-size: input size 1024x1024 px at patch 4 px is 65,536 patch tokens, more than "
+                              f"the {MAX_TOKENS:,} limit; choose a smaller --image-size")
+    # in a build: that model is skipped in one line, the other is built
+    args = ["build", "--images", str(_images(tmp_path / "images", 2)), "--weights", "pretrained", "--no-site",
+            "--out", str(tmp_path / "out"), "--model", f"bad={crop}", "--model", f"good={tiny_checkpoints['vit']}"]
+    _assert_only_good_built(tmp_path, runner.invoke(app, args), "(crop_size): input size 100000x100000 px")
+
+
+# Linux only: the address space of the build is capped, so that a regression fails fast instead of filling memory
+_CAPPED = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (8 << 30, resource.RLIM_INFINITY)); " \
+          "sys.argv = ['atlas', *sys.argv[1:]]; runpy.run_module('atlas', run_name='__main__')"
+
+
+@pytest.mark.parametrize("kind", ["transformers", "timm"])
+def test_an_absurd_model_config_is_refused_by_its_parameter_count_before_allocating(tmp_path, tiny_checkpoints,
+                                                                                     kind):
+    """hidden size 8192 x 64 layers (34 billion parameters, 137 GB of float32: built from the config, each
+    layer's weights were allocated and initialised until memory ran out), or a timm embed_dim of 65536:
+    refused from the config in one line, before any weight is allocated; the build goes on."""
+    from tests.fixtures.interrupt import clean_env
+
+    if kind == "transformers":
+        bad = _copy_checkpoint(tiny_checkpoints["dinov2"], tmp_path / "bad", hidden_size=8192, num_hidden_layers=64,
+                               num_attention_heads=8)
+    else:
+        bad = _copy_checkpoint(tiny_checkpoints["timm_vit"], tmp_path / "bad")
+        config = json.loads((bad / "config.json").read_text())
+        config["model_args"] = {**config["model_args"], "embed_dim": 65536, "depth": 64, "num_heads": 8}
+        (bad / "config.json").write_text(json.dumps(config))
+    args = ["build", "--images", str(_images(tmp_path / "images", 2)), "--image-size", "32", "--weights",
+            "random", "--out", str(tmp_path / "out"), "--no-site", "--model", f"bad={bad}",
+            "--model", f"good={tiny_checkpoints['vit']}"]  # random weights: built from the config alone
+    result = subprocess.run([sys.executable, "-c", _CAPPED, *args], capture_output=True, text=True, env=clean_env(),
+                            timeout=300)
+    built = SimpleNamespace(exit_code=result.returncode, output=result.stdout + result.stderr)
+    _assert_only_good_built(tmp_path, built, f"{bad / 'config.json'}: the config describes a model of ")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "billion; refused before allocating it" in " ".join(report["skipped"])
 
 
 def test_a_model_failing_part_way_leaves_none_of_its_new_maps(tmp_path, tiny_checkpoints):

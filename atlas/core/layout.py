@@ -15,14 +15,18 @@ ASSETS_DIR = "atlas-assets"  # the atlas' own CSS/JS, part of the MkDocs docs di
 PAGES_DIR = "atlas"  # generated Markdown pages inside the docs dir
 
 _SAFE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+# MkDocs gives a page source named index.md its folder's URL (``images/index.md`` is ``images/``, not
+# ``images/index/``): a page named after an image or model called ``index`` would not be where its links point.
+RESERVED_PAGE_NAMES = frozenset({"index"})
 
 
 def slug(text: str) -> str:
     """A lowercase ASCII name for ``text`` that is safe in paths and URLs; distinct texts give distinct slugs.
 
-    Safe lowercase names are kept as they are; anything else is cleaned and gets a hash suffix.
+    Safe lowercase names are kept as they are; anything else, and the reserved page names (an image called
+    ``index``), is cleaned and gets a hash suffix.
     """
-    if _SAFE.fullmatch(text) and not text.endswith("."):
+    if _SAFE.fullmatch(text) and not text.endswith(".") and text not in RESERVED_PAGE_NAMES:
         return text
     clean = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "x"
     return f"{clean}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"

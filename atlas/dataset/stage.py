@@ -14,7 +14,7 @@ from atlas.core.atomic import write_bytes_atomic
 from atlas.core.manifest import ImageEntry
 from atlas.core.resources import sample_dir
 from ssl_attention.annotations import Box, read_annotations
-from ssl_attention.errors import AnnotationError, AtlasError
+from ssl_attention.errors import AnnotationError, AtlasError, readable
 from ssl_attention.images import IMAGE_EXTENSIONS, ImageFolder, decode_image, image_id, scan_images
 from ssl_attention.skips import Skip
 
@@ -35,7 +35,7 @@ class ImageRecord:
 
     def manifest_entry(self) -> ImageEntry:
         """The image's entry in ``maps/manifest.json``."""
-        return ImageEntry(id=self.id, file=self.path.name, width=self.width, height=self.height,
+        return ImageEntry(id=self.id, file=readable(self.path.name), width=self.width, height=self.height,
                           display=f"images/{self.id}.jpg", boxes=self.boxes, tags=self.tags)
 
 

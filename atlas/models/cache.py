@@ -16,6 +16,28 @@ import ssl_attention
 from atlas.core.atomic import write_bytes_atomic
 from atlas.core.manifest import FORMAT_VERSION, ModelEntry
 
+# Every forward pass of a model takes the same number of images, blank inputs filling the last one, so
+# that an image's maps never depend on which images share its pass: PyTorch picks its kernels (and the
+# order of their sums) by tensor shape, and e.g. the distance statistic differed in the 7th digit between
+# passes of 1 and 4 images. The number depends on the model and its input size only: 8, fewer where one
+# layer's attention matrices (ViT) or the activations (CNN, about CNN_BYTES_PER_PIXEL) of 8 images would
+# take more than FORWARD_MEMORY.
+FORWARD_BATCH = 8
+FORWARD_MEMORY = 1 << 30
+CNN_BYTES_PER_PIXEL = 2_000  # ResNet-50 forward and backward (Grad-CAM): about 100 MB per 224 px image
+
+
+def forward_batch(entry: ModelEntry) -> int:
+    """Images per forward pass of ``entry``'s model (see FORWARD_BATCH): 8 for a ViT-B at 224 or 518 px,
+    1 at 1024 px and patch 14 (1.4 GB of attention per image and layer)."""
+    height, width = entry.preprocessing.get("size", (224, 224))
+    if entry.kind == "vit":
+        tokens = entry.grid[0] * entry.grid[1] + entry.prefix_tokens
+        per_image = max(1, entry.heads) * tokens * tokens * 4
+    else:
+        per_image = height * width * CNN_BYTES_PER_PIXEL
+    return max(1, min(FORWARD_BATCH, FORWARD_MEMORY // per_image))
+
 
 @dataclass(frozen=True)
 class MapsIdentity:
@@ -51,7 +73,8 @@ class MapsIdentity:
         preprocessing, methods, per-head or fused-only, the statistics it holds (older files without them
         are recomputed), its targets and query-patch rows' layers."""
         details = {"revision": entry.revision, "architecture": entry.architecture,
-                   "preprocessing": entry.preprocessing, "statistics": list(entry.statistics)}
+                   "preprocessing": entry.preprocessing, "statistics": list(entry.statistics),
+                   "forward_batch": forward_batch(entry)}  # passes of another shape may differ in the last digits
         targets = (entry.target_kind, *entry.targets) if entry.targets else None
         return cls(entry.checkpoint, entry.weights, entry.methods, entry.per_head, entry.query_layers, targets,
                    details)

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from atlas.core.manifest import Manifest
+from atlas.core.manifest import Manifest, ModelEntry
 from atlas.dataset.stage import ImageRecord
+from atlas.models.cache import forward_batch
 from atlas.models.plan import ModelJob, ModelMaps, Recipe
 from atlas.models.sink import ComputedBatch, MapsSink
 from ssl_attention.errors import AtlasError
@@ -95,13 +96,15 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
     """One forward pass over decoded images: (npz path relative to maps/, arrays, meta) per image.
 
     ``loaded`` holds (record, cache key, decoded image) in batch order; ``recipe`` the methods, per-head
-    or fused-only and the query-patch rows' layers. Local and Ray builds both call this, so the same batch
-    gives the same bytes wherever it runs.
+    or fused-only and the query-patch rows' layers. Local and Ray builds both call this, and the forward
+    passes have a fixed shape (``fixed_shape_maps``), so an image's maps are the same bytes whatever images
+    share its batch (or ``--batch-size``), locally and on Ray.
     """
     if not loaded:
         return []
     pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
-    maps = compute_maps(model, pixels, recipe.methods, recipe.per_head, query_layers=recipe.query_layers)
+    size = forward_batch(ModelEntry.of_model(model, recipe.methods, recipe.per_head, recipe.query_layers))
+    maps = fixed_shape_maps(model, pixels, size, recipe)
     _check_finite(maps, [record for record, _, _ in loaded])
     results = []
     for i, (record, key, _) in enumerate(loaded):
@@ -116,6 +119,24 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
         meta.update(_explained_class(model, arrays))
         results.append((f"{model.name}/{record.id}.npz", arrays, meta))
     return results
+def fixed_shape_maps(model: VisionModel, pixels: torch.Tensor, size: int, recipe: Recipe) -> dict[str, np.ndarray]:
+    """``compute_maps`` of ``pixels`` [B, 3, H, W] in forward passes of exactly ``size`` images, the last
+    one filled with blank (all-zero) inputs whose maps are dropped; the model runs in eval mode, so no image
+    of a pass affects another's maps, and one shape means the same kernels for every image.
+
+    Each pass gets a fresh contiguous tensor: the kernels also depend on the memory layout (a channels-last
+    slice of ``to_tensor``'s output and a contiguous copy gave Grad-CAM maps 1e-9 apart)."""
+    parts = []
+    for start in range(0, len(pixels), size):
+        chunk = pixels[start:start + size]
+        real = len(chunk)
+        batch = pixels.new_zeros((size, *pixels.shape[1:]))  # contiguous, blank where there is no image
+        batch[:real] = chunk
+        maps = compute_maps(model, batch, recipe.methods, recipe.per_head, query_layers=recipe.query_layers)
+        parts.append({name: values[:real] for name, values in maps.items()})
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def _explained_class(model: VisionModel, arrays: dict[str, np.ndarray]) -> dict:
     """The class a classifier's gradient maps explain on this image (``target_class``, ``target_label``)."""
     explainer = model.explainer

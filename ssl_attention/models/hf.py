@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from ssl_attention.errors import ModelLoadError, first_line
+from ssl_attention.errors import PICKLED_WEIGHTS_REFUSED, ModelLoadError, first_line
 from ssl_attention.models.base import VisionModel
+from ssl_attention.models.limits import check_model_size
 from ssl_attention.models.seeding import seeded
 from ssl_attention.preprocess import CLIP_MEAN, CLIP_STD, HALF, IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
@@ -126,10 +128,11 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
     overrides: dict[str, Any] = {"mask_ratio": 0.0} if family.name == "mae" else {}
     init_kwargs: dict[str, Any] = {"add_pooling_layer": False} if family.name in ("vit", "deit") and not whole else {}
     _quiet_transformers()
+    vision_config = config if whole else getattr(config, "vision_config", config)
+    _check_size(model_class, vision_config, init_kwargs, checkpoint)
     if pretrained:
         module = _from_pretrained(model_class, checkpoint, {**overrides, **init_kwargs})
     else:
-        vision_config = config if whole else getattr(config, "vision_config", config)
         for key, value in overrides.items():
             setattr(vision_config, key, value)
         with seeded(seed):
@@ -172,6 +175,17 @@ def _quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
+def _check_size(model_class, config, init_kwargs: dict[str, Any], checkpoint: str) -> None:
+    """Refuse, before allocating anything, a config that describes a model too large to build (see
+    ``limits``), and one the model class cannot be built from, in one line naming the config."""
+    build = partial(model_class._from_config, config, attn_implementation="eager", **init_kwargs)
+    try:
+        check_model_size(build, _config_file(checkpoint))
+    except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, OverflowError, ZeroDivisionError) as exc:
+        raise ModelLoadError(f"{_config_file(checkpoint)}: cannot build the model it describes "
+                             f"({first_line(exc)})") from None
+
+
 def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) -> nn.Module:
     try:
         module, info = model_class.from_pretrained(
@@ -184,10 +198,7 @@ def _from_pretrained(model_class, checkpoint: str, overrides: dict[str, Any]) ->
             f"({first_line(exc)})"
         ) from None
     except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickled object that is not a tensor
-        raise ModelLoadError(
-            f"{_weights_files(checkpoint, _PICKLE_SUFFIXES)}: refused to load pickled weights holding objects "
-            "other than tensors (they could run code); convert the checkpoint to safetensors"
-        ) from None
+        raise ModelLoadError(f"{_weights_files(checkpoint, _PICKLE_SUFFIXES)}: {PICKLED_WEIGHTS_REFUSED}") from None
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelLoadError(f"{checkpoint}: cannot load weights ({first_line(exc)})") from None
     missing = [k for k in info.get("missing_keys", []) if not k.startswith(_ALLOWED_MISSING)]
@@ -217,10 +228,12 @@ def _int_patch(patch_size, checkpoint: str) -> int:
 
 def _preprocessing(checkpoint: str, vcfg, family: Family, pretrained: bool,
                    image_size: tuple[int, int] | None, patch: int) -> Preprocessing:
-    """Normalisation and input size: the checkpoint's image processor where it has one, else defaults."""
-    from ssl_attention.preprocess import check_normalisation, snap_to_patch
+    """Normalisation and input size: the checkpoint's image processor where it has one, else defaults.
 
-    mean, std, resample, size = family.mean, family.std, "bicubic", None
+    The size, wherever it comes from, is checked against the input limits (``check_input_size``)."""
+    from ssl_attention.preprocess import check_input_size, check_normalisation
+
+    mean, std, resample, size, source = family.mean, family.std, "bicubic", None, "--image-size"
     processor = _image_processor(checkpoint) if (pretrained or _has_local_processor(checkpoint)) else None
     if processor is not None:
         mean = tuple(float(v) for v in getattr(processor, "image_mean", mean))
@@ -228,12 +241,14 @@ def _preprocessing(checkpoint: str, vcfg, family: Family, pretrained: bool,
         check_normalisation(mean, std, _processor_file(checkpoint))
         code = getattr(processor, "resample", None)  # PIL code; 0 is nearest, not "unset"
         resample = _RESAMPLE_NAMES.get(3 if code is None else int(code), "bicubic")
-        size = _processor_size(processor)
+        size, key = _processor_size(processor)
+        source = f"{_processor_file(checkpoint)} ({key})"
     if size is None:
         size = (_BUILTIN_INPUT_SIZE,) * 2 if checkpoint in BUILTIN_CONFIGS else (_native_size(vcfg, patch),) * 2
+        source = f"{_config_file(checkpoint)} (image_size)"
     if image_size is not None:
-        size = image_size
-    return Preprocessing(size=snap_to_patch(size, patch), mean=mean, std=std, resample=resample)
+        size, source = image_size, "--image-size"
+    return Preprocessing(size=check_input_size(size, patch, source), mean=mean, std=std, resample=resample)
 
 
 def _native_size(vcfg, patch: int) -> int:
@@ -245,6 +260,12 @@ def _native_size(vcfg, patch: int) -> int:
 
 def _has_local_processor(checkpoint: str) -> bool:
     return (Path(checkpoint) / "preprocessor_config.json").is_file()
+
+
+def _config_file(checkpoint: str) -> str:
+    """The model config of ``checkpoint``, as named in error messages."""
+    local = Path(checkpoint) / "config.json"
+    return str(local) if local.is_file() else f"{checkpoint} config.json"
 
 
 def _processor_file(checkpoint: str) -> str:
@@ -262,17 +283,19 @@ def _image_processor(checkpoint: str):
         return None
 
 
-def _processor_size(processor) -> tuple[int, int] | None:
-    """The size the processor feeds the model: the crop size if it crops (we resize to it instead)."""
-    size = processor.crop_size if getattr(processor, "do_center_crop", False) else getattr(processor, "size", None)
+def _processor_size(processor) -> tuple[tuple[int, int] | None, str]:
+    """The size the processor feeds the model: the crop size if it crops (we resize to it instead), and the
+    key it came from."""
+    key = "crop_size" if getattr(processor, "do_center_crop", False) else "size"
+    size = getattr(processor, key, None)
     if size is None:
-        return None
+        return None, key
     size = dict(size)
     if "height" in size and "width" in size:
-        return int(size["height"]), int(size["width"])
+        return (int(size["height"]), int(size["width"])), key
     if "shortest_edge" in size:
-        return (int(size["shortest_edge"]),) * 2
-    return None
+        return (int(size["shortest_edge"]),) * 2, key
+    return None, key
 
 
 def _recorded_points(module: nn.Module, vision: nn.Module, what: str, layers: int, checkpoint: str):

@@ -8,16 +8,19 @@ Checkpoints are written ``timm:MODEL_NAME`` (weights from the Hub through timm),
 from __future__ import annotations
 
 import json
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ssl_attention.errors import ModelLoadError, first_line
+from ssl_attention.errors import PICKLED_WEIGHTS_REFUSED, ModelLoadError, first_line
 from ssl_attention.explainers import Explainer
 from ssl_attention.models.base import VisionModel
+from ssl_attention.models.limits import check_model_size
 from ssl_attention.models.seeding import seeded
-from ssl_attention.preprocess import Preprocessing, check_normalisation, snap_to_patch
+from ssl_attention.preprocess import Preprocessing, check_input_size, check_normalisation
 
 _STAGES = ("layer1", "layer2", "layer3", "layer4")
 _INTERPOLATION = {"bicubic", "bilinear", "nearest", "lanczos"}
@@ -45,7 +48,9 @@ def load_timm_model(name: str, checkpoint: str, *, pretrained: bool, image_size:
     model_name, weights_file = _parse(checkpoint)
     is_vit = _is_vit(model_name)
     kwargs = {"dynamic_img_size": True} if is_vit else {}
+    where = str(Path(checkpoint).expanduser() / "config.json") if is_timm_dir(checkpoint) else checkpoint
     try:
+        check_model_size(lambda: timm.create_model(model_name, pretrained=False, **kwargs), where)
         with seeded(seed):
             if weights_file is not None:
                 module = timm.create_model(model_name, pretrained=False, **kwargs)
@@ -101,9 +106,13 @@ def _load_weights(module: nn.Module, path: Path, checkpoint: str) -> None:
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the refusal below says it all
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
         module.load_state_dict(state, strict=True)
+    except pickle.UnpicklingError:  # weights_only met a pickled object that is not a tensor
+        raise ModelLoadError(f"{path}: {PICKLED_WEIGHTS_REFUSED}") from None
     except Exception as exc:
         raise ModelLoadError(f"{path}: cannot load weights for {checkpoint} ({first_line(exc)})") from None
 
@@ -113,13 +122,14 @@ def _data_prep(module: nn.Module, checkpoint: str, default_size: tuple[int, int]
     from timm.data import resolve_data_config
 
     cfg = resolve_data_config({}, model=module)
-    size = image_size or tuple(cfg.get("input_size", (3, *default_size))[1:])
+    size = image_size or tuple(int(v) for v in cfg.get("input_size", (3, *default_size))[1:])
     interpolation = cfg.get("interpolation", "bicubic")
     mean, std = tuple(float(v) for v in cfg.get("mean")), tuple(float(v) for v in cfg.get("std"))
     where = Path(checkpoint).expanduser() / "config.json" if is_timm_dir(checkpoint) else checkpoint
     check_normalisation(mean, std, f"{where} (pretrained_cfg)", keys=("mean", "std"))
+    source = "--image-size" if image_size else f"{where} (pretrained_cfg input_size)"
     return Preprocessing(
-        size=snap_to_patch(size, patch), mean=mean, std=std,
+        size=check_input_size(size, patch, source), mean=mean, std=std,
         resample=interpolation if interpolation in _INTERPOLATION else "bicubic",
     )
 
