@@ -5,11 +5,12 @@
 import { cellPx, compositePixels, dominantHeads, headMasks } from "../composite.mjs";
 import { el } from "../dom.mjs";
 import { paintHeat, setHeat } from "../heat.mjs";
-import { headUrl, pad, variantColumn } from "../layout.mjs";
-import { depthIn, methodUnit } from "../methods.mjs";
+import { headUrl, pad } from "../layout.mjs";
+import { methodUnit } from "../methods.mjs";
 import { headColour } from "../palette.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
 import { fetchValues } from "../values.mjs";
+import { drawnSource, drawnValues } from "./drawn.mjs";
 import { gridKey, plan } from "./state.mjs";
 import { headTable } from "./table.mjs";
 import { fillInspector } from "./zoom.mjs";
@@ -20,22 +21,19 @@ export function createGrid(page) {
   const image = data.image;
   let shownKey = null;
 
-  /** The map a tile shows: the state's method and layer, or for a companion tile ("with:rollout", beside
-   *  a per-target map) the fused map of that method at the model's last layer. */
-  function source(model, variant, state) {
-    if (!variant.startsWith("with:")) return { method: state.method, layer: state.layer, variant: variant };
-    const method = variant.slice(5);
-    return { method: method, layer: depthIn(model, method) - 1, variant: "fused" };
-  }
+  /** The map of the sprite sheets a tile's heat canvas shows (drawn.mjs: the state's method and layer, or
+   *  for a companion tile "with:rollout" beside a per-target map, that method's fused map of the last layer). */
+  const source = (model, variant, state) => drawnSource(model, { ...state, query: null }, variant);
 
-  function addThreshold(box, model, variantIndex, state, src) {
+  /** The threshold veil of a tile: the rule applied to the values the tile draws (drawn.mjs). */
+  function addThreshold(box, model, variant, state) {
     const [gh, gw] = model.grid;
     const canvas = el("canvas", { class: "atlas-mask", width: gw, height: gh, "aria-hidden": "true" });
     box.appendChild(canvas);
     const want = state.thr, p = state.p, mass = state.mass;
-    fetchValues(data, model.slug, image.slug, src.method, src.layer)
-      .then((maps) => {
-        const keep = want === "top" ? topPercentMask(maps[variantIndex], p) : massMask(maps[variantIndex], mass);
+    drawnValues(page, model, state, variant)
+      .then(({ values }) => {
+        const keep = want === "top" ? topPercentMask(values, p) : massMask(values, mass);
         const ctx = canvas.getContext("2d");
         const img = ctx.createImageData(gw, gh);
         let kept = 0;
@@ -73,15 +71,14 @@ export function createGrid(page) {
   }
 
   /** A tile's skeleton: photo, heat canvas (or composite), threshold veil, boxes, caption. */
-  function tile(model, variant, index, state) {
+  function tile(model, variant, state) {
     const box = el("span", { class: "atlas-stack" });
     box.style.aspectRatio = image.width + " / " + image.height;
     if (state.display === "overlay") box.appendChild(el("img", { class: "atlas-photo", src: data.photo, alt: "" }));
     if (variant === "composite") addComposite(box, model, state);
     else {
       box.appendChild(el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img" }));
-      const src = source(model, variant, state);
-      if (state.thr !== "none") addThreshold(box, model, src.variant === variant ? index : 0, state, src);
+      if (state.thr !== "none") addThreshold(box, model, variant, state);
     }
     if (state.boxes && boxesSvg) box.appendChild(boxesSvg.cloneNode(true));
     const button = el("button", { type: "button", class: "atlas-tile-open", "data-zoom": model.slug + ":" + variant }, [box]);
@@ -149,7 +146,7 @@ export function createGrid(page) {
       grid.replaceChildren();
       if (rows.length) {
         grid.appendChild(headTable(rows, {
-          tile: (row, v) => tile(row.model, v, v === "composite" ? 0 : variantColumn(v), state),
+          tile: (row, v) => tile(row.model, v, state),
           title: (row) => [
             el("a", { href: data.modelUrl.replace("MODEL", row.model.slug), "data-travel": "model", text: row.model.name }),
             row.model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,

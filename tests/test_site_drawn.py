@@ -1,0 +1,132 @@
+"""Numbers describe what is drawn (issue 25, item 1), in headless Chromium on the fake site: in every mode the
+fake build has (attention map, shared scale, query-patch row, composite) the value readout, the colour bar,
+the zoom dialog's inspector and the threshold veil read the values the tile draws, and the readout follows a
+method change made from the keyboard without the pointer moving. The relevance companion tiles are checked in
+tests/js/drawn.test.mjs (the fake build has no per-target maps).
+
+Runs under the page fixture's checks: no console error, no failed request, no request off 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from atlas.core.layout import map_sprite
+from atlas.site.map_values import decode_sprite
+from ssl_attention.thresholds import top_percent_mask
+from tests.test_site_browser import _open, _wait_painted, _wait_until
+from tests.test_site_inspector import _hover_cell, _readout
+
+pytestmark = pytest.mark.browser
+
+IMAGE, MODEL, GRID, HEAD = "astronaut", "dinov2", (4, 6), 1
+QUERY = "0.5313,0.4688"  # the patch (row 1, col 3) of dinov2's 4 x 6 grid; rows exported for layer 2
+CELL = (2, 4)
+
+
+def _published(built_site, method: str) -> np.ndarray:
+    """``[layers, variants, gh, gw]`` as the page reads them (decoded from the site's sprite sheet)."""
+    path = built_site.site_dir / map_sprite(MODEL, IMAGE, method)
+    return decode_sprite(path.read_bytes()).astype(np.float64)
+
+
+def _query_row(fake_build, head: int) -> np.ndarray:
+    """The query row of patch (1, 3) at layer 2 in ``head``: code * scale, as query.bin encodes it."""
+    with np.load(fake_build / "maps" / MODEL / f"{IMAGE}.npz") as npz:
+        codes, scale = npz["query_rows"], npz["query_scale"]
+    q = 1 * GRID[1] + 3
+    return codes[0, head, q].astype(np.float64) * np.float64(scale[0, head, q])
+
+
+def _pixel(page, canvas: str, cell: int) -> int:
+    """The grey index the tile's ``canvas`` (heat or query) holds at ``cell``."""
+    sel = f".atlas-grid .atlas-tile[data-model={MODEL}][data-variant=h{HEAD:02d}] canvas.{canvas}"
+    return page.eval_on_selector(sel, f"c => c.getContext('2d').getImageData({cell % GRID[1]}, "
+                                 f"{cell // GRID[1]}, 1, 1).data[0]")  # fmt: skip
+
+
+def _state(page, role: str) -> dict[str, str]:
+    got = _readout(page, role)
+    bar = page.eval_on_selector(f"[data-role={role}] .atlas-colourbar", "e => [e.dataset.lo, e.dataset.hi]")
+    return {**got, "lo": bar[0], "hi": bar[1]}
+
+
+def _f32(text: str | None) -> np.float32 | None:
+    return None if text is None else np.float32(float(text))
+
+
+def _read(page, values: np.ndarray, lo: float, hi: float, cell: int, role: str = "readout") -> dict[str, str]:
+    """The readout ``role`` once it shows ``values[cell]`` on [lo, hi] (as float32), or fail after 5 s with
+    what it shows instead."""
+    want = [np.float32(values.flat[cell]), np.float32(lo), np.float32(hi)]
+    deadline = time.monotonic() + 5
+    while True:
+        got = _state(page, role)
+        if [_f32(got.get("value")), _f32(got["lo"]), _f32(got["hi"])] == want and got.get("level") is not None:
+            return got
+        assert time.monotonic() < deadline, f"the readout shows {got}, the tile draws {want}"
+        page.wait_for_timeout(50)
+
+
+def test_readout_bar_veil_and_inspector_describe_the_drawn_map(page, site_url, built_site, fake_build):
+    cell = CELL[0] * GRID[1] + CELL[1]
+    _open(page, site_url, f"atlas/images/{IMAGE}/", f"models={MODEL}&method=cls&layer=2&view=heads&display=heat")
+    _wait_painted(page)
+    # attention map, own min-max
+    cls = _published(built_site, "cls")[2, 1 + HEAD]
+    _hover_cell(page, f"h{HEAD:02d}", *CELL)
+    got = _read(page, cls, cls.min(), cls.max(), cell)
+    assert int(got["level"]) == _pixel(page, "atlas-heat", cell)
+
+    # m (next method) with the pointer still: the readout names the mean map's value, not the CLS map's
+    page.keyboard.press("m")
+    _wait_until(page, "() => location.hash.includes('method=mean')")
+    _wait_painted(page)
+    mean = _published(built_site, "mean")[2, 1 + HEAD]
+    got = _read(page, mean, mean.min(), mean.max(), cell)
+    assert int(got["level"]) == _pixel(page, "atlas-heat", cell)
+
+    # query patch: the tile draws the patch's row, and the readout and the bar read that row
+    page.evaluate(f"() => {{ location.hash = 'models={MODEL}&method=cls&layer=2&view=heads&display=heat&boxes=0"
+                  f"&query={QUERY}'; }}")  # fmt: skip
+    drawn = f".atlas-tile[data-variant=h{HEAD:02d}] canvas.atlas-query[data-ready]"
+    _wait_until(page, f"() => document.querySelector('{drawn}')")
+    row = _query_row(fake_build, HEAD)
+    _hover_cell(page, f"h{HEAD:02d}", *CELL)
+    got = _read(page, row, row.min(), row.max(), cell)
+    assert got["kind"] == "query" and int(got["level"]) == _pixel(page, "atlas-query", cell)
+
+    # shared scale with the query on: the query row keeps its own range (that is what is drawn)
+    page.locator("form.atlas-controls input[name=scale]").check()
+    _wait_until(page, "() => location.hash.includes('scale=shared')")
+    _read(page, row, row.min(), row.max(), cell)
+
+    # threshold (top 20 %) on: the veil keeps the cells of the query row, not of the CLS map
+    page.locator("form.atlas-controls select[name=thr]").select_option("top")
+    mask = f".atlas-tile[data-model={MODEL}][data-variant=h{HEAD:02d}] canvas.atlas-mask"
+    _wait_until(page, f"() => document.querySelector('{mask}[data-ready]') && document.querySelector('{drawn}')")
+    alpha = page.eval_on_selector(mask, "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+                                  ".filter((_, i) => i % 4 === 3)")  # fmt: skip
+    kept = np.array(alpha).reshape(GRID) == 0
+    assert np.array_equal(kept, top_percent_mask(row.reshape(GRID), 20))
+
+    # the zoom dialog: its caption names the query patch, its readout and bar read the row
+    page.locator(f".atlas-grid .atlas-tile[data-model={MODEL}][data-variant=h{HEAD:02d}] .atlas-tile-open").click()
+    assert "query patch (row 1, col 3)" in page.locator("[data-role=zoom-caption]").inner_text()
+    _hover_cell(page, f"h{HEAD:02d}", *CELL, scope="dialog.atlas-zoom")
+    _read(page, row, row.min(), row.max(), cell, "zoom-readout")
+    page.keyboard.press("Escape")
+    _wait_until(page, "() => !location.hash.includes('zoom=dinov2')")
+
+    # shared scale without the query: one range over every layer and variant of (model, method)
+    page.locator("form.atlas-controls select[name=thr]").select_option("none")
+    page.locator("[data-action=query-clear]").click()
+    _wait_until(page, "() => !location.hash.includes('query=')")
+    _wait_painted(page)
+    everything = _published(built_site, "cls")
+    _hover_cell(page, f"h{HEAD:02d}", *CELL)
+    got = _read(page, everything[2, 1 + HEAD], everything.min(), everything.max(), cell)
+    assert int(got["level"]) == _pixel(page, "atlas-heat", cell)
