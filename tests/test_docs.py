@@ -327,7 +327,7 @@ def test_atlas_pages_have_glossary_tooltips(tmp_path: Path):
     pages = sorted(p for p in (site / "atlas").rglob("index.html")  # not the old head pages' redirects
                    if 'http-equiv="refresh"' not in p.read_text(encoding="utf-8"))
     assert len(pages) > 10
-    banner = re.compile(r'<div class="admonition danger atlas-random-banner".*?</div>', re.S)
+    banner = re.compile(r'<details class="atlas-random-banner".*?</details>', re.S)
     for page in pages:
         html = banner.sub("", page.read_text(encoding="utf-8"))  # tooltips beyond the random-weights banner
         assert "<abbr title=" in html, f"{page.relative_to(site)} has no glossary tooltip"

@@ -96,10 +96,10 @@ function showHeadPage(root, data) {
     });
     const box = root.querySelector("[data-role=figures]");
     if (!rows.length) { box.replaceChildren(el("p", { class: "atlas-note", text: "No scores for this model." })); return; }
-    box.replaceChildren(el("table", { class: "atlas-table" }, [
+    box.replaceChildren(el("div", { class: "atlas-scroll" }, [el("table", { class: "atlas-table" }, [
       el("thead", {}, [el("tr", {}, ["mean over images", "this head", "layer mean", "rank in layer", "all heads"]
         .map((t) => el("th", { scope: "col", text: t })))]),
-      el("tbody", {}, rows)]));
+      el("tbody", {}, rows)])]));  // a phone scrolls the table inside its box, not the page
   }
 
   function renderPicker(s) {

@@ -7,7 +7,7 @@ import { THRESHOLDS } from "../thresholds.mjs";
 import { clickHead, cycle, formQuery, showsHeads, stepLayer } from "./state.mjs";
 import { zoomStep } from "./zoom.mjs";
 
-/** ``page``: {form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
+/** ``page``: {root, form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
 export function bindEvents(page, view) {
   const { form, grid, zoom, help, data, bySlug } = page;
   let timer = null;
@@ -77,6 +77,9 @@ export function bindEvents(page, view) {
       threshold: () => set("thr", cycle(THRESHOLDS, state.thr)),
       composite: () => showsHeads(state, bySlug) && set("composite", state.composite ? "0" : "1"),
       help: () => help.showModal(),
+      // the previous / next image in the gallery's order, in this view (the crumbs' links carry the state)
+      "previous-image": () => { const a = page.root.querySelector(".atlas-crumbs a[rel=prev]"); if (a) a.click(); },
+      "next-image": () => { const a = page.root.querySelector(".atlas-crumbs a[rel=next]"); if (a) a.click(); },
     };
     e.preventDefault();
     actions[action]();
