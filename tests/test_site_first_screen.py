@@ -9,6 +9,9 @@ Runs under the page fixture's checks: no console error, no failed request, no re
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.fixtures.site_fixtures import checked_page
@@ -114,3 +117,31 @@ def test_bracket_keys_open_the_next_and_previous_image_in_this_view(page, site_u
     page.keyboard.press("[")
     page.wait_for_url("**/atlas/images/astronaut/#*")
     assert "method=mean" in page.url
+
+
+def test_gallery_field_has_a_border_and_from_disk_no_dead_filters(browser, built_site, page, site_url):
+    """Item 8: the file-name field has a visible border; opened from disk the gallery shows the file:// message
+    and why it has no cards, not filters that look live over 0 cards."""
+    page.goto(site_url + "atlas/")
+    page.wait_for_selector(".atlas-root[data-atlas-ready]")
+    field = "form.atlas-controls input[name=q]"
+    assert page.evaluate(f"parseFloat(getComputedStyle(document.querySelector('{field}')).borderTopWidth)") >= 1
+    assert page.locator("[data-role=file-only]").is_hidden()
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        disk = context.new_page()
+        disk.goto((built_site.site_dir / "atlas" / "index.html").as_uri())
+        disk.wait_for_load_state("load")
+        assert disk.locator("[data-role=file-protocol]").is_visible()
+        assert disk.locator("[data-role=file-only]").is_visible()
+        assert disk.locator("form.atlas-controls").is_hidden() and disk.locator(".atlas-pager").first.is_hidden()
+    finally:
+        context.close()
+
+
+def test_methods_formulas_count_from_0():
+    """Item 8: the Methods page's sums count heads, tokens and channels from 0, as the UI does."""
+    source = (Path(__file__).resolve().parents[1] / "site_src" / "methods.md").read_text(encoding="utf-8")
+    starts = re.findall(r"\\sum_\{[a-z]=(\d)\}", source)
+    assert starts and set(starts) == {"0"}, starts
+    assert r"h \in \{0,\dots,H-1\}" in source
