@@ -84,7 +84,8 @@ GLOSSARY_TERMS = [
     "Patch-resolution PNG",
     "Leaderboard",
 ]
-SCREENSHOTS = ["gallery.png", "image-page.png", "image-page-phone.png", "inspector.png", "composite.png", "head-page.png", "query-patch.png"]
+SCREENSHOTS = ["gallery.png", "image-page.png", "image-page-phone.png", "inspector.png", "composite.png",
+               "head-page.png", "query-patch.png"]
 EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
 
 
