@@ -130,3 +130,51 @@ def test_readout_bar_veil_and_inspector_describe_the_drawn_map(page, site_url, b
     _hover_cell(page, f"h{HEAD:02d}", *CELL)
     got = _read(page, everything[2, 1 + HEAD], everything.min(), everything.max(), cell)
     assert int(got["level"]) == _pixel(page, "atlas-heat", cell)
+
+
+def _hover(page, stack: str, row: int, col: int) -> int:
+    """Point at cell (row, col) of the first ``stack``; its row-major index."""
+    box = page.locator(stack).first.bounding_box()
+    page.locator(stack).first.hover(position={"x": (col + 0.5) * box["width"] / GRID[1],
+                                              "y": (row + 0.5) * box["height"] / GRID[0]})  # fmt: skip
+    return row * GRID[1] + col
+
+
+def _drawn_pixel(page, stack: str, cell: int) -> int:
+    return page.eval_on_selector(f"{stack} canvas.atlas-heat", f"c => c.getContext('2d').getImageData({cell % GRID[1]},"
+                                 f" {cell // GRID[1]}, 1, 1).data[0]")  # fmt: skip
+
+
+def test_model_page_and_head_viewer_have_a_colour_bar_readout_and_shared_scale(page, site_url, built_site):
+    """Item 2: the model page and the head viewer read the map under the pointer like the image page does, on its
+    own min-max or, with the shared-scale option, on one range per model, image and method."""
+    cls = _published(built_site, "cls")
+    _open(page, site_url, "atlas/models/dinov2/", f"image={IMAGE}&method=cls&display=heat")
+    _wait_painted(page)
+    stack = ".atlas-layer-grid tbody tr:nth-child(3) td:nth-of-type(3) .atlas-stack"  # layer 2, h01
+    cell = _hover(page, stack, *CELL)
+    got = _read(page, cls[2, 2], cls[2, 2].min(), cls[2, 2].max(), cell)
+    assert int(got["level"]) == _drawn_pixel(page, stack, cell)
+    page.locator("form.atlas-controls input[name=scale]").check()
+    _wait_until(page, "() => location.hash.includes('scale=shared')")
+    _wait_painted(page)
+    cell = _hover(page, stack, *CELL)
+    got = _read(page, cls[2, 2], cls.min(), cls.max(), cell)
+    assert got["kind"] == "shared" and int(got["level"]) == _drawn_pixel(page, stack, cell)
+
+    page.goto(site_url + "atlas/heads/dinov2/#l02-h01&method=cls&display=heat&scale=shared")
+    page.wait_for_selector(".atlas-root[data-drawn]")
+    assert page.locator("form.atlas-controls input[name=scale]").is_checked()
+    card = f"[data-role=grid] a[data-image={IMAGE}] .atlas-stack"
+    page.locator(card).first.scroll_into_view_if_needed()
+    _wait_until(page, f"() => document.querySelector('{card} canvas.atlas-heat[data-ready]')")
+    cell = _hover(page, card, *CELL)
+    got = _read(page, cls[2, 2], cls.min(), cls.max(), cell)
+    assert int(got["level"]) == _drawn_pixel(page, card, cell)
+    page.locator("form.atlas-controls input[name=scale]").uncheck()  # its own min-max again
+    _wait_until(page, "() => !location.hash.includes('scale=shared')")
+    page.locator(card).first.scroll_into_view_if_needed()  # the cards paint once they are in view
+    _wait_until(page, f"() => document.querySelector('{card} canvas.atlas-heat[data-ready]')")
+    cell = _hover(page, card, 1, 1)
+    got = _read(page, cls[2, 2], cls[2, 2].min(), cls[2, 2].max(), cell)
+    assert int(got["level"]) == _drawn_pixel(page, card, cell)
