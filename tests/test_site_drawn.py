@@ -178,3 +178,35 @@ def test_model_page_and_head_viewer_have_a_colour_bar_readout_and_shared_scale(p
     cell = _hover(page, card, 1, 1)
     got = _read(page, cls[2, 2], cls[2, 2].min(), cls[2, 2].max(), cell)
     assert int(got["level"]) == _drawn_pixel(page, card, cell)
+
+
+CELLS = """(sel) => { const c = document.querySelector(sel); const s = c.width / GW;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let mixed = 0;
+  for (let r = 0; r < c.height / s; r++) for (let k = 0; k < GW; k++) {
+    const seen = new Set();
+    for (let y = r * s; y < (r + 1) * s; y++) for (let x = k * s; x < (k + 1) * s; x++) {
+      const i = 4 * (y * c.width + x); seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2] + ',' + d[i + 3]); }
+    if (seen.size > 1) mixed++; }
+  return mixed; }""".replace("GW", str(GRID[1]))
+
+
+def test_composite_small_tile_is_a_fill_and_enlarged_it_has_a_legend_with_toggles(page, site_url):
+    """Item 7: the small composite tile draws the dominant head's fill only (one colour per cell); enlarged it
+    draws the outlines and hatches, with a legend of the head colours whose buttons hide and show heads."""
+    _open(page, site_url, f"atlas/images/{IMAGE}/", f"models={MODEL}&method=cls&layer=2&view=heads&composite=1")
+    tile = f".atlas-grid .atlas-tile[data-model={MODEL}][data-variant=composite] canvas.atlas-composite"
+    _wait_until(page, f"() => document.querySelector('{tile}[data-ready]')")
+    assert page.evaluate(CELLS, tile) == 0  # every cell one colour: no outline, no hatch
+    page.locator(f"{tile}").click()
+    zoomed = "dialog.atlas-zoom canvas.atlas-composite"
+    _wait_until(page, f"() => document.querySelector('{zoomed}[data-mode=detail][data-ready]')")
+    assert page.evaluate(CELLS, zoomed) > 0  # outlines and hatches
+    legend = page.locator("dialog.atlas-zoom .atlas-legend button[data-head]")
+    assert legend.count() == 4
+    assert page.locator("dialog.atlas-zoom .atlas-legend .atlas-swatch").count() == 4
+    legend.nth(1).click()
+    _wait_until(page, f"() => location.hash.includes('off.{MODEL}=1')")
+    _wait_until(page, "() => document.querySelector('dialog.atlas-zoom .atlas-legend button[data-head=\"1\"]')"
+                ".getAttribute('aria-pressed') === 'false'")  # fmt: skip
+    assert page.locator("dialog.atlas-zoom").is_visible()

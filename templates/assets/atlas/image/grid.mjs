@@ -47,27 +47,33 @@ export function createGrid(page) {
       });
   }
 
-  /** The composite canvas (composite.mjs): per-head masks as outlines, the dominant head as a sparse hatch;
-   *  the canvas keeps the dominant head of each cell (atlasDominant) for the readout. */
-  function addComposite(box, model, state) {
-    const [gh, gw] = model.grid;
-    const s = cellPx(model.grid);
-    const canvas = el("canvas", { class: "atlas-composite", width: gw * s, height: gh * s,
-      role: "img", "aria-label": model.name + " colour-per-head composite" });
-    box.appendChild(canvas);
+  /** Draw the composite of ``model`` into ``canvas`` (composite.mjs): in a small tile (``detail`` false) the
+   *  dominant head's fill only; enlarged, the per-head masks as outlines and the dominant head as a sparse hatch.
+   *  The canvas keeps the dominant head of each cell (atlasDominant) for the readout. */
+  function drawComposite(canvas, model, state, detail) {
     const hidden = new Set(state.off[model.slug] || []);
-    fetchValues(data, model.slug, image.slug, state.method, state.layer).then((maps) => {
+    canvas.dataset.mode = detail ? "detail" : "fill";
+    return fetchValues(data, model.slug, image.slug, state.method, state.layer).then((maps) => {
       const heads = maps.slice(1);
       const masks = headMasks(heads, hidden, state);
       const dominant = dominantHeads(heads, masks);
       const colours = heads.map((_, h) => headColour(h, model.heads));
       const ctx = canvas.getContext("2d");
       const img = ctx.createImageData(canvas.width, canvas.height);
-      img.data.set(compositePixels(masks, dominant, colours, model.grid));
+      img.data.set(compositePixels(masks, dominant, colours, model.grid, detail));
       ctx.putImageData(img, 0, 0);
       canvas.atlasDominant = dominant;
       canvas.dataset.ready = "1";
     });
+  }
+
+  function addComposite(box, model, state) {
+    const [gh, gw] = model.grid;
+    const s = cellPx(model.grid);
+    const canvas = el("canvas", { class: "atlas-composite", width: gw * s, height: gh * s,
+      role: "img", "aria-label": model.name + " colour-per-head composite" });
+    box.appendChild(canvas);
+    drawComposite(canvas, model, state, false);
   }
 
   /** A tile's skeleton: photo, heat canvas (or composite), threshold veil, boxes, caption. */
@@ -174,9 +180,12 @@ export function createGrid(page) {
     const body = zoom.querySelector("[data-role=zoom-body]");
     if (!source) { if (zoom.open) zoom.close(); return; }
     body.replaceChildren(source.cloneNode(true));
+    const model = bySlug.get(slug);
+    if (variant === "composite") body.appendChild(legend(model, state));  // its head colours, with toggles
     for (const c of source.querySelectorAll("canvas")) {
       const copy = body.querySelector("canvas." + c.className);
       if (c.classList.contains("atlas-heat")) { paintHeat(data, copy); continue; }  // from the cached sprite
+      if (c.classList.contains("atlas-composite")) { drawComposite(copy, model, state, true); continue; }  // in detail
       const paint = () => copy.getContext("2d").drawImage(c, 0, 0);
       if (c.dataset.ready) paint(); else new MutationObserver((_, obs) => { paint(); obs.disconnect(); }).observe(c, { attributes: true });
     }
