@@ -145,3 +145,14 @@ def test_methods_formulas_count_from_0():
     starts = re.findall(r"\\sum_\{[a-z]=(\d)\}", source)
     assert starts and set(starts) == {"0"}, starts
     assert r"h \in \{0,\dots,H-1\}" in source
+
+
+def test_leaderboard_says_layers_and_heads_are_selected_and_scored_on_the_same_images(page, site_url):
+    """Item 3 (its caveat): the leaderboard itself says that the best layer and head are chosen and scored on
+    the same images, where a reader of the numbers sees it."""
+    page.goto(site_url + "atlas/leaderboard/")
+    page.wait_for_load_state("networkidle")
+    caveat = page.locator("[data-role=selection-caveat]")
+    assert caveat.is_visible()
+    assert "Selected and scored on the same images" in caveat.inner_text()
+    assert caveat.bounding_box()["y"] < page.locator("#overview").bounding_box()["y"]  # before the numbers
