@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.node_tools import axe_source
 from tests.fixtures.site_fixtures import checked_page
 from tests.fixtures.site_server import serve_site
+from tests.test_site_hostile import AXE_RUN, SETTLED
 from tests.test_site_travel import _open, wide_site  # noqa: F401  (12 layers x 12 heads, as ViT-B)
 
 pytestmark = pytest.mark.browser
@@ -156,3 +158,18 @@ def test_leaderboard_says_layers_and_heads_are_selected_and_scored_on_the_same_i
     assert caveat.is_visible()
     assert "Selected and scored on the same images" in caveat.inner_text()
     assert caveat.bounding_box()["y"] < page.locator("#overview").bounding_box()["y"]  # before the numbers
+
+
+@pytest.mark.parametrize("scheme", ["default", "slate"])
+@pytest.mark.parametrize("path", ["atlas/", "atlas/models/dinov2/#image=astronaut&scale=shared",
+                                  "atlas/heads/dinov2/#l01-h02&scale=shared"])  # fmt: skip
+def test_new_parts_pass_axe_in_both_palettes(page, site_url, path, scheme):
+    """The one-line banner (open), the gallery's field, the model page's and head viewer's readout and scale box."""
+    source = axe_source()
+    page.goto(site_url + path)
+    page.wait_for_load_state("networkidle")
+    page.locator(".atlas-random-banner > summary").click()
+    page.evaluate(f"() => document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+    page.evaluate(SETTLED)
+    page.evaluate(source)
+    assert page.evaluate(AXE_RUN) == []
