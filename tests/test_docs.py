@@ -85,7 +85,8 @@ GLOSSARY_TERMS = [
     "Patch-resolution PNG",
     "Leaderboard",
 ]
-SCREENSHOTS = ["gallery.png", "image-page.png", "inspector.png", "composite.png", "head-page.png", "query-patch.png"]
+SCREENSHOTS = ["gallery.png", "image-page.png", "image-page-phone.png", "inspector.png", "composite.png",
+               "head-page.png", "query-patch.png"]
 EXTERNAL = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
 
 
@@ -328,7 +329,7 @@ def test_atlas_pages_have_glossary_tooltips(tmp_path: Path):
     pages = sorted(p for p in (site / "atlas").rglob("index.html")  # not the old head pages' redirects
                    if 'http-equiv="refresh"' not in p.read_text(encoding="utf-8"))
     assert len(pages) > 10
-    banner = re.compile(r'<div class="admonition danger atlas-random-banner".*?</div>', re.S)
+    banner = re.compile(r'<details class="atlas-random-banner".*?</details>', re.S)
     for page in pages:
         html = banner.sub("", page.read_text(encoding="utf-8"))  # tooltips beyond the random-weights banner
         assert "<abbr title=" in html, f"{page.relative_to(site)} has no glossary tooltip"

@@ -87,7 +87,7 @@ def test_every_atlas_page_has_the_random_weights_banner(tmp_path):
     pages = _pages(tmp_path)
     assert len(pages) > 10
     for src, text in pages.items():
-        assert 'class="admonition danger atlas-random-banner" role="alert"' in text, src
+        assert '<details class="atlas-random-banner" data-role="random-banner">' in text, src
         assert "<strong>siglip</strong>" in text, src
 
 

@@ -1,5 +1,6 @@
 """The atlas as a researcher's instrument (issue 16), in headless Chromium on the fake site: the sidebar,
-small-sample intervals, the empty grid, both palettes, keyboard shortcuts, state round trips, narrow screens.
+small-sample intervals, the empty grid, both palettes, keyboard shortcuts, state round trips, narrow screens
+(the random-weights banner: tests/test_site_first_screen.py).
 
 Every test runs under the page fixture's checks: no console error (CSP violations included), no failed
 request, no request that leaves 127.0.0.1.
@@ -167,8 +168,6 @@ def test_choices_survive_a_method_that_lacks_them(page, site_url):
 
 
 PHONE = {"width": 390, "height": 844}
-STICKY_BOTTOM = """() => Math.max(...['.md-header', '.atlas-random-banner'].map(s => document.querySelector(s))
-  .map(e => e.getBoundingClientRect().bottom))"""
 
 
 @pytest.mark.parametrize("path", [IMAGE_PAGE, "atlas/leaderboard/", "atlas/leaderboard/dinov2/", "atlas/models/",
@@ -177,35 +176,3 @@ def test_phone_width_pages_do_not_scroll_sideways(page, site_url, path):
     page.set_viewport_size(PHONE)
     _open(page, site_url, path)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-
-
-def test_phone_width_banner_is_compact_foldable_and_stays(page, site_url):
-    page.set_viewport_size(PHONE)
-    _open(page, site_url, IMAGE_PAGE, "models=dinov2,siglip&method=mean&layer=1")
-    banner, toggle = page.locator(".atlas-random-banner"), page.locator("[data-action=random-banner]")
-    detail = page.locator("#atlas-random-detail")
-    assert banner.is_visible() and "Random weights" in banner.inner_text()
-    assert toggle.get_attribute("aria-expanded") == "false" and detail.is_hidden()  # folded on a phone
-    title = page.locator(".atlas-row[data-model=siglip] .atlas-row-title")
-    page.evaluate(  # the title 200 px from the top: the header and the banner are stuck at the top
-        "() => { const t = document.querySelector('.atlas-row[data-model=siglip] .atlas-row-title');"
-        " window.scrollTo(0, window.scrollY + t.getBoundingClientRect().top - 200); }"
-    )
-    sticky = page.evaluate(STICKY_BOTTOM)
-    assert sticky <= 0.15 * PHONE["height"], sticky  # header + banner: a seventh of the screen at most
-    page.evaluate(  # the title just below the sticky header and banner: visible, not under them
-        f"() => {{ const t = document.querySelector('.atlas-row[data-model=siglip] .atlas-row-title');"
-        f" window.scrollTo(0, window.scrollY + t.getBoundingClientRect().top - {sticky} - 4); }}"
-    )
-    box = title.bounding_box()
-    hit = page.evaluate(f"() => !!document.elementFromPoint(20, {box['y'] + box['height'] / 2})"
-                        ".closest('.atlas-row[data-model=siglip] .atlas-row-title')")  # fmt: skip
-    assert box["y"] >= page.evaluate(STICKY_BOTTOM) and hit
-
-    toggle.click()  # unfold: the whole text; the choice is kept for the next page
-    assert detail.is_visible() and toggle.get_attribute("aria-expanded") == "true"
-    _open(page, site_url, "atlas/models/")
-    assert page.locator("#atlas-random-detail").is_visible()
-    page.locator("[data-action=random-banner]").click()
-    _open(page, site_url, IMAGE_PAGE)
-    assert page.locator("#atlas-random-detail").is_hidden() and page.locator(".atlas-random-banner").is_visible()

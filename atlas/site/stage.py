@@ -26,7 +26,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,13 +312,17 @@ def pages_phase(catalog: Catalog, docs: Docs, outside_dir: Path, colormap: str,
 
 
 def engine_phase(config: DocsConfig, docs: Docs, partial: Path, build_dir: Path,
-                 settings: SiteSettings | None) -> float:
-    """Run the docs engine from the docs folder into ``partial``, dated by ``source_date_epoch``; its seconds."""
+                 settings: SiteSettings | None, random_models: Sequence[str] = ()) -> float:
+    """Run the docs engine from the docs folder into ``partial``, dated by ``source_date_epoch``; its seconds.
+    ``random_models``: the models that ran with random weights (every docs page then says so in one line)."""
+    overrides = _site_overrides(settings, config.raw, docs.dir)
+    if random_models:
+        overrides["extra"] = {**(config.raw.get("extra") or {}), "atlas_random_models": list(random_models)}
     run = EngineRun(
         docs_dir=docs.dir,
         site_dir=partial,
         theme_dir=BuildDir(build_dir).theme,
-        settings=_site_overrides(settings, config.raw, docs.dir),
+        settings=overrides,
         not_in_nav=[*not_in_nav(), shell_pattern()],
         css=[ATLAS_CSS],
         scripts=[ATLAS_SCRIPT],
@@ -383,7 +387,7 @@ def build_site(
     written = pages_phase(catalog, docs, paths.outside_pages, colormap, metrics)
     bar.say("Building site (MkDocs)")
     try:
-        mkdocs_seconds = engine_phase(config, docs, partial, build_dir, settings)
+        mkdocs_seconds = engine_phase(config, docs, partial, build_dir, settings, catalog.random_models)
         outside_phase(partial, written, docs, paths.outside_pages, config.favicon)
         data_phase(paths.render, partial, written, metrics)
         _publish(build_dir, partial, site_dir)

@@ -30,12 +30,22 @@ export function dominantHeads(heads, masks) {
 }
 
 /** RGBA pixels (Uint8ClampedArray) of a (gw * s) x (gh * s) composite, s = cellPx(grid); ``colours[h]`` = [r, g, b].
- *  Outlines are about a tenth of a cell wide; the hatch covers about a third of the cell. */
-export function compositePixels(masks, dominant, colours, grid) {
+ *  Outlines are about a tenth of a cell wide; the hatch covers about a third of the cell. ``detail`` false (a
+ *  small tile, where a dozen outlines and hatches cannot be read): the dominant head's colour fills its cells,
+ *  and nothing else is drawn. */
+export function compositePixels(masks, dominant, colours, grid, detail = true) {
   const [gh, gw] = grid, s = cellPx(grid), width = gw * s;
   const line = Math.max(1, Math.round(s / 10)), period = 3 * line;
   const px = new Uint8ClampedArray(width * gh * s * 4);
   const put = (x, y, rgb, alpha) => px.set([rgb[0], rgb[1], rgb[2], alpha], 4 * (y * width + x));
+  if (!detail) {
+    for (let i = 0; i < gh * gw; i++) {
+      if (dominant[i] < 0) continue;
+      const r = Math.floor(i / gw), c = i % gw;
+      for (let y = r * s; y < (r + 1) * s; y++) for (let x = c * s; x < (c + 1) * s; x++) put(x, y, colours[dominant[i]], 190);
+    }
+    return px;
+  }
   for (let i = 0; i < gh * gw; i++) {  // sparse fill: every third diagonal of the dominant head's cells
     if (dominant[i] < 0) continue;
     const r = Math.floor(i / gw), c = i % gw;

@@ -5,6 +5,7 @@
 
 import { el } from "./dom.mjs";
 import { onHashChange, readHash } from "./hash.mjs";
+import { bindHeatReadout } from "./heat_readout.mjs";
 import { extremes, headHash, parseHeadKey, sortedImages, stepHead } from "./head_sort.mjs";
 import { paintHeat } from "./heat.mjs";
 import { fetchIndex, modelImages } from "./image_index.mjs";
@@ -68,10 +69,10 @@ function showHeadPage(root, data) {
     const sort = sorts.includes(q.get("sort")) ? q.get("sort") : sorts[0];
     const order = q.get("order") === "worst" ? "worst" : "best";
     return { ...key, method: view.method, sort: sort, order: order, page: q.get("page") || "1",
-      display: view.display, cmap: view.cmap, view: view };
+      display: view.display, cmap: view.cmap, view: view, scale: q.get("scale") === "shared" ? "shared" : "map" };
   }
   const hashOfState = (s) => headHash({ layer: s.layer, head: s.head, method: s.method, sort: s.sort,
-    order: s.order, page: s.page, display: s.display, cmap: s.cmap });
+    order: s.order, page: s.page, display: s.display, cmap: s.cmap, ...(s.scale === "shared" ? { scale: "shared" } : {}) });
   function go(s, push) {
     const hash = hashOfState(s);
     if (hash !== location.hash) history[push ? "pushState" : "replaceState"](null, "", hash);
@@ -96,10 +97,10 @@ function showHeadPage(root, data) {
     });
     const box = root.querySelector("[data-role=figures]");
     if (!rows.length) { box.replaceChildren(el("p", { class: "atlas-note", text: "No scores for this model." })); return; }
-    box.replaceChildren(el("table", { class: "atlas-table" }, [
+    box.replaceChildren(el("div", { class: "atlas-scroll" }, [el("table", { class: "atlas-table" }, [
       el("thead", {}, [el("tr", {}, ["mean over images", "this head", "layer mean", "rank in layer", "all heads"]
         .map((t) => el("th", { scope: "col", text: t })))]),
-      el("tbody", {}, rows)]));
+      el("tbody", {}, rows)])]));  // a phone scrolls the table inside its box, not the page
   }
 
   function renderPicker(s) {
@@ -127,7 +128,8 @@ function showHeadPage(root, data) {
     stack.appendChild(el("img", { class: "atlas-photo", src: data.thumbUrl.replace("IMAGE", slug), alt: "", loading: "lazy" }));
     const heat = el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img",
       "aria-label": model.name + " " + s.method + " layer " + s.layer + " head " + s.head + " on " + id });
-    Object.assign(heat.dataset, { model: model.slug, image: slug, method: s.method, layer: String(s.layer), variant: variant });
+    Object.assign(heat.dataset, { model: model.slug, image: slug, method: s.method, layer: String(s.layer), variant: variant,
+      scale: s.scale });
     stack.appendChild(heat);
     visible.observe(heat);
     const meta = scoreLabel ? scoreLabel + " " + fmt(values ? values[index] : null) : "";
@@ -143,6 +145,7 @@ function showHeadPage(root, data) {
     showView(form, root, s.view);
     form.elements.sort.value = s.sort;
     form.elements.order.value = s.order;
+    form.elements.scale.checked = s.scale === "shared";
     root.querySelector("[data-role=head-title]").textContent = "layer " + s.layer + " · head " + s.head;
     document.title = model.name + " l" + pad(s.layer) + " h" + pad(s.head) + " · " + document.title.replace(/^.* · /, "");
     renderPicker(s);
@@ -176,7 +179,7 @@ function showHeadPage(root, data) {
     const fd = new FormData(form);
     const keep = e.target.name === "display" || e.target.name === "cmap";
     go({ ...state, method: fd.get("method"), sort: fd.get("sort"), order: fd.get("order"), display: fd.get("display"),
-      cmap: fd.get("cmap"), page: keep ? state.page : "1" }, true);
+      cmap: fd.get("cmap"), scale: fd.get("scale") ? "shared" : "map", page: keep || e.target.name === "scale" ? state.page : "1" }, true);
   });
   document.addEventListener("keydown", (e) => {
     const action = shortcutIn(KEYS, e);
@@ -184,6 +187,7 @@ function showHeadPage(root, data) {
     e.preventDefault();
     go({ ...state, ...stepHead(state, action[0], action[1], layers, heads), page: "1" }, true);
   });
+  bindHeatReadout(data, root, root.querySelector("[data-role=readout]"));
   onHashChange(render);
   render();
 }

@@ -78,6 +78,7 @@ export function paintHeat(data, canvas) {
 /** Point a heat canvas at one map (and paint it; nothing happens if it already shows that map). */
 export function setHeat(data, canvas, map, label) {
   for (const k of ["model", "image", "method", "layer", "variant"]) canvas.dataset[k] = String(map[k]);
+  if (map.scale) canvas.dataset.scale = map.scale;  // "shared": one range per model, image and method
   canvas.setAttribute("aria-label", label);
   paintHeat(data, canvas);
 }

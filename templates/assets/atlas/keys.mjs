@@ -8,6 +8,7 @@ export const THEME_KEYS = ["s", "f", "/", "p", ",", "n", "."];
 export const SHORTCUTS = {
   ArrowLeft: "previous-layer", ArrowRight: "next-layer", " ": "play", m: "method", h: "heads",
   o: "display", b: "boxes", c: "colormap", u: "smooth", t: "threshold", x: "composite", "?": "help",
+  "[": "previous-image", "]": "next-image",
 };
 
 /** Keys of the zoom dialog (it takes them before the page: no page shortcut runs while it is open). */

@@ -10,6 +10,7 @@ import { carryState } from "./links.mjs";
 import { headUrl, headVariants, pad } from "./layout.mjs";
 import { colourClusters } from "./model_clusters.mjs";
 import { depthIn, depthName } from "./methods.mjs";
+import { bindHeatReadout } from "./heat_readout.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
 /** Load the image index, then show the grid; the promise settles once the first grid is built. */
@@ -28,6 +29,7 @@ function showModelPage(root, data, list) {
   const images = new Map(list.map((i) => [i.slug, i]));
   let image = null;  // the image shown
   const state = (slug) => ({ image: slug, ...formView(form), fit: form.elements.fit.checked ? 1 : 0,
+    ...(form.elements.scale.checked ? { scale: "shared" } : {}),
     ...(form.elements.clusters && form.elements.clusters.checked ? { clusters: 1 } : {}) });
   const showImage = initImageChooser(root.querySelector("[data-role=image-chooser]"), list, (slug) => {
     writeHash(state(slug), true);
@@ -43,6 +45,8 @@ function showModelPage(root, data, list) {
     const fit = q.get("fit") === "1";  // the table fits the page width (no horizontal scroll)
     setField(form, "fit", fit);
     root.dataset.fit = fit ? "1" : "0";
+    const scale = q.get("scale") === "shared" ? "shared" : "map";  // the image page's shared scale
+    setField(form, "scale", scale === "shared");
     grid.replaceChildren();
     if (!image) return;
     const perHead = model.headMethods.includes(method);
@@ -60,7 +64,7 @@ function showModelPage(root, data, list) {
         const box = el("span", { class: "atlas-stack" });
         box.style.aspectRatio = image.width + " / " + image.height;
         if (display === "overlay") box.appendChild(el("img", { class: "atlas-photo", src: image.thumb, alt: "", loading: "lazy" }));
-        box.appendChild(heatCanvas(data, model.grid, { model: model.slug, image: image.slug, method: method, layer: l, variant: v },
+        box.appendChild(heatCanvas(data, model.grid, { model: model.slug, image: image.slug, method: method, layer: l, variant: v, scale: scale },
           model.name + " " + method + " " + unit + " " + l + " " + (i ? "head " + (i - 1) : "fused") + " on " + image.id));
         const href = i ? headUrl(data, model.slug, l, i - 1) : image.href + "#models=" + model.slug + "&method=" + method + "&layer=" + l;
         row.appendChild(el("td", {}, [el("a", { href: href, "data-travel": i ? "head" : "image" }, [box])]));
@@ -78,6 +82,7 @@ function showModelPage(root, data, list) {
     render();
   });
   form.addEventListener("submit", (e) => e.preventDefault());
+  bindHeatReadout(data, grid, root.querySelector("[data-role=readout]"));
   onHashChange(render);
   render();
 }

@@ -7,7 +7,7 @@ import { THRESHOLDS } from "../thresholds.mjs";
 import { clickHead, cycle, formQuery, showsHeads, stepLayer } from "./state.mjs";
 import { zoomStep } from "./zoom.mjs";
 
-/** ``page``: {form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
+/** ``page``: {root, form, grid, zoom, help, data, bySlug}; ``view``: {state() -> current state, render()}. */
 export function bindEvents(page, view) {
   const { form, grid, zoom, help, data, bySlug } = page;
   let timer = null;
@@ -41,17 +41,21 @@ export function bindEvents(page, view) {
   form.querySelector("[data-action=play]").addEventListener("click", () => togglePlay(timer === null));
   form.querySelector("[data-action=help]").addEventListener("click", () => help.showModal());
   let lastHead = null;  // {key, time} of the last legend click, to tell a double-click
-  grid.addEventListener("click", (e) => {
-    const open = e.target.closest("[data-zoom]");
-    if (open && !zoom.open) { set("zoom", open.dataset.zoom); return; }
-    const head = e.target.closest("[data-head]");
-    if (!head) return;
-    const h = Number(head.dataset.head);
-    const model = bySlug.get(head.closest(".atlas-row").dataset.model);
+  function legendClick(model, h) {
     const key = model.slug + ":" + h, now = performance.now();
     const double = lastHead !== null && lastHead.key === key && now - lastHead.time < 450;
     lastHead = double ? null : { key: key, time: now };
     set("off." + model.slug, clickHead(view.state().off[model.slug] || [], h, model.heads, double));
+  }
+  grid.addEventListener("click", (e) => {
+    const open = e.target.closest("[data-zoom]");
+    if (open && !zoom.open) { set("zoom", open.dataset.zoom); return; }
+    const head = e.target.closest("[data-head]");
+    if (head) legendClick(bySlug.get(head.closest(".atlas-row").dataset.model), Number(head.dataset.head));
+  });
+  zoom.addEventListener("click", (e) => {  // the enlarged composite's legend
+    const head = e.target.closest("[data-head]");
+    if (head && zoom.dataset.model) legendClick(bySlug.get(zoom.dataset.model), Number(head.dataset.head));
   });
   zoom.addEventListener("close", () => { if (view.state().zoom) set("zoom", ""); });
   document.addEventListener("keydown", (e) => {
@@ -77,6 +81,9 @@ export function bindEvents(page, view) {
       threshold: () => set("thr", cycle(THRESHOLDS, state.thr)),
       composite: () => showsHeads(state, bySlug) && set("composite", state.composite ? "0" : "1"),
       help: () => help.showModal(),
+      // the previous / next image in the gallery's order, in this view (the crumbs' links carry the state)
+      "previous-image": () => { const a = page.root.querySelector(".atlas-crumbs a[rel=prev]"); if (a) a.click(); },
+      "next-image": () => { const a = page.root.querySelector(".atlas-crumbs a[rel=next]"); if (a) a.click(); },
     };
     e.preventDefault();
     actions[action]();

@@ -5,11 +5,12 @@
 import { cellPx, compositePixels, dominantHeads, headMasks } from "../composite.mjs";
 import { el } from "../dom.mjs";
 import { paintHeat, setHeat } from "../heat.mjs";
-import { headUrl, pad, variantColumn } from "../layout.mjs";
-import { depthIn, methodUnit } from "../methods.mjs";
+import { headUrl, pad } from "../layout.mjs";
+import { methodUnit } from "../methods.mjs";
 import { headColour } from "../palette.mjs";
 import { massMask, topPercentMask } from "../thresholds.mjs";
 import { fetchValues } from "../values.mjs";
+import { drawnSource, drawnValues } from "./drawn.mjs";
 import { gridKey, plan } from "./state.mjs";
 import { headTable } from "./table.mjs";
 import { fillInspector } from "./zoom.mjs";
@@ -20,22 +21,19 @@ export function createGrid(page) {
   const image = data.image;
   let shownKey = null;
 
-  /** The map a tile shows: the state's method and layer, or for a companion tile ("with:rollout", beside
-   *  a per-target map) the fused map of that method at the model's last layer. */
-  function source(model, variant, state) {
-    if (!variant.startsWith("with:")) return { method: state.method, layer: state.layer, variant: variant };
-    const method = variant.slice(5);
-    return { method: method, layer: depthIn(model, method) - 1, variant: "fused" };
-  }
+  /** The map of the sprite sheets a tile's heat canvas shows (drawn.mjs: the state's method and layer, or
+   *  for a companion tile "with:rollout" beside a per-target map, that method's fused map of the last layer). */
+  const source = (model, variant, state) => drawnSource(model, { ...state, query: null }, variant);
 
-  function addThreshold(box, model, variantIndex, state, src) {
+  /** The threshold veil of a tile: the rule applied to the values the tile draws (drawn.mjs). */
+  function addThreshold(box, model, variant, state) {
     const [gh, gw] = model.grid;
     const canvas = el("canvas", { class: "atlas-mask", width: gw, height: gh, "aria-hidden": "true" });
     box.appendChild(canvas);
     const want = state.thr, p = state.p, mass = state.mass;
-    fetchValues(data, model.slug, image.slug, src.method, src.layer)
-      .then((maps) => {
-        const keep = want === "top" ? topPercentMask(maps[variantIndex], p) : massMask(maps[variantIndex], mass);
+    drawnValues(page, model, state, variant)
+      .then(({ values }) => {
+        const keep = want === "top" ? topPercentMask(values, p) : massMask(values, mass);
         const ctx = canvas.getContext("2d");
         const img = ctx.createImageData(gw, gh);
         let kept = 0;
@@ -49,39 +47,44 @@ export function createGrid(page) {
       });
   }
 
-  /** The composite canvas (composite.mjs): per-head masks as outlines, the dominant head as a sparse hatch;
-   *  the canvas keeps the dominant head of each cell (atlasDominant) for the readout. */
-  function addComposite(box, model, state) {
-    const [gh, gw] = model.grid;
-    const s = cellPx(model.grid);
-    const canvas = el("canvas", { class: "atlas-composite", width: gw * s, height: gh * s,
-      role: "img", "aria-label": model.name + " colour-per-head composite" });
-    box.appendChild(canvas);
+  /** Draw the composite of ``model`` into ``canvas`` (composite.mjs): in a small tile (``detail`` false) the
+   *  dominant head's fill only; enlarged, the per-head masks as outlines and the dominant head as a sparse hatch.
+   *  The canvas keeps the dominant head of each cell (atlasDominant) for the readout. */
+  function drawComposite(canvas, model, state, detail) {
     const hidden = new Set(state.off[model.slug] || []);
-    fetchValues(data, model.slug, image.slug, state.method, state.layer).then((maps) => {
+    canvas.dataset.mode = detail ? "detail" : "fill";
+    return fetchValues(data, model.slug, image.slug, state.method, state.layer).then((maps) => {
       const heads = maps.slice(1);
       const masks = headMasks(heads, hidden, state);
       const dominant = dominantHeads(heads, masks);
       const colours = heads.map((_, h) => headColour(h, model.heads));
       const ctx = canvas.getContext("2d");
       const img = ctx.createImageData(canvas.width, canvas.height);
-      img.data.set(compositePixels(masks, dominant, colours, model.grid));
+      img.data.set(compositePixels(masks, dominant, colours, model.grid, detail));
       ctx.putImageData(img, 0, 0);
       canvas.atlasDominant = dominant;
       canvas.dataset.ready = "1";
     });
   }
 
+  function addComposite(box, model, state) {
+    const [gh, gw] = model.grid;
+    const s = cellPx(model.grid);
+    const canvas = el("canvas", { class: "atlas-composite", width: gw * s, height: gh * s,
+      role: "img", "aria-label": model.name + " colour-per-head composite" });
+    box.appendChild(canvas);
+    drawComposite(canvas, model, state, false);
+  }
+
   /** A tile's skeleton: photo, heat canvas (or composite), threshold veil, boxes, caption. */
-  function tile(model, variant, index, state) {
+  function tile(model, variant, state) {
     const box = el("span", { class: "atlas-stack" });
     box.style.aspectRatio = image.width + " / " + image.height;
     if (state.display === "overlay") box.appendChild(el("img", { class: "atlas-photo", src: data.photo, alt: "" }));
     if (variant === "composite") addComposite(box, model, state);
     else {
       box.appendChild(el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img" }));
-      const src = source(model, variant, state);
-      if (state.thr !== "none") addThreshold(box, model, src.variant === variant ? index : 0, state, src);
+      if (state.thr !== "none") addThreshold(box, model, variant, state);
     }
     if (state.boxes && boxesSvg) box.appendChild(boxesSvg.cloneNode(true));
     const button = el("button", { type: "button", class: "atlas-tile-open", "data-zoom": model.slug + ":" + variant }, [box]);
@@ -149,7 +152,7 @@ export function createGrid(page) {
       grid.replaceChildren();
       if (rows.length) {
         grid.appendChild(headTable(rows, {
-          tile: (row, v) => tile(row.model, v, v === "composite" ? 0 : variantColumn(v), state),
+          tile: (row, v) => tile(row.model, v, state),
           title: (row) => [
             el("a", { href: data.modelUrl.replace("MODEL", row.model.slug), "data-travel": "model", text: row.model.name }),
             row.model.weights === "random" ? el("span", { class: "atlas-badge", text: "random weights" }) : null,
@@ -177,9 +180,12 @@ export function createGrid(page) {
     const body = zoom.querySelector("[data-role=zoom-body]");
     if (!source) { if (zoom.open) zoom.close(); return; }
     body.replaceChildren(source.cloneNode(true));
+    const model = bySlug.get(slug);
+    if (variant === "composite") body.appendChild(legend(model, state));  // its head colours, with toggles
     for (const c of source.querySelectorAll("canvas")) {
       const copy = body.querySelector("canvas." + c.className);
       if (c.classList.contains("atlas-heat")) { paintHeat(data, copy); continue; }  // from the cached sprite
+      if (c.classList.contains("atlas-composite")) { drawComposite(copy, model, state, true); continue; }  // in detail
       const paint = () => copy.getContext("2d").drawImage(c, 0, 0);
       if (c.dataset.ready) paint(); else new MutationObserver((_, obs) => { paint(); obs.disconnect(); }).observe(c, { attributes: true });
     }

@@ -38,6 +38,7 @@ export function initImagePage(root, data) {
     root.querySelector("[data-role=hidden-rows]").textContent = hidden.length ? "Hidden: " + hidden.join("; ") + "." : "";
     query.render(state);
     grid.renderZoom(state);
+    for (const r of readouts) r.refresh();  // the cell under the pointer, as its tile now draws it
     renderMetricPanel(root.querySelector("[data-role=metrics]"), data, state, page.bySlug);
     const travel = readHash();
     travel.set("image", data.image.slug);  // a model page opens on this image
@@ -47,8 +48,8 @@ export function initImagePage(root, data) {
   const view = { state: () => state, render: render };
   const query = createQuery(page, view);
   bindEvents(page, view);
-  bindReadout(page, () => state, page.grid, root.querySelector("[data-role=readout]"));
-  bindReadout(page, () => state, page.zoom.querySelector("[data-role=zoom-body]"), root.querySelector("[data-role=zoom-readout]"));
+  const readouts = [bindReadout(page, () => state, page.grid, root.querySelector("[data-role=readout]")),
+    bindReadout(page, () => state, page.zoom.querySelector("[data-role=zoom-body]"), root.querySelector("[data-role=zoom-readout]"))];
   window.addEventListener("resize", () => { if (page.zoom.open) fitZoom(page.zoom, data.image.width / data.image.height); });
   onHashChange(render);
   render();

@@ -5,8 +5,9 @@
 
 import { el } from "../dom.mjs";
 import { readHash } from "../hash.mjs";
-import { queryUrl } from "../layout.mjs";
-import { cellCentre, fetchQuery, queryCell, queryNote, queryText, stepQuery, toIndices } from "../query.mjs";
+import { cellCentre, queryCell, queryNote, queryText, stepQuery } from "../query.mjs";
+import { levelsOf } from "../scale.mjs";
+import { drawnValues, drawsQuery } from "./drawn.mjs";
 
 /** The grid the picker moves on: the first shown model with query rows, else the first shown ViT. */
 function pickerGrid(state, bySlug) {
@@ -29,7 +30,7 @@ function mark(stack, grid, cell) {
 
 /** ``page``: {root, grid, data, bySlug}; ``view``: {state(), render()}. Returns {render(state)}. */
 export function createQuery(page, view) {
-  const { root, grid, data, bySlug } = page;
+  const { root, grid, bySlug } = page;
   const picker = root.querySelector("[data-role=query-picker]");
   const status = root.querySelector("[data-role=query-status]");
   const notes = root.querySelector("[data-role=query-notes]");
@@ -79,7 +80,7 @@ export function createQuery(page, view) {
   function paintTile(fig, model, state) {
     const stack = fig.querySelector(".atlas-stack");
     const variant = fig.dataset.variant;
-    const on = state.query !== null && (variant === "fused" || /^h\d+$/.test(variant)) && !queryNote(model, state.layer);
+    const on = drawsQuery(model, state, variant);
     let canvas = stack.querySelector(":scope > canvas.atlas-query");
     if (!on) {
       if (canvas) canvas.remove();
@@ -89,7 +90,6 @@ export function createQuery(page, view) {
     }
     const [gh, gw] = model.grid;
     const cell = queryCell(state.query, model.grid);
-    const k = model.queryLayers.indexOf(state.layer);
     if (!canvas) {
       canvas = el("canvas", { class: "atlas-query", width: gw, height: gh, role: "img" });
       stack.querySelector(":scope > canvas.atlas-heat").after(canvas);
@@ -105,10 +105,9 @@ export function createQuery(page, view) {
     if (canvas.dataset.want === want) return;
     canvas.dataset.want = want;
     delete canvas.dataset.ready;
-    fetchQuery(queryUrl(data, model.slug, data.image.slug), model).then((rows) => {
+    drawnValues(page, model, state, variant).then(({ values, lo, hi }) => {
       if (canvas.dataset.want !== want) return;
-      const values = variant === "fused" ? rows.fused(k, cell) : rows.row(k, Number(variant.slice(1)), cell);
-      const indices = toIndices(values);
+      const indices = levelsOf(values, lo, hi);
       const ctx = canvas.getContext("2d");
       const img = ctx.createImageData(gw, gh);
       for (let i = 0; i < indices.length; i++) img.data.set([indices[i], indices[i], indices[i], 255], 4 * i);

@@ -99,12 +99,14 @@ export function plan(state, bySlug) {
 }
 
 /** Everything that changes the grid's DOM; a state change that keeps it only updates the tiles.
- *  Threshold veils and composites are drawn from one layer's raw values: they depend on the layer. */
+ *  Threshold veils and composites are drawn from one layer's raw values: they depend on the layer; a veil
+ *  follows what its tile draws (drawn.mjs): the scale-free values, or the query patch's row. */
 export function gridKey(state, rows) {
   const composite = rows.some((r) => r.variants.includes("composite"));
   const perLayer = state.thr !== "none" || composite;
   return JSON.stringify([rows.map((r) => [r.model.slug, r.variants]), state.display, state.boxes, state.thr,
-    state.p, state.mass, composite ? state.off : null, perLayer ? [state.method, state.layer] : null]);
+    state.p, state.mass, composite ? state.off : null, perLayer ? [state.method, state.layer] : null,
+    state.thr !== "none" ? state.query : null]);
 }
 
 /** Whether the state's models have per-head maps of its method (else the head choices wait, unchanged). */

@@ -41,6 +41,7 @@ export function headTable(rows, { tile, title, note, extra }) {
   const head = el("tr", {}, [el("th", { scope: "col", class: "atlas-corner", text: "model" })]
     .concat(columns.map((v) => el("th", { scope: "col", "data-col": v, text: v === "fused" ? fused : v }))));
   const table = el("table", { class: "atlas-head-table", "data-columns": columns.length }, [el("thead", {}, [head])]);
+  table.style.setProperty("--atlas-cols", String(columns.length));  // the tiles share the box's width (atlas.css)
   for (const row of rows) {
     const tr = el("tr", {}, [el("th", { scope: "row", class: "atlas-row-title" }, title(row))]);
     for (const cell of rowCells(row, columns)) {

@@ -5,6 +5,7 @@
 import { el } from "../dom.mjs";
 import { pad } from "../layout.mjs";
 import { methodUnit } from "../methods.mjs";
+import { drawnSource } from "./drawn.mjs";
 import { showMapRange } from "./readout.mjs";
 import { stepLayer } from "./state.mjs";
 
@@ -56,7 +57,9 @@ export function fitZoom(zoom, aspect) {
 export function fillInspector(page, state, source) {
   const { zoom, data, bySlug } = page;
   const model = bySlug.get(source.dataset.model), variant = source.dataset.variant;
-  zoom.querySelector("[data-role=zoom-caption]").textContent = zoomCaption(data, model, state, variant);
+  const src = drawnSource(model, state, variant);
+  const patch = src.kind === "query" ? " · query patch (row " + Math.floor(src.cell / model.grid[1]) + ", col " + (src.cell % model.grid[1]) + ")" : "";
+  zoom.querySelector("[data-role=zoom-caption]").textContent = zoomCaption(data, model, state, variant) + patch;
   zoom.dataset.model = model.slug;
   zoom.dataset.variant = variant;
   const box = zoom.querySelector("[data-role=zoom-metrics]");
