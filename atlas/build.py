@@ -27,7 +27,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atlas.core.build_dir import BuildDir
-from atlas.core.colormaps import COLORMAPS
 from atlas.core.limits import BATCH_SIZE, RAY_CPUS, TARGET_CLASS
 from atlas.core.manifest import Manifest
 from atlas.core.out_dir import check_folders, claim, locked, locked_site, remove_own_temp_files
@@ -41,7 +40,7 @@ from atlas.models.compute import DEVICES, ModelMaps, pick_device, write_manifest
 from atlas.models.ray_cluster import check_address, probe_cluster
 from atlas.models.stage import ModelStage
 from atlas.models.targets import TargetOptions
-from atlas.options import WEIGHTS, default, default_query_layers
+from atlas.options import BUILD_OPTIONS, default, default_query_layers
 from atlas.project import SiteSettings, check_pages
 from atlas.site.budget import select_site_images
 from atlas.site.render import PairRenderer
@@ -93,8 +92,8 @@ class BuildOptions:
         """Refuse a bad value of any option before anything is read, written or loaded: AtlasError, one
         line naming the option (``atlas build`` parses the flags' texts first; this checks the values,
         whoever made the options)."""
-        choices = (("--weights", self.weights, WEIGHTS), ("--device", self.device, DEVICES),
-                   ("--colormap", self.colormap, tuple(COLORMAPS)))
+        choices = [(o.flags[0], getattr(self, o.name), o.choices) for o in BUILD_OPTIONS if o.choices]
+        choices.append(("--device", self.device, DEVICES))
         for flag, value, allowed in choices:
             if value not in allowed:
                 raise AtlasError(f"{flag} must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {value!r}")

@@ -411,10 +411,8 @@ def resolve(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parsed(option: Option, value: Any) -> Any:
-    """``value`` of ``option`` as the build uses it; ``AtlasError`` (one line) for a bad one."""
-    if option.choices and value not in option.choices:
-        *first, last = option.choices
-        raise AtlasError(f"{option.flags[0]} must be {', '.join(first)} or {last}, got {value!r}")
+    """``value`` of ``option`` as the build uses it; ``AtlasError`` (one line) for a bad one. A value outside
+    the option's ``choices`` is refused by ``BuildOptions.check``, before any folder is touched."""
     return option.parse(value) if option.parse else value
 
 

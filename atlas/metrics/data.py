@@ -59,8 +59,8 @@ class MetricsData:
 
 def load_metrics(build_dir: Path) -> MetricsData | None:
     """Read ``build_dir/metrics``; None when the metrics stage did not run (no summary)."""
-    out = BuildDir(Path(build_dir)).metrics
-    summary_path = BuildDir(Path(build_dir)).summary
+    paths = BuildDir(Path(build_dir))
+    out, summary_path = paths.metrics, paths.summary
     if not summary_path.is_file():
         return None
     summary = Summary.from_json(json.loads(summary_path.read_text(encoding="utf-8")))
