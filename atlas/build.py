@@ -35,6 +35,7 @@ from atlas.core.report import BuildReport
 from atlas.core.wording import count
 from atlas.dataset.stage import Dataset, load_dataset, sample_paths
 from atlas.metrics.data import MetricsData
+from atlas.metrics.held_out import check_split, parse_fraction
 from atlas.metrics.stage import MetricsReport, compute_metrics
 from atlas.models.compute import DEVICES, ModelMaps, pick_device, write_manifest
 from atlas.models.ray_cluster import check_address, probe_cluster
@@ -76,6 +77,7 @@ class BuildOptions:
     site_images: int | Path | None = None  # --site-images: publish the first N images, or those FILE lists
     ray: str | None = default("ray")  # --ray ADDRESS: the models stage on a Ray cluster (auto, local or HOST:PORT)
     ray_cpus: int = default("ray_cpus")  # --ray-cpus: CPUs per model-holding actor on a cluster without GPUs
+    select_on: float | None = default("select_on")  # --select-on: the held-out estimate's selection fraction
 
     def __post_init__(self) -> None:
         if self.query_layers is None:
@@ -109,6 +111,8 @@ class BuildOptions:
             raise AtlasError(f"--image-size must be 1 to {MAX_INPUT_SIDE} px per side, got {self.image_size}")
         if self.ray is not None:
             check_address(self.ray)
+        if self.select_on is not None:
+            parse_fraction(self.select_on)
 
     @property
     def site_path(self) -> Path | None:
@@ -182,6 +186,8 @@ class Build:
             ids = [image.id for image in dataset.images]
             self.site_ids = select_site_images(self.options.site_images, ids,
                                                {image.id: image.path.name for image in dataset.images})
+        if self.options.select_on is not None:  # checked before any model runs
+            check_split([image.id for image in dataset.images if image.boxes], self.options.select_on)
         return dataset
 
     def models(self, dataset: Dataset, device: torch.device) -> list[ModelMaps]:
@@ -216,7 +222,7 @@ class Build:
     def metrics(self, manifest: Manifest) -> MetricsReport:
         """Score every map against the boxes (also removes the metrics of an earlier build)."""
         started = time.perf_counter()
-        metrics = compute_metrics(self.options.out, manifest)
+        metrics = compute_metrics(self.options.out, manifest, self.options.select_on)
         if metrics.images_with_boxes:
             self.console.print(f"Metrics: {count(metrics.rows, 'row')} for {count(metrics.images_with_boxes, 'image')} "
                                f"with boxes in {time.perf_counter() - started:.1f} s -> {self.options.out / 'metrics'} "

@@ -107,6 +107,12 @@ def _prompts(value: Path | None) -> tuple[str, ...] | None:
     return None if value is None else read_prompts(Path(value))
 
 
+def _select_on(value: Any) -> float | None:
+    from atlas.metrics.held_out import parse_fraction
+
+    return parse_fraction(value)
+
+
 def _reserved() -> str:
     return ", ".join(sorted(RESERVED_MODEL_NAMES))
 
@@ -357,6 +363,23 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                '`--ray-cpus N`',
                '`1`',
                'with `--ray` on a cluster without GPUs: CPUs per model-holding actor, 1 to 4,096',
+           )),
+    Option("select_on", ("--select-on",), str | None, None, metavar="FRACTION", key="select_on", kind="fraction",
+           example=0.5, parse=_select_on,
+           help="Also give an honest estimate of the best layer and head: choose them on this fraction of the "
+           "images with boxes (a fixed split by a hash of the image id) and report their mean and CI on the "
+           "rest, beside the usual figure (leaderboard, summary.json's held_out). A number between 0 and 1, "
+           "e.g. 0.5. Default: off.",
+           doc=(
+               '`--select-on FRACTION`',
+               'off',
+               "also report a [held-out estimate](metrics.md#held-out-estimate) of the leaderboard's best "
+               'layers and heads: they are chosen on the images with boxes whose id hashes below `FRACTION` '
+               '(a fixed split: adding images moves no other image across it) and scored on the others, '
+               "shown beside the usual figures on the leaderboard and written as `summary.json`'s "
+               '`held_out`. A number strictly between 0 and 1 (`0.5`: about half each); one that is not, or '
+               'that leaves no image with boxes on one side, is an error (exit 2, one line) before any '
+               'model runs',
            )),
     Option("strict", ("--strict",), bool, False,
            help="Exit with code 1 if anything (an image, a box, a model, a requested method a model lacks) "

@@ -48,7 +48,8 @@ class Key:
     """One key of ``atlas.toml``: its value kind, what it means, and the ``atlas build`` parameter it sets."""
 
     name: str
-    kind: str  # string, folder, file, strings, integer, index (>= 0), size, images (count or file), boolean, "choice"
+    kind: str  # string, folder, file, strings, integer, index (>= 0), size, images (count or file), boolean, "choice",
+    # fraction (a number in (0, 1))
     help: str
     param: str | None = None  # the `atlas build` parameter whose default it is; None: a site setting
     choices: tuple[str, ...] = ()
@@ -79,6 +80,7 @@ _EXPECTED = {
     "index": "a non-negative integer", "boolean": "true or false",
     "size": 'a positive integer or a string "HxW"',
     "images": "a positive integer or a file path (a string)",
+    "fraction": "a number between 0 and 1 (both excluded)",
 }
 
 
@@ -211,6 +213,8 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
     bound = BY_PARAM.get(key.param or "")
     if bound is not None and isinstance(value, int) and not isinstance(value, bool) and value > bound.high:
         raise wrong(bound.describe())
+    if key.kind == "fraction" and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1):
+        raise wrong(_EXPECTED["fraction"])
     if key.kind == "boolean" and not isinstance(value, bool):
         raise wrong(_EXPECTED["boolean"])
     if key.kind == "size":

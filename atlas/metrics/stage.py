@@ -30,6 +30,7 @@ from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
 from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
+from atlas.metrics.held_out import held_out_summary
 from atlas.metrics.rows import (
     FORMAT,
     SUFFIX,
@@ -82,10 +83,11 @@ class _Scored:
     panels: dict[str, dict[str, dict]] = field(default_factory=dict)  # model -> image -> panel
 
 
-def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> MetricsReport:
+def compute_metrics(build_dir: Path, manifest: Manifest | None = None, select_on: float | None = None) -> MetricsReport:
     """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out.
 
     ``manifest``: the build's manifest as the models stage wrote it (default: read from ``build_dir/maps``).
+    ``select_on``: ``--select-on``'s fraction; the summary then has the held-out estimate (``atlas.metrics.held_out``).
     Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
     """
     paths = BuildDir(build_dir)
@@ -103,6 +105,8 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> Metric
     summary["head_similarity"] = [s for model in manifest.models
                                   for s in _similarity(model.name, scored.index, scored.grams[model.name])]
     summary["text_grounding"] = summarise_grounding(scored.grounding)
+    if select_on is not None:
+        summary["held_out"] = held_out_summary(scored.index, select_on, summary["primary_metric"])
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():

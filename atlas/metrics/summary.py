@@ -149,6 +149,55 @@ class GroundingStat:
 
 
 @dataclass(frozen=True)
+class HeldOutFigure:
+    """One choice (a layer's fused map, or a single head) with its mean of the held-out metric and CI."""
+
+    layer: int
+    head: str
+    stat: Estimate
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> HeldOutFigure:
+        return cls(int(d["layer"]), str(d["head"]), _estimate(d))
+
+
+@dataclass(frozen=True)
+class HeldOutEntry:
+    """One model x method of ``--select-on``: chosen and scored on every image (``in_sample``, the leaderboard's
+    figure) beside chosen on the selection part and scored on the held-out part (``held_out``)."""
+
+    model: str
+    method: str
+    metric: str
+    in_sample: HeldOutFigure
+    held_out: HeldOutFigure
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> HeldOutEntry:
+        return cls(d["model"], d["method"], d["metric"], HeldOutFigure.from_json(d["in_sample"]),
+                   HeldOutFigure.from_json(d["held_out"]))
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """``summary.json``'s ``held_out`` key (``atlas.metrics.held_out``): the split and its entries."""
+
+    fraction: float
+    split: str
+    metric: str
+    n_selection: int
+    n_held_out: int
+    leaderboard: tuple[HeldOutEntry, ...]
+    best_heads: tuple[HeldOutEntry, ...]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> HeldOut:
+        return cls(float(d["fraction"]), str(d["split"]), str(d["metric"]), int(d["n_selection"]),
+                   int(d["n_held_out"]), tuple(HeldOutEntry.from_json(e) for e in d["leaderboard"]),
+                   tuple(HeldOutEntry.from_json(e) for e in d["best_heads"]))
+
+
+@dataclass(frozen=True)
 class Summary:
     """``summary.json`` as typed data; the defaults are those of a build without metrics."""
 
@@ -165,6 +214,7 @@ class Summary:
     labels: tuple[LabelStat, ...] = ()
     text_grounding: tuple[GroundingStat, ...] = ()
     head_similarity: tuple[Similarity, ...] = ()
+    held_out: HeldOut | None = None  # only with --select-on
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
@@ -187,6 +237,7 @@ class Summary:
             labels=section("labels", LabelStat.from_json),
             head_similarity=section("head_similarity", Similarity.from_json),
             text_grounding=section("text_grounding", GroundingStat.from_json),
+            held_out=HeldOut.from_json(data["held_out"]) if data.get("held_out") else None,
         )
 
     def grounding_of(self, model: str) -> tuple[GroundingStat, ...]:
