@@ -30,6 +30,7 @@ from atlas.metrics.summary import (
     Summary,
     SummaryEntry,
 )
+from atlas.site.pages.held_out_table import held_out_context
 from atlas.site.pages.writer import AtlasPages, Page, PageWriter
 from atlas.site.svg_charts import PALETTE, Interval, RefLine, Series, interval_chart, line_chart, matrix_chart
 from ssl_attention.aggregate import FUSED, Estimate
@@ -416,6 +417,8 @@ def leaderboard_page(site: AtlasPages) -> Iterator[Page]:
         "model_pages": [view.model_ref(src, m.name) for m in site.catalog.models],
         "docs_href": site.docs_url(src, "metrics.md"),
         "downloads": view.downloads(src),
+        "held_out": held_out_context(summary.held_out, lambda name: view.model_ref(src, name),
+                                     lambda e: {"mean": fmt(e.mean), "ci": ci_text(e)}),
     }
     yield Page(src, "Leaderboard", context)
 
