@@ -22,6 +22,7 @@ DOCS = ROOT / "site_src"
 
 # Glossary terms that must have a tooltip (abbreviations.md) and an entry (glossary.md).
 GLOSSARY_TERMS = [
+    "held-out estimate",
     "Atlas project",
     "atlas.toml",
     "cache key",
