@@ -23,6 +23,7 @@ DOCS = ROOT / "site_src"
 # Glossary terms that must have a tooltip (abbreviations.md) and an entry (glossary.md).
 GLOSSARY_TERMS = [
     "held-out estimate",
+    "head scale",
     "Atlas project",
     "atlas.toml",
     "cache key",

@@ -164,14 +164,14 @@ def test_model_page_and_head_viewer_have_a_colour_bar_readout_and_shared_scale(p
 
     page.goto(site_url + "atlas/heads/dinov2/#l02-h01&method=cls&display=heat&scale=shared")
     page.wait_for_selector(".atlas-root[data-drawn]")
-    assert page.locator("form.atlas-controls input[name=scale]").is_checked()
+    assert page.locator("form.atlas-controls input[name=scale][value=shared]").is_checked()
     card = f"[data-role=grid] a[data-image={IMAGE}] .atlas-stack"
     page.locator(card).first.scroll_into_view_if_needed()
     _wait_until(page, f"() => document.querySelector('{card} canvas.atlas-heat[data-ready]')")
     cell = _hover(page, card, *CELL)
     got = _read(page, cls[2, 2], cls.min(), cls.max(), cell)
     assert int(got["level"]) == _drawn_pixel(page, card, cell)
-    page.locator("form.atlas-controls input[name=scale]").uncheck()  # its own min-max again
+    page.locator("form.atlas-controls input[name=scale][value=map]").check()  # its own min-max again
     _wait_until(page, "() => !location.hash.includes('scale=shared')")
     page.locator(card).first.scroll_into_view_if_needed()  # the cards paint once they are in view
     _wait_until(page, f"() => document.querySelector('{card} canvas.atlas-heat[data-ready]')")

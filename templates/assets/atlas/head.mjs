@@ -5,7 +5,8 @@
 
 import { el } from "./dom.mjs";
 import { onHashChange, readHash } from "./hash.mjs";
-import { bindHeatReadout } from "./heat_readout.mjs";
+import { bindHeatReadout, showRange } from "./heat_readout.mjs";
+import { groupRange, groupWords, headRange } from "./head_range.mjs";
 import { extremes, headHash, parseHeadKey, sortedImages, stepHead } from "./head_sort.mjs";
 import { paintHeat } from "./heat.mjs";
 import { fetchIndex, modelImages } from "./image_index.mjs";
@@ -17,6 +18,7 @@ import { readView, showView } from "./view.mjs";
 
 export const HEAD_PAGE_SIZE = 48;
 export const EXTREMES = 6;
+const SCALES = ["map", "shared", "head"];  // each map its own range; one per image and method; one for the head
 const KEYS = { ArrowLeft: ["head", -1], ArrowRight: ["head", 1], ArrowUp: ["layer", -1], ArrowDown: ["layer", 1] };
 
 const scoreCache = new Map();
@@ -56,6 +58,7 @@ function showHeadPage(root, data) {
   const lists = { best: root.querySelector("[data-role=best]"), worst: root.querySelector("[data-role=worst]"),
     grid: root.querySelector("[data-role=grid]") };
   const pager = root.querySelector("[data-role=pager]");
+  const readout = root.querySelector("[data-role=readout]");
   const visible = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
     for (const e of entries) if (e.isIntersecting) { visible.unobserve(e.target); paintHeat(data, e.target); }
   }, { rootMargin: "300px" }) : { observe: (c) => paintHeat(data, c) };
@@ -69,10 +72,10 @@ function showHeadPage(root, data) {
     const sort = sorts.includes(q.get("sort")) ? q.get("sort") : sorts[0];
     const order = q.get("order") === "worst" ? "worst" : "best";
     return { ...key, method: view.method, sort: sort, order: order, page: q.get("page") || "1",
-      display: view.display, cmap: view.cmap, view: view, scale: q.get("scale") === "shared" ? "shared" : "map" };
+      display: view.display, cmap: view.cmap, view: view, scale: SCALES.includes(q.get("scale")) ? q.get("scale") : "map" };
   }
   const hashOfState = (s) => headHash({ layer: s.layer, head: s.head, method: s.method, sort: s.sort,
-    order: s.order, page: s.page, display: s.display, cmap: s.cmap, ...(s.scale === "shared" ? { scale: "shared" } : {}) });
+    order: s.order, page: s.page, display: s.display, cmap: s.cmap, ...(s.scale !== "map" ? { scale: s.scale } : {}) });
   function go(s, push) {
     const hash = hashOfState(s);
     if (hash !== location.hash) history[push ? "pushState" : "replaceState"](null, "", hash);
@@ -118,7 +121,7 @@ function showHeadPage(root, data) {
     carryState(root, readHash());
   }
 
-  function card(s, index, values, scoreLabel) {
+  function card(s, index, values, scoreLabel, group) {
     const [id, slug, width, height] = data.images[index];
     const variant = variantName(s.head);
     const params = new URLSearchParams({ models: model.slug, method: s.method, layer: String(s.layer), view: "heads",
@@ -129,7 +132,7 @@ function showHeadPage(root, data) {
     const heat = el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img",
       "aria-label": model.name + " " + s.method + " layer " + s.layer + " head " + s.head + " on " + id });
     Object.assign(heat.dataset, { model: model.slug, image: slug, method: s.method, layer: String(s.layer), variant: variant,
-      scale: s.scale });
+      scale: s.scale, ...(group ? { group: group } : {}) });
     stack.appendChild(heat);
     visible.observe(heat);
     const meta = scoreLabel ? scoreLabel + " " + fmt(values ? values[index] : null) : "";
@@ -145,7 +148,7 @@ function showHeadPage(root, data) {
     showView(form, root, s.view);
     form.elements.sort.value = s.sort;
     form.elements.order.value = s.order;
-    form.elements.scale.checked = s.scale === "shared";
+    form.elements.scale.value = s.scale;
     root.querySelector("[data-role=head-title]").textContent = "layer " + s.layer + " · head " + s.head;
     document.title = model.name + " l" + pad(s.layer) + " h" + pad(s.head) + " · " + document.title.replace(/^.* · /, "");
     renderPicker(s);
@@ -163,23 +166,34 @@ function showHeadPage(root, data) {
     const order = k < 0 ? Array.from({ length: n }, (_, i) => i)
       : s.order === "best" ? best : sortedImages(values, !descending);
     const ends = k >= 0 ? extremes(values, descending, EXTREMES, best) : { best: [], worst: [] };
+    const page = pageOf(s.page, n, HEAD_PAGE_SIZE);
+    const [start, end] = pageRange(page, n, HEAD_PAGE_SIZE);
+    const group = s.scale === "head" ? showHeadScale(s, [...ends.best, ...ends.worst, ...order.slice(start, end)]) : null;
     for (const part of ["best", "worst"]) {
-      lists[part].replaceChildren(...ends[part].map((i) => card(s, i, values, label)));
+      lists[part].replaceChildren(...ends[part].map((i) => card(s, i, values, label, group)));
       lists[part].hidden = !ends[part].length;
       root.querySelector("#atlas-head-" + part).hidden = !ends[part].length;
     }
-    const page = pageOf(s.page, n, HEAD_PAGE_SIZE);
-    const [start, end] = pageRange(page, n, HEAD_PAGE_SIZE);
-    lists.grid.replaceChildren(...order.slice(start, end).map((i) => card(s, i, values, label)));
+    lists.grid.replaceChildren(...order.slice(start, end).map((i) => card(s, i, values, label, group)));
     renderPager(pager, page, pageCount(n, HEAD_PAGE_SIZE), (to) => go({ ...state, page: String(to) }, true));
     root.dataset.drawn = String(++drawn);  // tests and the benchmark wait for this
+  }
+
+  /** The head scale's range over the cards at ``indices`` (the best, the worst and this page's): its id, and the
+   *  readout's colour bar shows it at once (every card is drawn on it). */
+  function showHeadScale(s, indices) {
+    const group = headRange(data, model, s.method, s.layer, variantName(s.head), indices.map((i) => data.images[i][1]));
+    groupRange(group).then(([lo, hi]) => {
+      if (state === s) showRange(readout, lo, hi, groupWords(group));
+    }, () => console.error("atlas: cannot load the values of the head scale"));
+    return group;
   }
 
   form.addEventListener("change", (e) => {
     const fd = new FormData(form);
     const keep = e.target.name === "display" || e.target.name === "cmap";
     go({ ...state, method: fd.get("method"), sort: fd.get("sort"), order: fd.get("order"), display: fd.get("display"),
-      cmap: fd.get("cmap"), scale: fd.get("scale") ? "shared" : "map", page: keep || e.target.name === "scale" ? state.page : "1" }, true);
+      cmap: fd.get("cmap"), scale: fd.get("scale") || "map", page: keep || e.target.name === "scale" ? state.page : "1" }, true);
   });
   document.addEventListener("keydown", (e) => {
     const action = shortcutIn(KEYS, e);
@@ -187,7 +201,7 @@ function showHeadPage(root, data) {
     e.preventDefault();
     go({ ...state, ...stepHead(state, action[0], action[1], layers, heads), page: "1" }, true);
   });
-  bindHeatReadout(data, root, root.querySelector("[data-role=readout]"));
+  bindHeatReadout(data, root, readout);
   onHashChange(render);
   render();
 }

@@ -4,9 +4,10 @@
  * the canvas up and colours it with the SVG colormap filter. data-ready is set once it is painted.
  * The values behind the pixels (values.mjs, fetchValues) feed the threshold veils, the composite, the
  * readout and the shared scale (data-scale="shared": the canvas is drawn from the values on one range per
- * model and method). */
+ * model and method; data-scale="head": on the range of its data-group, head_range.mjs). */
 
 import { el } from "./dom.mjs";
+import { groupRange } from "./head_range.mjs";
 import { spriteUrl, variantColumn } from "./layout.mjs";
 import { levelsOf, rangeOf } from "./scale.mjs";
 import { fetchValues } from "./values.mjs";
@@ -22,12 +23,20 @@ export function sharedRange(data, model, image, method) {
   return sharedRanges.get(key);
 }
 
-/** Paint a heat canvas from its raw values on the shared range of its model and method. */
+/** The one range a canvas with data-scale="shared" or "head" is drawn on: the shared range of its model, image and
+ *  method, or (the head viewer's head scale) the range of its data-group (head_range.mjs). */
+export function scaleRange(data, canvas) {
+  const d = canvas.dataset;
+  if (d.scale === "head") return groupRange(d.group);
+  return sharedRange(data, data.models.find((m) => m.slug === d.model), d.image, d.method);
+}
+
+/** Paint a heat canvas from its raw values on its one range (scaleRange). */
 function paintShared(data, canvas, want) {
   const d = canvas.dataset;
   const model = data.models.find((m) => m.slug === d.model);
   const variant = variantColumn(d.variant);  // fused first, then the heads, as in the sprite sheet
-  Promise.all([fetchValues(data, model.slug, d.image, d.method, Number(d.layer)), sharedRange(data, model, d.image, d.method)])
+  Promise.all([fetchValues(data, model.slug, d.image, d.method, Number(d.layer)), scaleRange(data, canvas)])
     .then(([maps, [lo, hi]]) => {
       if (canvas.atlasWant !== want) return;
       const levels = levelsOf(maps[variant], lo, hi);
@@ -58,11 +67,11 @@ function loadSprite(url) {
 export function paintHeat(data, canvas) {
   const d = canvas.dataset;
   const url = spriteUrl(data, d.model, d.image, d.method);
-  const want = url + "|" + d.layer + "|" + d.variant + "|" + (d.scale || "map");
+  const want = url + "|" + d.layer + "|" + d.variant + "|" + (d.scale || "map") + (d.scale === "head" ? "|" + d.group : "");
   if (canvas.atlasWant === want) return;  // painted already, or being painted
   canvas.atlasWant = want;
   delete canvas.dataset.ready;
-  if (d.scale === "shared") { paintShared(data, canvas, want); return; }
+  if (d.scale === "shared" || d.scale === "head") { paintShared(data, canvas, want); return; }
   const x = variantColumn(d.variant) * canvas.width, y = Number(d.layer) * canvas.height;
   const draw = (img) => {
     if (canvas.atlasWant !== want) return;  // the canvas was given another tile meanwhile
