@@ -2,7 +2,8 @@
 fake site: with ``scale=head`` every card of the head is drawn on one range, the min and max of that head's map
 over the images shown, which the colour bar shows; the readout under the pointer gives the decoded sprite value
 of the card's image and its level on that range, which is the level the card draws. The option is in the
-permalink, passes axe, and the page stays within a 390 px screen.
+permalink, passes axe, and the page stays within a 390 px screen. The model page's colour bar shows its shared
+range (one per grid: one image) as soon as the grid is drawn.
 
 Runs under the page fixture's checks: no console error, no failed request, no request off 127.0.0.1.
 """
@@ -110,3 +111,19 @@ def test_head_scale_follows_the_head_shown(page, site_url, built_site, fake_buil
                 f".includes('head {HEAD + 1} of layer')")  # fmt: skip
     assert _bar(page) == want
     assert "scale=head" in page.evaluate("location.hash")
+
+
+def test_model_page_colour_bar_shows_the_shared_range_at_once(page, site_url, built_site):
+    """The model page's grid is one image: with the shared scale its colour bar shows that one range before any
+    pointer moves (the min and max over every layer and map of the model and method on the image); with each map
+    on its own range the bar waits for a tile."""
+    everything = decode_sprite((built_site.site_dir / map_sprite(MODEL, "astronaut", METHOD)).read_bytes())
+    page.goto(site_url + f"atlas/models/{MODEL}/#image=astronaut&method={METHOD}&scale=shared")
+    page.wait_for_selector(".atlas-layer-grid")
+    _wait_until(page, "() => document.querySelector('[data-role=readout] .atlas-colourbar').dataset.lo !== undefined")
+    assert _bar(page) == (np.float32(everything.min()), np.float32(everything.max()))
+    assert "shared scale of dinov2" in page.locator("[data-role=readout] .atlas-colourbar").get_attribute("title")
+    page.locator("form.atlas-controls input[name=scale]").uncheck()
+    _wait_until(page, "() => !location.hash.includes('scale=shared')")
+    _wait_until(page, "() => document.querySelector('[data-role=readout] .atlas-colourbar').dataset.lo === undefined")
+    assert page.locator("[data-role=readout] [data-role=lo]").inner_text() == "min"

@@ -5,7 +5,7 @@
 
 import { el } from "./dom.mjs";
 import { onHashChange, readHash } from "./hash.mjs";
-import { bindHeatReadout, showRange } from "./heat_readout.mjs";
+import { bindHeatReadout, clearRange, showRange } from "./heat_readout.mjs";
 import { groupRange, groupWords, headRange } from "./head_range.mjs";
 import { extremes, headHash, parseHeadKey, sortedImages, stepHead } from "./head_sort.mjs";
 import { paintHeat } from "./heat.mjs";
@@ -169,6 +169,7 @@ function showHeadPage(root, data) {
     const page = pageOf(s.page, n, HEAD_PAGE_SIZE);
     const [start, end] = pageRange(page, n, HEAD_PAGE_SIZE);
     const group = s.scale === "head" ? showHeadScale(s, [...ends.best, ...ends.worst, ...order.slice(start, end)]) : null;
+    if (!group) clearRange(readout);  // own min-max or one range per image: no one range until a card is pointed at
     for (const part of ["best", "worst"]) {
       lists[part].replaceChildren(...ends[part].map((i) => card(s, i, values, label, group)));
       lists[part].hidden = !ends[part].length;

@@ -30,8 +30,18 @@ export function showRange(out, lo, hi, words) {
   bar.dataset.hi = String(hi);
 }
 
-/** How the readout names the range a canvas is drawn on. */
-function rangeWords(model, d) {
+/** The colour bar of ``out`` back to its placeholders: no one range is drawn until a tile is pointed at. */
+export function clearRange(out) {
+  const bar = out.querySelector(".atlas-colourbar");
+  bar.querySelector("[data-role=lo]").textContent = "min";
+  bar.querySelector("[data-role=hi]").textContent = "max";
+  bar.title = "the range of the map shown";
+  delete bar.dataset.lo;
+  delete bar.dataset.hi;
+}
+
+/** How the readout names the range a canvas is drawn on (``d``: its data attributes scale, method, group). */
+export function rangeWords(model, d) {
   if (d.scale === "head") return groupWords(d.group);
   return d.scale === "shared" ? "shared scale of " + model.name + ", " + d.method + " on this image" : "this map's own min-max";
 }
@@ -48,7 +58,8 @@ export function bindHeatReadout(data, container, out) {
     const d = canvas.dataset, model = data.models.find((m) => m.slug === d.model);
     const r = stack.getBoundingClientRect();
     const cell = cellAt(e.clientX - r.left, e.clientY - r.top, r.width, r.height, model.grid);
-    const key = [d.model, d.image, d.method, d.layer, d.variant, d.scale, d.group, cell].join("/");
+    const cleared = out.querySelector(".atlas-colourbar").dataset.lo === undefined;  // clearRange: read again
+    const key = [d.model, d.image, d.method, d.layer, d.variant, d.scale, d.group, cell, cleared].join("/");
     if (key === token) return;
     token = key;
     drawnHeat(data, canvas).then(({ values, lo, hi, shared }) => {

@@ -3,14 +3,14 @@
 
 import { el, setField } from "./dom.mjs";
 import { onHashChange, readHash, writeHash } from "./hash.mjs";
-import { heatCanvas } from "./heat.mjs";
+import { heatCanvas, sharedRange } from "./heat.mjs";
 import { initImageChooser } from "./image_chooser.mjs";
 import { fetchIndex, modelImages } from "./image_index.mjs";
 import { carryState } from "./links.mjs";
 import { headUrl, headVariants, pad } from "./layout.mjs";
 import { colourClusters } from "./model_clusters.mjs";
 import { depthIn, depthName } from "./methods.mjs";
-import { bindHeatReadout } from "./heat_readout.mjs";
+import { bindHeatReadout, clearRange, rangeWords, showRange } from "./heat_readout.mjs";
 import { formView, readView, showView } from "./view.mjs";
 
 /** Load the image index, then show the grid; the promise settles once the first grid is built. */
@@ -25,6 +25,7 @@ export function initModelPage(root, data) {
 function showModelPage(root, data, list) {
   const form = root.querySelector("form.atlas-controls");
   const grid = root.querySelector("[data-role=grid]");
+  const readout = root.querySelector("[data-role=readout]");
   const model = data.models.find((m) => m.slug === data.model);
   const images = new Map(list.map((i) => [i.slug, i]));
   let image = null;  // the image shown
@@ -73,16 +74,28 @@ function showModelPage(root, data, list) {
     }
     table.appendChild(body);
     grid.appendChild(el("div", { class: "atlas-table-scroll" }, [table]));
+    showScale(image, method, scale);
     colourClusters(root, data, model, q);
     carryState(root, q);
   }
+  /** The colour bar: with the shared scale the grid is drawn on one range (this image, model and method), shown at
+   *  once; else each tile has its own, shown when it is pointed at. */
+  let shownScale = null;
+  function showScale(shown, method, scale) {
+    const want = (shownScale = [shown.slug, method, scale].join("/"));
+    if (scale !== "shared") { clearRange(readout); return; }
+    sharedRange(data, model, shown.slug, method).then(([lo, hi]) => {
+      if (shownScale === want) showRange(readout, lo, hi, rangeWords(model, { scale: scale, method: method }));
+    }, () => console.error("atlas: cannot load the values of the shared scale"));
+  }
+
   form.addEventListener("change", (e) => {
     if (e.target.closest("[data-role=image-chooser]")) return;  // the chooser calls back when an image is picked
     writeHash(state(image ? image.slug : ""), true);
     render();
   });
   form.addEventListener("submit", (e) => e.preventDefault());
-  bindHeatReadout(data, grid, root.querySelector("[data-role=readout]"));
+  bindHeatReadout(data, grid, readout);
   onHashChange(render);
   render();
 }
