@@ -227,6 +227,11 @@ class Build:
             self.console.print(f"Metrics: {count(metrics.rows, 'row')} for {count(metrics.images_with_boxes, 'image')} "
                                f"with boxes in {time.perf_counter() - started:.1f} s -> {self.options.out / 'metrics'} "
                                f"({metrics.format})", highlight=False, soft_wrap=True)
+        held = metrics.summary.held_out if metrics.summary else None
+        if held is not None:
+            self.console.print(f"Held-out estimate (--select-on {held.fraction:g}): best layers and heads chosen on "
+                               f"{count(held.n_selection, 'image')}, scored on the other {held.n_held_out} "
+                               "(summary.json's held_out, the leaderboard)", highlight=False, soft_wrap=True)
         return metrics
 
     def site(self, manifest: Manifest, metrics: MetricsData | None) -> Path:

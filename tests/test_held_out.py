@@ -173,3 +173,21 @@ def test_select_on_key_of_atlas_toml(tmp_path):
         (tmp_path / "atlas.toml").write_text(f'images = "images"\nselect_on = {bad}\n', encoding="utf-8")
         with pytest.raises(AtlasError, match=r"atlas.toml: select_on: expected a number between 0 and 1"):
             load_project(tmp_path / "atlas.toml")
+
+
+def test_atlas_build_select_on_writes_the_held_out_estimate(tiny_checkpoints, tmp_path):
+    """The flag reaches the metrics stage through the CLI: one image on each side of the split."""
+    images, annotations, ids = _two_boxed_images(tmp_path)
+    low, high = _positions(ids)
+    fraction = f"{(low + high) / 2:.12g}"
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", "--model", f"d={tiny_checkpoints['dinov2_registers']}", "--weights", "random",
+                                 "--images", str(images), "--annotations", str(annotations), "--out", str(out),
+                                 "--no-site", "--select-on", fraction])
+    assert result.exit_code == 0, result.output
+    held = json.loads((out / "metrics" / "summary.json").read_text(encoding="utf-8"))["held_out"]
+    assert (held["fraction"], held["n_selection"], held["n_held_out"]) == (float(fraction), 1, 1)
+    assert held["leaderboard"]
+    assert all(e["held_out"]["n"] == 1 and e["in_sample"]["n"] == 2 for e in held["leaderboard"])
+    assert "Held-out estimate (--select-on" in result.output
+    assert "chosen on 1 image, scored on the other 1" in result.output
