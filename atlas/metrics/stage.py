@@ -218,7 +218,8 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
                 grams[method] = head_gram(heads[None])
                 keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
                 stacks.append(heads.reshape(-1, *heads.shape[2:]))
-            blocks.append(ScoreBlock(image.id, method, keys, cols, score_maps(np.concatenate(stacks), target)))
+            blocks.append(ScoreBlock(image.id, method, keys, cols,  # emd for the fused maps only (metrics page)
+                                     score_maps(np.concatenate(stacks), target, transport=fused.shape[0])))
     names = panel_metric_names({metric for metric, box, _ in cols if box is None})
     return blocks, grounding, grams, image_panel(blocks, names, DEFAULT_PRIMARY)
 
