@@ -119,15 +119,18 @@ class SoftTarget:
         lo, hi = a.min(axis=1, keepdims=True), a.max(axis=1, keepdims=True)
         span = hi - lo
         a_hat = np.divide(a - lo, span, out=np.zeros_like(a), where=span > 0)
-        return ((a_hat - self.g[None, :]) ** 2).mean(axis=1)
+        diff = a_hat - self.g[None, :]
+        # einsum, not ``sum(axis=1)``: the same sums whatever the stack size (see MapStack.coverage)
+        return np.einsum("kn->k", np.ascontiguousarray(diff * diff)) / a.shape[1]
 
     def kl(self, flat: np.ndarray) -> np.ndarray:
         """``kl`` of each row of ``flat``."""
         q = np.maximum(finite(flat), 0.0) + EPS
-        q /= q.sum(axis=1, keepdims=True)
+        q /= np.einsum("kn->k", q)[:, None]
         support = self.p > 0
         p = self.p[support]
-        return (p[None, :] * np.log(p[None, :] / q[:, support])).sum(axis=1)
+        terms = np.ascontiguousarray(p[None, :] * np.log(p[None, :] / q[:, support]))  # rows summed in one order
+        return np.einsum("kn->k", terms)
 
     def emd(self, flat: np.ndarray) -> np.ndarray:
         """``emd`` of each row of ``flat`` (NaN for a row without positive mass)."""
