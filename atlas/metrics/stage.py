@@ -29,6 +29,7 @@ from atlas.core.atomic import write_via_temp
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
+from atlas.metrics.breakdowns import head_labels, tag_breakdown
 from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
 from atlas.metrics.rows import (
     FORMAT,
@@ -103,6 +104,8 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> Metric
     summary["head_similarity"] = [s for model in manifest.models
                                   for s in _similarity(model.name, scored.index, scored.grams[model.name])]
     summary["text_grounding"] = summarise_grounding(scored.grounding)
+    summary["head_labels"] = head_labels(scored.blocks, summary["box_metric"])
+    summary["tags"] = tag_breakdown(scored.index, summary["leaderboard"], {i: boxed[i].tags for i in sorted(images)})
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():

@@ -25,6 +25,7 @@ from ssl_attention.aggregate.statistics import (
     label_breakdown,
     layer_head_table,
 )
+from ssl_attention.metrics import MetricConfig
 
 
 def write_metrics_csv(rows: Iterable[MetricRow], path: Path) -> None:
@@ -129,8 +130,9 @@ def summarise_index(
         head = best_head(index, model, method, primary)
         if head is not None:
             best_heads.append(_entry(index, model, method, head[0], head[1]))
-            ranks = [asdict(h) for h in head_ranking(index, model, method, primary)]
-            ranking.append({"model": model, "method": method, "metric": primary, "heads": ranks})
+            for metric in ranked_metrics(index, model, method, primary):  # the primary first, then each metric
+                ranks = [asdict(h) for h in head_ranking(index, model, method, metric)]
+                ranking.append({"model": model, "method": method, "metric": metric, "heads": ranks})
     baselines = sorted({k[:2] for k in index if k[1] in BASELINES})
     labels = label_breakdown(label_rows(select), box_metric, select=select)
     return {
@@ -151,6 +153,16 @@ def summarise_index(
             for k, e in labels.items()
         ],
     }
+
+
+def ranked_metrics(index: Index, model: str, method: str, primary: str) -> list[str]:
+    """The whole-image metrics the heads of one model x method are ranked by: ``primary``, then every other
+    metric with a value for some head (in the registry's order; ``emd``, scored for fused maps only, has
+    none)."""
+    order = {name: n for n, name in enumerate(MetricConfig().names())}
+    names = {k[4] for k in index if k[:2] == (model, method) and k[3].isdigit()}
+    rest = sorted(names - {primary}, key=lambda m: (order.get(m, len(order)), m))
+    return [primary] + [m for m in rest if best_head(index, model, method, m) is not None]
 
 
 def write_summary_json(summary: Mapping[str, Any], path: Path) -> None:

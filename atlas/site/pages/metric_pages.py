@@ -360,7 +360,7 @@ class MetricPages:
                     for h in r.heads[:RANKING_ROWS]
                 ],
             }
-            for r in self.summary.rankings_of(name)
+            for r in self.summary.rankings_of(name, self.primary)
         ]
 
     def similarity(self, s: Similarity) -> dict[str, Any]:

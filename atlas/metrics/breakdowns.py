@@ -1,0 +1,104 @@
+"""Two breakdowns of ``summary.json`` (issue 27): the head x label matrix and the leaderboard per tag.
+
+* ``head_labels``: per model x method and label, the layer x head table (shaped like ``tables``: head numbers
+  then ``fused``) of the box metric: each map's per-box values averaged over the label's boxes within an
+  image, then over the images (NaN ignored, as the per-label summary does).
+* ``tags``: per image tag (WikiChurches styles, COCO image tags), every leaderboard entry's whole-image
+  metrics over the images with that tag, with bootstrap CIs; ``few`` marks tags with fewer than
+  :data:`FEW_IMAGES` images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from atlas.metrics.rows import ScoreBlock
+from ssl_attention.aggregate import BASELINES, FUSED, Index, bootstrap_ci
+
+FEW_IMAGES = 3  # a tag with fewer images is flagged (its means say little)
+
+
+def _head_key(head: str) -> tuple[int, int]:
+    return (1, 0) if not head.isdigit() else (0, int(head))
+
+
+def _json(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _label_means(block: ScoreBlock, metric: str) -> dict[str, np.ndarray]:
+    """Per label: the mean over its boxes in this image of ``metric``, for each map ``[maps]`` (NaN ignored)."""
+    at: dict[str, list[int]] = {}
+    for j, (name, box, label) in enumerate(block.columns):
+        if box is not None and name == metric:
+            at.setdefault(label, []).append(j)
+    out = {}
+    for label, cols in at.items():
+        values = block.values[:, cols]
+        finite = np.isfinite(values)
+        count = finite.sum(axis=1)
+        total = np.where(finite, values, 0.0).sum(axis=1)
+        out[label] = np.divide(total, count, out=np.full(len(total), math.nan), where=count > 0)
+    return out
+
+
+def head_labels(blocks_of: Mapping[str, Sequence[ScoreBlock]], metric: str) -> list[dict[str, Any]]:
+    """The ``head_labels`` section: one entry per (model, method, label) in that order (labels sorted)."""
+    out = []
+    for model, blocks in blocks_of.items():
+        sums: dict[tuple[str, str], dict[tuple[int, str], list[float]]] = {}  # (method, label) -> map -> [sum, n]
+        for b in blocks:
+            if b.method in BASELINES:
+                continue
+            for label, means in _label_means(b, metric).items():
+                cells = sums.setdefault((b.method, label), {})
+                for (layer, head), v in zip(b.keys, means.tolist(), strict=True):
+                    if layer is not None and math.isfinite(v):
+                        cell = cells.setdefault((layer, head), [0.0, 0])
+                        cell[0] += v
+                        cell[1] += 1
+                    elif layer is not None:
+                        cells.setdefault((layer, head), [0.0, 0])
+        for method, label in sorted(sums):
+            cells = sums[(method, label)]
+            layers = sorted({layer for layer, _ in cells})
+            heads = sorted({head for _, head in cells}, key=_head_key)
+            values = [[_json(cells[(layer, head)][0] / cells[(layer, head)][1])
+                       if (layer, head) in cells and cells[(layer, head)][1] else None for head in heads]
+                      for layer in layers]
+            out.append({"model": model, "method": method, "metric": metric, "label": label,
+                        "layers": layers, "heads": heads, "values": values})
+    return out
+
+
+def _estimate(values: list[float]) -> dict[str, Any]:
+    e = bootstrap_ci(values)
+    return {"mean": _json(e.mean), "lo": _json(e.lo), "hi": _json(e.hi), "n": e.n}
+
+
+def tag_breakdown(index: Index, leaderboard: Sequence[Mapping[str, Any]],
+                  tags_of: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """The ``tags`` section: per tag (sorted) of the scored images ``tags_of`` (image -> its tags), its image
+    count, ``few`` and each leaderboard entry's metrics over the tag's images."""
+    images_of: dict[str, list[str]] = {}
+    for image in sorted(tags_of):
+        for tag in tags_of.get(image, ()):
+            images_of.setdefault(tag, []).append(image)
+    out = []
+    for tag in sorted(images_of):
+        images = images_of[tag]
+        entries = []
+        for e in leaderboard:
+            key = (e["model"], e["method"], e["layer"], e.get("head", FUSED))
+            metrics = {}
+            for name in e["metrics"]:
+                values = index.get((*key, name), {})
+                metrics[name] = _estimate([values[i] for i in images if i in values])
+            entries.append({"model": e["model"], "method": e["method"], "layer": e["layer"],
+                            "head": e.get("head", FUSED), "metrics": metrics})
+        out.append({"tag": tag, "n_images": len(images), "few": len(images) < FEW_IMAGES, "entries": entries})
+    return out
