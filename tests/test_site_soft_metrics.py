@@ -42,8 +42,9 @@ def test_leaderboard_tag_table_and_threshold_free_charts(page, site_url, fake_bu
     rows = page.locator("table.atlas-tag-table tbody tr")
     assert rows.count() == len(summary["tags"]) >= 2
     primary = summary["primary_metric"]
-    for t in summary["tags"]:
-        row = page.locator(f'table.atlas-tag-table tr[data-tag="{t["tag"]}"]')
+    for i, t in enumerate(summary["tags"]):  # one tag is hostile markup: rows by position, names compared
+        row = rows.nth(i)
+        assert row.get_attribute("data-tag") == t["tag"]
         entries = [e for e in t["entries"] if e["metrics"][primary]["mean"] is not None]
         best = max(entries, key=lambda e: e["metrics"][primary]["mean"])  # first of the ties, as the page
         assert row.locator("td").nth(0).inner_text() == str(t["n_images"])
@@ -81,7 +82,8 @@ def test_model_page_head_label_chooser_shows_summary_values(page, site_url, fake
     _open(page, site_url + MODEL)
     block = page.locator('[data-chooser="label"]')
     options = block.locator("select option").all_inner_texts()
-    entries = [e for e in summary["head_labels"] if e["model"] == "dinov2"]
+    entries = [e for e in summary["head_labels"]  # the methods with heads (rollout's table is fused only)
+               if e["model"] == "dinov2" and any(h.isdigit() for h in e["heads"])]
     assert sorted(options) == sorted({e["label"] for e in entries})
     label = options[-1]
     block.locator("select").select_option(label)
