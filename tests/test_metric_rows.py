@@ -131,6 +131,7 @@ def test_metrics_stage_numbers_equal_the_row_by_row_reference(fake_build):
     checked = 0
     for model in manifest.models:
         for image in (i for i in manifest.images if i.boxes and i.id in model.maps):
+            panels[model.name][image.id].pop("boxes")  # the per-box part: tests/test_site_soft_metrics.py
             assert panels[model.name][image.id] == _reference_panel(reference, model.name, image.id, names,
                                                                     summary["primary_metric"]), (model.name, image.id)
             checked += 1

@@ -119,3 +119,40 @@ def test_soft_metric_parts_fit_390px(page, site_url, path):
     page.set_viewport_size(PHONE)
     _open(page, site_url + path)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def _panel_value(v: float) -> str:
+    """A row value as the image panel shows it: rounded by %.7g (panels.json), then 3 decimals."""
+    return "–" if not math.isfinite(v) else f"{float(f'{v:.7g}'):.3f}"
+
+
+def test_image_page_shows_the_chosen_box_metrics_next_to_the_union(page, site_url, fake_build):
+    from atlas.metrics.rows import read_rows
+
+    rows = [r for r in read_rows(fake_build / "metrics" / "dinov2.parquet")
+            if (r.image, r.method, r.layer, r.head) == ("astronaut", "cls", 1, "fused")]
+    _open(page, site_url + "atlas/images/astronaut/#method=cls&layer=1")
+    choice = page.locator("select[data-role=box-choice]")
+    labels = choice.locator("option").all_inner_texts()[1:]
+    boxes = sorted({(r.box, r.label) for r in rows if r.box is not None})
+    assert labels == [f"box {b + 1}: {label}" for b, label in boxes] and len(boxes) >= 2
+    assert page.locator("table.atlas-box-panel").count() == 0  # no box chosen yet
+    box, label = boxes[1]
+    choice.select_option(str(box))
+    table = page.locator('table.atlas-box-panel[data-model="dinov2"]')
+    assert table.get_attribute("data-box") == str(box)
+    assert table.locator("caption").inner_text().endswith(f"box {box + 1}: {label}")
+    value = {(r.metric, r.box): r.value for r in rows}
+    for name in ("box_iou@25", "box_coverage"):
+        row = table.locator(f'tr[data-metric="{name}"]')
+        assert row.locator('td[data-col="box"]').inner_text() == _panel_value(value[(name, box)])
+        union = name.removeprefix("box_")
+        assert row.locator('td[data-col="union"]').inner_text() == _panel_value(value[(union, None)])
+    source = axe_source()
+    for scheme in ("default", "slate"):
+        page.evaluate(f"() => document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+        page.evaluate(SETTLED)
+        page.evaluate(source)
+        assert page.evaluate(AXE_RUN) == []
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]

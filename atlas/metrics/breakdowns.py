@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from atlas.metrics.rows import ScoreBlock
+from atlas.metrics.rows import ScoreBlock, _csv_value
 from ssl_attention.aggregate import BASELINES, FUSED, Index, bootstrap_ci
 
 FEW_IMAGES = 3  # a tag with fewer images is flagged (its means say little)
@@ -102,3 +102,29 @@ def tag_breakdown(index: Index, leaderboard: Sequence[Mapping[str, Any]],
                             "head": e.get("head", FUSED), "metrics": metrics})
         out.append({"tag": tag, "n_images": len(images), "few": len(images) < FEW_IMAGES, "entries": entries})
     return out
+
+
+def box_panel(blocks: Sequence[ScoreBlock]) -> dict[str, Any] | None:
+    """The image page's per-box metrics of one model on one image (``panels.json``'s ``boxes``): ``{"names":
+    [box metric], "labels": [label of each box], "methods": {method: [per layer: [per box: [values]]]}}`` of
+    the fused maps, values as the panel rounds them (None for NaN); None without boxes."""
+    maps = [b for b in blocks if b.method not in BASELINES]
+    if not maps:
+        return None
+    first = maps[0].columns
+    names = list(dict.fromkeys(name for name, box, _ in first if box is not None))
+    labels: dict[int, str] = {box: label for _, box, label in first if box is not None}
+    if not labels:
+        return None
+    methods: dict[str, list] = {}
+    for b in sorted(maps, key=lambda b: b.method):
+        at = {(name, box): j for j, (name, box, _) in enumerate(b.columns) if box is not None}
+        fused = {layer: i for i, (layer, head) in enumerate(b.keys) if head == FUSED and layer is not None}
+        if not fused:
+            continue
+        per_layer: list = [None] * (max(fused) + 1)
+        for layer, i in fused.items():
+            per_layer[layer] = [[_csv_value(b.values[i, at[(name, box)]]) if (name, box) in at else None
+                                 for name in names] for box in sorted(labels)]
+        methods[b.method] = per_layer
+    return {"names": names, "labels": [labels[box] for box in sorted(labels)], "methods": methods}

@@ -29,7 +29,7 @@ from atlas.core.atomic import write_via_temp
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
-from atlas.metrics.breakdowns import head_labels, tag_breakdown
+from atlas.metrics.breakdowns import box_panel, head_labels, tag_breakdown
 from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
 from atlas.metrics.rows import (
     FORMAT,
@@ -224,7 +224,11 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
             blocks.append(ScoreBlock(image.id, method, keys, cols,  # emd for the fused maps only (metrics page)
                                      score_maps(np.concatenate(stacks), target, transport=fused.shape[0])))
     names = panel_metric_names({metric for metric, box, _ in cols if box is None})
-    return blocks, grounding, grams, image_panel(blocks, names, DEFAULT_PRIMARY)
+    panel = image_panel(blocks, names, DEFAULT_PRIMARY)
+    boxes = box_panel(blocks)  # each box's metrics of the fused maps (the image page's box chooser)
+    if boxes:
+        panel["boxes"] = boxes
+    return blocks, grounding, grams, panel
 
 
 def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,
