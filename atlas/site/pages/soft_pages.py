@@ -83,7 +83,10 @@ def label_choices(view: MetricPages, src: str, model: str, head_methods: tuple[s
     """Per label (at most ``MAX_CHOOSER_LABELS``, those with the most images): each method's heat table of
     the box metric and its best head, linked to the head viewer."""
     tables = [t for t in view.summary.head_labels_of(model) if t.method in head_methods]
-    images = {s.label: s.stat.n for s in view.summary.labels if s.model == model}
+    images: dict[str, int] = {}  # label -> images of the model's leaderboard entries (summary's index, no scan)
+    for method in head_methods:
+        for label, stat in view.summary.labels_of(model, method).items():
+            images[label] = max(images.get(label, 0), stat.stat.n)
     labels = sorted({t.label for t in tables}, key=lambda label: (-images.get(label, 0), label))
     chosen = sorted(labels[:MAX_CHOOSER_LABELS])
     out = []
