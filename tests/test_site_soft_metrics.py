@@ -156,3 +156,19 @@ def test_image_page_shows_the_chosen_box_metrics_next_to_the_union(page, site_ur
         assert page.evaluate(AXE_RUN) == []
     page.set_viewport_size(PHONE)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_head_viewer_sorts_by_a_threshold_free_metric(page, site_url, fake_build):
+    from atlas.metrics.rows import read_rows
+
+    values = {r.image: r.value for r in read_rows(fake_build / "metrics" / "dinov2.parquet")
+              if (r.method, r.layer, r.head, r.metric) == ("cls", 1, "2", "mse")}
+    _open(page, site_url + "atlas/heads/dinov2/#l01-h02&method=cls&sort=mse")
+    options = page.locator("select[name=sort] option").all_inner_texts()
+    assert "mse (lower is better)" in options and "kl (lower is better)" in options
+    finite = sorted((v, i) for i, v in values.items() if math.isfinite(v))
+    want = [i for _, i in finite] + sorted(i for i, v in values.items() if not math.isfinite(v))
+    titles = page.locator("[data-role=grid] .atlas-card-title").all_inner_texts()
+    assert titles[:len(want)] == want and len(want) >= 2  # lowest mse first
+    score = page.locator("[data-role=grid] [data-role=score]").first.inner_text()
+    assert score.startswith("mse of") and float(score.split()[-1]) == pytest.approx(finite[0][0], abs=5e-4)

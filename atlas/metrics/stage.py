@@ -30,7 +30,14 @@ from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
 from atlas.metrics.breakdowns import box_panel, head_labels, tag_breakdown
-from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
+from atlas.metrics.data import (
+    HEAD_SORT_METRICS,
+    HEADS_SUFFIX,
+    PANELS_FILE,
+    MetricsData,
+    panel_metric_names,
+    write_head_values,
+)
 from atlas.metrics.rows import (
     FORMAT,
     SUFFIX,
@@ -159,6 +166,8 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
     report.files.append(panels_path)
     for model, blocks in scored.blocks.items():
         heads = head_values(blocks, primary)
+        for metric in HEAD_SORT_METRICS:  # the head viewer also sorts by these (``<method>@<metric>`` arrays)
+            heads.update({f"{method}@{metric}": found for method, found in head_values(blocks, metric).items()})
         if heads:
             path = out_dir / f"{model}{HEADS_SUFFIX}"
             write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
