@@ -16,6 +16,8 @@ each map cell is the ``patch x patch`` block of input pixels under it. Metrics (
   With tied maxima the score is the share of tied cells that hit, i.e. the expected hit rate when the
   tie is broken at random (0 or 1 for a unique maximum).
 * ``box_iou@p``, ``box_coverage``: the same IoU / coverage against each single box (label breakdown).
+* ``mse``, ``kl``, ``emd`` (lower is better): the whole map against a soft ground truth made from the boxes
+  (:mod:`ssl_attention.soft_metrics`); ``emd`` only for the first ``transport`` maps of a stack.
 
 Edge cases (never an exception for map values):
 
