@@ -59,6 +59,9 @@ def test_leaderboard_tag_table_and_threshold_free_charts(page, site_url, fake_bu
 def test_model_page_ranks_by_the_chosen_metric(page, site_url, fake_build):
     summary = _summary(fake_build)
     _open(page, site_url + MODEL)
+    charts = page.locator("#threshold-free ~ .atlas-charts svg.atlas-chart")  # mse, kl, emd per layer
+    assert charts.count() == 3 and "lower is better" in charts.first.inner_html()
+    assert {t["metric"] for t in summary["tables"]} == {"iou@25", "mse", "kl", "emd"}
     block = page.locator('[data-chooser="ranking"]')
     visible = block.locator("table.atlas-ranking:visible")
     assert {visible.nth(i).get_attribute("data-metric") for i in range(visible.count())} == {"iou@25"}

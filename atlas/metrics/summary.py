@@ -233,8 +233,9 @@ class Summary:
     def baselines_of(self, model: str) -> tuple[SummaryEntry, ...]:
         return tuple(e for e in self.baselines if e.model == model)
 
-    def tables_of(self, model: str) -> tuple[LayerHeadTable, ...]:
-        return tuple(t for t in self.tables if t.model == model)
+    def tables_of(self, model: str, metric: str | None = None) -> tuple[LayerHeadTable, ...]:
+        """The layer x head tables of ``model`` for ``metric`` (default: the primary metric)."""
+        return tuple(t for t in self.tables if t.model == model and t.metric == (metric or self.primary))
 
     def rankings_of(self, model: str, metric: str | None = None) -> tuple[Ranking, ...]:
         """The head rankings of ``model`` (by one ``metric`` if given; every metric otherwise)."""

@@ -25,7 +25,7 @@ from ssl_attention.aggregate.statistics import (
     label_breakdown,
     layer_head_table,
 )
-from ssl_attention.metrics import MetricConfig
+from ssl_attention.metrics import MetricConfig, higher_is_better
 
 
 def write_metrics_csv(rows: Iterable[MetricRow], path: Path) -> None:
@@ -146,13 +146,21 @@ def summarise_index(
         "leaderboard": leaderboard,
         "best_heads": best_heads,
         "baselines": [_entry(index, model, method, None, "") for model, method in baselines],
-        "tables": [_table_json(index, model, method, primary) for model, method in pairs],
+        "tables": [_table_json(index, model, method, metric) for metric in _table_metrics(index, primary)
+                   for model, method in pairs],
         "head_ranking": ranking,
         "labels": [
             {"model": k[0], "method": k[1], "layer": k[2], "head": k[3], "label": k[4], **_estimate_json(e)}
             for k, e in labels.items()
         ],
     }
+
+
+def _table_metrics(index: Index, primary: str) -> list[str]:
+    """The metrics with layer x head tables: ``primary``, then each lower-is-better metric (the threshold-free
+    ones, for the model pages' charts) that the index has, in the registry's order."""
+    present = {k[4] for k in index}
+    return [primary] + [m for m in MetricConfig().names() if m != primary and m in present and not higher_is_better(m)]
 
 
 def ranked_metrics(index: Index, model: str, method: str, primary: str) -> list[str]:

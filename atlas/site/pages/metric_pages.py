@@ -185,10 +185,12 @@ class MetricPages:
         means = self.baseline_means(model, metric or self.primary)
         return tuple(RefLine(BASELINE_LABELS[k], v, BASELINE_COLOURS[k]) for k, v in sorted(means.items()))
 
-    def layer_chart(self, model: str) -> Markup | None:
-        """Mean primary metric of the fused map per layer, one line per method, baselines dashed."""
+    def layer_chart(self, model: str, metric: str | None = None) -> Markup | None:
+        """Mean ``metric`` (default: the primary) of the fused map per layer, one line per method, baselines
+        dashed."""
+        metric = metric or self.primary
         series = []
-        for table in self.summary.tables_of(model):
+        for table in self.summary.tables_of(model, metric):
             fused = table.column(FUSED)
             if fused is None:
                 continue
@@ -199,10 +201,10 @@ class MetricPages:
         kind = self.models[model].kind if model in self.models else "vit"
         return line_chart(
             series,
-            title=f"{model}: mean {self.primary} of the fused map per {'stage' if kind == 'cnn' else 'layer'}",
+            title=f"{model}: mean {metric} of the fused map per {'stage' if kind == 'cnn' else 'layer'}",
             x_label="stage" if kind == "cnn" else "layer",
-            y_label=f"mean {self.primary}",
-            refs=self.baseline_refs(model),
+            y_label=f"mean {metric}" + ("" if higher_is_better(metric) else " (lower is better)"),
+            refs=self.baseline_refs(model, metric),
         )
 
     def label_table(self, columns: list[tuple[str, Mapping[str, LabelStat]]]) -> dict[str, Any]:

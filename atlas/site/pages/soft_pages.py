@@ -120,6 +120,7 @@ def model_metrics_pages(site: AtlasPages) -> Iterator[Page]:
         page = metric_model_page(view, model)
         page.context.update({
             "lower_is_better": lower_is_better(view.names),
+            "soft_layer_charts": [c for c in (view.layer_chart(model.name, m) for m in SOFT_METRICS) if c is not None],
             "rank_choices": ranking_choices(view, page.src, model.name),
             "label_choices": label_choices(view, page.src, model.name, tuple(model.head_methods)),
         })
