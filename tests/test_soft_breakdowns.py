@@ -72,6 +72,7 @@ def test_tags_equal_the_rows_grouped_by_tag(published):
         assert [(e["model"], e["method"], e["layer"]) for e in t["entries"]] == \
             [(e["model"], e["method"], e["layer"]) for e in leaderboard]
         for e in t["entries"]:
+            assert set(e["metrics"]) == {summary["primary_metric"], "mse", "kl", "emd"}
             for metric, stat in e["metrics"].items():
                 keys = [(e["model"], e["method"], e["layer"], e["head"], metric, i) for i in images]
                 values = [value[k] for k in keys if k in value]  # the images this model has

@@ -3,9 +3,9 @@
 * ``head_labels``: per model x method and label, the layer x head table (shaped like ``tables``: head numbers
   then ``fused``) of the box metric: each map's per-box values averaged over the label's boxes within an
   image, then over the images (NaN ignored, as the per-label summary does).
-* ``tags``: per image tag (WikiChurches styles, COCO image tags), every leaderboard entry's whole-image
-  metrics over the images with that tag, with bootstrap CIs; ``few`` marks tags with fewer than
-  :data:`FEW_IMAGES` images.
+* ``tags``: per image tag (WikiChurches styles, COCO image tags), every leaderboard entry's primary and
+  lower-is-better (threshold-free) metrics over the images with that tag, with bootstrap CIs; ``few``
+  marks tags with fewer than :data:`FEW_IMAGES` images.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from atlas.metrics.rows import ScoreBlock, _csv_value
 from ssl_attention.aggregate import BASELINES, FUSED, Index, bootstrap_ci
+from ssl_attention.metrics import higher_is_better
 
 FEW_IMAGES = 3  # a tag with fewer images is flagged (its means say little)
 
@@ -80,10 +81,16 @@ def _estimate(values: list[float]) -> dict[str, Any]:
     return {"mean": _json(e.mean), "lo": _json(e.lo), "hi": _json(e.hi), "n": e.n}
 
 
+def _tag_metrics(names: Sequence[str], primary: str) -> list[str]:
+    """The metrics of the tag breakdown: the primary and the lower-is-better (threshold-free) ones, which
+    the leaderboard's tag table shows (a bootstrap per tag, entry and metric: not every metric)."""
+    return [m for m in names if m == primary or not higher_is_better(m)]
+
+
 def tag_breakdown(index: Index, leaderboard: Sequence[Mapping[str, Any]],
-                  tags_of: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+                  tags_of: Mapping[str, Sequence[str]], primary: str) -> list[dict[str, Any]]:
     """The ``tags`` section: per tag (sorted) of the scored images ``tags_of`` (image -> its tags), its image
-    count, ``few`` and each leaderboard entry's metrics over the tag's images."""
+    count, ``few`` and each leaderboard entry's ``primary`` and lower-is-better metrics over the tag's images."""
     images_of: dict[str, list[str]] = {}
     for image in sorted(tags_of):
         for tag in tags_of.get(image, ()):
@@ -95,7 +102,7 @@ def tag_breakdown(index: Index, leaderboard: Sequence[Mapping[str, Any]],
         for e in leaderboard:
             key = (e["model"], e["method"], e["layer"], e.get("head", FUSED))
             metrics = {}
-            for name in e["metrics"]:
+            for name in _tag_metrics(e["metrics"], primary):
                 values = index.get((*key, name), {})
                 metrics[name] = _estimate([values[i] for i in images if i in values])
             entries.append({"model": e["model"], "method": e["method"], "layer": e["layer"],

@@ -112,7 +112,8 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> Metric
                                   for s in _similarity(model.name, scored.index, scored.grams[model.name])]
     summary["text_grounding"] = summarise_grounding(scored.grounding)
     summary["head_labels"] = head_labels(scored.blocks, summary["box_metric"])
-    summary["tags"] = tag_breakdown(scored.index, summary["leaderboard"], {i: boxed[i].tags for i in sorted(images)})
+    summary["tags"] = tag_breakdown(scored.index, summary["leaderboard"], {i: boxed[i].tags for i in sorted(images)},
+                                    summary["primary_metric"])
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():

@@ -130,8 +130,9 @@ def summarise_index(
         head = best_head(index, model, method, primary)
         if head is not None:
             best_heads.append(_entry(index, model, method, head[0], head[1]))
-            for metric in ranked_metrics(index, model, method, primary):  # the primary first, then each metric
-                ranks = [asdict(h) for h in head_ranking(index, model, method, metric)]
+            pair = {k: v for k, v in index.items() if k[:2] == (model, method)}  # one scan of the index per pair
+            for metric in ranked_metrics(pair, model, method, primary):  # the primary first, then each metric
+                ranks = [asdict(h) for h in head_ranking(pair, model, method, metric)]
                 ranking.append({"model": model, "method": method, "metric": metric, "heads": ranks})
     baselines = sorted({k[:2] for k in index if k[1] in BASELINES})
     labels = label_breakdown(label_rows(select), box_metric, select=select)
