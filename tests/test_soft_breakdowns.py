@@ -106,3 +106,20 @@ def test_heads_ranked_by_every_metric_with_its_direction(published, fake_build):
     loaded = load_metrics(fake_build).summary
     assert loaded.head_labels and loaded.tags
     assert len(loaded.rankings_of(model, summary["primary_metric"])) == len([m for m, _ in by_pair if m == model])
+
+
+def test_head_labels_keep_the_labels_on_the_most_images(monkeypatch):
+    """A dataset with thousands of labels must not write a table per label: the most frequent are kept."""
+    import atlas.metrics.breakdowns as breakdowns
+    from atlas.metrics.rows import ScoreBlock
+
+    monkeypatch.setattr(breakdowns, "MAX_HEAD_LABELS", 3)
+    keys = [(0, "0"), (0, "fused")]
+    blocks = []
+    for n in range(6):  # label "a" on 6 images, "b" on 5, ... "f" on 1
+        labels = "abcdef"[: 6 - n]
+        columns = [("box_iou@25", j, label) for j, label in enumerate(labels)]
+        blocks.append(ScoreBlock(f"img{n}", "cls", keys, columns, np.full((2, len(columns)), 0.5)))
+    entries = breakdowns.head_labels({"m": blocks}, "box_iou@25")
+    assert [e["label"] for e in entries] == ["a", "b", "c"]
+    assert entries[0]["heads"] == ["0", "fused"] and entries[0]["values"] == [[0.5, 0.5]]

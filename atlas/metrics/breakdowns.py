@@ -2,7 +2,8 @@
 
 * ``head_labels``: per model x method and label, the layer x head table (shaped like ``tables``: head numbers
   then ``fused``) of the box metric: each map's per-box values averaged over the label's boxes within an
-  image, then over the images (NaN ignored, as the per-label summary does).
+  image, then over the images (NaN ignored, as the per-label summary does); at most ``MAX_HEAD_LABELS``
+  labels per model x method, those on the most images.
 * ``tags``: per image tag (WikiChurches styles, COCO image tags), every leaderboard entry's primary and
   lower-is-better (threshold-free) metrics over the images with that tag, with bootstrap CIs; ``few``
   marks tags with fewer than :data:`FEW_IMAGES` images.
@@ -21,6 +22,7 @@ from ssl_attention.aggregate import BASELINES, FUSED, Index, bootstrap_ci
 from ssl_attention.metrics import higher_is_better
 
 FEW_IMAGES = 3  # a tag with fewer images is flagged (its means say little)
+MAX_HEAD_LABELS = 100  # head_labels keeps, per model x method, the labels on the most images (156 values each)
 
 
 def _head_key(head: str) -> tuple[int, int]:
@@ -52,10 +54,12 @@ def head_labels(blocks_of: Mapping[str, Sequence[ScoreBlock]], metric: str) -> l
     out = []
     for model, blocks in blocks_of.items():
         sums: dict[tuple[str, str], dict[tuple[int, str], list[float]]] = {}  # (method, label) -> map -> [sum, n]
+        images: dict[tuple[str, str], int] = {}  # (method, label) -> images with boxes of the label
         for b in blocks:
             if b.method in BASELINES:
                 continue
             for label, means in _label_means(b, metric).items():
+                images[(b.method, label)] = images.get((b.method, label), 0) + 1
                 cells = sums.setdefault((b.method, label), {})
                 for (layer, head), v in zip(b.keys, means.tolist(), strict=True):
                     if layer is not None and math.isfinite(v):
@@ -64,7 +68,7 @@ def head_labels(blocks_of: Mapping[str, Sequence[ScoreBlock]], metric: str) -> l
                         cell[1] += 1
                     elif layer is not None:
                         cells.setdefault((layer, head), [0.0, 0])
-        for method, label in sorted(sums):
+        for method, label in _frequent(images):
             cells = sums[(method, label)]
             layers = sorted({layer for layer, _ in cells})
             heads = sorted({head for _, head in cells}, key=_head_key)
@@ -74,6 +78,16 @@ def head_labels(blocks_of: Mapping[str, Sequence[ScoreBlock]], metric: str) -> l
             out.append({"model": model, "method": method, "metric": metric, "label": label,
                         "layers": layers, "heads": heads, "values": values})
     return out
+
+
+def _frequent(images: Mapping[tuple[str, str], int]) -> list[tuple[str, str]]:
+    """(method, label) pairs, sorted, keeping per method the ``MAX_HEAD_LABELS`` labels on the most images
+    (ties: by label)."""
+    kept = []
+    for method in sorted({m for m, _ in images}):
+        labels = sorted((label for m, label in images if m == method), key=lambda x: (-images[(method, x)], x))
+        kept += [(method, label) for label in sorted(labels[:MAX_HEAD_LABELS])]
+    return kept
 
 
 def _estimate(values: list[float]) -> dict[str, Any]:
