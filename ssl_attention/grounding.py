@@ -56,7 +56,7 @@ def ground_image(image: str, model: str, method: str, maps: np.ndarray, targets:
     for label, index in sorted(prompts_by_label(targets, [b.label for b in boxes]).items()):
         target = geometry.target([b for b in boxes if b.label == label])
         columns = metric_columns(target)
-        values = score_maps(maps[index:index + 1], target)[0]
+        values = score_maps(maps[index:index + 1], target, transport=0)[0]  # no emd: not a grounding metric
         for (metric, box, _), value in zip(columns, values.tolist(), strict=True):
             if box is None and metric in GROUNDING_METRICS:
                 rows.append(GroundingRow(image, model, method, label, targets[index], metric, float(value)))

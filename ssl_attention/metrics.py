@@ -16,6 +16,8 @@ each map cell is the ``patch x patch`` block of input pixels under it. Metrics (
   With tied maxima the score is the share of tied cells that hit, i.e. the expected hit rate when the
   tie is broken at random (0 or 1 for a unique maximum).
 * ``box_iou@p``, ``box_coverage``: the same IoU / coverage against each single box (label breakdown).
+* ``mse``, ``kl``, ``emd`` (lower is better): the whole map against a soft ground truth made from the boxes
+  (:mod:`ssl_attention.soft_metrics`); ``emd`` only for the first ``transport`` maps of a stack.
 
 Edge cases (never an exception for map values):
 
@@ -45,6 +47,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ssl_attention.annotations import Box, box_mask, clamp_box, rescale_boxes
+from ssl_attention.soft_metrics import SoftTarget
 from ssl_attention.thresholds import (
     DEFAULT_MASS,
     descending_rows,
@@ -102,6 +105,12 @@ class Target:
     hit: np.ndarray  # [gh*gw] bool: cell centre inside the box union (original pixels)
     hit_tolerant: np.ndarray  # [gh*gw] bool: cell centre within the tolerance of a box
     config: MetricConfig = field(default_factory=MetricConfig)
+    image_size: tuple[int, int] = (0, 0)  # (W, H) of the image as seen: the soft metrics' geometry
+
+    @cached_property
+    def soft(self) -> SoftTarget:
+        """The soft ground truth of the boxes on this grid (``ssl_attention.soft_metrics``)."""
+        return SoftTarget(self.boxes, self.image_size, self.grid)
 
     @property
     def n_cells(self) -> int:
@@ -142,6 +151,7 @@ def make_target(
         hit=_points_in_boxes(cx, cy, clamped, 0.0, strict=True),
         hit_tolerant=_points_in_boxes(cx, cy, clamped, config.tolerance_px, strict=False),
         config=config,
+        image_size=(width, height),
     )
 
 
@@ -187,9 +197,10 @@ class MapStack:
     """A stack of maps ``[K, gh, gw]`` scored against one target: the parts the metrics share, each
     computed once (on first use). Regions: 0 is the union of the boxes, ``b + 1`` the box ``b`` alone."""
 
-    def __init__(self, maps: np.ndarray, target: Target) -> None:
+    def __init__(self, maps: np.ndarray, target: Target, transport: int | None = None) -> None:
         self.target = target
         self.k, self.n = maps.shape[0], target.n_cells
+        self.transport = self.k if transport is None else min(transport, self.k)  # leading maps scored by emd
         self.flat = maps.reshape(self.k, self.n)
         rank = np.asarray(self.flat, dtype=np.float32).copy()
         rank[np.isnan(rank)] = -np.inf
@@ -339,6 +350,29 @@ def pointing_near_chance(target: Target, _region: int, _tolerance: float) -> flo
     return float(target.hit_tolerant.mean())
 
 
+def soft_mse(stack: MapStack, _region: int, _value: Any = None) -> np.ndarray:
+    """Mean squared difference of the min-max normalised map and the soft ground truth."""
+    return stack.target.soft.mse(stack.flat)
+
+
+def soft_kl(stack: MapStack, _region: int, _value: Any = None) -> np.ndarray:
+    """KL divergence of the map's distribution from the soft ground truth's."""
+    return stack.target.soft.kl(stack.flat)
+
+
+def soft_emd(stack: MapStack, _region: int, _value: Any = None) -> np.ndarray:
+    """Earth mover's distance to the soft ground truth: the first ``stack.transport`` maps (the fused maps
+    of a method, see ``score_maps``), NaN for the others."""
+    out = np.full(stack.k, math.nan)
+    out[: stack.transport] = stack.target.soft.emd(stack.flat[: stack.transport])
+    return out
+
+
+def _constant_chance(score: Callable[[MapStack, int, Any], np.ndarray]) -> MetricChance:
+    """The chance level of a metric that reads the map's values: its value for a constant map."""
+    return lambda target, region, value: float(score(MapStack(np.ones((1, *target.grid)), target), region, value)[0])
+
+
 METRICS: tuple[Metric, ...] = (
     Metric("iou@{:g}", top_percent_iou, top_percent_chance, "IoU of the top p % cells with the boxes",
            param="percents"),
@@ -348,6 +382,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("pointing", pointing, pointing_chance, "the maximum's cell centre lies in a box"),
     Metric("pointing@{:g}px", pointing_near, pointing_near_chance, "the maximum's cell centre lies near a box",
            param="tolerance_px"),
+    Metric("mse", soft_mse, _constant_chance(soft_mse), "mean squared difference from the soft ground truth",
+           higher_is_better=False),
+    Metric("kl", soft_kl, _constant_chance(soft_kl), "KL divergence of the map from the soft ground truth",
+           higher_is_better=False),
+    Metric("emd", soft_emd, _constant_chance(soft_emd), "earth mover's distance to the soft ground truth",
+           higher_is_better=False),
     Metric("box_iou@{:g}", top_percent_iou, top_percent_chance, "IoU of the top p % cells with one box",
            per_box=True, param="box_percents"),
     Metric("box_coverage", coverage, coverage_chance, "share of the attention mass inside one box", per_box=True),
@@ -409,19 +449,20 @@ def score_map(m: np.ndarray, target: Target) -> list[Score]:
     return _scores(target, score_maps(m[None], target)[0])
 
 
-def score_maps(maps: np.ndarray, target: Target) -> np.ndarray:
+def score_maps(maps: np.ndarray, target: Target, *, transport: int | None = None) -> np.ndarray:
     """The metrics of a stack of maps ``[K, gh, gw]`` at once: float64 ``[K, columns]``.
 
     Columns follow :func:`metric_columns` (whole-image metrics, then each box's metrics); an image
     without boxes gives zero columns. Same values as :func:`score_map`, vectorised over the stack:
     one sort per map, and top-p intersections read off cumulative box-pixel counts in that order.
+    ``transport``: how many leading maps get an ``emd`` (the costly one; None: all), NaN for the rest.
     """
     maps = np.asarray(maps)
     if maps.ndim != 3 or maps.shape[1:] != target.grid:
         raise ValueError(f"maps of shape {maps.shape} do not match [K, {target.grid[0]}, {target.grid[1]}]")
     if not target.boxes:
         return np.empty((maps.shape[0], 0))
-    stack = MapStack(maps, target)
+    stack = MapStack(maps, target, transport)
     columns = [c.metric.score(stack, c.region, c.value) for c in columns_of(target)]
     values = np.stack(columns, axis=1).astype(np.float64)
     values[stack.best[:, 0] == -np.inf] = math.nan  # no value above -inf: all NaN / -inf

@@ -27,10 +27,13 @@ def test_scores_are_the_npz_statistics_and_the_rows_alignment(tmp_path):
     dinov2 = next(m for m in catalog.models if m.name == "dinov2")
     scores = head_scores(catalog, dinov2, load_metrics(tmp_path))
     keys = [s.key for s in scores.scores]
-    assert keys == ["iou:cls", "iou:mean", "entropy", "distance", "prefix_mass"]
-    assert scores.values.shape == (3, 5, 4, 3) and scores.values.dtype == np.float32
+    assert keys == ["iou:cls", "iou:mean", "entropy", "distance", "prefix_mass", "mse:cls", "mse:mean", "kl:cls",
+                    "kl:mean"]  # issue 27: the viewer also sorts by the threshold-free metrics
+    assert scores.values.shape == (3, 9, 4, 3) and scores.values.dtype == np.float32
     rows = {(r.image, r.method, str(r.layer), r.head): r.value
             for r in read_rows(tmp_path / "metrics" / f"dinov2{SUFFIX}") if r.metric == "iou@25" and r.box is None}
+    soft = {(r.metric, r.image, r.method, str(r.layer), r.head): r.value
+            for r in read_rows(tmp_path / "metrics" / f"dinov2{SUFFIX}") if r.metric in ("mse", "kl")}
     for n, image in enumerate(scores.images):
         npz = np.load(catalog.maps_file(dinov2, image.id))
         for k, key in enumerate(keys):
@@ -43,10 +46,15 @@ def test_scores_are_the_npz_statistics_and_the_rows_alignment(tmp_path):
                             assert math.isnan(got) and image.id == "church_01"
                         else:
                             assert got == np.float32(want)
+                    elif key.startswith(("mse:", "kl:")):
+                        metric, method = key.split(":")
+                        want = soft.get((metric, image.id, method, str(layer), str(head)))
+                        no_boxes = math.isnan(got) and image.id == "church_01"
+                        assert no_boxes if want is None else got == np.float32(want)
                     else:
                         assert got == npz[key][layer, head]
     # the site file of a head: float32 [score, image], little-endian
-    back = np.frombuffer(scores.head_bytes(2, 3), dtype="<f4").reshape(5, 3)
+    back = np.frombuffer(scores.head_bytes(2, 3), dtype="<f4").reshape(9, 3)
     assert np.array_equal(back, scores.values[2, :, 3], equal_nan=True)
     assert layout.head_scores("dinov2", 2, 3) == "atlas-data/heads/dinov2/l02-h03.f32"
     means = scores.means()

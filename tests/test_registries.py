@@ -122,10 +122,10 @@ def test_a_method_requiring_registers_is_offered_to_dinov2_with_registers_and_re
 def test_the_metric_registry_names_the_columns_and_gives_the_chance_levels():
     config = MetricConfig()
     assert config.names() == ["iou@10", "iou@15", "iou@20", "iou@25", "iou@30", "iou@40", "iou@50",
-                              "iou_mass@60", "coverage", "pointing", "pointing@15px"]
+                              "iou_mass@60", "coverage", "pointing", "pointing@15px", "mse", "kl", "emd"]
     assert config.box_names() == ["box_iou@25", "box_coverage"]
     assert MetricConfig(percents=(33,), mass=0.5, tolerance_px=7).names()[:2] == ["iou@33", "iou_mass@50"]
-    assert all(higher_is_better(name) for name in config.names())
+    assert [n for n in config.names() if not higher_is_better(n)] == ["mse", "kl", "emd"]  # issue 27
     target = make_target([], (8, 8), (2, 2), 2)
     assert uniform_scores(target) == []  # no boxes: no columns
 
@@ -172,7 +172,7 @@ def test_a_metric_added_to_the_registry_alone_reaches_rows_summary_and_pages(mis
 
     site = build_site(tmp_path, tmp_path / "site").site_dir
     leaderboard = (site / "atlas" / "leaderboard" / "index.html").read_text(encoding="utf-8")
-    assert '<th scope="col">miss@25</th>' in leaderboard
+    assert '<th scope="col">miss@25 <span class="atlas-direction">↓</span></th>' in leaderboard  # lower is better
     assert re.search(r'<td data-metric="miss@25"><span class="atlas-mean">\d\.\d{3}</span>', leaderboard)
     image = (site / "atlas" / "images" / "astronaut" / "index.html").read_text(encoding="utf-8")
     assert '"miss@25"' in image  # the image page's metric panel names it

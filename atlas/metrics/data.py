@@ -22,6 +22,7 @@ from ssl_attention.metrics import MetricConfig
 
 PANELS_FILE = "panels.json"
 HEADS_SUFFIX = ".heads.npz"  # per model: the primary metric of every head on every image (the head viewer)
+HEAD_SORT_METRICS = ("mse", "kl")  # the head viewer's other sorts: arrays ``<method>@<metric>`` of that file
 
 
 def panel_metric_names(seen: set[str]) -> list[str]:
@@ -39,14 +40,18 @@ class MetricsData:
     panels: dict[str, dict[str, dict[str, Any]]]  # model name -> image id -> panel JSON
     heads: dict[str, Path] = field(default_factory=dict)  # model name -> its HEADS_SUFFIX file
 
-    def head_values(self, model: str) -> dict[str, dict[str, np.ndarray]]:
-        """Per method with heads: image id -> the primary metric of every head ``[layers, heads]``."""
+    def head_values(self, model: str, metric: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """Per method with heads: image id -> the primary metric (or one of ``HEAD_SORT_METRICS``) of every
+        head ``[layers, heads]``."""
         path = self.heads.get(model)
         if path is None:
             return {}
+        suffix = f"@{metric}" if metric else ""
         with np.load(path, allow_pickle=False) as data:
-            return {name: dict(zip(data[f"images_{name}"].tolist(), np.moveaxis(data[name], 2, 0), strict=True))
-                    for name in data.files if not name.startswith("images_")}
+            return {name.removesuffix(suffix): dict(zip(data[f"images_{name.removesuffix(suffix)}"].tolist(),
+                                                        np.moveaxis(data[name], 2, 0), strict=True))
+                    for name in data.files if not name.startswith("images_")
+                    and (name.endswith(suffix) if suffix else "@" not in name)}
 
     @property
     def primary(self) -> str:
@@ -75,7 +80,8 @@ def write_head_values(heads: dict[str, tuple[list[str], np.ndarray]], path: Path
     arrays = {}
     for method, (images, values) in heads.items():
         arrays[method] = values
-        arrays[f"images_{method}"] = np.array(images, dtype=str)
+        if "@" not in method:  # ``<method>@<metric>``: the method's images
+            arrays[f"images_{method}"] = np.array(images, dtype=str)
     with open(path, "wb") as fh:
         np.savez(fh, **arrays)
 

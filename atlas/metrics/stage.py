@@ -29,7 +29,15 @@ from atlas.core.atomic import write_via_temp
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
-from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
+from atlas.metrics.breakdowns import box_panel, head_labels, tag_breakdown
+from atlas.metrics.data import (
+    HEAD_SORT_METRICS,
+    HEADS_SUFFIX,
+    PANELS_FILE,
+    MetricsData,
+    panel_metric_names,
+    write_head_values,
+)
 from atlas.metrics.held_out import held_out_summary
 from atlas.metrics.rows import (
     FORMAT,
@@ -107,6 +115,9 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None, select_on
     summary["text_grounding"] = summarise_grounding(scored.grounding)
     if select_on is not None:
         summary["held_out"] = held_out_summary(scored.index, select_on, summary["primary_metric"])
+    summary["head_labels"] = head_labels(scored.blocks, summary["box_metric"])
+    summary["tags"] = tag_breakdown(scored.index, summary["leaderboard"], {i: boxed[i].tags for i in sorted(images)},
+                                    summary["primary_metric"])
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
@@ -160,6 +171,8 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
     report.files.append(panels_path)
     for model, blocks in scored.blocks.items():
         heads = head_values(blocks, primary)
+        for metric in HEAD_SORT_METRICS:  # the head viewer also sorts by these (``<method>@<metric>`` arrays)
+            heads.update({f"{method}@{metric}": found for method, found in head_values(blocks, metric).items()})
         if heads:
             path = out_dir / f"{model}{HEADS_SUFFIX}"
             write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
@@ -222,9 +235,14 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
                 grams[method] = head_gram(heads[None])
                 keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
                 stacks.append(heads.reshape(-1, *heads.shape[2:]))
-            blocks.append(ScoreBlock(image.id, method, keys, cols, score_maps(np.concatenate(stacks), target)))
+            blocks.append(ScoreBlock(image.id, method, keys, cols,  # emd for the fused maps only (metrics page)
+                                     score_maps(np.concatenate(stacks), target, transport=fused.shape[0])))
     names = panel_metric_names({metric for metric, box, _ in cols if box is None})
-    return blocks, grounding, grams, image_panel(blocks, names, DEFAULT_PRIMARY)
+    panel = image_panel(blocks, names, DEFAULT_PRIMARY)
+    boxes = box_panel(blocks)  # each box's metrics of the fused maps (the image page's box chooser)
+    if boxes:
+        panel["boxes"] = boxes
+    return blocks, grounding, grams, panel
 
 
 def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,

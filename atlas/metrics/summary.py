@@ -79,6 +79,33 @@ class LayerHeadTable:
 
 
 @dataclass(frozen=True)
+class LabelHeadTable(LayerHeadTable):
+    """The box metric of one model x method on the boxes of one ``label``, per layer x head (``head_labels``)."""
+
+    label: str = ""
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> LabelHeadTable:
+        layers, heads = tuple(d["layers"]), tuple(d["heads"])
+        return cls(d["model"], d["method"], d["metric"], layers, heads, _matrix(d["values"]), d["label"])
+
+
+@dataclass(frozen=True)
+class TagStat:
+    """The leaderboard entries (``SummaryEntry``) over the images of one tag; ``few``: fewer than 3 images."""
+
+    tag: str
+    n_images: int
+    few: bool
+    entries: tuple[SummaryEntry, ...]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TagStat:
+        entries = tuple(SummaryEntry.from_json(e) for e in d["entries"])
+        return cls(d["tag"], int(d["n_images"]), bool(d["few"]), entries)
+
+
+@dataclass(frozen=True)
 class Ranking:
     """The heads (all layers) of one model x method ranked by ``metric``, best first."""
 
@@ -215,6 +242,8 @@ class Summary:
     text_grounding: tuple[GroundingStat, ...] = ()
     head_similarity: tuple[Similarity, ...] = ()
     held_out: HeldOut | None = None  # only with --select-on
+    head_labels: tuple[LabelHeadTable, ...] = ()
+    tags: tuple[TagStat, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
@@ -238,6 +267,8 @@ class Summary:
             head_similarity=section("head_similarity", Similarity.from_json),
             text_grounding=section("text_grounding", GroundingStat.from_json),
             held_out=HeldOut.from_json(data["held_out"]) if data.get("held_out") else None,
+            head_labels=section("head_labels", LabelHeadTable.from_json),
+            tags=section("tags", TagStat.from_json),
         )
 
     def grounding_of(self, model: str) -> tuple[GroundingStat, ...]:
@@ -253,11 +284,17 @@ class Summary:
     def baselines_of(self, model: str) -> tuple[SummaryEntry, ...]:
         return tuple(e for e in self.baselines if e.model == model)
 
-    def tables_of(self, model: str) -> tuple[LayerHeadTable, ...]:
-        return tuple(t for t in self.tables if t.model == model)
+    def tables_of(self, model: str, metric: str | None = None) -> tuple[LayerHeadTable, ...]:
+        """The layer x head tables of ``model`` for ``metric`` (default: the primary metric)."""
+        return tuple(t for t in self.tables if t.model == model and t.metric == (metric or self.primary))
 
-    def rankings_of(self, model: str) -> tuple[Ranking, ...]:
-        return tuple(r for r in self.head_ranking if r.model == model)
+    def rankings_of(self, model: str, metric: str | None = None) -> tuple[Ranking, ...]:
+        """The head rankings of ``model`` (by one ``metric`` if given; every metric otherwise)."""
+        return tuple(r for r in self.head_ranking if r.model == model and metric in (None, r.metric))
+
+    def head_labels_of(self, model: str) -> tuple[LabelHeadTable, ...]:
+        """The head x label tables of ``model`` (per method, labels sorted)."""
+        return tuple(t for t in self.head_labels if t.model == model)
 
     def similarities_of(self, model: str) -> tuple[Similarity, ...]:
         return tuple(s for s in self.head_similarity if s.model == model)

@@ -17,7 +17,7 @@ import numpy as np
 
 from atlas.core import layout
 from atlas.core.manifest import ImageEntry, ModelEntry
-from atlas.metrics.data import MetricsData
+from atlas.metrics.data import HEAD_SORT_METRICS, MetricsData
 from atlas.site.catalog import Catalog
 from ssl_attention.methods import get_method
 
@@ -33,7 +33,7 @@ STATISTICS: tuple[tuple[str, str, str], ...] = (
 class Score:
     """One sortable score of the head viewer."""
 
-    key: str  # "iou:<method>" or a statistic's name
+    key: str  # "iou:<method>", "<metric>:<method>" (HEAD_SORT_METRICS) or a statistic's name
     label: str
     unit: str
     descending: bool  # its default order: highest first (alignment) or lowest first (entropy: concentrated)
@@ -90,6 +90,9 @@ def head_scores(catalog: Catalog, model: ModelEntry, metrics: MetricsData | None
         for method in model.head_methods if metrics is not None
     ]
     scores += [Score(name, label, unit, False) for name, label, unit in STATISTICS if name in model.statistics]
+    soft = {metric: metrics.head_values(model.name, metric) for metric in HEAD_SORT_METRICS} if metrics else {}
+    scores += [Score(f"{metric}:{method}", f"{metric} of {get_method(method).label} (lower is better)", "", False,
+                     method) for metric, found in soft.items() for method in model.head_methods if method in found]
     values = np.full((model.layers, len(scores), model.heads, len(images)), np.nan, dtype=np.float32)
     per_method = metrics.head_values(model.name) if metrics is not None else {}
     stat_rows = {s.key: k for k, s in enumerate(scores) if not s.method}
@@ -101,7 +104,8 @@ def head_scores(catalog: Catalog, model: ModelEntry, metrics: MetricsData | None
                         stat = npz[name]
                         values[: stat.shape[0], k, : stat.shape[1], n] = stat[: model.layers, : model.heads]
         for k, score in enumerate(scores):
-            found = per_method.get(score.method, {}).get(image.id) if score.method else None
+            source = soft.get(score.key.split(":")[0], per_method) if score.method else {}
+            found = source.get(score.method, {}).get(image.id) if score.method else None
             if found is not None:
                 layers, heads = min(found.shape[0], model.layers), min(found.shape[1], model.heads)
                 values[:layers, k, :heads, n] = found[:layers, :heads]

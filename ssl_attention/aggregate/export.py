@@ -25,6 +25,7 @@ from ssl_attention.aggregate.statistics import (
     label_breakdown,
     layer_head_table,
 )
+from ssl_attention.metrics import MetricConfig, higher_is_better
 
 
 def write_metrics_csv(rows: Iterable[MetricRow], path: Path) -> None:
@@ -129,8 +130,10 @@ def summarise_index(
         head = best_head(index, model, method, primary)
         if head is not None:
             best_heads.append(_entry(index, model, method, head[0], head[1]))
-            ranks = [asdict(h) for h in head_ranking(index, model, method, primary)]
-            ranking.append({"model": model, "method": method, "metric": primary, "heads": ranks})
+            pair = {k: v for k, v in index.items() if k[:2] == (model, method)}  # one scan of the index per pair
+            for metric in ranked_metrics(pair, model, method, primary):  # the primary first, then each metric
+                ranks = [asdict(h) for h in head_ranking(pair, model, method, metric)]
+                ranking.append({"model": model, "method": method, "metric": metric, "heads": ranks})
     baselines = sorted({k[:2] for k in index if k[1] in BASELINES})
     labels = label_breakdown(label_rows(select), box_metric, select=select)
     return {
@@ -144,13 +147,31 @@ def summarise_index(
         "leaderboard": leaderboard,
         "best_heads": best_heads,
         "baselines": [_entry(index, model, method, None, "") for model, method in baselines],
-        "tables": [_table_json(index, model, method, primary) for model, method in pairs],
+        "tables": [_table_json(index, model, method, metric) for metric in _table_metrics(index, primary)
+                   for model, method in pairs],
         "head_ranking": ranking,
         "labels": [
             {"model": k[0], "method": k[1], "layer": k[2], "head": k[3], "label": k[4], **_estimate_json(e)}
             for k, e in labels.items()
         ],
     }
+
+
+def _table_metrics(index: Index, primary: str) -> list[str]:
+    """The metrics with layer x head tables: ``primary``, then each lower-is-better metric (the threshold-free
+    ones, for the model pages' charts) that the index has, in the registry's order."""
+    present = {k[4] for k in index}
+    return [primary] + [m for m in MetricConfig().names() if m != primary and m in present and not higher_is_better(m)]
+
+
+def ranked_metrics(index: Index, model: str, method: str, primary: str) -> list[str]:
+    """The whole-image metrics the heads of one model x method are ranked by: ``primary``, then every other
+    metric with a value for some head (in the registry's order; ``emd``, scored for fused maps only, has
+    none)."""
+    order = {name: n for n, name in enumerate(MetricConfig().names())}
+    names = {k[4] for k in index if k[:2] == (model, method) and k[3].isdigit()}
+    rest = sorted(names - {primary}, key=lambda m: (order.get(m, len(order)), m))
+    return [primary] + [m for m in rest if best_head(index, model, method, m) is not None]
 
 
 def write_summary_json(summary: Mapping[str, Any], path: Path) -> None:

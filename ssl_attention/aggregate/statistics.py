@@ -111,6 +111,13 @@ def layer_head_table(
     return layers, heads, table
 
 
+def _image_row(values: Mapping[str, float], images: list[str]) -> list[float]:
+    """``values`` of each of ``images`` (NaN where missing); read in one go where the images are its own."""
+    if list(values) == images:
+        return list(values.values())
+    return [values.get(img, math.nan) for img in images]
+
+
 @dataclass(frozen=True)
 class HeadRank:
     """How a head ranks against the other heads across images (rank 1 = best)."""
@@ -144,7 +151,7 @@ def head_ranking(
     images = sorted({img for k in keys for img in index[k]})
     if not keys or not images:
         return []
-    values = np.array([[index[k].get(img, math.nan) for img in images] for k in keys])  # [heads, images]
+    values = np.array([_image_row(index[k], images) for k in keys])  # [heads, images]
     values = np.where(np.isfinite(values), values if higher_is_better(metric) else -values, -np.inf)
     better = (values[None, :, :] > values[:, None, :]).sum(axis=1)  # heads strictly better, per image
     ties = (values[None, :, :] == values[:, None, :]).sum(axis=1)  # including itself

@@ -191,6 +191,8 @@ def head_viewer(site: AtlasPages, scores: HeadScores) -> Page:
         "sort_options": [
             *((("iou", f"alignment ({site.metrics.primary})"),) if site.metrics is not None else ()),
             *((s.key, s.label) for s in scores.scores if not s.method),
+            *dict.fromkeys((s.key.split(":")[0], f"{s.key.split(':')[0]} (lower is better)")
+                           for s in scores.scores if s.method and not s.key.startswith("iou:")),
             ("file", "file order"),
         ],
         "methods": [(k, get_method(k).label) for k in model.head_methods],

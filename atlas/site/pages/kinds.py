@@ -33,8 +33,8 @@ from atlas.site.pages.atlas_pages import (
     model_pages,
     models_page,
 )
-from atlas.site.pages.metric_pages import leaderboard_page, model_metrics_pages
 from atlas.site.pages.report_page import REPORT_PAGE, report_page
+from atlas.site.pages.soft_pages import leaderboard_page, model_metrics_pages  # metric_pages' + issue 27's parts
 from atlas.site.pages.writer import AtlasPages, Page
 from ssl_attention.errors import AtlasError
 
@@ -83,7 +83,8 @@ PAGE_KINDS: tuple[PageKind, ...] = (
     PageKind("anatomy", "pages/anatomy.html", anatomy_model_pages, folder="anatomy"),
     PageKind("leaderboard", "pages/leaderboard.html", leaderboard_page, nav_title="Leaderboard",
              src=layout.LEADERBOARD_PAGE),
-    PageKind("model-metrics", "pages/model_metrics.html", model_metrics_pages, folder="leaderboard"),
+    PageKind("model-metrics", "pages/model_metrics.html", model_metrics_pages, folder="leaderboard",
+             script=PageScript("choosers.mjs", "initChoosers")),
     PageKind("report", "pages/report.html", report_page, nav_title="Build report", src=REPORT_PAGE),
 )
 

@@ -182,14 +182,16 @@ class MetricPages:
     def baseline_means(self, model: str, metric: str) -> dict[str, float]:
         return {b.method: b.stat(metric).mean for b in self.summary.baselines_of(model)}
 
-    def baseline_refs(self, model: str) -> tuple[RefLine, ...]:
-        means = self.baseline_means(model, self.primary)
+    def baseline_refs(self, model: str, metric: str | None = None) -> tuple[RefLine, ...]:
+        means = self.baseline_means(model, metric or self.primary)
         return tuple(RefLine(BASELINE_LABELS[k], v, BASELINE_COLOURS[k]) for k, v in sorted(means.items()))
 
-    def layer_chart(self, model: str) -> Markup | None:
-        """Mean primary metric of the fused map per layer, one line per method, baselines dashed."""
+    def layer_chart(self, model: str, metric: str | None = None) -> Markup | None:
+        """Mean ``metric`` (default: the primary) of the fused map per layer, one line per method, baselines
+        dashed."""
+        metric = metric or self.primary
         series = []
-        for table in self.summary.tables_of(model):
+        for table in self.summary.tables_of(model, metric):
             fused = table.column(FUSED)
             if fused is None:
                 continue
@@ -200,10 +202,10 @@ class MetricPages:
         kind = self.models[model].kind if model in self.models else "vit"
         return line_chart(
             series,
-            title=f"{model}: mean {self.primary} of the fused map per {'stage' if kind == 'cnn' else 'layer'}",
+            title=f"{model}: mean {metric} of the fused map per {'stage' if kind == 'cnn' else 'layer'}",
             x_label="stage" if kind == "cnn" else "layer",
-            y_label=f"mean {self.primary}",
-            refs=self.baseline_refs(model),
+            y_label=f"mean {metric}" + ("" if higher_is_better(metric) else " (lower is better)"),
+            refs=self.baseline_refs(model, metric),
         )
 
     def label_table(self, columns: list[tuple[str, Mapping[str, LabelStat]]]) -> dict[str, Any]:
@@ -273,23 +275,26 @@ class MetricPages:
             for e in self.summary.best_heads
         ]
 
-    def ci_chart(self) -> Markup | None:
-        """Every leaderboard entry's mean primary metric with its confidence interval, baselines as ticks."""
+    def ci_chart(self, metric: str | None = None) -> Markup | None:
+        """Every leaderboard entry's mean ``metric`` (default: the primary) with its confidence interval,
+        baselines as ticks."""
+        metric = metric or self.primary
+        direction = "" if higher_is_better(metric) else "lower is better; "
         rows = [
             Interval(
                 f"{e.model} · {e.method} · l{e.layer}",
                 s.mean,
                 *shown_ci(s),
                 colour=method_colour(e.method),
-                refs=self.baseline_refs(e.model),
+                refs=self.baseline_refs(e.model, metric),
             )
             for e in self.summary.leaderboard
-            for s in [e.stat(self.primary)]
+            for s in [e.stat(metric)]
         ]
         return interval_chart(
             rows,
-            title=f"Mean {self.primary} with 95% CI per model and method",
-            x_label=f"mean {self.primary} (dashed ticks: baselines)",
+            title=f"Mean {metric} with 95% CI per model and method",
+            x_label=f"mean {metric} ({direction}dashed ticks: baselines)",
         ) if rows else None
 
     def label_parts(self) -> dict[str, Any]:
@@ -346,8 +351,9 @@ class MetricPages:
             rows.append({"layer": layer, "cells": cells})
         return {"method": method, "heads": table.heads, "rows": rows, "lo": fmt(lo), "hi": fmt(hi)}
 
-    def ranking(self, src: str, name: str) -> list[dict[str, Any]]:
-        """Per method, the first ``RANKING_ROWS`` heads of the model ``name`` by mean rank."""
+    def ranking(self, src: str, name: str, metric: str | None = None) -> list[dict[str, Any]]:
+        """Per method, the first ``RANKING_ROWS`` heads of the model ``name`` by mean rank of ``metric``
+        (default: the primary)."""
         return [
             {
                 "method": r.method,
@@ -361,7 +367,7 @@ class MetricPages:
                     for h in r.heads[:RANKING_ROWS]
                 ],
             }
-            for r in self.summary.rankings_of(name)
+            for r in self.summary.rankings_of(name, metric or self.primary)
         ]
 
     def similarity(self, s: Similarity) -> dict[str, Any]:

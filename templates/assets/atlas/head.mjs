@@ -82,7 +82,8 @@ function showHeadPage(root, data) {
     render();
   }
   /** Index of the score ``sort`` names in data.scores for ``method`` (-1: file order or no such score). */
-  const scoreIndex = (sort, method) => data.scores.findIndex((s) => (sort === "iou" ? s.method === method : s.key === sort && !s.method));
+  const scoreIndex = (sort, method) => data.scores.findIndex((s) => (s.method ? s.key === sort + ":" + method
+    : s.key === sort));
 
   function renderFigures(s) {
     const rows = data.scores.filter((sc) => !sc.method || sc.method === s.method).map((sc) => {

@@ -3,6 +3,7 @@
 import { el } from "../dom.mjs";
 import { headUrl, pad } from "../layout.mjs";
 import { depthIn, methodUnit } from "../methods.mjs";
+import { boxTable, ensureBoxChooser } from "./box_panel.mjs";
 
 const fixed3 = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
 
@@ -12,6 +13,7 @@ export function renderMetricPanel(panel, data, state, bySlug) {
   if (!panel || !data.metrics) return;
   const metrics = data.metrics;
   panel.replaceChildren();
+  ensureBoxChooser(panel, metrics, () => renderMetricPanel(panel, data, state, bySlug));
   for (const slug of state.models) {
     const model = bySlug.get(slug), scores = metrics.models[slug];
     if (!model.methods.includes(state.method) || state.layer >= depthIn(model, state.method)) continue;  // not in the grid either
@@ -35,5 +37,7 @@ export function renderMetricPanel(panel, data, state, bySlug) {
       .concat(cols.map((c) => el("td", { "data-col": c.key, text: fixed3(c.values[i]) })))));
     panel.appendChild(el("div", { class: "atlas-scroll" }, [el("table", { class: "atlas-table atlas-metric-panel",
       "data-model": slug }, [el("caption", { text: caption }), el("thead", {}, [head]), el("tbody", {}, rows)])]));
+    const perBox = boxTable(scores, metrics, state, caption, slug);
+    if (perBox) panel.appendChild(perBox);
   }
 }
