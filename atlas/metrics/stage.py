@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,9 @@ from atlas.core.atomic import write_via_temp
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
+from atlas.core.variants import VariantPair
 from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
+from atlas.metrics.deltas import DELTAS_FILE, summary_section, write_deltas_csv
 from atlas.metrics.rows import (
     FORMAT,
     SUFFIX,
@@ -82,10 +85,12 @@ class _Scored:
     panels: dict[str, dict[str, dict]] = field(default_factory=dict)  # model -> image -> panel
 
 
-def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> MetricsReport:
+def compute_metrics(build_dir: Path, manifest: Manifest | None = None,
+                    pairs: Sequence[VariantPair] = ()) -> MetricsReport:
     """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out.
 
     ``manifest``: the build's manifest as the models stage wrote it (default: read from ``build_dir/maps``).
+    ``pairs``: the declared variants (``--base``), whose paired statistics go to ``deltas.csv`` and the summary.
     Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
     """
     paths = BuildDir(build_dir)
@@ -103,6 +108,8 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> Metric
     summary["head_similarity"] = [s for model in manifest.models
                                   for s in _similarity(model.name, scored.index, scored.grams[model.name])]
     summary["text_grounding"] = summarise_grounding(scored.grounding)
+    if pairs:
+        _write_deltas(scored.index, pairs, summary, paths.metrics, report)
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
@@ -162,6 +169,16 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
             report.files.append(path)
             files[model] = path
     return files
+
+
+def _write_deltas(index: Index, pairs: Sequence[VariantPair], summary: dict, out_dir: Path,
+                  report: MetricsReport) -> None:
+    """The pairs' paired statistics: ``deltas.csv`` (listed in ``report``) and their keys in ``summary``."""
+    section, rows = summary_section(index, pairs, summary["head_ranking"])
+    summary.update(section)
+    path = out_dir / DELTAS_FILE
+    write_via_temp(path, lambda tmp: write_deltas_csv(rows, tmp))
+    report.files.append(path)
 
 
 def _geometry(model: ModelEntry, image: ImageEntry) -> MapGeometry:
