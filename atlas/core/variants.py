@@ -54,3 +54,15 @@ def check_names(pairs: Sequence[VariantPair], models: Sequence[str]) -> None:
                 known = ", ".join(models) or "none"
                 raise AtlasError(f"--base {pair.variant}={pair.base}: the {role} {name!r} is not a model of this "
                                  f"build (--model names: {known})")
+
+
+# The bundled sample declares one variant so that its atlas shows the feature: DINOv2's architecture with other
+# random weights (a different seed, from its name), labelled random wherever the atlas names its weights.
+SAMPLE_VARIANT = VariantPair("dinov2-random", "dinov2")
+
+
+def sample_variant_request():
+    """The ``ModelRequest`` of the sample's variant: the base's checkpoint, always with random weights."""
+    from ssl_attention.models.specs import DEFAULT_MODELS, ModelRequest
+
+    return ModelRequest(SAMPLE_VARIANT.variant, DEFAULT_MODELS[SAMPLE_VARIANT.base], weights="random")

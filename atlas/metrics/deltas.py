@@ -30,6 +30,7 @@ from ssl_attention.metrics import MetricConfig, higher_is_better
 DELTA_COLUMNS = ("variant", "base", "method", "layer", "head", "metric", "n", "base_mean", "variant_mean", "delta",
                  "lo", "hi", "improved")
 DELTAS_FILE = "deltas.csv"
+SHIFT_ROWS = 20  # images listed per pair and method under "largest shifts"
 
 
 @dataclass(frozen=True)
@@ -158,12 +159,36 @@ def ranking_deltas(rankings: Sequence[Mapping[str, Any]], pairs: Sequence[Varian
     return out
 
 
-def summary_section(index: Index, pairs: Sequence[VariantPair], rankings: Sequence[Mapping[str, Any]]
-                    ) -> tuple[dict[str, Any], list[Delta]]:
-    """``summary.json``'s keys for the pairs (``variants``, ``deltas``, ``ranking_deltas``) and the rows."""
+def largest_shifts(index: Index, pair: VariantPair, metric: str, rows: int = SHIFT_ROWS) -> list[dict[str, Any]]:
+    """Per method, the ``rows`` images whose maps moved most on ``metric``: each image's map (layer, head or
+    fused) with the largest ``|variant - base|``, largest first (ties: image id, then map order)."""
+    out = []
+    keys = sorted((k for k in index if k[0] == pair.base and k[4] == metric and k[2] is not None
+                   and k[1] not in BASELINES and (pair.variant, *k[1:]) in index),
+                  key=lambda k: (k[1], *_map_order(k[2:4])))
+    for method in sorted({k[1] for k in keys}):
+        best: dict[str, tuple[float, dict[str, Any]]] = {}
+        for key in (k for k in keys if k[1] == method):
+            base, variant = index[key], index[(pair.variant, *key[1:])]
+            for image in base:
+                b, v = base[image], variant.get(image, math.nan)
+                if math.isfinite(b) and math.isfinite(v) and (image not in best or abs(v - b) > best[image][0]):
+                    best[image] = (abs(v - b), {"image": image, "layer": key[2], "head": key[3], "base": b,
+                                                "variant": v, "delta": v - b})
+        top = sorted(best.values(), key=lambda t: (-t[0], t[1]["image"]))[:rows]
+        out.append({"variant": pair.variant, "base": pair.base, "method": method, "metric": metric,
+                    "images": [row for _, row in top]})
+    return out
+
+
+def summary_section(index: Index, pairs: Sequence[VariantPair], rankings: Sequence[Mapping[str, Any]],
+                    primary: str) -> tuple[dict[str, Any], list[Delta]]:
+    """``summary.json``'s keys for the pairs (``variants``, ``deltas``, ``ranking_deltas``, ``image_shifts``)
+    and the rows of ``deltas.csv``."""
     rows = all_deltas(index, pairs)
     return {"variants": [p.as_json() for p in pairs], "deltas": [r.as_json() for r in rows],
-            "ranking_deltas": ranking_deltas(rankings, pairs)}, rows
+            "ranking_deltas": ranking_deltas(rankings, pairs),
+            "image_shifts": [s for p in pairs for s in largest_shifts(index, p, primary)]}, rows
 
 
 def _csv_value(v: Any) -> Any:

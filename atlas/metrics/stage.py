@@ -174,7 +174,7 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
 def _write_deltas(index: Index, pairs: Sequence[VariantPair], summary: dict, out_dir: Path,
                   report: MetricsReport) -> None:
     """The pairs' paired statistics: ``deltas.csv`` (listed in ``report``) and their keys in ``summary``."""
-    section, rows = summary_section(index, pairs, summary["head_ranking"])
+    section, rows = summary_section(index, pairs, summary["head_ranking"], summary["primary_metric"])
     summary.update(section)
     path = out_dir / DELTAS_FILE
     write_via_temp(path, lambda tmp: write_deltas_csv(rows, tmp))

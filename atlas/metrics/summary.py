@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from atlas.core.variants import VariantPair
+from atlas.metrics.deltas import Delta
 from ssl_attention.aggregate import CONFIDENCE, DEFAULT_BOX_METRIC, DEFAULT_PRIMARY, Estimate, HeadRank
 
 MISSING = Estimate(math.nan, math.nan, math.nan, 0)  # a metric the summary has no value for
@@ -165,6 +167,10 @@ class Summary:
     labels: tuple[LabelStat, ...] = ()
     text_grounding: tuple[GroundingStat, ...] = ()
     head_similarity: tuple[Similarity, ...] = ()
+    variants: tuple[VariantPair, ...] = ()  # declared variants (--base) and their paired statistics
+    deltas: tuple[Delta, ...] = ()
+    ranking_deltas: tuple[Mapping[str, Any], ...] = ()
+    image_shifts: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
@@ -187,6 +193,10 @@ class Summary:
             labels=section("labels", LabelStat.from_json),
             head_similarity=section("head_similarity", Similarity.from_json),
             text_grounding=section("text_grounding", GroundingStat.from_json),
+            variants=section("variants", lambda d: VariantPair(d["variant"], d["base"])),
+            deltas=section("deltas", Delta.from_json),
+            ranking_deltas=section("ranking_deltas", dict),
+            image_shifts=section("image_shifts", dict),
         )
 
     def grounding_of(self, model: str) -> tuple[GroundingStat, ...]:

@@ -16,6 +16,7 @@ const PAGES = {
   image: () => import("./image/page.mjs").then((m) => m.initImagePage),
   model: () => import("./model.mjs").then((m) => m.initModelPage),
   head: () => import("./head.mjs").then((m) => m.initHeadPage),
+  compare: () => import("./compare.mjs").then((m) => m.initComparePage),
 };
 
 // start loading this page's modules now, not once the theme calls init (module scripts run after parsing)
