@@ -189,3 +189,16 @@ def test_atlas_init_file_shows_the_bases_key(tmp_path):
     assert result.exit_code == 0, result.output
     text = (tmp_path / "project" / "atlas.toml").read_text(encoding="utf-8")
     assert '# bases = ["mine=dinov2"]' in text and "fine-tuned version of model BASE" in text
+
+
+def test_docs_define_the_terms_and_document_the_statistics():
+    root = Path(__file__).resolve().parents[1] / "site_src"
+    glossary = (root / "glossary.md").read_text(encoding="utf-8")
+    abbreviations = (root / "includes" / "abbreviations.md").read_text(encoding="utf-8")
+    for heading, abbr in [("variant", "fine-tuned variant"), ("base model", "base model"), ("shift map", "shift map"),
+                          ("paired difference", "paired difference")]:
+        assert f"\n### {heading}\n" in glossary and f"*[{abbr}]:" in abbreviations
+    metrics = (root / "metrics.md").read_text(encoding="utf-8")
+    assert "## Variants: paired differences" in metrics and ", ".join(COLUMNS) in metrics.replace("\n", " ")
+    assert "Multiple comparisons" in metrics and "144 heads" in metrics
+    assert "## Variants and the compare view" in (root / "atlas-guide.md").read_text(encoding="utf-8")

@@ -30,6 +30,7 @@ from ssl_attention.metrics import MetricConfig, higher_is_better
 DELTA_COLUMNS = ("variant", "base", "method", "layer", "head", "metric", "n", "base_mean", "variant_mean", "delta",
                  "lo", "hi", "improved")
 DELTAS_FILE = "deltas.csv"
+MIN_CI_N = 3  # fewer images: no CI is said to exclude 0 (the pages' own floor, atlas.site.pages.metric_pages)
 SHIFT_ROWS = 20  # images listed per pair and method under "largest shifts"
 
 
@@ -66,7 +67,7 @@ class Delta:
     @property
     def excludes_zero(self) -> bool:
         """True when the CI lies wholly above or below 0 (a shift beyond the bootstrap's noise)."""
-        return (self.lo > 0 or self.hi < 0) and self.n >= 2
+        return (self.lo > 0 or self.hi < 0) and self.n >= MIN_CI_N
 
 
 def _json(v: Any) -> Any:

@@ -218,11 +218,21 @@ function showCompare(root, data, index) {
         (err) => console.error("atlas: " + err.message));
       return;
     }
+    resetBar();
     holder.replaceChildren(mode === "slider" ? slider(data, s, (split) => {
       state = { ...state, split: split };
       history.replaceState(null, "", hashOfState(state));
     }) : sideBySide(data, s));
     done();
+  }
+
+  function resetBar() {  // until the pointer reads a map: no range from an earlier view
+    const bar = out.querySelector(".atlas-colourbar");
+    bar.querySelector("[data-role=lo]").textContent = "min";
+    bar.querySelector("[data-role=hi]").textContent = "max";
+    bar.title = "the range of the map shown";
+    delete bar.dataset.lo;
+    delete bar.dataset.hi;
   }
 
   function showRange(m) {
