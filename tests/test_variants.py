@@ -202,3 +202,47 @@ def test_docs_define_the_terms_and_document_the_statistics():
     assert "## Variants: paired differences" in metrics and ", ".join(COLUMNS) in metrics.replace("\n", " ")
     assert "Multiple comparisons" in metrics and "144 heads" in metrics
     assert "## Variants and the compare view" in (root / "atlas-guide.md").read_text(encoding="utf-8")
+
+
+def _captured_options(monkeypatch, argv: list[str]):
+    """The ``BuildOptions`` ``atlas build argv`` would run with (the build itself is not run)."""
+    import atlas.build
+
+    seen = []
+
+    def run_build(options, console):
+        seen.append(options)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(atlas.build, "run_build", run_build)
+    runner.invoke(app, ["build", *argv])
+    assert len(seen) == 1
+    return seen[0]
+
+
+def test_the_bundled_sample_declares_a_random_variant_of_dinov2(monkeypatch, tmp_path):
+    from atlas.core.variants import SAMPLE_VARIANT, VariantPair
+    from atlas.models.pairs import check_before_loading
+    from ssl_attention.models import DEFAULT_MODELS
+
+    options = _captured_options(monkeypatch, ["--out", str(tmp_path / "out")])
+    assert options.bases == (VariantPair("dinov2-random", "dinov2"),) == (SAMPLE_VARIANT,)
+    requests = {r.name: r for r in options.requests}
+    assert list(requests) == [*DEFAULT_MODELS, "dinov2-random"]
+    variant = requests["dinov2-random"]
+    assert variant.checkpoint == requests["dinov2"].checkpoint and variant.weights == "random"  # labelled random
+    assert requests["dinov2"].weights is None  # the build's --weights
+    check_before_loading(options.bases, options.requests, None)  # the same architecture: accepted
+    # your own models or images: no variant is added
+    assert _captured_options(monkeypatch, ["--out", str(tmp_path / "b"), "--model", "dinov2"]).bases == ()
+    assert len(_captured_options(monkeypatch, ["--out", str(tmp_path / "c"), "--images", str(tmp_path)]).requests) == 7
+
+
+def test_a_request_of_its_own_weights_is_loaded_and_cached_with_them(tmp_path):
+    from atlas.models.plan import MapsOptions
+    from ssl_attention.models import ModelRequest
+
+    plan = MapsOptions(weights="pretrained")
+    own = plan.identity(ModelRequest("v", "facebook/dinov2-with-registers-base", weights="random"))
+    build = plan.identity(ModelRequest("v", "facebook/dinov2-with-registers-base"))
+    assert (own.weights, build.weights) == ("random", "pretrained")

@@ -59,9 +59,9 @@ def config_shape(request: ModelRequest, image_size: tuple[int, int] | None) -> S
     patch = patch[0] if isinstance(patch, list | tuple) else patch
     side = getattr(vcfg, "image_size", None)
     size = image_size or ((int(side), int(side)) if side else None)
-    return {"model type": config.model_type, "layers": getattr(vcfg, "num_hidden_layers", None),
-            "heads": getattr(vcfg, "num_attention_heads", None), "width": getattr(vcfg, "hidden_size", None),
-            "patch size": patch, "input size": size}
+    return {"model type": getattr(vcfg, "model_type", config.model_type),
+            "layers": getattr(vcfg, "num_hidden_layers", None), "heads": getattr(vcfg, "num_attention_heads", None),
+            "width": getattr(vcfg, "hidden_size", None), "patch size": patch, "input size": size}
 
 
 def check_before_loading(pairs: Sequence[VariantPair], requests: Iterable[ModelRequest],
