@@ -164,7 +164,7 @@ class Build:
             probe_cluster(self.options.ray)
         else:
             pick_device(self.options.device)  # e.g. --device cuda on a machine without one
-        check_before_loading(self.options.bases, self.options.requests, self.options.image_size)
+        check_before_loading(self.options.bases, self.options.requests)
 
     def inputs(self) -> None:
         """The images folder and annotations: the bundled sample when no ``--images`` is given."""

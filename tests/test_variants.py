@@ -157,6 +157,15 @@ def test_mismatched_architectures_are_refused_in_one_line_before_any_model_runs(
     assert "narrow" in line and "base" in line and "heads 2 vs 4" in line
 
 
+def test_timm_checkpoints_are_compared_before_any_model_runs(checkpoints, tmp_path):
+    """A timm ViT's architecture comes from the model built on the meta device (no weights, nothing run)."""
+    four = tiny_models.timm_vit_registers(tmp_path / "four")
+    two = tiny_models._save_timm("vit_base_patch16_224", tmp_path / "two", 0, img_size=tiny_models.SIZE,
+                                 patch_size=tiny_models.PATCH, embed_dim=32, depth=3, num_heads=2, num_classes=0)
+    line = _refused(checkpoints, tmp_path, [f"four={four}", f"two={two}"], ["two=four"])
+    assert "two and four differ in architecture (heads 2 vs 4)" in line
+
+
 @pytest.mark.parametrize(("bases", "expected"), [
     (["ghost=base"], "the variant 'ghost' is not a model of this build"),
     (["tuned=ghost"], "the base 'ghost' is not a model of this build"),
@@ -232,7 +241,7 @@ def test_the_bundled_sample_declares_a_random_variant_of_dinov2(monkeypatch, tmp
     variant = requests["dinov2-random"]
     assert variant.checkpoint == requests["dinov2"].checkpoint and variant.weights == "random"  # labelled random
     assert requests["dinov2"].weights is None  # the build's --weights
-    check_before_loading(options.bases, options.requests, None)  # the same architecture: accepted
+    check_before_loading(options.bases, options.requests)  # the same architecture: accepted
     # your own models or images: no variant is added
     assert _captured_options(monkeypatch, ["--out", str(tmp_path / "b"), "--model", "dinov2"]).bases == ()
     assert len(_captured_options(monkeypatch, ["--out", str(tmp_path / "c"), "--images", str(tmp_path)]).requests) == 7
@@ -246,3 +255,20 @@ def test_a_request_of_its_own_weights_is_loaded_and_cached_with_them(tmp_path):
     own = plan.identity(ModelRequest("v", "facebook/dinov2-with-registers-base", weights="random"))
     build = plan.identity(ModelRequest("v", "facebook/dinov2-with-registers-base"))
     assert (own.weights, build.weights) == ("random", "pretrained")
+
+
+def test_after_loading_the_grids_are_compared_too():
+    """What the configs cannot show (an input size from an image processor) is refused on the loaded entries."""
+    from atlas.core.manifest import ModelEntry
+    from atlas.core.variants import VariantPair
+    from atlas.models.pairs import check_entries
+    from ssl_attention.errors import AtlasError
+
+    entry = ModelEntry(name="base", checkpoint="x", weights="random", kind="vit", layers=3, grid=(4, 4),
+                       methods=("cls",), heads=4, patch_size=4)
+    same = ModelEntry(**{**entry.__dict__, "name": "tuned"})
+    wide = ModelEntry(**{**entry.__dict__, "name": "wide", "grid": (4, 6)})
+    pairs = (VariantPair("tuned", "base"), VariantPair("wide", "base"), VariantPair("gone", "base"))
+    with pytest.raises(AtlasError, match=r"^--base wide=base: wide and base differ in architecture \(grid 4x6 vs 4x"):
+        check_entries(pairs, {"base": entry, "tuned": same, "wide": wide})
+    assert check_entries(pairs, {"base": entry, "tuned": same}) == [VariantPair("tuned", "base")]  # "gone": skipped

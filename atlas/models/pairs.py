@@ -2,10 +2,12 @@
 
 Before any model runs (``check_before_loading``): from each checkpoint's config (a local
 ``save_pretrained`` folder's ``config.json``, a default model's built-in config, a Hub id's config where it
-can be read), compared on the model type, layers, heads, width, patch size and input size. A checkpoint
-whose config cannot be read without loading it (a timm model, an unreachable Hub id) is compared after
-loading instead (``check_entries``: layers, heads, patch size and grid of the manifest entries), still
-before any metric is computed. Either way a mismatch is one ``AtlasError`` line naming both models.
+can be read) or, for timm, the model built on PyTorch's meta device (no memory, no weights, nothing run),
+compared on the model type, layers, heads, width and patch size. The input size is not compared there
+(it may come from an image processor rather than the config): after loading, ``check_entries`` compares
+the manifest entries' layers, heads, patch size and grid, before any metric is computed; it also catches a
+checkpoint whose config could not be read beforehand. Either way a mismatch is one ``AtlasError`` line
+naming both models.
 """
 
 from __future__ import annotations
@@ -37,15 +39,15 @@ def _refuse(pair: VariantPair, difference: str) -> AtlasError:
                       f"({difference}); a variant must have its base's layers, heads, patch size and input size")
 
 
-def config_shape(request: ModelRequest, image_size: tuple[int, int] | None) -> Shape | None:
-    """The architecture of a transformers checkpoint read from its config alone (nothing is built or run);
-    None for timm checkpoints and configs that cannot be read here."""
+def config_shape(request: ModelRequest) -> Shape | None:
+    """The architecture of a checkpoint read without loading its weights or running it: a transformers
+    config, or a timm model built on the meta device; None where it cannot be read here."""
     from ssl_attention.models import hf, timm_models
     from ssl_attention.models.hub import is_local, use_offline_mode_if_unreachable
 
     checkpoint = request.checkpoint
     if request.is_timm or timm_models.is_timm_dir(checkpoint):
-        return None
+        return _timm_shape(checkpoint)
     try:
         config = hf.builtin_config(checkpoint) if not is_local(checkpoint) else None
         if config is None:
@@ -57,15 +59,32 @@ def config_shape(request: ModelRequest, image_size: tuple[int, int] | None) -> S
     vcfg = getattr(config, "vision_config", config)
     patch = getattr(vcfg, "patch_size", None)
     patch = patch[0] if isinstance(patch, list | tuple) else patch
-    side = getattr(vcfg, "image_size", None)
-    size = image_size or ((int(side), int(side)) if side else None)
     return {"model type": getattr(vcfg, "model_type", config.model_type),
             "layers": getattr(vcfg, "num_hidden_layers", None), "heads": getattr(vcfg, "num_attention_heads", None),
-            "width": getattr(vcfg, "hidden_size", None), "patch size": patch, "input size": size}
+            "width": getattr(vcfg, "hidden_size", None), "patch size": patch}
 
 
-def check_before_loading(pairs: Sequence[VariantPair], requests: Iterable[ModelRequest],
-                         image_size: tuple[int, int] | None) -> None:
+def _timm_shape(checkpoint: str) -> Shape | None:
+    """A timm ViT's layers, heads, width and patch size from the model built on the meta device (None for
+    other models or where it cannot be built)."""
+    import timm
+    import torch
+
+    from ssl_attention.models.timm_models import _parse
+
+    try:
+        name, _ = _parse(checkpoint)
+        with torch.device("meta"):
+            module = timm.create_model(name, pretrained=False)
+        patch = module.patch_embed.patch_size
+        patch = int(patch[0] if isinstance(patch, tuple | list) else patch)
+        return {"layers": len(module.blocks), "heads": int(module.blocks[0].attn.num_heads),
+                "width": int(module.embed_dim), "patch size": patch}
+    except Exception:  # not a ViT, or not buildable here: compared on the loaded entries instead
+        return None
+
+
+def check_before_loading(pairs: Sequence[VariantPair], requests: Iterable[ModelRequest]) -> None:
     """Refuse a pair whose configs differ (one line), before any model is built or run."""
     if not pairs:
         return
@@ -74,7 +93,7 @@ def check_before_loading(pairs: Sequence[VariantPair], requests: Iterable[ModelR
     for pair in pairs:
         for name in (pair.variant, pair.base):
             if name not in shapes and name in by_name:
-                shapes[name] = config_shape(by_name[name], image_size)
+                shapes[name] = config_shape(by_name[name])
         variant, base = shapes.get(pair.variant), shapes.get(pair.base)
         if variant is not None and base is not None:
             difference = _first_difference(variant, base)
