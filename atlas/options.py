@@ -163,8 +163,9 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                'repeatable. Declares model `VARIANT` a fine-tuned [variant](glossary.md#variant) of model '
                '`BASE`, both named with `--model`; several variants may share a base. The two must have the '
                'same architecture and grid (layers, heads, patch size, input size), else one line naming '
-               'both and what differs (exit code 2) before any model runs; so is a name that is not a '
-               '`--model` of the build. Adds `OUT/metrics/deltas.csv` (paired statistics per head, see '
+               'both and what differs (exit code 2): the architecture is compared before any model runs, '
+               'the grid once both are loaded, before any map is scored. A name that is not a `--model` '
+               'of the build is refused before any model runs. Adds `OUT/metrics/deltas.csv` (paired statistics per head, see '
                '[Metrics](metrics.md#variants-paired-differences)), a variants page and compare views',
            )),
     Option("weights", ("--weights",), str, "auto", metavar="pretrained|random|auto", key="weights", kind="choice",
