@@ -165,8 +165,9 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                'same architecture and grid (layers, heads, patch size, input size), else one line naming '
                'both and what differs (exit code 2): the architecture is compared before any model runs, '
                'the grid once both are loaded, before any map is scored. A name that is not a `--model` '
-               'of the build is refused before any model runs. Adds `OUT/metrics/deltas.csv` (paired statistics per head, see '
-               '[Metrics](metrics.md#variants-paired-differences)), a variants page and compare views',
+               'of the build is refused before any model runs. Adds `OUT/metrics/deltas.csv` (paired '
+               'statistics per head, see [Metrics](metrics.md#variants-paired-differences)), a variants page '
+               'and compare views',
            )),
     Option("weights", ("--weights",), str, "auto", metavar="pretrained|random|auto", key="weights", kind="choice",
            choices=WEIGHTS,

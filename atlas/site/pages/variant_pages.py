@@ -63,13 +63,15 @@ class VariantView:
         self.rows = [d for d in summary.deltas if (d.variant, d.base) == (pair.variant, pair.base)]
         self.shifts = {s["method"]: s["images"] for s in summary.image_shifts
                        if (s["variant"], s["base"]) == (pair.variant, pair.base)}
+        base, variant = self.models[pair.base], self.models[pair.variant]
+        self.first = next((i.id for i in site.catalog.images if i.id in base.maps and i.id in variant.maps), None)
 
     def compare_href(self, method: str, layer: int, head: str, image: str | None = None) -> str | None:
         """The compare view of base vs variant at one map, on ``image`` (default: the method's image that
         moved most, else the first published image both models have)."""
         base, variant = self.models[self.pair.base], self.models[self.pair.variant]
         candidates = [image] if image else [s["image"] for s in self.shifts.get(method, [])]
-        candidates += [i.id for i in self.site.catalog.images if i.id in base.maps and i.id in variant.maps]
+        candidates.append(self.first)
         slug = next((self.slugs[i] for i in candidates if i in self.slugs), None)
         if slug is None:
             return None
