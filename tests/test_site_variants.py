@@ -171,8 +171,8 @@ def test_image_page_and_head_viewer_link_to_the_compare_view(page, url):
 
 
 @pytest.mark.parametrize("scheme", ["default", "slate"])
-@pytest.mark.parametrize("path", [COMPARE + SHIFT, COMPARE + SHIFT.replace("shift", "slider"), VARIANT,
-                                  "atlas/variants/"])
+@pytest.mark.parametrize("path", [COMPARE + SHIFT, COMPARE + SHIFT.replace("shift", "slider"),
+                                  COMPARE + SHIFT.replace("shift", "side"), VARIANT, "atlas/variants/"])
 def test_axe_finds_nothing_in_both_palettes(page, url, path, scheme):
     source = axe_source()
     _open(page, url + path)
