@@ -32,12 +32,14 @@ from atlas.core.manifest import Manifest
 from atlas.core.out_dir import check_folders, claim, locked, locked_site, remove_own_temp_files
 from atlas.core.pool import worker_count
 from atlas.core.report import BuildReport
+from atlas.core.variants import VariantPair, check_names
 from atlas.core.wording import count
 from atlas.dataset.stage import Dataset, load_dataset, sample_paths
 from atlas.metrics.data import MetricsData
 from atlas.metrics.held_out import check_split, parse_fraction
 from atlas.metrics.stage import MetricsReport, compute_metrics
 from atlas.models.compute import DEVICES, ModelMaps, pick_device, write_manifest
+from atlas.models.pairs import check_before_loading, check_entries
 from atlas.models.ray_cluster import check_address, probe_cluster
 from atlas.models.stage import ModelStage
 from atlas.models.targets import TargetOptions
@@ -78,6 +80,7 @@ class BuildOptions:
     ray: str | None = default("ray")  # --ray ADDRESS: the models stage on a Ray cluster (auto, local or HOST:PORT)
     ray_cpus: int = default("ray_cpus")  # --ray-cpus: CPUs per model-holding actor on a cluster without GPUs
     select_on: float | None = default("select_on")  # --select-on: the held-out estimate's selection fraction
+    bases: tuple[VariantPair, ...] = ()  # --base VARIANT=BASE: declared variants (atlas.core.variants)
 
     def __post_init__(self) -> None:
         if self.query_layers is None:
@@ -113,6 +116,7 @@ class BuildOptions:
             check_address(self.ray)
         if self.select_on is not None:
             parse_fraction(self.select_on)
+        check_names(self.bases, [request.name for request in self.requests])
 
     @property
     def site_path(self) -> Path | None:
@@ -144,7 +148,7 @@ class Build:
             dataset = self.dataset()
             models = self.models(dataset, device)
             manifest = self.manifest(dataset, models)
-            metrics = self.metrics(manifest)
+            metrics = self.metrics(manifest, self.variant_pairs(manifest))
             if self.options.site:
                 self.report.site_dir = self.site(manifest, metrics.data)
             self.report.seconds = time.perf_counter() - started
@@ -164,6 +168,7 @@ class Build:
             probe_cluster(self.options.ray)
         else:
             pick_device(self.options.device)  # e.g. --device cuda on a machine without one
+        check_before_loading(self.options.bases, self.options.requests)
 
     def inputs(self) -> None:
         """The images folder and annotations: the bundled sample when no ``--images`` is given."""
@@ -219,10 +224,21 @@ class Build:
         self.report.write(self.options.out)
         return manifest
 
-    def metrics(self, manifest: Manifest) -> MetricsReport:
+    def variant_pairs(self, manifest: Manifest) -> tuple[VariantPair, ...]:
+        """The declared pairs whose two models were built, checked on their entries; a pair missing a model
+        is skipped (one line)."""
+        entries = {model.name: model for model in manifest.models}
+        built = check_entries(self.options.bases, entries)
+        for pair in self.options.bases:
+            if pair not in built:
+                missing = pair.base if pair.variant in entries else pair.variant
+                self.skip(Skip("variants", f"--base {pair.variant}={pair.base}", f"model {missing} was not built"))
+        return tuple(built)
+
+    def metrics(self, manifest: Manifest, pairs: tuple[VariantPair, ...] = ()) -> MetricsReport:
         """Score every map against the boxes (also removes the metrics of an earlier build)."""
         started = time.perf_counter()
-        metrics = compute_metrics(self.options.out, manifest, self.options.select_on)
+        metrics = compute_metrics(self.options.out, manifest, pairs, self.options.select_on)
         if metrics.images_with_boxes:
             self.console.print(f"Metrics: {count(metrics.rows, 'row')} for {count(metrics.images_with_boxes, 'image')} "
                                f"with boxes in {time.perf_counter() - started:.1f} s -> {self.options.out / 'metrics'} "

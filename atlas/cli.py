@@ -103,7 +103,13 @@ def build(ctx: typer.Context, **given: Any) -> None:
         for name in ("images", "annotations", "prompts", "out", "site_dir"):  # printed without '..'
             values[name] = None if values[name] is None else normal_path(values[name])
         out = values["out"]
+        sample = values["images"] is None and not values["model"] and not values["bases"]
         requests, unknown = _model_requests(values.pop("model"))
+        if sample:  # the bundled sample with the default models: also its declared variant
+            from atlas.core.variants import SAMPLE_VARIANT, sample_variant_request
+
+            requests.append(sample_variant_request())
+            values["bases"] = [f"{SAMPLE_VARIANT.variant}={SAMPLE_VARIANT.base}"]
         names = [r.name for r in requests]
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})

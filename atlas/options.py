@@ -113,6 +113,12 @@ def _select_on(value: Any) -> float | None:
     return parse_fraction(value)
 
 
+def _bases(value: list[str] | None) -> tuple:
+    from atlas.core.variants import parse_bases
+
+    return parse_bases(value)
+
+
 def _reserved() -> str:
     return ", ".join(sorted(RESERVED_MODEL_NAMES))
 
@@ -151,6 +157,23 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                '(lowercase letters, digits, `-`, `_`). See [Models](models.md#adding-your-own-checkpoint). '
                'Among several, an unknown name or a checkpoint that cannot be loaded is skipped; alone, it '
                'is an error',
+           )),
+    Option("bases", ("--base",), list[str] | None, None, metavar="VARIANT=BASE", key="bases", kind="strings",
+           example=["mine=dinov2"], parse=_bases,
+           help="Declare model VARIANT a fine-tuned version of model BASE (both given with --model); repeat "
+           "for several, several variants may share a base. The pair must have the same architecture and "
+           "grid. Adds OUT/metrics/deltas.csv (paired statistics per head) and a variants page.",
+           doc=(
+               '`--base VARIANT=BASE`',
+               'none',
+               'repeatable. Declares model `VARIANT` a fine-tuned [variant](glossary.md#variant) of model '
+               '`BASE`, both named with `--model`; several variants may share a base. The two must have the '
+               'same architecture and grid (layers, heads, patch size, input size), else one line naming '
+               'both and what differs (exit code 2): the architecture is compared before any model runs, '
+               'the grid once both are loaded, before any map is scored. A name that is not a `--model` '
+               'of the build is refused before any model runs. Adds `OUT/metrics/deltas.csv` (paired '
+               'statistics per head, see [Metrics](metrics.md#variants-paired-differences)), a variants page '
+               'and compare views',
            )),
     Option("weights", ("--weights",), str, "auto", metavar="pretrained|random|auto", key="weights", kind="choice",
            choices=WEIGHTS,

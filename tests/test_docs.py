@@ -357,6 +357,7 @@ def tiny_build(tiny_checkpoints, tmp_path_factory) -> Path:
     result = CliRunner().invoke(app, [
         "build", "--model", f"dinov2={tiny_checkpoints['dinov2_registers']}",
         "--model", f"resnet50={tiny_checkpoints['timm_resnet']}", "--weights", "pretrained",
+        "--model", f"tuned={tiny_checkpoints['dinov2_registers']}", "--base", "tuned=dinov2",  # writes deltas.csv
         "--image-size", "16", "--query-layers", "last", "--out", str(out), "--no-site"])
     assert result.exit_code == 0, result.output
     return out
@@ -369,7 +370,7 @@ def _blocks(page: Path, language: str) -> list[str]:
 def test_the_readme_names_the_metric_files_the_build_writes(tiny_build: Path):
     """Every ``<model>.*`` file the README names is one the metrics stage writes (or the rows' gzip-CSV
     form without pyarrow), and every file it writes is named."""
-    written = {re.sub(r"^(dinov2|resnet50)\.", "<model>.", p.name) for p in (tiny_build / "metrics").iterdir()}
+    written = {re.sub(r"^(dinov2|resnet50|tuned)\.", "<model>.", p.name) for p in (tiny_build / "metrics").iterdir()}
     assert {"<model>.parquet", "<model>.heads.npz", "summary.json", "panels.json"} <= written
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     named = set(re.findall(r"`(<model>\.[a-z.]+)`", readme))

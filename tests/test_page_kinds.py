@@ -88,10 +88,11 @@ def test_main_mjs_page_table_is_the_registrys():
 def test_the_nav_and_the_pages_out_of_it_come_from_the_kinds():
     nav = kinds.atlas_nav()["Atlas"]
     assert [next(iter(entry)) for entry in nav] == ["Gallery", "Models", "Heads", "Head anatomy", "Leaderboard",
-                                                    "Build report"]
+                                                    "Variants", "Build report"]
     assert all(next(iter(entry.values())).endswith(".md") for entry in nav)
     assert sorted(kinds.not_in_nav()) == sorted(f"/atlas/{d}/" for d in
-                                                ("images", "models", "heads", "leaderboard", "anatomy"))
+                                                ("images", "models", "heads", "leaderboard", "anatomy", "variants",
+                                                 "compare"))
 
 
 def test_a_toy_page_kind_shows_up_end_to_end(toy_registry, fake_build: Path, tmp_path: Path, caplog):
@@ -111,7 +112,7 @@ def test_a_toy_page_kind_shows_up_end_to_end(toy_registry, fake_build: Path, tmp
 
     titles = _nav_titles((site / "index.html").read_text(encoding="utf-8"))  # the nav: where the registry puts it
     atlas = titles[titles.index("Gallery"):titles.index("Build report") + 1]
-    assert atlas == ["Gallery", "Models", "Heads", "Head anatomy", "Leaderboard", "Toy", "Build report"]
+    assert atlas == ["Gallery", "Models", "Heads", "Head anatomy", "Leaderboard", "Variants", "Toy", "Build report"]
     assert not any(t.startswith("Toy ") for t in titles)  # the folder kind's pages are not in the nav...
     omitted = " ".join(r.getMessage() for r in caplog.records if "not included in the" in r.getMessage())
     assert "atlas/toy/" not in omitted  # ...and MkDocs does not list them as forgotten either

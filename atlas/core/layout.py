@@ -123,6 +123,22 @@ HEADS_PAGE = f"{PAGES_DIR}/heads/index.md"
 LEADERBOARD_PAGE = f"{PAGES_DIR}/leaderboard/index.md"
 ANATOMY_PAGE = f"{PAGES_DIR}/anatomy/index.md"  # every model's attention distance on one chart
 
+VARIANTS_PAGE = f"{PAGES_DIR}/variants/index.md"  # the declared variants (--base), each with its own page
+COMPARE_PAGE = f"{PAGES_DIR}/compare/index.md"  # any two maps of one image: side by side, slider, shift map
+
+
+def variant_page(variant_slug: str) -> str:
+    """Markdown source of a declared variant's page (``atlas/variants/<variant>/``): its paired statistics."""
+    return f"{PAGES_DIR}/variants/{variant_slug}.md"
+
+
+def compare_hash(image_slug: str, left: tuple, right: tuple, mode: str = "shift") -> str:
+    """The compare view's fragment (its permalink state): the image and each side's ``(model slug, method,
+    layer, variant)`` (variant ``fused`` or ``hNN``); ``compare.mjs`` reads the same keys."""
+    side = lambda s: ":".join(str(v) for v in s)  # noqa: E731
+    return f"image={image_slug}&left={side(left)}&right={side(right)}&mode={mode}"
+
+
 # A model's pages are models/<slug>.md, leaderboard/<slug>.md and heads/<slug>/...: a model with the name of
 # one of these folders' own pages would overwrite it (e.g. ``index``: the Models index and the Leaderboard).
 RESERVED_MODEL_NAMES = frozenset(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from atlas.core.atomic import write_via_temp
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
+from atlas.core.variants import VariantPair
 from atlas.metrics.breakdowns import box_panel, head_labels, tag_breakdown
 from atlas.metrics.data import (
     HEAD_SORT_METRICS,
@@ -38,6 +40,7 @@ from atlas.metrics.data import (
     panel_metric_names,
     write_head_values,
 )
+from atlas.metrics.deltas import DELTAS_FILE, summary_section, write_deltas_csv
 from atlas.metrics.held_out import held_out_summary
 from atlas.metrics.rows import (
     FORMAT,
@@ -91,10 +94,12 @@ class _Scored:
     panels: dict[str, dict[str, dict]] = field(default_factory=dict)  # model -> image -> panel
 
 
-def compute_metrics(build_dir: Path, manifest: Manifest | None = None, select_on: float | None = None) -> MetricsReport:
+def compute_metrics(build_dir: Path, manifest: Manifest | None = None, pairs: Sequence[VariantPair] = (),
+                    select_on: float | None = None) -> MetricsReport:
     """Score all maps of ``build_dir/maps`` whose image has boxes; images without boxes are left out.
 
     ``manifest``: the build's manifest as the models stage wrote it (default: read from ``build_dir/maps``).
+    ``pairs``: the declared variants (``--base``), whose paired statistics go to ``deltas.csv`` and the summary.
     ``select_on``: ``--select-on``'s fraction; the summary then has the held-out estimate (``atlas.metrics.held_out``).
     Without any boxed image, ``build_dir/metrics`` is removed (the metrics of an earlier build are stale).
     """
@@ -118,6 +123,8 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None, select_on
     summary["head_labels"] = head_labels(scored.blocks, summary["box_metric"])
     summary["tags"] = tag_breakdown(scored.index, summary["leaderboard"], {i: boxed[i].tags for i in sorted(images)},
                                     summary["primary_metric"])
+    if pairs:
+        _write_deltas(scored.index, pairs, summary, paths.metrics, report)
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
@@ -179,6 +186,16 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
             report.files.append(path)
             files[model] = path
     return files
+
+
+def _write_deltas(index: Index, pairs: Sequence[VariantPair], summary: dict, out_dir: Path,
+                  report: MetricsReport) -> None:
+    """The pairs' paired statistics: ``deltas.csv`` (listed in ``report``) and their keys in ``summary``."""
+    section, rows = summary_section(index, pairs, summary["head_ranking"], summary["primary_metric"])
+    summary.update(section)
+    path = out_dir / DELTAS_FILE
+    write_via_temp(path, lambda tmp: write_deltas_csv(rows, tmp))
+    report.files.append(path)
 
 
 def _geometry(model: ModelEntry, image: ImageEntry) -> MapGeometry:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from atlas.core.variants import VariantPair
+from atlas.metrics.deltas import Delta
 from ssl_attention.aggregate import CONFIDENCE, DEFAULT_BOX_METRIC, DEFAULT_PRIMARY, Estimate, HeadRank
 
 MISSING = Estimate(math.nan, math.nan, math.nan, 0)  # a metric the summary has no value for
@@ -244,6 +246,10 @@ class Summary:
     held_out: HeldOut | None = None  # only with --select-on
     head_labels: tuple[LabelHeadTable, ...] = ()
     tags: tuple[TagStat, ...] = ()
+    variants: tuple[VariantPair, ...] = ()  # declared variants (--base) and their paired statistics
+    deltas: tuple[Delta, ...] = ()
+    ranking_deltas: tuple[Mapping[str, Any], ...] = ()
+    image_shifts: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
@@ -269,6 +275,10 @@ class Summary:
             held_out=HeldOut.from_json(data["held_out"]) if data.get("held_out") else None,
             head_labels=section("head_labels", LabelHeadTable.from_json),
             tags=section("tags", TagStat.from_json),
+            variants=section("variants", lambda d: VariantPair(d["variant"], d["base"])),
+            deltas=section("deltas", Delta.from_json),
+            ranking_deltas=section("ranking_deltas", dict),
+            image_shifts=section("image_shifts", dict),
         )
 
     def grounding_of(self, model: str) -> tuple[GroundingStat, ...]:

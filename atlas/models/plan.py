@@ -51,7 +51,8 @@ class MapsOptions:
     def identity(self, request: ModelRequest) -> MapsIdentity:
         """What the cached maps of ``request`` depend on besides the images (``model.json``'s key)."""
         targets = self.targets.identity(list(self.labels)) if wants_targets(self.methods) else None
-        return MapsIdentity.of_request(request.checkpoint, self.weights, self.image_size, self.methods,
+        weights = request.weights or self.weights  # a request's own mode (the sample's random variant) wins
+        return MapsIdentity.of_request(request.checkpoint, weights, self.image_size, self.methods,
                                        self.per_head, self.query_spec, targets)
 
 

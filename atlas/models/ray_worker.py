@@ -68,7 +68,7 @@ class MapsActor:
         self.recipe, self.error = recipe, None
         try:
             self.device = pick_device(load.device)
-            self.model = load_model(request, weights=load.weights, device=str(self.device),
+            self.model = load_model(request, weights=request.weights or load.weights, device=str(self.device),
                                     image_size=load.image_size, explain=wants_targets(recipe.methods))
             if wants_targets(recipe.methods):  # the driver's targets: it checked them already
                 set_targets(self.model, recipe.targets, list(recipe.labels))

@@ -198,7 +198,7 @@ class ModelStage:
         try:
             with warnings.catch_warnings():  # announce() says it, in the build's words
                 warnings.simplefilter("ignore", RandomWeightsWarning)
-                return load_model(request, weights=options.weights, device=str(self.device),
+                return load_model(request, weights=request.weights or options.weights, device=str(self.device),
                                   image_size=options.image_size, explain=wants_targets(options.methods))
         except ModelLoadError as exc:
             self.load_failed(request, exc)

@@ -46,6 +46,7 @@ class ModelRequest:
 
     name: str
     checkpoint: str
+    weights: str | None = None  # this model's weights mode when not the build's (e.g. the sample's random variant)
 
     @property
     def is_timm(self) -> bool:

@@ -10,10 +10,12 @@ import html
 from collections.abc import Iterator
 
 from atlas.core import layout
+from atlas.core.manifest import ModelEntry
 from atlas.site.catalog import gradcam_target
 from atlas.site.head_scores import HeadScores
 from atlas.site.pages.anatomy_pages import cluster_list
 from atlas.site.pages.metric_pages import panel_data
+from atlas.site.pages.variant_pages import declared_pairs
 from atlas.site.pages.writer import AtlasPages, Page
 from atlas.site.svg_charts import PALETTE
 from ssl_attention.methods import get_method
@@ -85,6 +87,7 @@ def image_page(site: AtlasPages, index: int) -> Page:
         ],
         "target_notes": [note for m in models if (note := site.target_note(m, image)) is not None],
         "leaderboard": site.url(src, layout.LEADERBOARD_PAGE),
+        "compare": site.url(src, layout.COMPARE_PAGE) + "#image=" + image.slug,  # the compare view on this image
     }
     search_text = " ".join([image.id, image.file, *sorted({b.label for b in image.boxes}), *image.tags])
     return Page(src, f"Image {image.id}", context, data, search_text=search_text)
@@ -199,5 +202,17 @@ def head_viewer(site: AtlasPages, scores: HeadScores) -> Page:
         "model_href": site.url(src, layout.model_page(model.slug)),
         "heads_href": site.url(src, layout.HEADS_PAGE),
         "image_count": len(scores.images),
+        **compare_link(site, src, model),
     }
     return Page(src, f"Heads of {model.name}", context, data)
+
+
+def compare_link(site: AtlasPages, src: str, model: ModelEntry) -> dict[str, str | None]:
+    """The head viewer's link to the compare view (its head filled in by head.mjs): with the model's declared
+    partner (its base or variant) where it has one, else this head against its layer's fused map."""
+    pair = next((p for p in declared_pairs(site) if model.name in (p.variant, p.base)), None)
+    partner = None if pair is None else (pair.base if pair.variant == model.name else pair.variant)
+    slug = {m.name: m.slug for m in site.catalog.models}
+    return {"compare_href": site.url(src, layout.COMPARE_PAGE), "partner": partner,
+            "partner_slug": slug[partner] if partner else None,
+            "partner_side": "left" if pair is not None and partner == pair.base else "right"}

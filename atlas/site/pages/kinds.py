@@ -35,6 +35,7 @@ from atlas.site.pages.atlas_pages import (
 )
 from atlas.site.pages.report_page import REPORT_PAGE, report_page
 from atlas.site.pages.soft_pages import leaderboard_page, model_metrics_pages  # metric_pages' + issue 27's parts
+from atlas.site.pages.variant_pages import compare_page, variant_pages, variants_index_page
 from atlas.site.pages.writer import AtlasPages, Page
 from ssl_attention.errors import AtlasError
 
@@ -85,6 +86,10 @@ PAGE_KINDS: tuple[PageKind, ...] = (
              src=layout.LEADERBOARD_PAGE),
     PageKind("model-metrics", "pages/model_metrics.html", model_metrics_pages, folder="leaderboard",
              script=PageScript("choosers.mjs", "initChoosers")),
+    PageKind("variants", "pages/variants.html", variants_index_page, nav_title="Variants", src=layout.VARIANTS_PAGE),
+    PageKind("variant", "pages/variant.html", variant_pages, folder="variants"),
+    PageKind("compare", "pages/compare.html", compare_page, folder="compare",
+             script=PageScript("compare.mjs", "initComparePage")),
     PageKind("report", "pages/report.html", report_page, nav_title="Build report", src=REPORT_PAGE),
 )
 

@@ -51,6 +51,18 @@ export function initHeadPage(root, data) {
   });
 }
 
+/** Point the "compare this head" link at this head: against the model's declared partner at the same map (its
+ *  base on the left, its variant on the right), else against its layer's fused map. */
+function compareLink(link, model, s) {
+  if (!link) return;
+  const map = (slug, variant) => [slug, s.method, s.layer, variant].join(":");
+  const here = map(model.slug, variantName(s.head));
+  const other = link.dataset.partner ? map(link.dataset.partner, variantName(s.head)) : map(model.slug, "fused");
+  const [left, right] = link.dataset.partnerSide === "left" ? [other, here] : [here, other];
+  link.href = link.href.split("#")[0] + "#" + new URLSearchParams({ left: left, right: right,
+    mode: link.dataset.partner ? "shift" : "side" }).toString();
+}
+
 function showHeadPage(root, data) {
   const form = root.querySelector("form.atlas-controls");
   const model = data.models.find((m) => m.slug === data.model);
@@ -154,6 +166,7 @@ function showHeadPage(root, data) {
     document.title = model.name + " l" + pad(s.layer) + " h" + pad(s.head) + " · " + document.title.replace(/^.* · /, "");
     renderPicker(s);
     renderFigures(s);
+    compareLink(root.querySelector("a[data-role=compare]"), model, s);
     const k = scoreIndex(s.sort, s.method);
     let values = null;
     if (k >= 0) {

@@ -17,6 +17,7 @@ const PAGES = {
   model: () => import("./model.mjs").then((m) => m.initModelPage),
   head: () => import("./head.mjs").then((m) => m.initHeadPage),
   "model-metrics": () => import("./choosers.mjs").then((m) => m.initChoosers),
+  compare: () => import("./compare.mjs").then((m) => m.initComparePage),
 };
 
 // start loading this page's modules now, not once the theme calls init (module scripts run after parsing)
