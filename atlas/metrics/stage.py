@@ -165,7 +165,7 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
 
 
 def _geometry(model: ModelEntry, image: ImageEntry) -> MapGeometry:
-    return MapGeometry((image.width, image.height), model.grid, model.patch_size)
+    return MapGeometry((image.width, image.height), model.grid_of(image.id), model.patch_size)
 
 
 def _target(model: ModelEntry, image: ImageEntry) -> Target:
