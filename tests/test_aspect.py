@@ -8,6 +8,7 @@ position embeddings built squashed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -88,3 +89,57 @@ def test_squash_descriptions_and_keys_are_unchanged(tiny_checkpoints):
     assert set(model.preprocessing.to_dict()) == {"size", "mean", "std", "resample", "crop"}
     kept = keeping_aspect(model, 500).preprocessing.to_dict()
     assert (kept["resize"], kept["max_tokens"], kept["unit"]) == ("keep", 500, model.patch_size)
+
+
+# -- a build -----------------------------------------------------------------------------------------------
+
+def _build_keep(tiny_checkpoints, tmp_path, monkeypatch, *extra: str):
+    """A keep build of three photos (portrait, landscape, square) with three tiny models: DINOv2 (keeps the
+    aspect), a ResNet (Grad-CAM, keeps it at its 32 px stride) and a timm ViT without dynamic image size
+    (one position-embedding grid: built squashed, one line)."""
+    from typer.testing import CliRunner
+
+    import ssl_attention.models.timm_models as timm_models
+    from atlas.cli import app
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for k, (name, size) in enumerate(sorted(SHAPES.items())):
+        _photo(size, k).save(images / f"{name}.png")
+    original = timm_models._is_vit
+    monkeypatch.setattr(timm_models, "_is_vit", lambda name: False if "fixed" in name else original(name))
+    fixed = tmp_path / "fixed-vit"
+    fixed.symlink_to(tiny_checkpoints["timm_vit"], target_is_directory=True)
+    out = tmp_path / "out"
+    args = ["build", "--images", str(images), "--weights", "random", "--device", "cpu", "--out", str(out),
+            "--model", f"d={tiny_checkpoints['dinov2']}", "--model", f"r={tiny_checkpoints['timm_resnet']}",
+            "--model", f"t={fixed}", "--resize", "keep", "--image-size", "32", *extra]
+    result = CliRunner().invoke(app, args, terminal_width=400)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_a_keep_build_has_a_grid_per_image_and_says_what_it_did(tiny_checkpoints, tmp_path, monkeypatch):
+    from atlas.core.manifest import Manifest
+
+    out, _ = _build_keep(tiny_checkpoints, tmp_path, monkeypatch, "--max-tokens", "120")
+    lines = json.loads((out / "report.json").read_text())["skipped"]  # each also said as one line
+    refused = [line for line in lines if "model t" in line and "cannot interpolate" in line]
+    assert len(refused) == 1, lines
+    capped = [line for line in lines if "--max-tokens 120" in line]
+    assert len(capped) == 1 and "landscape" in capped[0] and "model d" in capped[0], lines
+    assert "scaled down to 28x68 px (119 tokens)" in capped[0]
+    manifest = Manifest.load(out / "maps")
+    models = {m.name: m for m in manifest.models}
+    assert models["t"].grids == {} and models["t"].resize == "squash"
+    grids = models["d"].grids
+    assert grids["portrait"] == (14, 8) and grids["square"] == (8, 8)  # 52 x 30 -> 55.5 x 32 -> 56 x 32
+    assert grids["landscape"][0] * grids["landscape"][1] <= 120 < 8 * 19  # capped from 32 x 76
+    assert models["r"].grids["portrait"][0] > models["r"].grids["portrait"][1]
+    raw = json.loads((out / "maps" / "manifest.json").read_text())
+    assert {m["name"]: "grids" in m for m in raw["models"]} == {"d": True, "r": True, "t": False}
+    for model in manifest.models:
+        for image, rel in model.maps.items():
+            with np.load(out / "maps" / rel) as npz:
+                fused = npz["gradcam" if model.kind == "cnn" else "cls_fused"]
+                assert fused.shape[-2:] == model.grid_of(image), (model.name, image)
