@@ -93,53 +93,39 @@ def test_squash_descriptions_and_keys_are_unchanged(tiny_checkpoints):
 
 # -- a build -----------------------------------------------------------------------------------------------
 
-def _build_keep(tiny_checkpoints, tmp_path, monkeypatch, *extra: str):
-    """A keep build of three photos (portrait, landscape, square) with three tiny models: DINOv2 (keeps the
-    aspect), a ResNet (Grad-CAM, keeps it at its 32 px stride) and a timm ViT without dynamic image size
-    (one position-embedding grid: built squashed, one line)."""
+BOXES = {"portrait": [(3.0, 30.0, 20.0, 18.0)], "landscape": [(40.0, 2.0, 15.0, 20.0)],
+         "square": [(0.0, 0.0, 25.0, 9.0)]}
+
+
+def keep_build(checkpoints: dict, root, max_tokens: int = 120):
+    """A keep build of three photos (portrait, landscape, square; one box each) with three tiny models:
+    DINOv2 (keeps the aspect; ``max_tokens`` caps the landscape), a ResNet (Grad-CAM, keeps it at its
+    32 px stride) and a timm ViT without dynamic image size (one position-embedding grid: built squashed,
+    one line). Returns (build folder, output)."""
     from typer.testing import CliRunner
 
     import ssl_attention.models.timm_models as timm_models
     from atlas.cli import app
 
-    images = tmp_path / "images"
+    images = root / "images"
     images.mkdir()
+    coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "part"}]}
     for k, (name, size) in enumerate(sorted(SHAPES.items())):
         _photo(size, k).save(images / f"{name}.png")
+        coco["images"].append({"id": k, "file_name": f"{name}.png", "width": size[0], "height": size[1]})
+        coco["annotations"] += [{"id": 10 * k + b, "image_id": k, "category_id": 1, "bbox": list(box)}
+                                for b, box in enumerate(BOXES[name])]
+    (root / "boxes.json").write_text(json.dumps(coco))
+    fixed = root / "fixed-vit"
+    fixed.symlink_to(checkpoints["timm_vit"], target_is_directory=True)
+    out = root / "out"
+    args = ["build", "--images", str(images), "--annotations", str(root / "boxes.json"), "--weights", "random",
+            "--device", "cpu", "--out", str(out), "--model", f"d={checkpoints['dinov2']}",
+            "--model", f"r={checkpoints['timm_resnet']}", "--model", f"t={fixed}", "--resize", "keep",
+            "--image-size", "32", "--max-tokens", str(max_tokens), "--query-layers", "last"]
     original = timm_models._is_vit
-    monkeypatch.setattr(timm_models, "_is_vit", lambda name: False if "fixed" in name else original(name))
-    fixed = tmp_path / "fixed-vit"
-    fixed.symlink_to(tiny_checkpoints["timm_vit"], target_is_directory=True)
-    out = tmp_path / "out"
-    args = ["build", "--images", str(images), "--weights", "random", "--device", "cpu", "--out", str(out),
-            "--model", f"d={tiny_checkpoints['dinov2']}", "--model", f"r={tiny_checkpoints['timm_resnet']}",
-            "--model", f"t={fixed}", "--resize", "keep", "--image-size", "32", *extra]
-    result = CliRunner().invoke(app, args, terminal_width=400)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timm_models, "_is_vit", lambda name: False if "fixed" in name else original(name))
+        result = CliRunner().invoke(app, args, terminal_width=400)
     assert result.exit_code == 0, result.output
     return out, result.output
-
-
-def test_a_keep_build_has_a_grid_per_image_and_says_what_it_did(tiny_checkpoints, tmp_path, monkeypatch):
-    from atlas.core.manifest import Manifest
-
-    out, _ = _build_keep(tiny_checkpoints, tmp_path, monkeypatch, "--max-tokens", "120")
-    lines = json.loads((out / "report.json").read_text())["skipped"]  # each also said as one line
-    refused = [line for line in lines if "model t" in line and "cannot interpolate" in line]
-    assert len(refused) == 1, lines
-    capped = [line for line in lines if "--max-tokens 120" in line]
-    assert len(capped) == 1 and "landscape" in capped[0] and "model d" in capped[0], lines
-    assert "scaled down to 28x68 px (119 tokens)" in capped[0]
-    manifest = Manifest.load(out / "maps")
-    models = {m.name: m for m in manifest.models}
-    assert models["t"].grids == {} and models["t"].resize == "squash"
-    grids = models["d"].grids
-    assert grids["portrait"] == (14, 8) and grids["square"] == (8, 8)  # 52 x 30 -> 55.5 x 32 -> 56 x 32
-    assert grids["landscape"][0] * grids["landscape"][1] <= 120 < 8 * 19  # capped from 32 x 76
-    assert models["r"].grids["portrait"][0] > models["r"].grids["portrait"][1]
-    raw = json.loads((out / "maps" / "manifest.json").read_text())
-    assert {m["name"]: "grids" in m for m in raw["models"]} == {"d": True, "r": True, "t": False}
-    for model in manifest.models:
-        for image, rel in model.maps.items():
-            with np.load(out / "maps" / rel) as npz:
-                fused = npz["gradcam" if model.kind == "cnn" else "cls_fused"]
-                assert fused.shape[-2:] == model.grid_of(image), (model.name, image)
