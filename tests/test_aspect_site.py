@@ -24,13 +24,21 @@ from tests.test_site_browser import _open, _wait_painted
 
 
 @pytest.fixture(scope="module")
-def kept(tiny_checkpoints, tmp_path_factory):
+def keep_run(tiny_checkpoints, tmp_path_factory):
+    """(build folder, output) of ``keep_build``."""
+    return keep_build(tiny_checkpoints, tmp_path_factory.mktemp("keep"))
+
+
+@pytest.fixture(scope="module")
+def kept(keep_run):
     """The build folder of ``keep_build``."""
-    return keep_build(tiny_checkpoints, tmp_path_factory.mktemp("keep"))[0]
+    return keep_run[0]
 
 
-def test_a_keep_build_has_a_grid_per_image_and_says_what_it_did(kept):
-    out = kept
+def test_a_keep_build_has_a_grid_per_image_and_says_what_it_did(keep_run):
+    out, output = keep_run
+    said = " ".join(output.split())
+    assert "grid 8x8, 3 prefix" in said and said.count("aspect kept, a grid per image") == 2  # d and r; t is squashed
     lines = json.loads((out / "report.json").read_text())["skipped"]  # each also said as one line
     refused = [line for line in lines if "model t" in line and "cannot interpolate" in line]
     assert len(refused) == 1, lines

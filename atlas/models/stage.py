@@ -281,6 +281,8 @@ class ModelStage:
     def announce(self, entry: ModelEntry) -> None:
         """One line on the model (checkpoint, architecture, token layout) and a warning for random weights."""
         grid = f"grid {entry.grid[0]}x{entry.grid[1]}"
+        if entry.resize == "keep":  # --resize keep: the grid of a square image; each image has its own
+            grid = f"aspect kept, a grid per image ({grid} for a square one)"
         layout = (f"{count(entry.layers, 'layer')} x {count(entry.heads, 'head')}, {grid}, "
                   f"{count(entry.prefix_tokens, 'prefix token')}" if entry.kind == "vit"
                   else f"{count(entry.layers, 'stage')}, {grid}")
