@@ -129,3 +129,19 @@ def keep_build(checkpoints: dict, root, max_tokens: int = 120):
         result = CliRunner().invoke(app, args, terminal_width=400)
     assert result.exit_code == 0, result.output
     return out, result.output
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--resize", "crop"], "--resize must be squash or keep, got 'crop'"),
+    (["--max-tokens", "0"], "--max-tokens"),
+    (["--max-tokens", "99999"], "above the maximum of 16,384"),
+])
+def test_bad_resize_values_are_one_line_before_any_model_runs(tmp_path, args, expected):
+    from typer.testing import CliRunner
+
+    from atlas.cli import app
+
+    result = CliRunner().invoke(app, ["build", "--out", str(tmp_path / "out"), *args], terminal_width=400)
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()
