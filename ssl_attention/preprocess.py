@@ -114,7 +114,11 @@ def keep_size(image_size: tuple[int, int], side: int, patch: int,
         mid = (lo + hi + 1) // 2
         h, w = at(mid)
         lo, hi = (mid, hi) if (h // patch) * (w // patch) <= max_tokens else (lo, mid - 1)
-    return at(lo), True
+    h, w = at(lo)
+    if (h // patch) * (w // patch) > max_tokens:  # a sliver (e.g. 1 x 10,000 px): one patch across, cut along
+        cells = max(1, max_tokens // (min(h, w) // patch))
+        h, w = (min(h, cells * patch), w) if h > w else (h, min(w, cells * patch))
+    return (h, w), True
 
 
 def check_input_size(size: tuple[int, int], patch: int, where: str) -> tuple[int, int]:

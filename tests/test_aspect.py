@@ -49,6 +49,8 @@ def test_max_tokens_lowers_the_side_until_the_image_fits():
     one_more = keep_size((1600, 400), h + 16, 16, max_tokens=10**9)[0]
     assert (one_more[0] // 16) * (one_more[1] // 16) > 300  # the largest side that fits
     assert keep_size((1600, 400), 224, 16, max_tokens=10**6)[1] is False
+    (h, w), capped = keep_size((10_000, 1), 224, 16, max_tokens=100)  # a sliver: one patch high
+    assert capped and (h, w) == (16, 1600)
 
 
 @pytest.mark.parametrize("family", ["dinov2_registers", "clip", "timm_vit"])
