@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atlas.core.build_dir import BuildDir
-from atlas.core.limits import BATCH_SIZE, RAY_CPUS, TARGET_CLASS
+from atlas.core.limits import BATCH_SIZE, MAX_TOKENS, RAY_CPUS, TARGET_CLASS
 from atlas.core.manifest import Manifest
 from atlas.core.out_dir import check_folders, claim, locked, locked_site, remove_own_temp_files
 from atlas.core.pool import worker_count
@@ -66,6 +66,8 @@ class BuildOptions:
     batch_size: int = default("batch_size")
     out: Path = default("out")
     image_size: tuple[int, int] | None = None  # parsed --image-size
+    resize: str = default("resize")  # --resize squash|keep
+    max_tokens: int = default("max_tokens")  # --max-tokens (keep)
     methods: tuple[str, ...] | None = None
     per_head: bool | None = None
     query_layers: str | None = None  # canonical --query-layers; None: resolved as atlas.options.resolve does
@@ -103,7 +105,8 @@ class BuildOptions:
             if value not in allowed:
                 raise AtlasError(f"{flag} must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {value!r}")
         numbers = (("--batch-size", self.batch_size, BATCH_SIZE), ("--ray-cpus", self.ray_cpus, RAY_CPUS),
-                   ("--target-class", self.targets.target_class, TARGET_CLASS))
+                   ("--target-class", self.targets.target_class, TARGET_CLASS),
+                   ("--max-tokens", self.max_tokens, MAX_TOKENS))
         for flag, number, bound in numbers:
             if number is not None:
                 try:

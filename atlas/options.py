@@ -26,9 +26,13 @@ import typer
 from atlas.core.colormaps import COLORMAPS
 from atlas.core.layout import RESERVED_MODEL_NAMES
 from atlas.core.limits import BATCH_SIZE, RAY_CPUS, TARGET_CLASS, Bound
+from atlas.core.limits import MAX_TOKENS as MAX_TOKENS_BOUND
 from atlas.core.query_layers import OWN_IMAGES_DEFAULT, SAMPLE_DEFAULT, parse_query_layers
 from ssl_attention.errors import AtlasError
 from ssl_attention.methods import method_names
+
+RESIZE_MODES = ("squash", "keep")  # --resize (ssl_attention.aspect.RESIZE_MODES; no torch imported here)
+DEFAULT_MAX_TOKENS = 2048  # --max-tokens (ssl_attention.aspect.DEFAULT_MAX_TOKENS)
 
 WEIGHTS = ("pretrained", "random", "auto")
 
@@ -219,6 +223,34 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                'model input size, at most 1024 px per side, each side rounded to the nearest multiple of '
                'the patch size (halves up, at least one patch; see [Input size](models.md#input-size)); '
                '`HxW` gives non-square grids. The whole image is resized, never cropped',
+           )),
+    Option("resize", ("--resize",), str, "squash", metavar="squash|keep", key="resize", kind="choice",
+           choices=RESIZE_MODES,
+           help="squash: every image resized whole to the model's square input; keep: the shorter side to "
+           "the input side (--image-size N, else the model's own), the longer by the same factor, each "
+           "side rounded to the patch size, so each image has its own grid. Models that cannot "
+           "interpolate position embeddings stay squashed (one line).",
+           doc=(
+               '`--resize squash|keep`',
+               '`squash`',
+               '`squash`: every image is resized whole to the square input; `keep`: its shorter side to the '
+               'input side (`--image-size N`, else the checkpoint\'s own), the longer side by the same '
+               'factor, each side rounded to the patch size, so each image has its own grid (see '
+               '[Preprocessing](methods.md#preprocessing-squash-or-keep)); at most `--max-tokens` patch '
+               'tokens per image. A model that cannot interpolate its position embeddings is built '
+               'squashed (one line)',
+           )),
+    Option("max_tokens", ("--max-tokens",), int, DEFAULT_MAX_TOKENS, metavar="N", key="max_tokens",
+           kind="integer", example=DEFAULT_MAX_TOKENS,
+           help=f"With --resize keep: the most patch tokens an image may give, 1 to {MAX_TOKENS_BOUND.high:,}; "
+           "a larger image is scaled down until it fits (one line per image).",
+           typer_extra={"parser": _number(MAX_TOKENS_BOUND, "--max-tokens")},
+           doc=(
+               '`--max-tokens N`',
+               f'`{DEFAULT_MAX_TOKENS:,}`',
+               'with `--resize keep`: the most patch tokens (grid cells) one image may give, 1 to 16,384; an '
+               'image that would give more is scaled down until it fits, with one line naming it and its '
+               'input size. For ResNet-50 a token is a 32 px cell',
            )),
     Option("method", ("--method",), list[str] | None, None, metavar="|".join(method_names()), key="methods",
            kind="strings", example=["cls", "rollout"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ssl_attention.aspect import at_input_size
 from ssl_attention.attention import vit_attention_maps
 from ssl_attention.capabilities import Capabilities
 from ssl_attention.errors import UnsupportedError
@@ -66,6 +67,7 @@ def compute_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[
     check_request(model, methods, per_head)
     check_query_layers(tuple(query_layers), model.layers, model.kind, model.name)
     pixel_values = pixel_values.to(next(model.module.parameters()).device)
+    model = at_input_size(model, tuple(pixel_values.shape[-2:]))  # keep: each batch its own grid
     chosen = [get_method(name) for name in methods]
     maps: dict[str, np.ndarray] = {}
     reductions = tuple(m for m in chosen if m.reduction is not None)

@@ -40,14 +40,39 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
     resample: str = "bicubic"
     crop: None = None  # recorded explicitly: this tool never crops
+    resize: str = "squash"  # "squash": every image to ``size``; "keep": see ``input_size``
+    max_tokens: int = 0  # keep: the most patch tokens an image may give (0: MAX_TOKENS)
+    unit: int = 0  # keep: sides are snapped to multiples of this (the patch size; a CNN's stride, 32)
 
     def to_dict(self) -> dict:
-        """JSON-ready description (for the manifest and the cache key)."""
+        """JSON-ready description (for the manifest and the cache key); ``resize`` and ``max_tokens`` only
+        for ``keep`` (squash descriptions are as they always were)."""
         d = asdict(self)
         d["size"] = list(self.size)
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
+        if self.resize == "squash":
+            del d["resize"], d["max_tokens"], d["unit"]
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        """The inverse of ``to_dict`` (a manifest entry's ``preprocessing``)."""
+        return cls(size=tuple(data.get("size", (224, 224))), mean=tuple(data.get("mean", IMAGENET_MEAN)),
+                   std=tuple(data.get("std", IMAGENET_STD)), resample=str(data.get("resample", "bicubic")),
+                   resize=str(data.get("resize", "squash")), max_tokens=int(data.get("max_tokens", 0)),
+                   unit=int(data.get("unit", 0)))
+
+    def input_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """The model input (height, width) for an image of ``image_size`` = (width, height) px: ``size``
+        when squashing, else ``keep_size`` of the shorter side of ``size`` at ``unit``."""
+        return self.keep(image_size)[0]
+
+    def keep(self, image_size: tuple[int, int]) -> tuple[tuple[int, int], bool]:
+        """``input_size`` and whether ``max_tokens`` lowered it (always False when squashing)."""
+        if self.resize != "keep":
+            return self.size, False
+        return keep_size(image_size, min(self.size), self.unit, self.max_tokens or MAX_TOKENS)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -66,6 +91,34 @@ def parse_size(text: str) -> tuple[int, int]:
 def snap_to_patch(size: tuple[int, int], patch: int) -> tuple[int, int]:
     """Round each side to the nearest multiple of ``patch``, halves up (20 at patch 8 -> 24), at least one patch."""
     return tuple(max(patch, (2 * s + patch) // (2 * patch) * patch) for s in size)  # type: ignore[return-value]
+
+
+def keep_size(image_size: tuple[int, int], side: int, patch: int,
+              max_tokens: int = MAX_TOKENS) -> tuple[tuple[int, int], bool]:
+    """Aspect-preserving input size of an image of ``image_size`` = (width, height) px: its shorter side
+    scaled to ``side``, the longer by the same factor (halves up), each side snapped to the patch size
+    (``snap_to_patch``); if that gives more than ``max_tokens`` patch tokens the shorter side is lowered
+    until it fits. Returns ((height, width), whether the cap lowered it)."""
+    width, height = image_size
+    short = max(1, min(width, height))
+
+    def at(s: int) -> tuple[int, int]:
+        scaled = tuple((2 * v * s + short) // (2 * short) for v in (height, width))
+        return snap_to_patch(scaled, patch)  # type: ignore[arg-type]
+
+    size = at(side)
+    if (size[0] // patch) * (size[1] // patch) <= max_tokens:
+        return size, False
+    lo, hi = 1, side  # the largest shorter side that fits: tokens grow with the side
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        h, w = at(mid)
+        lo, hi = (mid, hi) if (h // patch) * (w // patch) <= max_tokens else (lo, mid - 1)
+    h, w = at(lo)
+    if (h // patch) * (w // patch) > max_tokens:  # a sliver (e.g. 1 x 10,000 px): one patch across, cut along
+        cells = max(1, max_tokens // (min(h, w) // patch))
+        h, w = (min(h, cells * patch), w) if h > w else (h, min(w, cells * patch))
+    return (h, w), True
 
 
 def check_input_size(size: tuple[int, int], patch: int, where: str) -> tuple[int, int]:
@@ -95,9 +148,11 @@ def check_normalisation(mean: tuple[float, ...], std: tuple[float, ...], where: 
         raise ModelLoadError(f"{where}: {keys[1]} must be > 0 (inputs are divided by it), got {list(std)}")
 
 
-def to_tensor(images: list[Image.Image], prep: Preprocessing) -> torch.Tensor:
-    """Resize each RGB image to ``prep.size`` and normalise: a float32 tensor [B, 3, H, W]."""
-    h, w = prep.size
+def to_tensor(images: list[Image.Image], prep: Preprocessing,
+              size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Resize each RGB image to ``size`` (default ``prep.size``; height, width) and normalise: a float32
+    tensor [B, 3, H, W]."""
+    h, w = size or prep.size
     mean = np.asarray(prep.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(prep.std, dtype=np.float32)[:, None, None]
     arrays = []

@@ -325,3 +325,22 @@ def test_one_actor_per_gpu_else_per_ray_cpus():
     cpus = ClusterShape("auto", nodes=2, cpus=16, gpus=0, cpus_per_actor=4)
     assert cpus.actor_resources == {"num_cpus": 4} and cpus.slots == 4
     assert ClusterShape("local", nodes=1, cpus=2, gpus=0, cpus_per_actor=8).slots == 1  # at least one
+
+
+def test_a_keep_build_on_ray_gives_the_local_bytes(cluster, tiny_checkpoints, tmp_path):
+    """--resize keep (issue 24): the workers keep the aspect too and form the same buckets of one input size,
+    so the npz files, the manifest's per-image grids and the cap's lines are the local build's."""
+    keep = ("--resize", "keep", "--max-tokens", "80", "--batch-size", "3")
+    models = {"dinov2": tiny_checkpoints["dinov2_registers"]}
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    assert runner.invoke(app, build_args(local, models, *keep)).exit_code == 0
+    result = runner.invoke(app, [*build_args(remote, models, *keep), "--ray", cluster.address])
+    assert result.exit_code == 0, result.output
+    mine, theirs = tree(remote, frozenset({"report.json"})), tree(local, frozenset({"report.json"}))
+    assert mine == theirs
+    manifest = json.loads((local / "maps" / "manifest.json").read_text())
+    grids = manifest["models"][0]["grids"]
+    assert len(grids) == 12 and len({tuple(g) for g in grids.values()}) > 2  # several input sizes
+    report = _report(remote)
+    report.pop("ray_workers")
+    assert report == _report(local) and any("--max-tokens 80" in line for line in report["skipped"])

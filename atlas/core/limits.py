@@ -50,9 +50,11 @@ LAYER = Bound(0, 1000)  # a layer number in --query-layers
 WORKERS = Bound(1, 1024)  # ATLAS_WORKERS: processes of the post-compute stages
 SOURCE_DATE_EPOCH = Bound(0, 2**32 - 1)  # seconds since 1970; the gzip header holds 32 bits
 PORT = Bound(1, 65535)  # the PORT of --ray HOST:PORT
+MAX_TOKENS = Bound(1, 16_384)  # --max-tokens: patch tokens per image with --resize keep
 
+# atlas build parameter -> its bound (also for its atlas.toml key)
 BY_PARAM = {"batch_size": BATCH_SIZE, "ray_cpus": RAY_CPUS, "target_class": TARGET_CLASS,
-            "site_images": SITE_IMAGES}  # atlas build parameter -> its bound (also for its atlas.toml key)
+            "site_images": SITE_IMAGES, "max_tokens": MAX_TOKENS}
 
 
 def env_number(name: str, bound: Bound) -> int | None:

@@ -95,6 +95,7 @@ class ModelEntry:
     preprocessing: dict[str, Any] = field(default_factory=dict, hash=False)
     note: str = ""  # e.g. why the weights are random
     maps: dict[str, str] = field(default_factory=dict, hash=False)  # image id -> npz path relative to maps/
+    grids: dict[str, tuple[int, int]] = field(default_factory=dict, hash=False)  # keep: image id -> (gh, gw)
 
     @classmethod
     def of_model(cls, model: VisionModel, methods: tuple[str, ...], per_head: bool | None,
@@ -163,6 +164,32 @@ class ModelEntry:
         """This entry with its cached maps (sorted by image id)."""
         return replace(self, maps=dict(sorted(maps.items())))
 
+    @property
+    def resize(self) -> str:
+        """How the model's inputs were made: ``squash`` (one grid) or ``keep`` (a grid per image)."""
+        return str(self.preprocessing.get("resize", "squash"))
+
+    def grid_of(self, image_id: str) -> tuple[int, int]:
+        """The map grid (rows, cols) of one image: its own under ``keep``, else the model's ``grid``."""
+        return self.grids.get(image_id, self.grid)
+
+    def with_grids(self, sizes: dict[str, tuple[int, int]]) -> ModelEntry:
+        """This entry with the grid of each of its maps' images under ``keep`` (``sizes``: image id ->
+        (width, height) px); unchanged when squashing."""
+        if self.resize != "keep":
+            return self
+        from ssl_attention.preprocess import Preprocessing
+
+        prep, cell = Preprocessing.from_dict(self.preprocessing), self.grid_cell
+        inputs = {i: prep.input_size(sizes[i]) for i in sorted(self.maps) if i in sizes}
+        return replace(self, grids={i: (h // cell, w // cell) for i, (h, w) in inputs.items()})
+
+    @property
+    def grid_cell(self) -> int:
+        """Input pixels per grid cell: the patch size (a ViT), the input side over the grid (a CNN)."""
+        size = self.preprocessing.get("size", (0, 0))
+        return self.patch_size if self.kind == "vit" or not self.grid[0] else int(size[0]) // self.grid[0]
+
     def to_json(self, *, maps: bool = True) -> dict[str, Any]:
         """The entry as JSON data; without ``maps`` for the model's own cache record (``model.json``)."""
         data = {
@@ -191,6 +218,8 @@ class ModelEntry:
         }
         if maps:
             data["maps"] = self.maps
+            if self.grids:  # keep only: squash manifests are as they always were
+                data["grids"] = {image: list(grid) for image, grid in self.grids.items()}
         return data
 
     @classmethod
@@ -221,6 +250,7 @@ class ModelEntry:
             preprocessing=dict(data.get("preprocessing") or {}),
             note=str(data.get("note", "")),
             maps={str(k): str(v) for k, v in data.get("maps", {}).items()},
+            grids={str(k): (int(v[0]), int(v[1])) for k, v in data.get("grids", {}).items()},
         )
 
 

@@ -199,7 +199,7 @@ def _write_deltas(index: Index, pairs: Sequence[VariantPair], summary: dict, out
 
 
 def _geometry(model: ModelEntry, image: ImageEntry) -> MapGeometry:
-    return MapGeometry((image.width, image.height), model.grid, model.patch_size)
+    return MapGeometry((image.width, image.height), model.grid_of(image.id), model.patch_size)
 
 
 def _target(model: ModelEntry, image: ImageEntry) -> Target:

@@ -15,6 +15,7 @@ from atlas.dataset.stage import ImageRecord
 from atlas.models.cache import forward_batch
 from atlas.models.plan import ModelJob, ModelMaps, Recipe
 from atlas.models.sink import ComputedBatch, MapsSink
+from ssl_attention.aspect import at_input_size
 from ssl_attention.errors import AtlasError
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
@@ -102,8 +103,11 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
     """
     if not loaded:
         return []
-    pixels = to_tensor([img for _, _, img in loaded], model.preprocessing).to(device)
-    size = forward_batch(ModelEntry.of_model(model, recipe.methods, recipe.per_head, recipe.query_layers))
+    input_size = bucket_size(model, [img for _, _, img in loaded])
+    pixels = to_tensor([img for _, _, img in loaded], model.preprocessing, input_size).to(device)
+    entry = ModelEntry.of_model(at_input_size(model, input_size), recipe.methods, recipe.per_head,
+                                recipe.query_layers)
+    size = forward_batch(entry)
     maps = fixed_shape_maps(model, pixels, size, recipe)
     _check_finite(maps, [record for record, _, _ in loaded])
     results = []
@@ -119,6 +123,14 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
         meta.update(_explained_class(model, arrays))
         results.append((f"{model.name}/{record.id}.npz", arrays, meta))
     return results
+def bucket_size(model: VisionModel, images: list[Image.Image]) -> tuple[int, int]:
+    """The one input size (height, width) of a batch's images (``ModelJob.batches`` buckets them by it)."""
+    sizes = {model.preprocessing.input_size(img.size) for img in images}
+    if len(sizes) != 1:
+        raise AtlasError(f"model {model.name}: one batch mixes input sizes {sorted(sizes)}")
+    return sizes.pop()
+
+
 def fixed_shape_maps(model: VisionModel, pixels: torch.Tensor, size: int, recipe: Recipe) -> dict[str, np.ndarray]:
     """``compute_maps`` of ``pixels`` [B, 3, H, W] in forward passes of exactly ``size`` images, the last
     one filled with blank (all-zero) inputs whose maps are dropped; the model runs in eval mode, so no image
@@ -160,6 +172,7 @@ def write_manifest(maps_dir: Path, images: list[ImageRecord], models: list[Model
     """Write ``maps/manifest.json`` (sorted keys, stable order: byte-identical for identical inputs); returns
     the manifest, the value every later stage takes."""
     images_entries = tuple(record.manifest_entry() for record in images)
-    manifest = Manifest(images=images_entries, models=tuple(m.manifest_entry() for m in models))
+    sizes = {record.id: (record.width, record.height) for record in images}
+    manifest = Manifest(images=images_entries, models=tuple(m.manifest_entry().with_grids(sizes) for m in models))
     manifest.write(maps_dir)
     return manifest

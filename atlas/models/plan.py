@@ -9,7 +9,7 @@ entry once the model is loaded (``with_entry``). The executors (local: ``atlas.m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from atlas.core.manifest import ModelEntry
@@ -47,13 +47,18 @@ class MapsOptions:
     query_spec: str = "none"  # the canonical --query-layers value
     targets: TargetOptions = field(default_factory=TargetOptions)
     labels: tuple[str, ...] = ()  # the dataset's box labels (the default prompts)
+    resize: str = "squash"  # --resize
+    max_tokens: int = 2048  # --max-tokens (keep only)
 
     def identity(self, request: ModelRequest) -> MapsIdentity:
         """What the cached maps of ``request`` depend on besides the images (``model.json``'s key)."""
         targets = self.targets.identity(list(self.labels)) if wants_targets(self.methods) else None
         weights = request.weights or self.weights  # a request's own mode (the sample's random variant) wins
-        return MapsIdentity.of_request(request.checkpoint, weights, self.image_size, self.methods,
-                                       self.per_head, self.query_spec, targets)
+        identity = MapsIdentity.of_request(request.checkpoint, weights, self.image_size, self.methods,
+                                           self.per_head, self.query_spec, targets)
+        if self.resize == "squash":  # squash keys are as they always were
+            return identity
+        return replace(identity, details={**identity.details, "resize": self.resize, "max_tokens": self.max_tokens})
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,17 @@ class ModelJob:
         return ModelJob(self.request, self.options, entry, tuple(cached), tuple(todo))
 
     def batches(self, size: int) -> list[tuple[tuple[ImageRecord, str], ...]]:
-        """The images still to compute in batches of ``size`` (every executor forms the same batches)."""
-        return [self.todo[start:start + size] for start in range(0, len(self.todo), size)]
+        """The images still to compute in batches of ``size`` (every executor forms the same batches): one
+        bucket per input size (``--resize keep``: no image shares a forward pass with one of another size),
+        in order of each size's first image, images in their order within it."""
+        from ssl_attention.preprocess import Preprocessing
+
+        buckets: dict[tuple[int, int], list[tuple[ImageRecord, str]]] = {}
+        prep = Preprocessing.from_dict(self.entry.preprocessing) if self.entry is not None else None
+        for item in self.todo:
+            record = item[0]
+            buckets.setdefault(prep.input_size((record.width, record.height)) if prep else (0, 0), []).append(item)
+        return [tuple(todo[start:start + size]) for todo in buckets.values() for start in range(0, len(todo), size)]
 
     def reused(self) -> ModelMaps:
         """The model's maps found in the cache (the job must have its entry)."""

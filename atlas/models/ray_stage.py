@@ -67,7 +67,7 @@ class RayExecutor:
         if placement is not None:
             self.console.print(escape(placement.line), highlight=False)
         options = self.options
-        load = LoadOptions(options.weights, options.image_size, options.device)
+        load = LoadOptions(options.weights, options.image_size, options.device, options.resize, options.max_tokens)
         at_once = max(1, min(len(jobs), self.shape.slots))
         pool = ThreadPoolExecutor(max_workers=at_once)
         try:

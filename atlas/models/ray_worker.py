@@ -34,6 +34,8 @@ class LoadOptions:
     weights: str
     image_size: tuple[int, int] | None
     device: str  # "auto" picks the actor's GPU when Ray gave it one
+    resize: str = "squash"  # --resize
+    max_tokens: int = 2048  # --max-tokens
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class MapsActor:
     """Holds one model on its device; each call computes whole batches (Ray Data ``map_batches`` rows)."""
 
     def __init__(self, request: ModelRequest, load: LoadOptions, recipe: Recipe) -> None:
+        from atlas.models.aspect import resize_model
         from atlas.models.compute import pick_device
         from ssl_attention.models import load_model
 
@@ -70,6 +73,7 @@ class MapsActor:
             self.device = pick_device(load.device)
             self.model = load_model(request, weights=request.weights or load.weights, device=str(self.device),
                                     image_size=load.image_size, explain=wants_targets(recipe.methods))
+            self.model = resize_model(self.model, load.resize, load.max_tokens)[0]  # the driver said the line
             if wants_targets(recipe.methods):  # the driver's targets: it checked them already
                 set_targets(self.model, recipe.targets, list(recipe.labels))
         except Exception as exc:  # said by the driver: this model is skipped

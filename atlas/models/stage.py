@@ -26,6 +26,7 @@ from atlas.core.manifest import ModelEntry
 from atlas.core.query_layers import resolve_query_layers
 from atlas.core.wording import count
 from atlas.dataset.stage import ImageRecord
+from atlas.models.aspect import capped_lines, resize_model
 from atlas.models.compute import compute_model_maps
 from atlas.models.entry_cache import save_entry
 from atlas.models.plan import MapsOptions, ModelJob, ModelMaps, plan_job
@@ -52,7 +53,8 @@ class ModelStage:
         self.failed: list[str] = []  # one line per model that could not be built
         labels = tuple(sorted({box.label for record in images for box in record.boxes}))
         self.plan_options = MapsOptions(options.weights, options.image_size, options.methods, options.per_head,
-                                        options.query_layers or "none", options.targets, labels)
+                                        options.query_layers or "none", options.targets, labels,
+                                        options.resize, options.max_tokens)
         self.said: dict[str, set[str]] = {}  # model -> methods whose absence was already said
         self.workers: list[dict] = []  # with --ray: images/s per model and worker
 
@@ -177,6 +179,8 @@ class ModelStage:
         else:
             save_entry(self.maps_dir, job.identity, job.entry)
         self.note_unsupported(job.entry)
+        for image_id, line in capped_lines(job.entry, self.images):
+            self.skip(Skip("resize", f"image {image_id}", line))
         return result
 
     @property
@@ -198,13 +202,22 @@ class ModelStage:
         try:
             with warnings.catch_warnings():  # announce() says it, in the build's words
                 warnings.simplefilter("ignore", RandomWeightsWarning)
-                return load_model(request, weights=request.weights or options.weights, device=str(self.device),
-                                  image_size=options.image_size, explain=wants_targets(options.methods))
+                model = load_model(request, weights=request.weights or options.weights, device=str(self.device),
+                                   image_size=options.image_size, explain=wants_targets(options.methods))
+            return self.resized(model)
         except ModelLoadError as exc:
             self.load_failed(request, exc)
         except Exception as exc:  # a checkpoint the libraries accept but cannot build
             self.failed_model(request.name, f"{request.checkpoint}: cannot load ({describe_error(exc)})")
         return None
+
+    def resized(self, model: VisionModel) -> VisionModel:
+        """``model`` with the build's ``--resize`` (``atlas.models.aspect``); a model that cannot keep the
+        aspect is built squashed, with one line."""
+        model, line = resize_model(model, self.options.resize, self.options.max_tokens)
+        if line:
+            self.skip(Skip("resize", f"model {model.name}", line))
+        return model
 
     def load_failed(self, request: ModelRequest, exc: ModelLoadError) -> None:
         """A checkpoint the loader refused: skipped (one line, in the report), or raised if it is the only model."""
@@ -268,6 +281,8 @@ class ModelStage:
     def announce(self, entry: ModelEntry) -> None:
         """One line on the model (checkpoint, architecture, token layout) and a warning for random weights."""
         grid = f"grid {entry.grid[0]}x{entry.grid[1]}"
+        if entry.resize == "keep":  # --resize keep: the grid of a square image; each image has its own
+            grid = f"aspect kept, a grid per image ({grid} for a square one)"
         layout = (f"{count(entry.layers, 'layer')} x {count(entry.heads, 'head')}, {grid}, "
                   f"{count(entry.prefix_tokens, 'prefix token')}" if entry.kind == "vit"
                   else f"{count(entry.layers, 'stage')}, {grid}")

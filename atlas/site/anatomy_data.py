@@ -70,7 +70,9 @@ def model_anatomy(catalog: Catalog, model: ModelEntry) -> ModelAnatomy | None:
             stacks[n].append(arrays[n])
     if not images:
         return None
-    stacked = {n: np.stack(v) for n, v in stacks.items()}
+    stacked: dict = {n: np.stack(v) for n, v in stacks.items() if n != "token_norm"}
+    if "token_norm" in stacks:  # per patch: one grid per image under --resize keep, so a list
+        stacked["token_norm"] = stacks["token_norm"]
     heads = {n: head_estimates(stacked[n]) for n in HEAD_STATISTICS if n in stacked}
     layers = {n: layer_estimates(stacked[n]) for n in HEAD_STATISTICS if n in stacked}
     extra: dict = {}
@@ -78,7 +80,7 @@ def model_anatomy(catalog: Catalog, model: ModelEntry) -> ModelAnatomy | None:
         norms = stacked["token_norm"]
         extra["high_norm"] = high_norm_share(norms)
         extra["cells"] = {i: high_norm_cells(n) for i, n in zip(images, norms, strict=True)}
-        medians = np.median(norms.reshape(*norms.shape[:2], -1), axis=2)  # [N, L]
+        medians = np.stack([np.median(n.reshape(n.shape[0], -1), axis=1) for n in norms])  # [N, L]
         extra["patch_norm"] = bootstrap_columns(medians)
     if "prefix_norm" in stacked:
         p = stacked["prefix_norm"]  # [N, L, prefix]

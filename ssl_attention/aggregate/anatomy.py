@@ -64,11 +64,10 @@ def bootstrap_columns(values: np.ndarray) -> list[Estimate]:
 def high_norm_share(token_norms: np.ndarray) -> list[Estimate]:
     """Per layer, the share of high-norm patch tokens: mean over images with its bootstrap CI.
 
-    ``token_norms``: ``[N images, L, gh, gw]`` (one grid per model); each image's share is its count of
-    high-norm tokens divided by ``gh * gw``.
+    ``token_norms``: ``[N images, L, gh, gw]``, or N arrays ``[L, gh, gw]`` of their own grids (``--resize
+    keep``); each image's share is its count of high-norm tokens divided by its ``gh * gw``.
     """
-    norms = np.asarray(token_norms)
-    shares = np.stack([high_norm_mask(n).reshape(n.shape[0], -1).mean(axis=1) for n in norms])  # [N, L]
+    shares = np.stack([high_norm_mask(n).reshape(n.shape[0], -1).mean(axis=1) for n in token_norms])  # [N, L]
     return bootstrap_columns(shares)
 
 

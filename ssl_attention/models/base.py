@@ -51,6 +51,7 @@ class VisionModel:
     note: str = ""  # e.g. why weights are random
     revision: str = ""  # Hub commit or local fingerprint of the weights ("" when random or unknown)
     explainer: Explainer | None = None  # the scores gradient methods explain (a head, a text tower), if any
+    any_input_size: bool = True  # whether it takes inputs of other sizes (position embeddings interpolated)
 
     @property
     def prefix_tokens(self) -> int:

@@ -152,6 +152,7 @@ def _vit(name, checkpoint, weights, module, image_size) -> VisionModel:
         heads=sum(a.num_heads for a in _block_attentions(module.blocks[0], checkpoint)),
         num_registers=num_prefix - int(has_cls), has_cls=has_cls,
         attention_points=points, block_outputs=[(block, _identity) for block in module.blocks],
+        any_input_size=bool(getattr(module, "dynamic_img_size", False)),  # else one position-embedding grid
     )
 
 

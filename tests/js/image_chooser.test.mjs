@@ -43,13 +43,23 @@ test("every image listed from a start; the note says how many match and which ar
 });
 
 test("a model's images: the index rows with its maps, in order, with their page and thumbnail", () => {
-  const data = { models: [{ slug: "dinov2" }, { slug: "resnet50" }], imageUrl: "../../images/IMAGE/",
-    thumbUrl: "../../../atlas-data/thumbs/IMAGE.jpg" };
+  const data = { models: [{ slug: "dinov2", grid: [16, 16] }, { slug: "resnet50", grid: [7, 7] }],
+    imageUrl: "../../images/IMAGE/", thumbUrl: "../../../atlas-data/thumbs/IMAGE.jpg" };
   const index = { labels: [], tags: [], gallery: [["a", "a", [0, 1], [], [], 0, 640, 480],
     ["B b", "b-b-12345678", [1], [], [], 2, 300, 400], ["c", "c", [0], [], [], 0, 10, 20]] };
   assert.deepEqual(modelImages(data, index, "resnet50"), [
-    { id: "a", slug: "a", width: 640, height: 480, href: "../../images/a/", thumb: "../../../atlas-data/thumbs/a.jpg" },
-    { id: "B b", slug: "b-b-12345678", width: 300, height: 400, href: "../../images/b-b-12345678/",
+    { id: "a", slug: "a", width: 640, height: 480, grid: [7, 7], href: "../../images/a/",
+      thumb: "../../../atlas-data/thumbs/a.jpg" },
+    { id: "B b", slug: "b-b-12345678", width: 300, height: 400, grid: [7, 7], href: "../../images/b-b-12345678/",
       thumb: "../../../atlas-data/thumbs/b-b-12345678.jpg" }]);
   assert.deepEqual(modelImages(data, index, "dinov2").map((i) => i.slug), ["a", "c"]);
+});
+
+test("--resize keep: an index row's 9th entry gives the image's own grid per keep model", () => {
+  const data = { models: [{ slug: "dinov2", grid: [16, 16] }, { slug: "resnet50", grid: [56, 56] }],
+    imageUrl: "IMAGE/", thumbUrl: "IMAGE.jpg" };
+  const index = { labels: [], tags: [], gallery: [["p", "p", [0, 1], [], [], 0, 300, 520, { 0: [28, 16] }],
+    ["l", "l", [0], [], [], 0, 520, 300, { 0: [16, 28] }]] };
+  assert.deepEqual(modelImages(data, index, "dinov2").map((i) => i.grid), [[28, 16], [16, 28]]);
+  assert.deepEqual(modelImages(data, index, "resnet50").map((i) => i.grid), [[56, 56]]);  // squashed
 });

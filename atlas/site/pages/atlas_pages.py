@@ -60,7 +60,7 @@ def image_page(site: AtlasPages, index: int) -> Page:
     data = {
         "image": {"id": image.id, "slug": image.slug, "width": image.width, "height": image.height},
         "photo": site.url(src, layout.photo(image.slug)),
-        "models": [site.model_data(m) for m in models],
+        "models": [{**site.model_data(m), "grid": list(m.grid_of(image.id))} for m in models],  # keep: its own
         "metrics": panel_data(site.metrics, image, models),
         # per model with token norms, per layer: the high-norm cells (row-major) of this image
         "highNorm": {

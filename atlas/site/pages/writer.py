@@ -233,17 +233,18 @@ class AtlasPages(PageWriter):
         label_index, tag_index = {v: k for k, v in enumerate(labels)}, {v: k for k, v in enumerate(tags)}
         model_index = {m.slug: k for k, m in enumerate(self.catalog.models)}
         has = {m.slug: m.maps for m in self.catalog.models}
-        return {
-            "labels": labels,
-            "tags": tags,
-            # [id, slug, models (indices), labels (indices), tags (indices), boxes, width, height]
-            "gallery": [
-                [i.id, i.slug, [model_index[s] for s in model_index if i.id in has[s]],
-                 sorted({label_index[b.label] for b in i.boxes}), [tag_index[t] for t in i.tags], len(i.boxes),
-                 i.width, i.height]
-                for i in self.catalog.images
-            ],
-        }
+        rows = [
+            [i.id, i.slug, [model_index[s] for s in model_index if i.id in has[s]],
+             sorted({label_index[b.label] for b in i.boxes}), [tag_index[t] for t in i.tags], len(i.boxes),
+             i.width, i.height]
+            for i in self.catalog.images
+        ]
+        keep = [(k, m) for k, m in enumerate(self.catalog.models) if m.grids]
+        if keep:  # --resize keep: a 9th entry, {model index: [gh, gw]} of the image's own grids
+            for row, image in zip(rows, self.catalog.images, strict=True):
+                row.append({str(k): list(m.grid_of(image.id)) for k, m in keep if image.id in m.maps})
+        # [id, slug, models (indices), labels (indices), tags (indices), boxes, width, height(, grids)]
+        return {"labels": labels, "tags": tags, "gallery": rows}
 
     def index_urls(self, src: str) -> dict[str, str]:
         """The data keys of a page that reads the image index: its URL and the thumbnails' (``IMAGE``: a slug)."""

@@ -43,7 +43,7 @@ export function initHeadPage(root, data) {
   const shown = parseHeadKey(readHash(), model.layers, model.heads);
   headScores(data, shown.layer, shown.head);  // fetched beside the index
   return fetchIndex(data).then((index) => {
-    const images = modelImages(data, index, data.model).map((i) => [i.id, i.slug, i.width, i.height]);
+    const images = modelImages(data, index, data.model).map((i) => [i.id, i.slug, i.width, i.height, i.grid]);
     return showHeadPage(root, { ...data, images: images });
   }, (err) => {
     root.querySelector("[data-role=grid]").replaceChildren(el("p", { class: "atlas-note", text: err.message }));
@@ -135,14 +135,14 @@ function showHeadPage(root, data) {
   }
 
   function card(s, index, values, scoreLabel, group) {
-    const [id, slug, width, height] = data.images[index];
+    const [id, slug, width, height, grid] = data.images[index];  // grid: the image's own (--resize keep)
     const variant = variantName(s.head);
     const params = new URLSearchParams({ models: model.slug, method: s.method, layer: String(s.layer), view: "heads",
       display: s.display, cmap: s.cmap, zoom: model.slug + ":" + variant });
     const stack = el("span", { class: "atlas-stack" });
     stack.style.aspectRatio = width + " / " + height;
     stack.appendChild(el("img", { class: "atlas-photo", src: data.thumbUrl.replace("IMAGE", slug), alt: "", loading: "lazy" }));
-    const heat = el("canvas", { class: "atlas-heat", width: model.grid[1], height: model.grid[0], role: "img",
+    const heat = el("canvas", { class: "atlas-heat", width: (grid || model.grid)[1], height: (grid || model.grid)[0], role: "img",
       "aria-label": model.name + " " + s.method + " layer " + s.layer + " head " + s.head + " on " + id });
     Object.assign(heat.dataset, { model: model.slug, image: slug, method: s.method, layer: String(s.layer), variant: variant,
       scale: s.scale, ...(group ? { group: group } : {}) });

@@ -65,7 +65,7 @@ function showModelPage(root, data, list) {
         const box = el("span", { class: "atlas-stack" });
         box.style.aspectRatio = image.width + " / " + image.height;
         if (display === "overlay") box.appendChild(el("img", { class: "atlas-photo", src: image.thumb, alt: "", loading: "lazy" }));
-        box.appendChild(heatCanvas(data, model.grid, { model: model.slug, image: image.slug, method: method, layer: l, variant: v, scale: scale },
+        box.appendChild(heatCanvas(data, image.grid || model.grid, { model: model.slug, image: image.slug, method: method, layer: l, variant: v, scale: scale },
           model.name + " " + method + " " + unit + " " + l + " " + (i ? "head " + (i - 1) : "fused") + " on " + image.id));
         const href = i ? headUrl(data, model.slug, l, i - 1) : image.href + "#models=" + model.slug + "&method=" + method + "&layer=" + l;
         row.appendChild(el("td", {}, [el("a", { href: href, "data-travel": i ? "head" : "image" }, [box])]));
