@@ -1,0 +1,148 @@
+"""Issue 26's arrays against an independent computation from transformers' ``output_hidden_states=True``:
+``pca``, ``box_similarity`` and the int8 ``features`` at a non-square grid (6 x 10 patches), and the
+``probe`` method against SigLIP's pooling head recomputed from its query and key projection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_attention.annotations import Box
+from ssl_attention.capabilities import Capabilities
+from ssl_attention.errors import UnsupportedError
+from ssl_attention.features import FeatureRequest, box_cells, decode_tokens, relative_boxes
+from ssl_attention.maps import compute_maps
+from ssl_attention.methods import get_method, methods_for
+from tests.test_attention import _hf_outputs, _load, _pixels
+
+FAMILIES = ["dinov2_registers", "clip", "siglip"]
+GRID = (6, 10)
+# image 0: a box of cells, a thin box between cell centres (no centre inside: the centre cell), a box on an
+# edge; image 1: none. Pixel boxes of a 400 x 300 image.
+BOXES = ((Box(40, 30, 120, 100, "a"), Box(101, 10, 6, 8, "thin"), Box(360, 250, 40, 50, "edge")), ())
+
+
+def _hidden(model, pixels) -> np.ndarray:
+    """[B, L, N, D] float64 patch tokens of each layer's output: transformers' ``hidden_states[l + 1]``."""
+    out = _hf_outputs(model, pixels, output_hidden_states=True)
+    hidden = torch.stack(out.hidden_states[1:], dim=1).double().numpy()
+    return hidden[:, :, model.prefix_tokens:]
+
+
+def _request(layers=()) -> FeatureRequest:
+    boxes = tuple(relative_boxes(b, 400, 300) for b in BOXES)
+    return FeatureRequest(tuple(layers), boxes, max(len(b) for b in boxes))
+
+
+def _cells_by_hand(box: Box) -> np.ndarray:
+    """The cells of a 400 x 300 image's box on the 6 x 10 grid, from the pixel rule at cell resolution."""
+    rows, cols = GRID
+    cx, cy = (np.arange(cols) + 0.5) * 400 / cols, (np.arange(rows) + 0.5) * 300 / rows
+    inside = ((cy >= box.y) & (cy < box.y + box.h))[:, None] & ((cx >= box.x) & (cx < box.x + box.w))[None]
+    if not inside.any():
+        inside[int((box.y + box.h / 2) * rows / 300), int((box.x + box.w / 2) * cols / 400)] = True
+    return inside
+
+
+def test_box_cells_follow_the_centre_rule():
+    thin = relative_boxes([BOXES[0][1]], 400, 300)[0]
+    assert box_cells(thin, GRID).sum() == 1 and box_cells(thin, GRID)[0, 2]  # no centre inside: centre cell
+    for box in BOXES[0]:
+        np.testing.assert_array_equal(box_cells(relative_boxes([box], 400, 300)[0], GRID), _cells_by_hand(box))
+    assert _cells_by_hand(BOXES[0][0]).sum() == 3 * 2  # columns 1-3, rows 1-2
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pca_box_similarity_and_features_match_transformers(tiny_checkpoints, family):
+    model = _load(tiny_checkpoints, family, image_size=(24, 40))
+    assert model.grid == GRID
+    pixels = _pixels(model, seed=7)
+    maps = compute_maps(model, pixels, features=_request(layers=(0, model.layers - 1)))
+    hidden = _hidden(model, pixels)  # [B, L, N, D]
+    batch, layers, n, _ = hidden.shape
+    assert maps["pca"].shape == (batch, layers, 3, *GRID) and maps["pca"].dtype == np.float32
+    assert maps["box_similarity"].shape == (batch, 3, layers, *GRID) and maps["box_similarity"].dtype == np.float32
+    assert maps["features"].shape == (batch, 2, n, hidden.shape[-1]) and maps["features"].dtype == np.int8
+    assert maps["features_scale"].shape == (batch, 2, n) and maps["features_scale"].dtype == np.float32
+    for b in range(batch):
+        for layer in range(layers):
+            _check_pca(maps["pca"][b, layer].reshape(3, n), hidden[b, layer])
+            _check_boxes(maps["box_similarity"][b, :, layer], hidden[b, layer], BOXES[b])
+        for i, layer in enumerate((0, layers - 1)):
+            _check_features(decode_tokens(maps["features"][b, i], maps["features_scale"][b, i]), hidden[b, layer])
+
+
+def _check_pca(projections: np.ndarray, tokens: np.ndarray) -> None:
+    """Norms = the top three singular values; mutually orthogonal; the same axes up to sign (the singular
+    values of a random model's tokens are distinct); each axis' largest-magnitude projection positive."""
+    centred = tokens - tokens.mean(axis=0)
+    _, singular, vh = np.linalg.svd(centred, full_matrices=False)
+    assert np.all(np.diff(singular[:4]) < -1e-3 * singular[0])  # distinct
+    np.testing.assert_allclose(np.linalg.norm(projections, axis=1), singular[:3], rtol=1e-4)
+    gram = projections @ projections.T
+    np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0, atol=1e-3 * singular[0] ** 2)
+    expected = centred @ vh[:3].T  # [N, 3]
+    for k in range(3):
+        sign = np.sign(expected[np.abs(expected[:, k]).argmax(), k])
+        np.testing.assert_allclose(projections[k], sign * expected[:, k], atol=1e-4 * singular[0])
+        assert projections[k][np.abs(projections[k]).argmax()] > 0
+
+
+def _check_boxes(similarity: np.ndarray, tokens: np.ndarray, boxes: tuple[Box, ...]) -> None:
+    """[slots, gh, gw]: each box's cosine map to the mean of its cells' tokens; slots past the boxes zero."""
+    unit = tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
+    for s, box in enumerate(boxes):
+        query = tokens[_cells_by_hand(box).reshape(-1)].mean(axis=0)
+        expected = unit @ (query / np.linalg.norm(query))
+        np.testing.assert_allclose(similarity[s].reshape(-1), expected, atol=1e-5)
+    assert not similarity[len(boxes):].any()
+
+
+def _check_features(decoded: np.ndarray, tokens: np.ndarray) -> None:
+    """Cosines between decoded tokens within 0.02 of the exact ones; every token within half a step."""
+    def cosines(x):
+        unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return unit @ unit.T
+
+    assert np.abs(cosines(decoded) - cosines(tokens)).max() < 0.02
+    step = np.abs(tokens).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(decoded - tokens) <= step * 0.5 + 1e-5 * step * 127)
+
+
+def test_feature_layers_the_model_lacks_are_refused(tiny_checkpoints):
+    model = _load(tiny_checkpoints, "clip", image_size=(24, 40))
+    with pytest.raises(UnsupportedError, match="no layer 7 for features"):
+        compute_maps(model, _pixels(model), features=FeatureRequest((7,)))
+
+
+@pytest.mark.parametrize("family", ["siglip", "siglip2_naflex"])
+def test_probe_equals_the_pooling_heads_attention(tiny_checkpoints, family):
+    """probe [B, 1, H, gh, gw] = softmax(q_h K_h^T / sqrt(d)) of SigLIP's MAP head, recomputed from its probe,
+    its key projection and the last hidden state (after the final norm), and torch's own weights."""
+    model = _load(tiny_checkpoints, family, image_size=(24, 40))
+    assert "probe" in model.methods and model.capabilities.probe
+    pixels = _pixels(model, seed=3)
+    maps = compute_maps(model, pixels, methods=("probe",))
+    last = _hf_outputs(model, pixels).last_hidden_state.double()  # [B, T, D]
+    head = model.probe_head
+    mha = head.attention
+    dim, heads = mha.embed_dim, mha.num_heads
+    w, bias = mha.in_proj_weight.detach().double(), mha.in_proj_bias.detach().double()
+    query = (head.probe.detach().double().reshape(1, dim) @ w[:dim].T + bias[:dim]).reshape(heads, -1)
+    keys = (last @ w[dim:2 * dim].T + bias[dim:2 * dim]).reshape(*last.shape[:2], heads, -1)
+    expected = torch.einsum("hc,bthc->bht", query, keys).div(np.sqrt(dim // heads)).softmax(-1).numpy()
+    with torch.no_grad():  # and torch's own multi-head attention weights, per head
+        _, own = mha(head.probe.repeat(len(pixels), 1, 1), last.float(), last.float(), average_attn_weights=False)
+    np.testing.assert_allclose(own[:, :, 0].numpy(), expected, atol=1e-5)
+    assert maps["probe"].shape == (len(pixels), 1, heads, *GRID)
+    np.testing.assert_allclose(maps["probe"][:, 0].reshape(len(pixels), heads, -1), expected, atol=1e-5)
+    np.testing.assert_allclose(maps["probe_fused"], maps["probe"].mean(axis=2), atol=1e-7)
+
+
+def test_probe_is_offered_only_to_models_with_a_pooling_head(tiny_checkpoints):
+    assert "probe" not in methods_for(Capabilities("vit", cls=True))
+    assert get_method("probe").refusal(Capabilities("vit")).startswith("it has no attention-pooling head")
+    model = _load(tiny_checkpoints, "clip")
+    with pytest.raises(UnsupportedError, match="does not support probe: it has no attention-pooling head"):
+        compute_maps(model, _pixels(model), methods=("probe",))
