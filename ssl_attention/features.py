@@ -85,15 +85,9 @@ def box_cells(box: RelativeBox, grid: tuple[int, int]) -> np.ndarray:
     return inside
 
 
-def box_weights(request: FeatureRequest, grid: tuple[int, int]) -> np.ndarray:
-    """float32 ``[B, slots, gh * gw]``: each box's mean weights over its cells (zero rows for no box)."""
-    boxes = request.boxes or ()
-    weights = np.zeros((len(boxes), request.slots, grid[0] * grid[1]), np.float32)
-    for b, image_boxes in enumerate(boxes):
-        for s, box in enumerate(image_boxes):
-            cells = box_cells(box, grid).reshape(-1)
-            weights[b, s, cells] = 1.0 / cells.sum()
-    return weights
+def box_cell_indices(request: FeatureRequest, grid: tuple[int, int]) -> list[list[np.ndarray]]:
+    """Per batch item, per box: the row-major indices of the box's cells (``box_cells``)."""
+    return [[np.flatnonzero(box_cells(box, grid)) for box in image_boxes] for image_boxes in request.boxes or ()]
 
 
 def pca_projections(tokens: torch.Tensor) -> torch.Tensor:
@@ -132,30 +126,36 @@ def decode_tokens(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return codes.astype(np.float32) * np.asarray(scale, np.float32)[..., None]
 
 
-def cosine_to(queries: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """``[B, S, D]`` queries, ``[B, N, D]`` tokens -> ``[B, S, N]`` cosine similarities (0 for a zero query)."""
+def box_similarities(tokens: torch.Tensor, cells: list[list[np.ndarray]], slots: int) -> torch.Tensor:
+    """``[B, N, D]`` tokens -> ``[B, slots, N]``: each box's cosine map to the mean of its cells' tokens.
+
+    One box at a time, so that an image's values never depend on the other images or boxes of its batch
+    (a batched product may pick other kernels for another shape); rows past an image's boxes are zero."""
     from torch.nn.functional import normalize
 
-    return normalize(queries, dim=-1) @ normalize(tokens, dim=-1).transpose(1, 2)
+    unit = normalize(tokens, dim=-1)
+    out = tokens.new_zeros(tokens.shape[0], slots, tokens.shape[1])
+    for b, image_cells in enumerate(cells):
+        for s, index in enumerate(image_cells):
+            query = tokens[b, index.tolist()].mean(dim=0)
+            out[b, s] = unit[b] @ normalize(query, dim=0)
+    return out
 
 
 class FeatureCollector:
     """Receives each layer's output hidden states and keeps the requested features and box similarities."""
 
-    def __init__(self, layout: TokenLayout, layers: int, request: FeatureRequest, device: torch.device | None = None):
-        import torch
-
+    def __init__(self, layout: TokenLayout, layers: int, request: FeatureRequest):
         self.layout, self.request = layout, request
-        self.weights = torch.from_numpy(box_weights(request, layout.grid)).to(device) if request.slots else None
+        self.cells = box_cell_indices(request, layout.grid) if request.slots else None
         self.boxes: list[torch.Tensor | None] = [None] * layers
         self.features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def step(self, layer: int, hidden: torch.Tensor) -> None:
         """Layer ``layer``'s hidden states ``[B, T, D]`` (float32)."""
         tokens = hidden[:, self.layout.patches]
-        if self.weights is not None:
-            weights = self.weights.to(tokens.device)
-            self.boxes[layer] = cosine_to(weights @ tokens, tokens)
+        if self.cells is not None:
+            self.boxes[layer] = box_similarities(tokens, self.cells, self.request.slots)
         if layer in self.request.layers:
             self.features[layer] = quantise_tokens(tokens)
 
@@ -164,7 +164,7 @@ class FeatureCollector:
         import torch
 
         out: dict[str, np.ndarray] = {}
-        if self.weights is not None:
+        if self.cells is not None:
             stacked = torch.stack(self.boxes, dim=2)  # [B, slots, L, N]
             out[BOX_ARRAY] = stacked.reshape(*stacked.shape[:3], *self.layout.grid).cpu().numpy().astype(np.float32)
         if self.request.layers:
