@@ -4,9 +4,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
+
+from atlas.cli import app
+from atlas.models.cache import image_identity
 
 from ssl_attention.annotations import Box
 from ssl_attention.capabilities import Capabilities
@@ -15,6 +21,7 @@ from ssl_attention.features import FeatureRequest, box_cells, decode_tokens, rel
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import get_method, methods_for
 from tests.test_attention import _hf_outputs, _load, _pixels
+from tests.test_cli import _small_build
 
 FAMILIES = ["dinov2_registers", "clip", "siglip"]
 GRID = (6, 10)
@@ -146,3 +153,57 @@ def test_probe_is_offered_only_to_models_with_a_pooling_head(tiny_checkpoints):
     model = _load(tiny_checkpoints, "clip")
     with pytest.raises(UnsupportedError, match="does not support probe: it has no attention-pooling head"):
         compute_maps(model, _pixels(model), methods=("probe",))
+
+
+def test_a_sample_build_exports_features_and_box_similarity(tiny_checkpoints, tmp_path):
+    """The bundled sample: features of the last layer (the default), box_similarity for images with boxes
+    only (each box's map equals the cosines of the decoded features to within 0.02), nothing for a CNN;
+    --feature-layers none drops the features and recomputes the maps."""
+    out = tmp_path / "out"
+    result = _small_build(tiny_checkpoints, out, {"d": "dinov2_registers", "r": "timm_resnet"})
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "maps" / "manifest.json").read_text())
+    entries = {m["name"]: m for m in manifest["models"]}
+    last = entries["d"]["layers"] - 1
+    assert entries["d"]["feature_layers"] == [last] and entries["r"]["feature_layers"] == []
+    assert "pca" in entries["d"]["statistics"]
+    images = {image["id"]: image for image in manifest["images"]}
+    with np.load(out / "maps" / "d" / "hubble_deep_field.npz") as npz:
+        assert "box_similarity" not in npz.files and npz["features"].shape[0] == 1
+    with np.load(out / "maps" / "r" / "chelsea.npz") as npz:
+        assert not {"box_similarity", "features", "pca"} & set(npz.files)
+    image = images["chelsea"]
+    with np.load(out / "maps" / "d" / "chelsea.npz") as npz:
+        similarity, pca = npz["box_similarity"], npz["pca"]
+        tokens = decode_tokens(npz["features"][0], npz["features_scale"][0])
+        assert json.loads(str(npz["meta"]))["feature_layers"] == [last]
+    grid = tuple(entries["d"]["grid"])
+    assert similarity.shape == (len(image["boxes"]), entries["d"]["layers"], *grid)
+    assert pca.shape == (entries["d"]["layers"], 3, *grid)
+    unit = tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
+    for b, box in enumerate(image["boxes"]):
+        x, y, w, h = box["bbox"]
+        cells = box_cells((x / image["width"], y / image["height"], w / image["width"], h / image["height"]), grid)
+        query = tokens[cells.reshape(-1)].mean(axis=0)
+        expected = unit @ (query / np.linalg.norm(query))
+        assert np.abs(similarity[b, last].reshape(-1) - expected).max() < 0.02
+    before = json.loads(str(np.load(out / "maps" / "d" / "chelsea.npz")["meta"]))["cache_key"]
+    result = _small_build(tiny_checkpoints, out, {"d": "dinov2_registers", "r": "timm_resnet"},
+                          "--feature-layers", "none")
+    assert result.exit_code == 0, result.output
+    with np.load(out / "maps" / "d" / "chelsea.npz") as npz:
+        assert "features" not in npz.files and "box_similarity" in npz.files
+        assert json.loads(str(npz["meta"]))["cache_key"] != before
+
+
+def test_the_cache_key_of_a_vit_map_includes_its_boxes():
+    boxes = (Box(1, 2, 3, 4, "a"),)
+    moved = (Box(1, 2, 3, 5, "a"),)
+    assert image_identity("f" * 64, (), "vit") == "f" * 64 == image_identity("f" * 64, boxes, "cnn")
+    assert len({image_identity("f" * 64, b, "vit") for b in ((), boxes, moved)}) == 3
+
+
+def test_bad_feature_layers_are_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["build", "--feature-layers", "eleven", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "--feature-layers: 'eleven' is not none, last, all or a comma list of layer numbers" in result.output
