@@ -12,14 +12,15 @@ import torch
 from typer.testing import CliRunner
 
 from atlas.cli import app
+from atlas.metrics.rows import SUFFIX, read_rows
 from atlas.models.cache import image_identity
-
 from ssl_attention.annotations import Box
 from ssl_attention.capabilities import Capabilities
 from ssl_attention.errors import UnsupportedError
 from ssl_attention.features import FeatureRequest, box_cells, decode_tokens, relative_boxes
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import get_method, methods_for
+from ssl_attention.metrics import MapGeometry, score_map
 from tests.test_attention import _hf_outputs, _load, _pixels
 from tests.test_cli import _small_build
 
@@ -187,6 +188,7 @@ def test_a_sample_build_exports_features_and_box_similarity(tiny_checkpoints, tm
         query = tokens[cells.reshape(-1)].mean(axis=0)
         expected = unit @ (query / np.linalg.norm(query))
         assert np.abs(similarity[b, last].reshape(-1) - expected).max() < 0.02
+    _check_box_similarity_metrics(out, entries["d"], images)
     before = json.loads(str(np.load(out / "maps" / "d" / "chelsea.npz")["meta"]))["cache_key"]
     result = _small_build(tiny_checkpoints, out, {"d": "dinov2_registers", "r": "timm_resnet"},
                           "--feature-layers", "none")
@@ -194,6 +196,30 @@ def test_a_sample_build_exports_features_and_box_similarity(tiny_checkpoints, tm
     with np.load(out / "maps" / "d" / "chelsea.npz") as npz:
         assert "features" not in npz.files and "box_similarity" in npz.files
         assert json.loads(str(npz["meta"]))["cache_key"] != before
+
+
+def _check_box_similarity_metrics(out, entry: dict, images: dict) -> None:
+    """Each box's box_similarity is scored against its own box (box_iou@25 of the rows equals the metric
+    of that box alone), and the summary says the mean of each layer over the boxes and the best layer."""
+    rows = [r for r in read_rows(out / "metrics" / f"d{SUFFIX}") if r.method == "box_similarity"]
+    assert {r.head for r in rows} == {"fused"} and {r.layer for r in rows} == set(range(entry["layers"]))
+    image = images["chelsea"]
+    with np.load(out / "maps" / "d" / "chelsea.npz") as npz:
+        similarity = npz["box_similarity"]
+    geometry = MapGeometry((image["width"], image["height"]), tuple(entry["grid"]), entry["patch_size"])
+    for b, box in enumerate(image["boxes"]):
+        own = Box(*box["bbox"], label=box["label"])
+        expected = [s.value for s in score_map(similarity[b, 1], geometry.target([own]))
+                    if s.metric == "box_iou@25" and s.box == 0]
+        (got,) = [r.value for r in rows if r.image == "chelsea" and r.box == b and r.layer == 1
+                  and r.metric == "box_iou@25"]
+        assert got == pytest.approx(expected[0]) and rows[0].label
+    summary = json.loads((out / "metrics" / "summary.json").read_text())
+    (iou,) = [s for s in summary["box_similarity"] if s["model"] == "d" and s["metric"] == "box_iou@25"]
+    values = [r.value for r in rows if r.metric == "box_iou@25" and r.layer == 0]
+    assert iou["boxes"] == len(values) and iou["layers"][0] == pytest.approx(np.mean(values))
+    assert iou["best_layer"] == int(np.argmax(iou["layers"]))
+    assert all(s["model"] != "r" for s in summary["box_similarity"])
 
 
 def test_the_cache_key_of_a_vit_map_includes_its_boxes():

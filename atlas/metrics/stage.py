@@ -29,6 +29,8 @@ from atlas.core.atomic import write_via_temp
 from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
+from atlas.metrics.box_features import METHOD as BOX_METHOD
+from atlas.metrics.box_features import box_similarity_blocks, summarise_box_similarity
 from atlas.metrics.data import HEADS_SUFFIX, PANELS_FILE, MetricsData, panel_metric_names, write_head_values
 from atlas.metrics.rows import (
     FORMAT,
@@ -103,6 +105,9 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None) -> Metric
     summary["head_similarity"] = [s for model in manifest.models
                                   for s in _similarity(model.name, scored.index, scored.grams[model.name])]
     summary["text_grounding"] = summarise_grounding(scored.grounding)
+    box_similarity = summarise_box_similarity(scored.blocks)
+    if box_similarity:  # builds without box_similarity keep their summary's bytes
+        summary["box_similarity"] = box_similarity
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
@@ -219,8 +224,10 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
                 keys += [(layer, str(head)) for layer in range(heads.shape[0]) for head in range(heads.shape[1])]
                 stacks.append(heads.reshape(-1, *heads.shape[2:]))
             blocks.append(ScoreBlock(image.id, method, keys, cols, score_maps(np.concatenate(stacks), target)))
+        features = box_similarity_blocks(image.id, data[BOX_METHOD], image.boxes, _geometry(model, image)) \
+            if BOX_METHOD in data.files else []
     names = panel_metric_names({metric for metric, box, _ in cols if box is None})
-    return blocks, grounding, grams, image_panel(blocks, names, DEFAULT_PRIMARY)
+    return blocks + features, grounding, grams, image_panel(blocks, names, DEFAULT_PRIMARY)
 
 
 def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,
