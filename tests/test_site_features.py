@@ -82,7 +82,8 @@ def _canvas(page) -> str:
 
 
 def _ready(page) -> None:
-    _wait_until(page, f"() => {{ const c = document.querySelector(\"{_canvas(page)}\"); return c && c.dataset.ready; }}")
+    found = f"document.querySelector(\"{_canvas(page)}\")"
+    _wait_until(page, f"() => {{ const c = {found}; return c && c.dataset.ready; }}")
 
 
 def _values(page) -> np.ndarray:
@@ -90,8 +91,8 @@ def _values(page) -> np.ndarray:
 
 
 def _rgb(page) -> np.ndarray:
-    width, height, data = page.eval_on_selector(
-        _canvas(page), "c => [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]")
+    pixels = "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+    width, height, data = page.eval_on_selector(_canvas(page), f"c => [c.width, c.height, {pixels}]")
     return np.array(data, dtype=np.uint8).reshape(height, width, 4)
 
 
@@ -115,7 +116,8 @@ def test_box_similarity_is_drawn_from_the_npz_and_a_click_on_a_box_chooses_it(br
         page.wait_for_selector(".atlas-root[data-atlas-ready]")
         _ready(page)
         assert np.array_equal(_values(page), expected.astype(np.float64))
-        picker = page.locator("[data-role=query-picker]").bounding_box()  # the face box: (40, 30) + (80, 90) of 320 x 240
+        # a click on the face box, (40, 30) + (80, 90) of 320 x 240
+        picker = page.locator("[data-role=query-picker]").bounding_box()
         page.mouse.click(picker["x"] + picker["width"] * 80 / 320, picker["y"] + picker["height"] * 75 / 240)
         _wait_until(page, "() => location.hash.includes('fbox=0')")
         _ready(page)
