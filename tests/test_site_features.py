@@ -62,8 +62,22 @@ def _add_features(build: Path) -> dict[str, np.ndarray]:
         np.savez(build / "maps" / rel, **arrays)
         if image_id == IMAGE:
             kept = {**arrays, "tokens": tokens}
+    _add_probe(build, manifest)
     manifest_path.write_text(json.dumps(manifest))
     return kept
+
+
+def _add_probe(build: Path, manifest: dict) -> None:
+    """Give the fake siglip (3 heads, grid 5 x 5) the probe method: one softmax over the patches per head."""
+    (entry,) = [m for m in manifest["models"] if m["name"] == "siglip"]
+    entry["methods"] = [*entry["methods"], "probe"]
+    for n, rel in enumerate(sorted(entry["maps"].values())):
+        with np.load(build / "maps" / rel) as npz:
+            arrays = dict(npz)
+        logits = np.random.default_rng(n).normal(size=(1, 3, 25)) * 2
+        probe = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype(np.float32).reshape(1, 3, 5, 5)
+        arrays["probe"], arrays["probe_fused"] = probe, probe.mean(axis=1)
+        np.savez(build / "maps" / rel, **arrays)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +170,7 @@ def test_patch_similarity_follows_the_query_patch_within_0_02(browser, feature_s
 @pytest.mark.parametrize("scheme", ["default", "slate"])
 def test_pca_colours_draw_the_three_components_and_pass_axe(browser, feature_site, scheme):
     from tests.fixtures.node_tools import axe_source
-    from tests.test_site_instrument import AXE_RUN
+    from tests.test_site_instrument import AXE_RUN, SETTLED
 
     url, arrays, _ = feature_site
     with checked_page(browser) as page:
@@ -169,6 +183,7 @@ def test_pca_colours_draw_the_three_components_and_pass_axe(browser, feature_sit
         assert (rgb[:, 3] == 255).all()
         assert "colours do not compare across images" in page.text_content("[data-role=features-note]")
         page.evaluate(f"() => document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+        page.evaluate(SETTLED)  # axe must not measure colours halfway through the theme's transitions
         page.evaluate(axe_source())
         assert page.evaluate(AXE_RUN) == []
 
@@ -182,3 +197,21 @@ def test_nothing_overflows_at_390_px_and_the_budget_line_names_the_feature_bytes
         assert page.evaluate("document.querySelector('[data-role=features-view]').getBoundingClientRect().right") <= 390
     files = list(site.rglob("features.bin"))
     assert files and all(f.parent.parent.name == MODEL for f in files)  # the fake build's other ViT has no pca
+
+
+def test_the_probe_method_draws_its_heads_with_one_depth_step(browser, feature_site):
+    """siglip's probe attention: a method of the page (fused and each head, one map each), its sprite
+    sheet one row high, its metrics in the panel's table; the console stays clean."""
+    from atlas.site.render import to_indices
+
+    url, _, site = feature_site
+    with np.load(site.parent / "maps" / "siglip" / f"{IMAGE}.npz") as npz:
+        probe = npz["probe"][0]
+    with checked_page(browser) as page:
+        page.goto(url + f"atlas/images/{IMAGE}/#models=siglip&method=probe&view=heads")
+        page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        tile = ".atlas-tile[data-model='siglip'][data-variant='h01'] canvas.atlas-heat"
+        _wait_until(page, f"() => document.querySelector(\"{tile}\").dataset.ready")
+        assert (_canvas_indices(page, tile) == to_indices(probe[1]).reshape(5, 5)).all()
+        assert page.get_attribute("input[name=layer]", "max") == "0"
+        assert page.is_checked("input[name=method][value=probe]")
