@@ -165,6 +165,7 @@ class Summary:
     labels: tuple[LabelStat, ...] = ()
     text_grounding: tuple[GroundingStat, ...] = ()
     head_similarity: tuple[Similarity, ...] = ()
+    box_similarity: tuple[Mapping[str, Any], ...] = ()  # atlas.metrics.box_features.summarise_box_similarity
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
@@ -187,6 +188,7 @@ class Summary:
             labels=section("labels", LabelStat.from_json),
             head_similarity=section("head_similarity", Similarity.from_json),
             text_grounding=section("text_grounding", GroundingStat.from_json),
+            box_similarity=section("box_similarity", dict),
         )
 
     def grounding_of(self, model: str) -> tuple[GroundingStat, ...]:
