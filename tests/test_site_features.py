@@ -215,3 +215,21 @@ def test_the_probe_method_draws_its_heads_with_one_depth_step(browser, feature_s
         assert (_canvas_indices(page, tile) == to_indices(probe[1]).reshape(5, 5)).all()
         assert page.get_attribute("input[name=layer]", "max") == "0"
         assert page.is_checked("input[name=method][value=probe]")
+
+
+def test_the_leaderboard_says_which_layer_separates_the_boxes(browser, feature_site):
+    """The summary's box_similarity section as a table: dinov2's mean box_iou@25 per layer, the best marked."""
+    from tests.fixtures.node_tools import axe_source
+    from tests.test_site_instrument import AXE_RUN
+
+    url, _, site = feature_site
+    summary = json.loads((site.parent / "metrics" / "summary.json").read_text())
+    (entry,) = [s for s in summary["box_similarity"] if s["model"] == MODEL and s["metric"] == "box_iou@25"]
+    with checked_page(browser) as page:
+        page.goto(url + "atlas/leaderboard/")
+        row = page.locator(f"table.atlas-box-similarity tr[data-model='{MODEL}'] td")
+        cells = row.all_text_contents()
+        assert cells[1] == str(entry["best_layer"])
+        assert cells[2:] == [f"{v:.3f}" for v in entry["layers"]]
+        page.evaluate(axe_source())
+        assert page.evaluate(AXE_RUN) == []

@@ -416,17 +416,17 @@ def leaderboard_page(site: AtlasPages) -> Iterator[Page]:
         "model_pages": [view.model_ref(src, m.name) for m in site.catalog.models],
         "docs_href": site.docs_url(src, "metrics.md"),
         "downloads": view.downloads(src),
-        "box_similarity": box_similarity_rows(site, summary),
+        "box_similarity": box_similarity_rows(view, src),
     }
     yield Page(src, "Leaderboard", context)
 
 
-def box_similarity_rows(site: AtlasPages, summary) -> list[dict]:
+def box_similarity_rows(view: MetricPages, src: str) -> list[dict]:
     """Per model with box similarity: the box metric's mean over boxes at each layer and the best layer."""
-    models = {m.name: m for m in site.catalog.models}
-    chosen = [s for s in summary.box_similarity if s["metric"] == summary.box_metric and s["model"] in models]
+    summary = view.summary
+    chosen = [s for s in summary.box_similarity if s["metric"] == summary.box_metric and s["model"] in view.models]
     depth = max((len(s["layers"]) for s in chosen), default=0)  # one column per layer of the deepest model
-    return [{"model": models[s["model"]], "layers": [*s["layers"], *[None] * (depth - len(s["layers"]))],
+    return [{"model": view.model_ref(src, s["model"]), "layers": [*s["layers"], *[None] * (depth - len(s["layers"]))],
              "best": s["best_layer"], "boxes": s["boxes"]} for s in chosen]
 
 
