@@ -233,3 +233,14 @@ def test_bad_feature_layers_are_one_line(tmp_path):
     result = CliRunner().invoke(app, ["build", "--feature-layers", "eleven", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "--feature-layers: 'eleven' is not none, last, all or a comma list of layer numbers" in result.output
+
+
+def test_the_project_key_sets_the_feature_layers(tmp_path):
+    from atlas.project import ConfigError, load_project
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "atlas.toml").write_text('images = "images"\nfeature_layers = "11, last"\n')
+    assert load_project(tmp_path / "atlas.toml").build["feature_layers"] == "11,last"
+    (tmp_path / "atlas.toml").write_text('images = "images"\nfeature_layers = "eleven"\n')
+    with pytest.raises(ConfigError, match=r"atlas.toml: feature_layers: 'eleven' is not none, last"):
+        load_project(tmp_path / "atlas.toml")
