@@ -65,7 +65,7 @@ def test_sample_build_writes_the_export_contract(sample_build, tiny_checkpoints)
     models = {m["name"]: m for m in manifest["models"]}
     assert set(models) == {"dinov2", "dinov3", "mae", "clip", "siglip", "siglip2", "vit", "resnet50"}
     assert models["dinov2"]["prefix_tokens"] == 3 and models["dinov2"]["num_registers"] == 2
-    assert models["siglip"]["has_cls"] is False and models["siglip"]["methods"] == ["mean", "rollout"]
+    assert models["siglip"]["has_cls"] is False and models["siglip"]["methods"] == ["mean", "rollout", "probe"]
     assert models["resnet50"]["methods"] == ["gradcam"]
     assert all(m["weights"] == "pretrained" for m in manifest["models"])
     for model in manifest["models"]:
