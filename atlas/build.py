@@ -71,6 +71,7 @@ class BuildOptions:
     methods: tuple[str, ...] | None = None
     per_head: bool | None = None
     query_layers: str | None = None  # canonical --query-layers; None: resolved as atlas.options.resolve does
+    feature_layers: str | None = None  # canonical --feature-layers; None: resolved as --query-layers is
     targets: TargetOptions = field(default_factory=TargetOptions)  # what relevance / ViT Grad-CAM explain
     site: bool = default("site")
     site_dir: Path | None = default("site_dir")
@@ -87,6 +88,8 @@ class BuildOptions:
     def __post_init__(self) -> None:
         if self.query_layers is None:
             self.query_layers = default_query_layers(self.images)
+        if self.feature_layers is None:
+            self.feature_layers = default_query_layers(self.images)
 
     @classmethod
     def from_resolved(cls, values: dict[str, Any], **fields: Any) -> BuildOptions:

@@ -105,6 +105,10 @@ def _query_layers(value: str | None) -> str | None:
     return None if value is None else parse_query_layers(value)
 
 
+def _feature_layers(value: str | None) -> str | None:
+    return None if value is None else parse_query_layers(value, "--feature-layers")
+
+
 def _prompts(value: Path | None) -> tuple[str, ...] | None:
     from atlas.models.targets import read_prompts
 
@@ -297,6 +301,24 @@ BUILD_OPTIONS: tuple[Option, ...] = (
                'code 2, one line). The rows are part of the cache key: changing the layers recomputes the '
                'maps',
            )),
+    Option("feature_layers", ("--feature-layers",), str | None, None, metavar="LAYERS", key="feature_layers",
+           example="last", parse=_feature_layers,
+           help="Export the patch features of these layers (int8, one scale per token; the image page's "
+           "patch-similarity explorer): none, last, all, or layer numbers such as 11 or 8,11 or 0,last. "
+           "They cost patches x (width + 4) bytes per image, model and layer (~0.2 MB for a ViT-B at "
+           "224 px). Default: last for the bundled sample, none for your own --images.",
+           doc=(
+               '`--feature-layers LAYERS`',
+               '`last` for the bundled sample, `none` for your own `--images`',
+               'export the [patch features](glossary.md#patch-features) of these layers for the image '
+               "page's [patch-similarity explorer](methods.md#patch-similarity): `none`, `last`, `all`, "
+               'or layer numbers and `last` separated by commas (`11`, `8,11`, `0,last`). Each token is '
+               'stored as int8 with one float32 scale, patches × (width + 4) bytes per image, model and '
+               'layer (about 0.2 MB for a ViT-B at 224 px: 256 × 772 for DINOv2, 196 × 772 = 0.15 MB for '
+               'patch 16). A layer a model lacks is skipped for that model (one line, in `report.json`); '
+               'any other value is an error (exit code 2, one line). The layers are part of the cache '
+               'key: changing them recomputes the maps',
+           )),
     Option("out", ("--out", "-o"), Path, Path("build"), metavar="DIR",
            help="Build folder (maps cache, images, metrics, site): a new or empty folder, or one an "
            "earlier build made (marked by OUT/.atlas-build). It may not be, hold or lie inside the "
@@ -485,6 +507,8 @@ def resolve(values: Mapping[str, Any]) -> dict[str, Any]:
     out = {name: parsed(BY_NAME[name], value) for name, value in values.items()}
     if out["query_layers"] is None:
         out["query_layers"] = default_query_layers(out["images"])
+    if out.get("feature_layers", "") is None:
+        out["feature_layers"] = default_query_layers(out["images"])  # the same rule: last for the sample
     return out
 
 

@@ -202,6 +202,11 @@ def _checked(file: Path, key: Key, value: Any) -> Any:
             return parse_query_layers(value)
         except AtlasError as exc:
             raise ConfigError(f"{where}: {str(exc).removeprefix('--query-layers: ')}") from None
+    if key.name == "feature_layers":
+        try:
+            return parse_query_layers(value, "--feature-layers")
+        except AtlasError as exc:
+            raise ConfigError(f"{where}: {str(exc).removeprefix('--feature-layers: ')}") from None
     if key.kind == "strings" and key.name == "methods":
         unknown = [m for m in value if m not in method_names()]
         if unknown:

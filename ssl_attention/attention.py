@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ssl_attention.errors import AtlasError
+from ssl_attention.features import FeatureCollector, FeatureRequest
 from ssl_attention.methods import Method, Statistic, TokenLayout
 from ssl_attention.query_rows import ROWS_ARRAY, SCALE_ARRAY, patch_rows
 
@@ -71,7 +72,7 @@ class _Reducer:
     statistic's per-layer reduction."""
 
     def __init__(self, model: VisionModel, methods: tuple[Method, ...], statistics: tuple[Statistic, ...] = (),
-                 query_layers: tuple[int, ...] = ()):
+                 query_layers: tuple[int, ...] = (), features: FeatureRequest | None = None):
         self.query_layers = tuple(query_layers)
         self.query: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # layer -> (codes, scales)
         self.layout = TokenLayout(model.prefix_tokens, model.grid, model.has_cls, model.patch_size)
@@ -81,18 +82,23 @@ class _Reducer:
         self.steps = {
             source: {e.name: e.reduction_factory()(self.layout) for e in entries}
             for source, entries in (
-                ("attention", (*methods, *(s for s in statistics if s.source == "attention"))),
+                ("attention", (*(m for m in methods if m.source == "attention"),
+                               *(s for s in statistics if s.source == "attention"))),
                 ("hidden", tuple(s for s in statistics if s.source == "hidden")),
+                ("pool", tuple(m for m in methods if m.source == "pool")),
             )
         }
         names = [*(m.name for m in methods), *(s.name for s in statistics)]
         self.out: dict[str, list[torch.Tensor | None]] = {name: [None] * model.layers for name in names}
-        self.seen = {"attention": 0, "hidden": 0}
+        self.out.update({name: [None] for name in self.steps["pool"]})  # one step: the pooling head
+        self.seen = {"attention": 0, "hidden": 0, "pool": 0}
+        self.features = None if features is None or features.empty else \
+            FeatureCollector(self.layout, model.layers, features)
 
     @property
     def needs_hidden(self) -> bool:
-        """Whether any requested statistic reads the layers' hidden states."""
-        return bool(self.steps["hidden"])
+        """Whether any requested statistic or feature reads the layers' hidden states."""
+        return bool(self.steps["hidden"] or self.features)
 
     @property
     def needs_attention(self) -> bool:
@@ -110,8 +116,13 @@ class _Reducer:
         with _float32(hidden.device):
             self._reduce("hidden", layer, hidden.detach().float())
 
+    def pool(self, attn: torch.Tensor) -> None:
+        """Receive the pooling head's attention [B, heads, T] (``ssl_attention.probe``)."""
+        with _float32(attn.device):
+            self._reduce("pool", 0, attn.detach().float())
+
     def _reduce(self, source: str, layer: int, values: torch.Tensor) -> None:
-        tokens = values.shape[-1] if source == "attention" else values.shape[1]
+        tokens = values.shape[1] if source == "hidden" else values.shape[-1]
         prefix, grid = self.layout.prefix, self.layout.grid
         n = grid[0] * grid[1]
         if tokens != prefix + n:
@@ -120,14 +131,18 @@ class _Reducer:
             self.out[name][layer] = step(layer, values)
         if source == "attention" and layer in self.query_layers:
             self.query[layer] = patch_rows(self.layout, values)
+        if source == "hidden" and self.features is not None:
+            self.features.step(layer, values)
         self.seen[source] += 1
 
     def result(self) -> dict[str, np.ndarray]:
         """Arrays of the export contract with a leading batch axis."""
         for source, seen in self.seen.items():
-            if (self.needs_attention if source == "attention" else self.steps[source]) and seen != self.layers:
-                what = "attention" if source == "attention" else "output hidden states"
-                raise AtlasError(f"captured {what} of {seen} layers, expected {self.layers}")
+            needed = {"attention": self.needs_attention, "hidden": self.needs_hidden}.get(source, self.steps[source])
+            expected = 1 if source == "pool" else self.layers
+            if needed and seen != expected:
+                what = {"attention": "attention", "hidden": "output hidden states"}.get(source, "pooling attention")
+                raise AtlasError(f"captured {what} of {seen} layers, expected {expected}")
         gh, gw = self.layout.grid
         maps: dict[str, np.ndarray] = {}
         for method in self.methods:
@@ -143,12 +158,15 @@ class _Reducer:
             rows = [self.query[layer] for layer in self.query_layers]
             maps[ROWS_ARRAY] = torch.stack([codes for codes, _ in rows], dim=1).cpu().numpy()
             maps[SCALE_ARRAY] = torch.stack([scale for _, scale in rows], dim=1).cpu().numpy().astype(np.float32)
+        if self.features is not None:
+            maps.update(self.features.result())
         return maps
 
 
 def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor, methods: tuple[Method, ...],
                        statistics: tuple[Statistic, ...] = (),
-                       query_layers: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+                       query_layers: tuple[int, ...] = (),
+                       features: FeatureRequest | None = None) -> dict[str, np.ndarray]:
     """All requested maps and statistics of all layers for a batch, from one forward pass.
 
     ``methods`` are registry entries with a ``reduction``, ``statistics`` registry ``Statistic``s.
@@ -156,9 +174,10 @@ def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor, methods: 
     methods ``<name>`` [B, L, H, gh, gw] and ``<name>_fused`` [B, L, gh, gw]; the other methods
     ``<name>`` [B, L, gh, gw]; each statistic ``<name>`` [B, L, ...] (its ``axes``); with
     ``query_layers``, ``query_rows`` uint8 [B, Lq, H, P, P] and ``query_scale`` float32 [B, Lq, H, P]
-    of those layers in that order (``ssl_attention.query_rows``).
+    of those layers in that order (``ssl_attention.query_rows``); with ``features``, ``box_similarity``
+    [B, slots, L, gh, gw] and ``features`` int8 / ``features_scale`` [B, Lf, ...] (``ssl_attention.features``).
     """
-    reducer = _Reducer(model, methods, statistics, query_layers)
+    reducer = _Reducer(model, methods, statistics, query_layers, features)
     per_layer = len(model.attention_points) // model.layers
     parts: list[torch.Tensor | None] = []
     handles = [
@@ -170,6 +189,8 @@ def vit_attention_maps(model: VisionModel, pixel_values: torch.Tensor, methods: 
             raise AtlasError(f"model {model.name}: {len(model.block_outputs)} layer outputs, expected {model.layers}")
         handles += [module.register_forward_hook(_hidden_hook(reducer, layer, getter))
                     for layer, (module, getter) in enumerate(model.block_outputs)]
+    if reducer.steps["pool"]:
+        handles.append(_pool_hook(reducer, model))
     try:
         with torch.inference_mode(), _autocast(pixel_values.device):
             model.run(pixel_values)
@@ -198,6 +219,22 @@ def _hook(reducer: _Reducer, layer: int, getter, parts: list, per_layer: int):
 def _hidden_hook(reducer: _Reducer, layer: int, getter):
     """Pass layer ``layer``'s output hidden states to ``reducer``."""
     return lambda _module, _inputs, output: reducer.hidden(layer, getter(output))
+
+
+def _pool_hook(reducer: _Reducer, model: VisionModel):
+    """Pass the pooling head's attention over its input (the last layer's normed output) to ``reducer``."""
+    from ssl_attention.probe import probe_attention
+
+    head = model.probe_head
+    if head is None:
+        raise AtlasError(f"model {model.name}: no attention-pooling head for the probe method")
+
+    def hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_state"]
+        with _float32(hidden.device):
+            reducer.pool(probe_attention(module, hidden))
+
+    return head.register_forward_pre_hook(hook, with_kwargs=True)
 
 
 def _float32(device: torch.device):

@@ -20,6 +20,7 @@ class Capabilities:
     registers: int = 0  # register tokens (ViTs)
     classifier: bool = False  # a classifier head whose class scores a gradient method can explain
     text_tower: bool = False  # a text tower whose prompt similarities a gradient method can explain
+    probe: bool = False  # a multihead-attention pooling head (a learned probe query: SigLIP, SigLIP2)
 
     @property
     def prefix(self) -> bool:
@@ -49,3 +50,5 @@ CLS_TOKEN = Requirement("cls", "it has no CLS token")
 REGISTERS = Requirement("registers", "it has no register tokens")
 SCORE_TO_EXPLAIN = Requirement("target", "it has no score to explain (relevance needs a classifier head or a "
                                          "CLIP/SigLIP text tower; a self-supervised backbone has no scalar to explain)")
+PROBE_HEAD = Requirement("probe", "it has no attention-pooling head (a learned probe query, as SigLIP and "
+                                  "SigLIP2 pool their patches)")

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ssl_attention.capabilities import CLS_TOKEN, SCORE_TO_EXPLAIN, Capabilities, Requirement
+from ssl_attention.capabilities import CLS_TOKEN, PROBE_HEAD, SCORE_TO_EXPLAIN, Capabilities, Requirement
 from ssl_attention.errors import UnsupportedError
 
 if TYPE_CHECKING:
@@ -71,11 +71,14 @@ class Method:
     no_heads: str = ""  # why it has no per-head maps (where it has none)
     requires: tuple[Requirement, ...] = ()  # what else a model needs to offer it (a CLS token, a score to explain)
     default: bool = True  # computed when no --method is given (gradient methods are asked for by name)
-    unit: str = "layer"  # what its depth axis counts: "layer", "stage" or "target" (one map per target)
+    unit: str = "layer"  # what its depth axis counts: "layer", "stage", "target" (one map per target) or
+    # "pool" (one map: an attention-pooling head after the last layer)
     term: str | None = None  # glossary term of the label, where it is not the label itself
     reduction: Reduction | str | None = None
     compute: Compute | str | None = None
     extra_arrays: tuple[str, ...] = ()  # further npz arrays it writes (e.g. the Grad-CAM target class)
+    source: str = "attention"  # what its reduction's step receives: "attention" of each layer, or "pool":
+    # the pooling head's attention [B, heads, T] (one step)
 
     @property
     def fused_array(self) -> str:
@@ -136,6 +139,8 @@ METHODS: tuple[Method, ...] = (
     Method("gradcam_vit", "Grad-CAM (ViT)", kinds=("vit",), per_head=False, wrong_kind=_NOT_A_VIT,
            requires=(SCORE_TO_EXPLAIN,), default=False, no_heads="it weights channels, not heads", unit="target",
            term="ViT Grad-CAM", compute=f"{_RELEVANCE}:gradcam_vit_maps", extra_arrays=("gradcam_vit_class",)),
+    Method("probe", "probe attention", kinds=("vit",), per_head=True, requires=(PROBE_HEAD,), wrong_kind=_NOT_A_VIT,
+           unit="pool", term="probe attention", reduction="ssl_attention.probe:probe_reduction", source="pool"),
 )
 
 
@@ -230,6 +235,9 @@ STATISTICS: tuple[Statistic, ...] = (
     Statistic("prefix_norm", "L2 norm of the CLS and register tokens' hidden states at the layer's output",
               "hidden", ("layer", "prefix"), "hidden-state units", f"{_STATS}:prefix_norm_reduction",
               needs_prefix=True),
+    Statistic("pca", "projections of the centred patch tokens on their first three principal axes (RGB)",
+              "hidden", ("layer", "component", "row", "col"), "hidden-state units",
+              "ssl_attention.features:pca_reduction"),
 )
 
 

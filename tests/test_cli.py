@@ -65,7 +65,7 @@ def test_sample_build_writes_the_export_contract(sample_build, tiny_checkpoints)
     models = {m["name"]: m for m in manifest["models"]}
     assert set(models) == {"dinov2", "dinov3", "mae", "clip", "siglip", "siglip2", "vit", "resnet50"}
     assert models["dinov2"]["prefix_tokens"] == 3 and models["dinov2"]["num_registers"] == 2
-    assert models["siglip"]["has_cls"] is False and models["siglip"]["methods"] == ["mean", "rollout"]
+    assert models["siglip"]["has_cls"] is False and models["siglip"]["methods"] == ["mean", "rollout", "probe"]
     assert models["resnet50"]["methods"] == ["gradcam"]
     assert all(m["weights"] == "pretrained" for m in manifest["models"])
     for model in manifest["models"]:
@@ -249,7 +249,8 @@ def _arrays(out: Path, model: str, image: str = "chelsea") -> set[str]:
     """The map arrays of a cached npz (without ``meta``, the statistics, see test_head_statistics.py, and the
     query-patch rows, which the sample exports by default, see test_query_rows.py)."""
     with np.load(out / "maps" / model / f"{image}.npz", allow_pickle=False) as data:
-        return set(data.files) - {"meta", "query_rows", "query_scale"} - {s.name for s in all_statistics()}
+        return set(data.files) - {"meta", "query_rows", "query_scale"} - {s.name for s in all_statistics()} \
+            - {"features", "features_scale", "box_similarity"}  # see test_features.py
 
 
 def test_heads_without_method_keeps_heads_where_they_exist(tiny_checkpoints, tmp_path):

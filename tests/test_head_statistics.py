@@ -27,8 +27,8 @@ PREFIX_STATISTICS = {"prefix_mass", "prefix_norm"}
 
 def test_the_registry_describes_every_statistic():
     assert statistics_for(Capabilities("vit", cls=True)) == ("distance", "entropy", "prefix_mass", "token_norm",
-                                                             "prefix_norm")
-    assert statistics_for(Capabilities("vit")) == ("distance", "entropy", "token_norm")
+                                                             "prefix_norm", "pca")
+    assert statistics_for(Capabilities("vit")) == ("distance", "entropy", "token_norm", "pca")
     assert statistics_for(Capabilities("cnn")) == ()
     assert {s.name for s in all_statistics() if s.needs_prefix} == PREFIX_STATISTICS
     assert get_statistic("token_norm").axes == ("layer", "row", "col")
@@ -47,7 +47,7 @@ def test_statistics_match_transformers_outputs(tiny_checkpoints, family):
     assert hidden.shape[1] == model.layers + 1
     if family != "clip":  # the last entry is before the final norm (CLIP's post_layernorm norms only the pooled CLS)
         assert not np.allclose(hidden[:, -1], out.last_hidden_state.numpy(), atol=1e-3)
-    expected_names = set(model.statistics)
+    expected_names = set(model.statistics) - {"pca"}  # pca: tests/test_features.py
     assert (expected_names >= PREFIX_STATISTICS) == (model.prefix_tokens > 0)
     for b in range(pixels.shape[0]):
         expected = reference.head_statistics(attentions[b], hidden[b], model.prefix_tokens, model.grid,
@@ -121,7 +121,7 @@ def test_a_build_exports_the_statistics_with_the_documented_shapes(tiny_checkpoi
     for name in ("d", "s"):
         entry = entries[name]
         sizes = {"layer": entry["layers"], "head": entry["heads"], "row": entry["grid"][0],
-                 "col": entry["grid"][1], "prefix": entry["prefix_tokens"]}
+                 "col": entry["grid"][1], "prefix": entry["prefix_tokens"], "component": 3}
         assert entry["grid"] == [4, 6]
         with np.load(tmp_path / "maps" / entry["maps"]["chelsea"]) as npz:
             for statistic in map(get_statistic, entry["statistics"]):

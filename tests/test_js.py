@@ -78,7 +78,7 @@ def test_the_data_block_lists_the_python_methods_in_order():
     assert all(m["label"] == get_method(m["key"]).label for m in methods)
     units = {m["key"]: m["unit"] for m in methods}
     assert units == {"cls": "layer", "mean": "layer", "rollout": "layer", "gradcam": "stage", "relevance": "target",
-                     "gradcam_vit": "target"}
+                     "gradcam_vit": "target", "probe": "pool"}
 
 
 def _hard_maps(rng: np.random.Generator) -> np.ndarray:

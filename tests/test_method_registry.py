@@ -38,7 +38,8 @@ def toy_method(monkeypatch):
 
 
 def test_the_registry_describes_every_method():
-    assert method_names() == ("cls", "mean", "rollout", "gradcam", "relevance", "gradcam_vit")
+    assert method_names() == ("cls", "mean", "rollout", "gradcam", "relevance", "gradcam_vit", "probe")
+    assert methods_for(Capabilities("vit", probe=True)) == ("mean", "rollout", "probe")
     assert methods_for(Capabilities("vit", cls=True)) == ("cls", "mean", "rollout")
     assert methods_for(Capabilities("vit", text_tower=True)) == ("mean", "rollout", "relevance", "gradcam_vit")
     assert methods_for(Capabilities("vit")) == ("mean", "rollout")

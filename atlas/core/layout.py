@@ -68,6 +68,11 @@ def query_rows(model_slug: str, image_slug: str) -> str:
     return f"{pair_dir(model_slug, image_slug)}/query.bin"
 
 
+def feature_file(model_slug: str, image_slug: str) -> str:
+    """The PCA maps, box similarities and patch features of one (model, image) (``atlas.site.feature_bytes``)."""
+    return f"{pair_dir(model_slug, image_slug)}/features.bin"
+
+
 def head_page(model_slug: str, layer: int, head: int) -> str:
     """Where a head page was before the head viewer (``atlas/heads/<model>/lLL-hHH/``): a redirect to
     ``head_viewer(model)#lLL-hHH`` is written there, so old links keep working."""

@@ -87,6 +87,7 @@ class ModelEntry:
     per_head: bool = False  # per-head maps were kept (cls, mean)
     statistics: tuple[str, ...] = ()  # the registry's statistics in each npz (ViTs), e.g. "distance"
     query_layers: tuple[int, ...] = ()  # layers whose query-patch rows each npz holds (``--query-layers``)
+    feature_layers: tuple[int, ...] = ()  # layers whose patch features each npz holds (``--feature-layers``)
     revision: str = ""
     family: str = ""
     architecture: str = ""
@@ -99,7 +100,7 @@ class ModelEntry:
 
     @classmethod
     def of_model(cls, model: VisionModel, methods: tuple[str, ...], per_head: bool | None,
-                 query_layers: tuple[int, ...] = ()) -> ModelEntry:
+                 query_layers: tuple[int, ...] = (), feature_layers: tuple[int, ...] = ()) -> ModelEntry:
         """The entry of a loaded model computing ``methods`` (per-head maps unless ``per_head`` is False)
         and the query-patch rows of ``query_layers``."""
         vit = model.kind == "vit"
@@ -123,6 +124,7 @@ class ModelEntry:
             per_head=per_head is not False and vit,
             statistics=model.statistics,
             query_layers=tuple(query_layers) if vit else (),
+            feature_layers=tuple(feature_layers) if vit else (),
             targets=model.explainer.targets if explained else (),
             target_kind=model.explainer.kind if explained else "",
             preprocessing=model.preprocessing.to_dict(),
@@ -144,7 +146,8 @@ class ModelEntry:
         """The model's capabilities as far as the entry records them (a classifier head or text tower only
         where a gradient method explained it)."""
         return Capabilities(self.kind, cls=self.has_cls, registers=self.num_registers,
-                            classifier=self.target_kind == "class", text_tower=self.target_kind == "prompt")
+                            classifier=self.target_kind == "class", text_tower=self.target_kind == "prompt",
+                            probe="probe" in self.methods or self.family in ("siglip", "siglip2"))
 
     @property
     def head_methods(self) -> tuple[str, ...]:
@@ -153,7 +156,8 @@ class ModelEntry:
 
     def depth(self, method: str) -> int:
         """Maps along ``method``'s first axis: its targets (relevance, ViT Grad-CAM), else layers or stages."""
-        return len(self.targets) if get_method(method).unit == "target" else self.layers
+        unit = get_method(method).unit
+        return len(self.targets) if unit == "target" else 1 if unit == "pool" else self.layers
 
     def variants(self, method: str) -> list[str]:
         """Map variants of ``method``: ``fused`` then ``h00``, ``h01``... where the method has heads."""
@@ -216,6 +220,7 @@ class ModelEntry:
             "preprocessing": self.preprocessing,
             "note": self.note,
         }
+        data["feature_layers"] = list(self.feature_layers)
         if maps:
             data["maps"] = self.maps
             if self.grids:  # keep only: squash manifests are as they always were
@@ -245,6 +250,7 @@ class ModelEntry:
             per_head=bool(data.get("per_head", kind == "vit" and heads > 0)),
             statistics=tuple(str(name) for name in data.get("statistics", [])),
             query_layers=tuple(int(layer) for layer in data.get("query_layers", [])),
+            feature_layers=tuple(int(layer) for layer in data.get("feature_layers", [])),
             targets=tuple(str(t) for t in data.get("targets", [])),
             target_kind=str(data.get("target_kind", "")),
             preprocessing=dict(data.get("preprocessing") or {}),

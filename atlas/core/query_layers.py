@@ -15,8 +15,9 @@ SAMPLE_DEFAULT = "last"
 OWN_IMAGES_DEFAULT = "none"
 
 
-def parse_query_layers(text: str) -> str:
-    """The canonical form of a ``--query-layers`` value; AtlasError (one line) for a bad one."""
+def parse_query_layers(text: str, flag: str = "--query-layers") -> str:
+    """The canonical form of a ``--query-layers`` value (or of the option ``flag`` of the same form, e.g.
+    ``--feature-layers``); AtlasError (one line) for a bad one."""
     words = [w.strip().lower() for w in str(text).split(",")]
     if words in (["none"], ["all"]):
         return words[0]
@@ -28,7 +29,7 @@ def parse_query_layers(text: str) -> str:
             except ValueError as exc:
                 reason = f"layer {exc}" if whole_number(word) is not None else f"{shown(str(text))} is not " \
                     "none, last, all or a comma list of layer numbers (e.g. 11 or 8,11 or 0,last)"
-                raise AtlasError(f"--query-layers: {reason}") from None
+                raise AtlasError(f"{flag}: {reason}") from None
         if word not in chosen:
             chosen.append(word)
     return ",".join(chosen)

@@ -31,6 +31,8 @@ from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ImageEntry, Manifest, ModelEntry
 from atlas.core.pool import parallel_map
 from atlas.core.variants import VariantPair
+from atlas.metrics.box_features import METHOD as BOX_METHOD
+from atlas.metrics.box_features import box_similarity_blocks, summarise_box_similarity
 from atlas.metrics.breakdowns import box_panel, head_labels, tag_breakdown
 from atlas.metrics.data import (
     HEAD_SORT_METRICS,
@@ -120,11 +122,15 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None, pairs: Se
     summary["text_grounding"] = summarise_grounding(scored.grounding)
     if select_on is not None:
         summary["held_out"] = held_out_summary(scored.index, select_on, summary["primary_metric"])
-    summary["head_labels"] = head_labels(scored.blocks, summary["box_metric"])
+    attention = {model: [b for b in blocks if b.method != BOX_METHOD] for model, blocks in scored.blocks.items()}
+    summary["head_labels"] = head_labels(attention, summary["box_metric"])  # attention maps, not box_similarity
     summary["tags"] = tag_breakdown(scored.index, summary["leaderboard"], {i: boxed[i].tags for i in sorted(images)},
                                     summary["primary_metric"])
     if pairs:
         _write_deltas(scored.index, pairs, summary, paths.metrics, report)
+    box_similarity = summarise_box_similarity(scored.blocks)
+    if box_similarity:  # builds without box_similarity keep their summary's bytes
+        summary["box_similarity"] = box_similarity
     heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
@@ -254,12 +260,14 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
                 stacks.append(heads.reshape(-1, *heads.shape[2:]))
             blocks.append(ScoreBlock(image.id, method, keys, cols,  # emd for the fused maps only (metrics page)
                                      score_maps(np.concatenate(stacks), target, transport=fused.shape[0])))
+        features = box_similarity_blocks(image.id, data[BOX_METHOD], image.boxes, _geometry(model, image)) \
+            if BOX_METHOD in data.files else []
     names = panel_metric_names({metric for metric, box, _ in cols if box is None})
     panel = image_panel(blocks, names, DEFAULT_PRIMARY)
     boxes = box_panel(blocks)  # each box's metrics of the fused maps (the image page's box chooser)
     if boxes:
         panel["boxes"] = boxes
-    return blocks, grounding, grams, panel
+    return blocks + features, grounding, grams, panel
 
 
 def _label_rows(blocks_of: dict[str, list[ScoreBlock]], select: dict,

@@ -250,6 +250,7 @@ class Summary:
     deltas: tuple[Delta, ...] = ()
     ranking_deltas: tuple[Mapping[str, Any], ...] = ()
     image_shifts: tuple[Mapping[str, Any], ...] = ()
+    box_similarity: tuple[Mapping[str, Any], ...] = ()  # atlas.metrics.box_features.summarise_box_similarity
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
@@ -279,6 +280,7 @@ class Summary:
             deltas=section("deltas", Delta.from_json),
             ranking_deltas=section("ranking_deltas", dict),
             image_shifts=section("image_shifts", dict),
+            box_similarity=section("box_similarity", dict),
         )
 
     def grounding_of(self, model: str) -> tuple[GroundingStat, ...]:

@@ -56,16 +56,18 @@ class MapsIdentity:
     per_head: bool | None
     query_layers: str | tuple[int, ...] | None = None  # the --query-layers value, or the entry's layers
     targets: dict | tuple | None = None  # the requested targets, or the entry's (kind, *targets)
+    feature_layers: str | tuple[int, ...] | None = None  # the --feature-layers value, or the entry's layers
     details: dict = field(default_factory=dict)
 
     @classmethod
     def of_request(cls, checkpoint: str, weights: str, image_size: tuple[int, int] | None,
                    methods: tuple[str, ...] | None, per_head: bool | None, query_spec: str = "none",
-                   targets: dict | None = None) -> MapsIdentity:
+                   targets: dict | None = None, feature_spec: str = "none") -> MapsIdentity:
         """What a build asks of a model before loading it: checkpoint, weights mode, input size, methods,
         heads, the ``--query-layers`` value (``query_spec``) and the targets (``TargetOptions.identity``)."""
         return cls(checkpoint, weights, methods or None, per_head, None if query_spec == "none" else query_spec,
-                   targets, {"image_size": list(image_size) if image_size else None})
+                   targets, None if feature_spec == "none" else feature_spec,
+                   {"image_size": list(image_size) if image_size else None})
 
     @classmethod
     def of_entry(cls, entry: ModelEntry) -> MapsIdentity:
@@ -77,7 +79,7 @@ class MapsIdentity:
                    "forward_batch": forward_batch(entry)}  # passes of another shape may differ in the last digits
         targets = (entry.target_kind, *entry.targets) if entry.targets else None
         return cls(entry.checkpoint, entry.weights, entry.methods, entry.per_head, entry.query_layers, targets,
-                   details)
+                   entry.feature_layers, details)
 
     def to_json(self) -> dict:
         """The identity as JSON (``model.json``'s ``request``; hashed, with the image, for ``cache_key``)."""
@@ -93,6 +95,9 @@ class MapsIdentity:
         if self.query_layers:
             identity["query_layers"] = self.query_layers if isinstance(self.query_layers, str) \
                 else list(self.query_layers)
+        if self.feature_layers:
+            identity["feature_layers"] = self.feature_layers if isinstance(self.feature_layers, str) \
+                else list(self.feature_layers)
         if self.targets:
             identity["targets"] = self.targets if isinstance(self.targets, dict) else list(self.targets)
         return identity
@@ -101,6 +106,15 @@ class MapsIdentity:
         """The cache key of one image's npz: this identity and the image's bytes, hashed."""
         identity = {**self.to_json(), "image": image_sha256}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def image_identity(sha256: str, boxes: tuple, kind: str) -> str:
+    """What an npz depends on of its image: its bytes, and for a ViT with boxes also the boxes (their
+    ``box_similarity``); a CNN's or a box-less image's is its bytes' digest alone."""
+    if kind != "vit" or not boxes:
+        return sha256
+    text = json.dumps([sha256, [[b.x, b.y, b.w, b.h, b.label] for b in boxes]])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def cache_key(image_sha256: str, model_entry: ModelEntry) -> str:

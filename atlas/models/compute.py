@@ -17,6 +17,7 @@ from atlas.models.plan import ModelJob, ModelMaps, Recipe
 from atlas.models.sink import ComputedBatch, MapsSink
 from ssl_attention.aspect import at_input_size
 from ssl_attention.errors import AtlasError
+from ssl_attention.features import BOX_ARRAY, FeatureRequest, relative_boxes
 from ssl_attention.images import load_image
 from ssl_attention.maps import compute_maps
 from ssl_attention.methods import target_methods
@@ -108,14 +109,20 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
     entry = ModelEntry.of_model(at_input_size(model, input_size), recipe.methods, recipe.per_head,
                                 recipe.query_layers)
     size = forward_batch(entry)
-    maps = fixed_shape_maps(model, pixels, size, recipe)
+    maps = fixed_shape_maps(model, pixels, size, recipe, feature_request(loaded, recipe))
     _check_finite(maps, [record for record, _, _ in loaded])
     results = []
     for i, (record, key, _) in enumerate(loaded):
         arrays = {name: values[i] for name, values in maps.items()}
+        if BOX_ARRAY in arrays:  # [slots, L, gh, gw] -> the image's own boxes only
+            arrays[BOX_ARRAY] = arrays[BOX_ARRAY][:len(record.boxes)]
+            if not record.boxes:
+                del arrays[BOX_ARRAY]
         meta = {"cache_key": key, "model": model.name, "image": record.id}
         if recipe.query_layers:
             meta["query_layers"] = list(recipe.query_layers)
+        if recipe.feature_layers and model.kind == "vit":
+            meta["feature_layers"] = list(recipe.feature_layers)
         if "gradcam_class" in arrays:
             meta["gradcam_class"] = int(arrays["gradcam_class"])
             if model.class_names:
@@ -123,6 +130,8 @@ def batch_maps(model: VisionModel, loaded: list[tuple[ImageRecord, str, Image.Im
         meta.update(_explained_class(model, arrays))
         results.append((f"{model.name}/{record.id}.npz", arrays, meta))
     return results
+
+
 def bucket_size(model: VisionModel, images: list[Image.Image]) -> tuple[int, int]:
     """The one input size (height, width) of a batch's images (``ModelJob.batches`` buckets them by it)."""
     sizes = {model.preprocessing.input_size(img.size) for img in images}
@@ -131,7 +140,18 @@ def bucket_size(model: VisionModel, images: list[Image.Image]) -> tuple[int, int
     return sizes.pop()
 
 
-def fixed_shape_maps(model: VisionModel, pixels: torch.Tensor, size: int, recipe: Recipe) -> dict[str, np.ndarray]:
+def feature_request(loaded: list[tuple[ImageRecord, str, Image.Image]], recipe: Recipe) -> FeatureRequest | None:
+    """What of the patch features the batch keeps: its feature layers, and each image's boxes (for their
+    ``box_similarity``), padded to the most boxes of any image of the batch; None when nothing."""
+    boxes = tuple(relative_boxes(record.boxes, record.width, record.height) for record, _, _ in loaded)
+    slots = max(len(b) for b in boxes)
+    if not slots and not recipe.feature_layers:
+        return None
+    return FeatureRequest(tuple(recipe.feature_layers), boxes if slots else None, slots)
+
+
+def fixed_shape_maps(model: VisionModel, pixels: torch.Tensor, size: int, recipe: Recipe,
+                     features: FeatureRequest | None = None) -> dict[str, np.ndarray]:
     """``compute_maps`` of ``pixels`` [B, 3, H, W] in forward passes of exactly ``size`` images, the last
     one filled with blank (all-zero) inputs whose maps are dropped; the model runs in eval mode, so no image
     of a pass affects another's maps, and one shape means the same kernels for every image.
@@ -144,7 +164,9 @@ def fixed_shape_maps(model: VisionModel, pixels: torch.Tensor, size: int, recipe
         real = len(chunk)
         batch = pixels.new_zeros((size, *pixels.shape[1:]))  # contiguous, blank where there is no image
         batch[:real] = chunk
-        maps = compute_maps(model, batch, recipe.methods, recipe.per_head, query_layers=recipe.query_layers)
+        part = None if features is None else features.part(start, start + real, size)
+        maps = compute_maps(model, batch, recipe.methods, recipe.per_head, query_layers=recipe.query_layers,
+                            features=part)
         parts.append({name: values[:real] for name, values in maps.items()})
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 

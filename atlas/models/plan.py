@@ -14,7 +14,7 @@ from pathlib import Path
 
 from atlas.core.manifest import ModelEntry
 from atlas.dataset.stage import ImageRecord
-from atlas.models.cache import MapsIdentity, read_key
+from atlas.models.cache import MapsIdentity, image_identity, read_key
 from atlas.models.entry_cache import cached_entry
 from atlas.models.targets import TargetOptions, wants_targets
 from ssl_attention.models import ModelRequest
@@ -49,13 +49,14 @@ class MapsOptions:
     labels: tuple[str, ...] = ()  # the dataset's box labels (the default prompts)
     resize: str = "squash"  # --resize
     max_tokens: int = 2048  # --max-tokens (keep only)
+    feature_spec: str = "none"  # the canonical --feature-layers value
 
     def identity(self, request: ModelRequest) -> MapsIdentity:
         """What the cached maps of ``request`` depend on besides the images (``model.json``'s key)."""
         targets = self.targets.identity(list(self.labels)) if wants_targets(self.methods) else None
         weights = request.weights or self.weights  # a request's own mode (the sample's random variant) wins
         identity = MapsIdentity.of_request(request.checkpoint, weights, self.image_size, self.methods,
-                                           self.per_head, self.query_spec, targets)
+                                           self.per_head, self.query_spec, targets, self.feature_spec)
         if self.resize == "squash":  # squash keys are as they always were
             return identity
         return replace(identity, details={**identity.details, "resize": self.resize, "max_tokens": self.max_tokens})
@@ -70,6 +71,7 @@ class Recipe:
     query_layers: tuple[int, ...] = ()  # the layers whose query-patch rows are kept
     targets: TargetOptions = field(default_factory=TargetOptions)
     labels: tuple[str, ...] = ()
+    feature_layers: tuple[int, ...] = ()  # the layers whose patch features are kept
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,15 @@ class ModelJob:
     def recipe(self) -> Recipe:
         """How the maps are computed (the job must have its entry)."""
         entry, options = self.entry, self.options
-        return Recipe(entry.methods, options.per_head, entry.query_layers, options.targets, options.labels)
+        return Recipe(entry.methods, options.per_head, entry.query_layers, options.targets, options.labels,
+                      entry.feature_layers)
 
     def with_entry(self, entry: ModelEntry, images: list[ImageRecord], maps_dir: Path) -> ModelJob:
         """This job for ``entry``'s model: the maps of ``images`` already valid in the cache, and the rest."""
         identity = MapsIdentity.of_entry(entry)
         cached, todo = [], []
         for record in images:
-            key = identity.key(record.sha256)
+            key = identity.key(image_identity(record.sha256, record.boxes, entry.kind))
             rel = f"{entry.name}/{record.id}.npz"
             if read_key(maps_dir / rel) == key:
                 cached.append((record.id, rel))

@@ -54,7 +54,8 @@ class ModelStage:
         labels = tuple(sorted({box.label for record in images for box in record.boxes}))
         self.plan_options = MapsOptions(options.weights, options.image_size, options.methods, options.per_head,
                                         options.query_layers or "none", options.targets, labels,
-                                        options.resize, options.max_tokens)
+                                        resize=options.resize, max_tokens=options.max_tokens,
+                                        feature_spec=options.feature_layers or "none")
         self.said: dict[str, set[str]] = {}  # model -> methods whose absence was already said
         self.workers: list[dict] = []  # with --ray: images/s per model and worker
 
@@ -82,7 +83,8 @@ class ModelStage:
             methods = self.explain(model, methods)
         if methods is None:
             return None
-        return ModelEntry.of_model(model, methods, self.plan_options.per_head, self.query_layers_of(model))
+        return ModelEntry.of_model(model, methods, self.plan_options.per_head, self.query_layers_of(model),
+                                   self.feature_layers_of(model))
 
     def compute(self, job: ModelJob) -> ModelMaps | None:
         """Load the model and compute its maps (reusing those already cached); None if it was skipped."""
@@ -194,6 +196,15 @@ class ModelStage:
         if lacking:
             self.skip(Skip("query", f"model {model.name}", f"--query-layers {self.query_spec}: it has layers "
                            f"0-{model.layers - 1}, no query rows for layer {', '.join(map(str, lacking))}"))
+        return layers
+
+    def feature_layers_of(self, model: VisionModel) -> tuple[int, ...]:
+        """The layers of ``model`` whose patch features are exported; named layers it lacks: one line."""
+        spec = self.plan_options.feature_spec
+        layers, lacking = resolve_query_layers(spec, model.layers if model.kind == "vit" else 0)
+        if lacking:
+            self.skip(Skip("features", f"model {model.name}", f"--feature-layers {spec}: it has layers "
+                           f"0-{model.layers - 1}, no features for layer {', '.join(map(str, lacking))}"))
         return layers
 
     def load(self, request: ModelRequest) -> VisionModel | None:

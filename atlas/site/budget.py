@@ -80,13 +80,19 @@ def published(catalog: Catalog, ids: list[str]) -> Catalog:
     return dataclasses.replace(catalog, images=tuple(i for i in catalog.images if i.id in keep), models=models)
 
 
-def _tree(path: Path) -> tuple[int, int]:
-    files = size = 0
+FEATURE_FILE = "features.bin"  # atlas.core.layout.feature_file: PCA maps, box similarities, patch features
+
+
+def _tree(path: Path) -> tuple[int, int, int]:
+    """Files and bytes under ``path``, and the bytes of its feature files."""
+    files = size = features = 0
     for root, _, names in os.walk(path):
         for name in names:
             files += 1
-            size += os.stat(os.path.join(root, name)).st_size
-    return files, size
+            bytes_ = os.stat(os.path.join(root, name)).st_size
+            size += bytes_
+            features += bytes_ if name == FEATURE_FILE else 0
+    return files, size, features
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,13 @@ class SiteBudget:
     models: int
     pairs: int  # published image x model pairs
     all_images: int  # images of the build (the metrics use them all)
+    feature_bytes: int = 0  # of ``bytes``: the pairs' features.bin files (PCA, box similarity, patch features)
 
     @classmethod
     def measure(cls, site_dir: Path, catalog: Catalog, all_images: int) -> SiteBudget:
-        files, size = _tree(site_dir)
+        files, size, features = _tree(site_dir)
         pairs = sum(len(m.maps) for m in catalog.models)
-        return cls(size, files, len(catalog.images), len(catalog.models), pairs, all_images)
+        return cls(size, files, len(catalog.images), len(catalog.models), pairs, all_images, features)
 
     @property
     def per_pair(self) -> float:
@@ -123,6 +130,9 @@ class SiteBudget:
         text = (f"Site budget: {_size(self.bytes)} in {self.files:,} files = {_size(self.per_pair)} per image x model "
                 f"({count(self.images, 'image')} x {count(self.models, 'model')}), {100 * self.share:.1f} % of "
                 "GitHub Pages' 1 GB")
+        if self.feature_bytes:
+            text += (f"; features (PCA, box similarity, --feature-layers): {_size(self.feature_bytes)} = "
+                     f"{_size(self.feature_bytes / max(1, self.pairs))} per image x model")
         if self.all_images > self.images:
             text += (f"; all {self.all_images} images: about {_size(self.projected)} "
                      f"({100 * self.projected / GITHUB_PAGES_LIMIT:.0f} %)")
@@ -140,6 +150,7 @@ class SiteBudget:
     def as_json(self) -> dict:
         return {"bytes": self.bytes, "files": self.files, "images": self.images, "models": self.models,
                 "pairs": self.pairs, "bytes_per_pair": round(self.per_pair), "all_images": self.all_images,
+                "feature_bytes": self.feature_bytes,
                 "github_pages_limit": GITHUB_PAGES_LIMIT, "share_of_limit": round(self.share, 4),
                 "projected_bytes_all_images": round(self.projected), "warning": self.warning()}
 

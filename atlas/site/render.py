@@ -35,10 +35,11 @@ from atlas.core.build_dir import BuildDir
 from atlas.core.manifest import ModelEntry
 from atlas.core.pool import parallel_map
 from atlas.site.catalog import Catalog
+from atlas.site.feature_bytes import feature_bytes
 from atlas.site.map_values import CHUNK, range_chunk
 from ssl_attention.query_rows import ROWS_ARRAY, SCALE_ARRAY
 
-RENDER_VERSION = 5  # bump when the output of this module changes, to invalidate caches
+RENDER_VERSION = 6  # bump when the output of this module changes, to invalidate caches
 THUMB_SIZE = 320
 
 
@@ -139,6 +140,11 @@ def render_pair(model: ModelEntry, image_slug: str, arrays: dict[str, np.ndarray
         rows = out / layout.query_rows(model.slug, image_slug)
         _write(rows, query_bytes(arrays[ROWS_ARRAY], arrays[SCALE_ARRAY]))
         written.add(rows.name)
+    features = feature_bytes(arrays)
+    if features is not None:
+        path = out / layout.feature_file(model.slug, image_slug)
+        _write(path, features)
+        written.add(path.name)
     for stale in (out / layout.pair_dir(model.slug, image_slug)).iterdir():  # e.g. an older format's files
         if stale.name not in written:
             stale.unlink()

@@ -52,6 +52,7 @@ class VisionModel:
     revision: str = ""  # Hub commit or local fingerprint of the weights ("" when random or unknown)
     explainer: Explainer | None = None  # the scores gradient methods explain (a head, a text tower), if any
     any_input_size: bool = True  # whether it takes inputs of other sizes (position embeddings interpolated)
+    probe_head: nn.Module | None = None  # an attention-pooling head (``ssl_attention.probe``), if any
 
     @property
     def prefix_tokens(self) -> int:
@@ -64,7 +65,8 @@ class VisionModel:
         vit = self.kind == "vit"
         explains = self.explainer.kind if self.explainer is not None else ""
         return Capabilities(self.kind, cls=self.has_cls and vit, registers=self.num_registers if vit else 0,
-                            classifier=explains == "class", text_tower=explains == "prompt")
+                            classifier=explains == "class", text_tower=explains == "prompt",
+                            probe=vit and self.probe_head is not None)
 
     @property
     def methods(self) -> tuple[str, ...]:

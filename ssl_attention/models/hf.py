@@ -18,6 +18,7 @@ from ssl_attention.models.base import VisionModel
 from ssl_attention.models.limits import check_model_size
 from ssl_attention.models.seeding import seeded
 from ssl_attention.preprocess import CLIP_MEAN, CLIP_STD, HALF, IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from ssl_attention.probe import find_probe_head
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def load_hf_model(name: str, checkpoint: str, config, *, pretrained: bool, image
         attention_points=_recorded_points(module, vision, "attentions", vcfg.num_hidden_layers, checkpoint),
         block_outputs=_recorded_points(module, vision, "hidden_states", vcfg.num_hidden_layers, checkpoint),
         explainer=explain_hf.make_explainer(module, checkpoint, dict(family.forward_kwargs)) if whole else None,
+        probe_head=find_probe_head(vision),
     )
 
 

@@ -25,8 +25,8 @@ DEFAULT_CAPABILITIES: dict[str, Capabilities] = {
     "dinov3": Capabilities("vit", cls=True, registers=4),
     "mae": Capabilities("vit", cls=True),
     "clip": Capabilities("vit", cls=True),
-    "siglip": Capabilities("vit"),
-    "siglip2": Capabilities("vit"),
+    "siglip": Capabilities("vit", probe=True),
+    "siglip2": Capabilities("vit", probe=True),
     "resnet50": Capabilities("cnn"),
 }
 

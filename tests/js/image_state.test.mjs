@@ -16,8 +16,13 @@ test("an empty hash shows every model, the first method of the data block, the l
   assert.deepEqual(parse(""), {
     models: ["vit", "cnn"], method: "cls", wantLayer: 3, layer: 3, view: "heads", display: "overlay", opacity: 60,
     cmap: "inferno", boxes: 1, smooth: 0, thr: "none", p: 20, mass: 0.6, composite: 0, hn: 0, scale: "map", off: {}, zoom: "", fit: 0,
-    query: null,
+    query: null, feat: "", fbox: 0,
   });
+});
+
+test("the feature view and its box are read from the hash and kept by the form", () => {
+  assert.deepEqual([parse("feat=box&fbox=2").feat, parse("feat=box&fbox=2").fbox], ["box", 2]);
+  assert.deepEqual([parse("feat=nope&fbox=-3").feat, parse("feat=nope&fbox=-3").fbox], ["", 0]);
 });
 
 test("values are checked and clamped", () => {

@@ -425,8 +425,18 @@ def leaderboard_page(site: AtlasPages) -> Iterator[Page]:
         "downloads": view.downloads(src),
         "held_out": held_out_context(summary.held_out, lambda name: view.model_ref(src, name),
                                      lambda e: {"mean": fmt(e.mean), "ci": ci_text(e)}),
+        "box_similarity": box_similarity_rows(view, src),
     }
     yield Page(src, "Leaderboard", context)
+
+
+def box_similarity_rows(view: MetricPages, src: str) -> list[dict]:
+    """Per model with box similarity: the box metric's mean over boxes at each layer and the best layer."""
+    summary = view.summary
+    chosen = [s for s in summary.box_similarity if s["metric"] == summary.box_metric and s["model"] in view.models]
+    depth = max((len(s["layers"]) for s in chosen), default=0)  # one column per layer of the deepest model
+    return [{"model": view.model_ref(src, s["model"]), "layers": [*s["layers"], *[None] * (depth - len(s["layers"]))],
+             "best": s["best_layer"], "boxes": s["boxes"]} for s in chosen]
 
 
 def model_metrics_pages(site: AtlasPages) -> Iterator[Page]:

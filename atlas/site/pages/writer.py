@@ -151,6 +151,8 @@ class PageWriter:
             "methods": list(model.methods),
             "headMethods": list(model.head_methods),
             "queryLayers": list(model.query_layers),
+            "featureLayers": list(model.feature_layers),
+            "pca": "pca" in model.statistics,  # its features.bin (atlas.site.feature_bytes) holds the PCA maps
             "depths": {m: model.depth(m) for m in model.methods},  # maps per method: layers, stages or targets
             "targets": list(model.targets),
             "companions": companions(model),

@@ -16,6 +16,10 @@ export function spriteUrl(data, model, image, method) {
 export function queryUrl(data, model, image) {
   return data.maps + model + "/" + image + "/query.bin";
 }
+/** The PCA maps, box similarities and patch features of one (model, image) (layout.feature_file). */
+export function featuresUrl(data, model, image) {
+  return data.maps + model + "/" + image + "/features.bin";
+}
 export function headUrl(data, model, layer, head) {
   return data.headUrl.replace("MODEL", model).replace("lLAYER-hHEAD", "l" + pad(layer) + "-h" + pad(head));
 }

@@ -7,6 +7,7 @@ import { onHashChange, readHash } from "../hash.mjs";
 import { carryState } from "../links.mjs";
 import { syncControls } from "./controls.mjs";
 import { bindEvents } from "./events.mjs";
+import { createFeatures } from "./features.mjs";
 import { createGrid } from "./grid.mjs";
 import { renderHighNorm } from "./highnorm.mjs";
 import { renderMetricPanel } from "./panel.mjs";
@@ -37,6 +38,7 @@ export function initImagePage(root, data) {
     renderHighNorm(page, state);
     root.querySelector("[data-role=hidden-rows]").textContent = hidden.length ? "Hidden: " + hidden.join("; ") + "." : "";
     query.render(state);
+    features.render(state);
     grid.renderZoom(state);
     for (const r of readouts) r.refresh();  // the cell under the pointer, as its tile now draws it
     renderMetricPanel(root.querySelector("[data-role=metrics]"), data, state, page.bySlug);
@@ -47,6 +49,7 @@ export function initImagePage(root, data) {
 
   const view = { state: () => state, render: render };
   const query = createQuery(page, view);
+  const features = createFeatures(page, view);  // before bindEvents: its box click comes before the picker's
   bindEvents(page, view);
   const readouts = [bindReadout(page, () => state, page.grid, root.querySelector("[data-role=readout]")),
     bindReadout(page, () => state, page.zoom.querySelector("[data-role=zoom-body]"), root.querySelector("[data-role=zoom-readout]"))];

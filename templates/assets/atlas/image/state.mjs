@@ -54,6 +54,8 @@ export function parseState(q, data, bySlug) {
   s.zoom = q.get("zoom") || "";
   s.fit = q.get("fit") === "1" ? 1 : 0;  // the model × head table fits the page width (no horizontal scroll)
   s.query = parseQuery(q.get("query"));  // the query patch: a point {x, y} in the image, or null
+  s.feat = ["pca", "box", "patch"].includes(q.get("feat")) ? q.get("feat") : "";  // the feature view (features.mjs)
+  s.fbox = Math.max(0, intOr(q.get("fbox"), 0));  // the box of the box-similarity view
   return s;
 }
 
@@ -62,7 +64,7 @@ export function parseState(q, data, bySlug) {
 export function formQuery(fd, state) {
   const q = new URLSearchParams();
   q.set("models", fd.getAll("models").join(","));
-  for (const k of ["method", "layer", "view", "display", "opacity", "cmap", "thr", "p", "mass"]) {
+  for (const k of ["method", "layer", "view", "display", "opacity", "cmap", "thr", "p", "mass", "feat", "fbox"]) {
     if (fd.get(k) !== null) q.set(k, fd.get(k));
   }
   // an untouched slider shows the clamped layer: keep the layer asked for
