@@ -172,7 +172,7 @@ def test_per_head_requests(tiny_checkpoints):
     fused_only = compute_maps(model, pixels, ("cls", "rollout"), per_head=False, statistics=False)
     assert sorted(fused_only) == ["cls_fused", "rollout"]
     every_method = compute_maps(model, pixels, per_head=True)  # heads where they exist, rollout fused
-    statistics = ["distance", "entropy", "prefix_mass", "prefix_norm", "token_norm"]  # the statistics stay
+    statistics = ["distance", "entropy", "pca", "prefix_mass", "prefix_norm", "token_norm"]  # the statistics stay
     assert sorted(every_method) == sorted(["cls", "cls_fused", "mean", "mean_fused", "rollout", *statistics])
 
 
