@@ -9,8 +9,10 @@ published through the dataset stage's display copies. Reported: wall and CPU sec
 and its pool workers) of each stage, per image x model, site bytes and files.
 
 ``--pipelined`` writes the fake export the way the models stage's writer pool does in a build: each
-npz, then that pair's sprite sheets (``atlas.site.render.PairRenderer``). That work is reported on its own
-line (in a build it runs while the next batch computes), and the site stage then finds the sprites done.
+npz, then that pair's sprite sheets (``atlas.site.render.PairRenderer``) and its earth mover's distances
+(``atlas.metrics.emd_memo.presolve``; ``--no-presolve`` leaves them to the metrics stage, as before issue
+27's memo). That work is reported on its own line (in a build it runs while the next batch computes), and
+the site stage then finds the sprites done, the metrics stage the EMDs solved.
 
   .venv/bin/python bench/post_compute.py --images 139 --pipelined     # the WikiChurches-shaped case
   .venv/bin/python bench/post_compute.py --images 139                 # sprites rendered by the site stage
@@ -56,13 +58,33 @@ MODELS = [
 LABELS = ["Portal", "Tower", "Rose window", "Window", "Arch", "Buttress", "Spire"]
 
 
-def write_export(build: Path, n_images: int, seed: int = 0, pipelined: bool = False) -> None:
+class WriterPool:
+    """What the models stage's writer pool does after each npz: render the pair's sprite sheets, then (with
+    ``presolve``) solve its EMDs; the CPU seconds of the latter are counted apart."""
+
+    def __init__(self, build: Path, boxes: dict, presolve: bool) -> None:
+        from atlas.site.render import PairRenderer
+
+        self.render, self.boxes, self.presolve, self.emd_cpu_s = PairRenderer(build / "render"), boxes, presolve, 0.0
+
+    def __call__(self, entry, image_id: str, arrays: dict, npz: Path) -> None:
+        from atlas.metrics.emd_memo import presolve
+
+        self.render(entry, image_id, arrays, npz)
+        if self.presolve:
+            started = time.process_time()
+            presolve(entry, arrays, *self.boxes[image_id], npz)
+            self.emd_cpu_s += time.process_time() - started
+
+
+def write_export(build: Path, n_images: int, seed: int = 0, pipelined: bool = False,
+                 presolve: bool = True) -> WriterPool | None:
     """A BUILD dir (images, maps/manifest.json, npz per model x image) of ``n_images`` fake images, written
     by the tests' fake export (``tests/fixtures/fake_maps.py``); with ``pipelined``, each pair's sprite
-    sheets rendered right after its npz, as the models stage does."""
+    sheets rendered (and with ``presolve`` its EMDs solved) right after its npz, as the models stage does."""
     from synth import make_images
 
-    from atlas.site.render import PairRenderer
+    from ssl_attention.annotations import Box
     from tests.fixtures.fake_maps import write_fake_build
 
     rng = np.random.default_rng([seed, 1])
@@ -79,8 +101,10 @@ def write_export(build: Path, n_images: int, seed: int = 0, pipelined: bool = Fa
                 boxes.append((LABELS[int(rng.integers(len(LABELS)))], [x, y, w, h]))
             images.append((image_id, (width, height), boxes))
             photos[image_id] = source
-        write_fake_build(build, seed, images=images, specs=MODELS, photos=photos,
-                         render=PairRenderer(build / "render") if pipelined else None)
+        pool = WriterPool(build, {image_id: (tuple(Box(*xywh, label=label) for label, xywh in boxes), size)
+                                  for image_id, size, boxes in images}, presolve) if pipelined else None
+        write_fake_build(build, seed, images=images, specs=MODELS, photos=photos, render=pool)
+    return pool
 
 
 def _cpu() -> float:
@@ -109,6 +133,8 @@ def main() -> None:
                         help="site stage: render the sprite sheets and photos only (no pages, no MkDocs)")
     parser.add_argument("--pipelined", action="store_true",
                         help="render each pair's sprites as its npz is written, as the models stage does")
+    parser.add_argument("--no-presolve", action="store_true",
+                        help="with --pipelined: leave the EMDs to the metrics stage (as before the memo)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -122,14 +148,18 @@ def main() -> None:
     if args.pipelined:  # the export alone first, to tell the writer pool's rendering from it
         _, base_wall, base_cpu = _timed(lambda: write_export(build, args.images))
         shutil.rmtree(build)
-    _, wall, cpu = _timed(lambda: write_export(build, args.images, pipelined=args.pipelined))
+    pool, wall, cpu = _timed(lambda: write_export(build, args.images, pipelined=args.pipelined,
+                                                  presolve=not args.no_presolve))
     print(f"fake export of {args.images} images x {len(MODELS)} models: {wall:.1f} s", flush=True)
-    if args.pipelined:
-        result["writer_pool_render"] = {"wall_s": wall - base_wall, "cpu_s": cpu - base_cpu,
-                                        "ms_per_pair": 1000 * (cpu - base_cpu) / pairs}
-        print(f"sprites rendered as each npz is written (the writer pool's share, overlapped with compute in a "
-              f"build): {cpu - base_cpu:.2f} s CPU = {1000 * (cpu - base_cpu) / pairs:.1f} ms per image x model",
-              flush=True)
+    if pool is not None:
+        render_cpu = cpu - base_cpu - pool.emd_cpu_s
+        result["presolve"] = not args.no_presolve
+        result["writer_pool_render"] = {"wall_s": wall - base_wall, "cpu_s": render_cpu,
+                                        "ms_per_pair": 1000 * render_cpu / pairs}
+        result["writer_pool_emd"] = {"cpu_s": pool.emd_cpu_s, "ms_per_pair": 1000 * pool.emd_cpu_s / pairs}
+        print(f"the writer pool's share (overlapped with compute in a build), as each npz is written: sprites "
+              f"{render_cpu:.2f} s CPU = {1000 * render_cpu / pairs:.1f} ms per image x model; EMDs "
+              f"{pool.emd_cpu_s:.2f} s CPU = {1000 * pool.emd_cpu_s / pairs:.1f} ms", flush=True)
     report, wall, cpu = _timed(lambda: compute_metrics(build))
     result["metrics"] = {"wall_s": wall, "cpu_s": cpu, "rows": report.rows, "ms_per_pair": 1000 * wall / pairs}
     files, size = tree(build / "metrics")

@@ -123,6 +123,12 @@ class Target:
         return self.patch * self.patch
 
 
+def usable_boxes(boxes: Sequence[Box], image_size: tuple[int, int]) -> list[Box]:
+    """``boxes`` clamped to the image ``(W, H)``, those left with no area dropped (a target's boxes)."""
+    width, height = image_size
+    return [c for c in (clamp_box(b, width, height) for b in boxes) if c.w > 0 and c.h > 0]
+
+
 def make_target(
     boxes: Sequence[Box],
     image_size: tuple[int, int],
@@ -134,7 +140,7 @@ def make_target(
     config = config or MetricConfig()
     width, height = image_size
     gh, gw = grid
-    clamped = [c for c in (clamp_box(b, width, height) for b in boxes) if c.w > 0 and c.h > 0]
+    clamped = usable_boxes(boxes, (width, height))
     resized = rescale_boxes(clamped, (width, height), (gw * patch, gh * patch))
     box_counts = np.array(
         [_cell_counts(box_mask([b], gw * patch, gh * patch), patch) for b in resized], dtype=np.int64
@@ -370,7 +376,8 @@ def soft_emd(stack: MapStack, _region: int, _value: Any = None) -> np.ndarray:
 
 def _constant_chance(score: Callable[[MapStack, int, Any], np.ndarray]) -> MetricChance:
     """The chance level of a metric that reads the map's values: its value for a constant map."""
-    return lambda target, region, value: float(score(MapStack(np.ones((1, *target.grid)), target), region, value)[0])
+    return lambda target, region, value: float(score(MapStack(constant_map(target.grid)[None], target), region,
+                                                     value)[0])
 
 
 METRICS: tuple[Metric, ...] = (
@@ -485,6 +492,16 @@ def uniform_scores(target: Target) -> list[Score]:
     box-area fraction; pointing: the share of cell centres that hit, as every cell is a tied maximum)."""
     values = [c.metric.chance(target, c.region, c.value) for c in columns_of(target)]
     return _scores(target, np.asarray(values, dtype=np.float64))
+
+
+def constant_map(grid: tuple[int, int]) -> np.ndarray:
+    """Baseline map "uniform": every cell 1 (the metrics' chance levels read it where they read values)."""
+    return np.ones(grid)
+
+
+def baseline_maps(grid: tuple[int, int]) -> np.ndarray:
+    """``[2, gh, gw]``: the maps of the two baselines, "uniform" and "centre_gaussian"."""
+    return np.stack([constant_map(grid), centre_gaussian_map(grid)])
 
 
 def centre_gaussian_map(grid: tuple[int, int], sigma: float = GAUSSIAN_SIGMA) -> np.ndarray:

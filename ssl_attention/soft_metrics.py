@@ -17,10 +17,14 @@ The metrics, all lower-is-better, of a raw map ``A`` whose non-finite cells coun
 EMD is solved exactly by POT's network simplex (``ot.emd2``) on the difference of the two distributions:
 for a metric ground distance the mass both share in a cell stays where it is (Kantorovich-Rubinstein), so
 only the cells where one exceeds the other enter the problem, which is the same optimum on fewer arcs.
+A ``SoftTarget`` remembers each problem it solved (``memo``, by the SHA-256 of the map's distribution on
+the EMD grid), so the same map is never solved twice against the same ground truth; ``atlas.metrics.emd_memo``
+keeps that memo beside a pair's maps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from functools import cached_property, lru_cache
@@ -33,6 +37,7 @@ EPS = 1e-12  # added to every cell of q (kl)
 MAX_CELLS = 1024  # EMD: larger grids are sum-pooled first ...
 MAX_SIDE = 32  # ... to at most this many cells a side
 EMD_ITERATIONS = 10_000_000  # network simplex iteration cap (far above what a 32 x 32 grid needs)
+MEMO_VERSION = b"emd-1"  # part of ``SoftTarget.key``: a change of the EMD's definition invalidates kept memos
 
 
 def soft_target(boxes: Sequence[Box], image_size: tuple[int, int], grid: tuple[int, int]) -> np.ndarray:
@@ -95,6 +100,17 @@ class SoftTarget:
     def __init__(self, boxes: Sequence[Box], image_size: tuple[int, int], grid: tuple[int, int]) -> None:
         self.image_size, self.grid = image_size, grid
         self.g = soft_target(boxes, image_size, grid).ravel()
+        self.memo: dict[bytes, float] = {}  # emd by the SHA-256 of the map's distribution on the EMD grid
+        self.solved = 0  # problems solved here (not found in the memo)
+
+    @cached_property
+    def key(self) -> str:
+        """What every EMD against this ground truth depends on besides the map: ``G``, the grid and the image's
+        size (and the definition's version), hashed; a kept memo is used only under the same key."""
+        digest = hashlib.sha256(MEMO_VERSION)
+        digest.update(np.asarray([*self.image_size, *self.grid], dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(self.g, dtype=np.float64).tobytes())
+        return digest.hexdigest()
 
     @cached_property
     def p(self) -> np.ndarray:
@@ -140,7 +156,13 @@ class SoftTarget:
         for k, row in enumerate(mass):
             total = row.sum()
             if total > 0:
-                out[k] = transport(np.bincount(index, weights=row, minlength=n) / total, p, self.distance)
+                a = np.bincount(index, weights=row, minlength=n) / total
+                digest = hashlib.sha256(a.tobytes()).digest()
+                value = self.memo.get(digest)
+                if value is None:
+                    value = self.memo[digest] = transport(a, p, self.distance)
+                    self.solved += 1
+                out[k] = value
         return out
 
 

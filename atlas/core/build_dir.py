@@ -8,6 +8,7 @@ of OUT. The layout, for a reader of the export (see the export-format page):
     OUT/images/               display copies of the photos (dataset stage)
     OUT/maps/manifest.json    the contract between the models stage and everything after it
     OUT/maps/<model>/<image>.npz
+    OUT/emd-memo/<model>/<image>.npz   the earth mover's distances solved for that pair (a cache)
     OUT/metrics/              per-image rows, head values, panels, summary.json (metrics stage)
     OUT/render/               sprite sheets and photos of the site, cached between builds
     OUT/render-stamps/        what each rendered pair was rendered from
@@ -92,6 +93,12 @@ class BuildDir:
     @property
     def report(self) -> Path:
         return self.root / REPORT_FILE
+
+    @staticmethod
+    def emd_memo_of(npz: Path) -> Path:
+        """The EMD memo of the pair whose maps are ``npz`` (``OUT/maps/<model>/<image>.npz`` ->
+        ``OUT/emd-memo/<model>/<image>.npz``; ``atlas.metrics.emd_memo``)."""
+        return npz.parents[2] / "emd-memo" / npz.parent.name / npz.name
 
     @staticmethod
     def stamps_of(render: Path) -> Path:

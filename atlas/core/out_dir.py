@@ -36,12 +36,13 @@ MARKER = ".atlas-build"
 LOCK = ".atlas-lock"
 # Everything a build writes directly in OUT (the default site and its work folder included).
 OWN_NAMES = frozenset({
-    MARKER, LOCK, "images", "maps", "metrics", "render", "render-stamps", "docs", "outside-pages", "theme",
+    MARKER, LOCK, "images", "maps", "emd-memo", "metrics", "render", "render-stamps", "docs", "outside-pages",
+    "theme",
     "report.json",
     ".report.json.tmp", "site", ".site.atlas",
 })
 # Folders of OUT that only a build writes into (their ``.*.tmp`` files are torn writes of a killed build).
-OWN_FOLDERS = ("images", "maps", "metrics", "render", "render-stamps")
+OWN_FOLDERS = ("images", "maps", "emd-memo", "metrics", "render", "render-stamps")
 
 
 def check_apart(outputs: dict[str, Path], inputs: dict[str, Path]) -> None:

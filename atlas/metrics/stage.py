@@ -43,6 +43,7 @@ from atlas.metrics.data import (
     write_head_values,
 )
 from atlas.metrics.deltas import DELTAS_FILE, summary_section, write_deltas_csv
+from atlas.metrics.emd_memo import load_memo, save_memo, scored_against_boxes
 from atlas.metrics.held_out import held_out_summary
 from atlas.metrics.rows import (
     FORMAT,
@@ -237,6 +238,8 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
     """
     model, image, npz = task
     target = _target(model, image)
+    if target.boxes:
+        load_memo(npz, target.soft)  # the EMDs the models stage solved while it wrote the maps
     cols = metric_columns(target)
     blocks = [ScoreBlock(image.id, method, [(None, "")], [(s.metric, s.box, s.label) for s in scores],
                          np.array([[s.value for s in scores]], dtype=np.float64))
@@ -247,7 +250,7 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
         for method in model.methods:
             arrays = get_method(method)
             fused = data[arrays.fused_array]
-            if arrays.unit == "target" and model.target_kind == "prompt":
+            if not scored_against_boxes(model, method):
                 grounding += ground_image(image.id, model.name, method, fused, model.targets, image.boxes,
                                           _geometry(model, image))
                 continue
@@ -262,6 +265,8 @@ def _score_pair(task: tuple[ModelEntry, ImageEntry, Path]) -> tuple[list[ScoreBl
                                      score_maps(np.concatenate(stacks), target, transport=fused.shape[0])))
         features = box_similarity_blocks(image.id, data[BOX_METHOD], image.boxes, _geometry(model, image)) \
             if BOX_METHOD in data.files else []
+    if target.boxes and target.soft.solved:  # an older cache or changed boxes: kept for the next build
+        save_memo(npz, target.soft)
     names = panel_metric_names({metric for metric, box, _ in cols if box is None})
     panel = image_panel(blocks, names, DEFAULT_PRIMARY)
     boxes = box_panel(blocks)  # each box's metrics of the fused maps (the image page's box chooser)

@@ -1,8 +1,9 @@
 """The models stage's one sink: where both executors (local and Ray) hand a model's computed batches.
 
-Per model, a ``MapsSink`` writes each map's npz into the cache (``atlas.models.cache.write_maps``) and,
-with a renderer, encodes the pair's sprite sheets (``atlas.site.render.PairRenderer``), on ``WRITERS``
-threads while the next batch computes; it counts what was reused, computed and skipped into the model's
+Per model, a ``MapsSink`` writes each map's npz into the cache (``atlas.models.cache.write_maps``),
+with a renderer encodes the pair's sprite sheets (``atlas.site.render.PairRenderer``) and solves the
+pair's earth mover's distances for the metrics stage (``atlas.metrics.emd_memo``), on ``WRITERS`` threads
+while the next batch computes; it counts what was reused, computed and skipped into the model's
 ``ModelMaps``, and if the model fails part-way it removes every map it wrote (an interrupted build keeps
 them: a rerun resumes). A file is the same bytes whichever executor computed it.
 """
@@ -18,6 +19,7 @@ from types import TracebackType
 
 import numpy as np
 
+from atlas.metrics.emd_memo import memo_path, presolve
 from atlas.models.cache import write_maps
 from atlas.models.plan import ModelJob, ModelMaps
 from atlas.site.render import PairRenderer
@@ -53,6 +55,7 @@ class MapsSink:
                  advance: Callable[[int], None] = lambda n: None) -> None:
         self.job, self.maps_dir, self.render, self.advance = job, maps_dir, render, advance
         self.result = job.reused()
+        self.records = {record.id: record for record, _ in job.todo}  # the boxes and size of each image
         self.pending: list[Future] = []
         self.written: list[str] = []  # npz paths written by this sink (removed on a roll back)
         self.lock = threading.Lock()
@@ -76,12 +79,16 @@ class MapsSink:
         self.advance(batch.images + len(batch.skipped))
 
     def _write(self, rel: str, arrays: dict[str, np.ndarray], meta: dict) -> tuple[str, str]:
-        """Write one image's npz (atomically), then render it; returns (image id, path relative to maps/)."""
+        """Write one image's npz (atomically), render it and solve its EMDs; returns (image id, path relative
+        to maps/)."""
         write_maps(self.maps_dir / rel, arrays, meta)
         with self.lock:
             self.written.append(rel)
         if self.render is not None:
             self.render(self.job.entry, meta["image"], arrays, self.maps_dir / rel)
+        record = self.records.get(meta["image"])
+        if record is not None:
+            presolve(self.job.entry, arrays, record.boxes, (record.width, record.height), self.maps_dir / rel)
         return meta["image"], rel
 
     def finish(self) -> ModelMaps:
@@ -99,3 +106,4 @@ class MapsSink:
         with self.lock:
             for rel in self.written:
                 (self.maps_dir / rel).unlink(missing_ok=True)
+                memo_path(self.maps_dir / rel).unlink(missing_ok=True)
