@@ -3,14 +3,18 @@
 What it answers (site_src/robust-builds.md, "What atlas serve serves"): only regular files inside the site
 folder, after every symbolic link is resolved (a link that leaves the site, a FIFO or a device is 404); a
 folder's ``index.html`` for the folder's URL, and 404 for a folder without one (no listings); 400 for a
-path that no file can have (a NUL byte). A thread per request and a listen backlog of
+path that no file can have (a NUL byte); one byte range (``Range: bytes=a-b``, ``bytes=a-``) as a 206, as GitHub
+Pages does (the head viewer's PCA colours read one layer of ``features.bin`` so), any other Range ignored (the
+whole file). A thread per request and a listen backlog of
 ``_SiteServer.request_queue_size`` keep hundreds of simultaneous requests from timing out.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
+import re
 import stat
 import sys
 from http import HTTPStatus
@@ -22,6 +26,19 @@ from urllib.parse import unquote, urlsplit
 from ssl_attention.errors import AtlasError
 
 MAX_PORT = 65535
+_RANGE = re.compile(r"bytes=(\d{1,18})-(\d{0,18})")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive ``(start, end)`` of a Range header's one range ``bytes=a-b`` or ``bytes=a-`` in a file of
+    ``size`` bytes (``end`` clamped to the file); None to send the whole file: no Range, several ranges, a
+    suffix range or one that starts past the end (a server may ignore any Range)."""
+    found = _RANGE.fullmatch((header or "").strip())
+    if found is None:
+        return None
+    start = int(found[1])
+    end = min(int(found[2]) if found[2] else size - 1, size - 1)
+    return (start, end) if start <= end else None
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -55,12 +72,28 @@ class _QuietHandler(SimpleHTTPRequestHandler):
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
         status = os.fstat(opened.fileno())
+        span = byte_range(self.headers.get("Range"), status.st_size)
+        if span is not None:
+            return self._send_range(opened, local, span, status.st_size)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-type", self.guess_type(str(local)))
         self.send_header("Content-Length", str(status.st_size))
         self.send_header("Last-Modified", self.date_time_string(status.st_mtime))
         self.end_headers()
         return opened
+
+    def _send_range(self, opened: BinaryIO, local: Path, span: tuple[int, int], size: int) -> BinaryIO:
+        """Send the headers of a 206 for bytes ``span`` of the open file; returns those bytes to copy."""
+        start, end = span
+        with opened:
+            opened.seek(start)
+            body = opened.read(end - start + 1)
+        self.send_response(HTTPStatus.PARTIAL_CONTENT)
+        self.send_header("Content-type", self.guess_type(str(local)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
 
     def _open_site_file(self, local: Path) -> BinaryIO | None:
         """``local`` opened, if it is (after resolving every link) a regular file inside the site; else None."""

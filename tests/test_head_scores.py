@@ -65,3 +65,37 @@ def test_order_highest_or_lowest_first_nan_last_ties_by_index():
     v = np.array([0.5, np.nan, 0.9, 0.5, 0.1], dtype=np.float32)
     assert order(v, True) == [2, 0, 3, 4, 1]
     assert order(v, False) == [4, 0, 3, 2, 1]
+
+
+def test_label_sorts_are_the_per_box_rows_averaged_per_label(tmp_path):
+    """Issue 27 item 5: the head viewer's sort by a box label holds, for the labels head_labels lists, each head's
+    box metric averaged over that label's boxes in each image, for the images with that label only."""
+    write_fake_build(tmp_path)
+    compute_metrics(tmp_path)
+    catalog, metrics = load_catalog(tmp_path), load_metrics(tmp_path)
+    dinov2 = next(m for m in catalog.models if m.name == "dinov2")
+    scores = head_scores(catalog, dinov2, metrics)
+    box_metric = metrics.summary.box_metric
+    sums: dict[tuple, list[float]] = {}
+    for r in read_rows(tmp_path / "metrics" / f"dinov2{SUFFIX}"):
+        if r.metric == box_metric and r.box is not None and r.head.isdigit() and math.isfinite(r.value):
+            sums.setdefault((r.label, r.method, r.image, r.layer, int(r.head)), []).append(r.value)
+    listed = {(e["label"], e["method"]) for e in json.loads((tmp_path / "metrics" / "summary.json").read_text())[
+        "head_labels"] if e["model"] == "dinov2" and any(h.isdigit() for h in e["heads"])}
+    assert {(s.label, m) for s in scores.labels for m in s.methods} == listed and len(listed) >= 3
+    ids = [image.id for image in scores.images]
+    for sort in scores.labels:
+        assert sort.values.shape == (len(sort.methods), 3, 4, len(sort.images))
+        assert sorted({key[2] for key in sums if key[0] == sort.label}) == sorted(ids[n] for n in sort.images)
+        for i, method in enumerate(sort.methods):
+            for j, n in enumerate(sort.images):
+                for layer in range(3):
+                    for head in range(4):
+                        found = sums.get((sort.label, method, ids[n], layer, head), [])
+                        want = np.float32(np.mean(np.array(found, dtype=np.float64))) if found else np.nan
+                        assert np.array_equal(sort.values[i, layer, head, j], want, equal_nan=True)
+        raw = sort.file_bytes()  # the site file: uint32 image indices, then float32 [methods, layers, heads, k]
+        k = len(sort.images)
+        assert np.frombuffer(raw[: 4 * k], "<u4").tolist() == list(sort.images)
+        assert np.array_equal(np.frombuffer(raw[4 * k:], "<f4").reshape(sort.values.shape), sort.values, equal_nan=True)
+    assert layout.head_label_scores("dinov2", 2) == "atlas-data/heads/dinov2/labels/2.bin"

@@ -261,3 +261,33 @@ def test_deploy_command_replaces_a_code_branch_only_with_force(tmp_path):
 
     help_text = subprocess.run([ATLAS, "deploy", "--help"], capture_output=True, text=True, timeout=60).stdout
     assert "--force" in help_text and "atlas deploy" in help_text
+
+
+def test_serve_answers_one_byte_range_with_206_and_ignores_others(tmp_path):
+    """The head viewer's PCA colours read one layer of features.bin with ``Range: bytes=a-b`` (as GitHub Pages
+    answers it); a Range it does not serve (several, a suffix, past the end) gets the whole file."""
+    from atlas.serve import byte_range
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html>home</html>")
+    data = bytes(range(256)) * 4
+    (site / "features.bin").write_bytes(data)
+    with _serving(site) as served:
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        try:
+            for header, status, body, content_range in (
+                    ("bytes=20-91", 206, data[20:92], "bytes 20-91/1024"),
+                    ("bytes=1000-2000", 206, data[1000:], "bytes 1000-1023/1024"),
+                    ("bytes=1020-", 206, data[1020:], "bytes 1020-1023/1024"),
+                    ("bytes=2000-3000", 200, data, None), ("bytes=-10", 200, data, None),
+                    ("bytes=0-1,5-6", 200, data, None), ("items=0-1", 200, data, None)):
+                connection.request("GET", "/features.bin", headers={"Range": header})
+                response = connection.getresponse()
+                assert (response.status, response.read(), response.getheader("Content-Range")) == (
+                    status, body, content_range), header
+        finally:
+            connection.close()
+    assert served.returncode == 0 and served.stderr == ""
+    assert byte_range(None, 10) is None and byte_range("bytes=5-2", 10) is None
+    assert byte_range("bytes=3-4", 10) == (3, 4)

@@ -233,3 +233,80 @@ def test_the_leaderboard_says_which_layer_separates_the_boxes(browser, feature_s
         assert cells[2:] == [f"{v:.3f}" for v in entry["layers"]]
         page.evaluate(axe_source())
         assert page.evaluate(AXE_RUN) == []
+
+
+def _pca_rgb(pca: np.ndarray) -> np.ndarray:
+    """[3, N] components -> [N, 3] uint8: each channel min-max scaled on its own, floor(x * 255 + 0.5)."""
+    out = np.zeros((pca.shape[1], 3), dtype=np.uint8)
+    for c in range(3):
+        lo, hi = pca[c].min(), pca[c].max()
+        out[:, c] = np.floor((pca[c] - lo) / (hi - lo) * 255 + 0.5) if hi > lo else 0
+    return out
+
+
+def _head_viewer_pca(page, build: Path, layer: int) -> int:
+    """Check every painted PCA card of the head viewer against the npz ``pca`` of its image at ``layer``."""
+    cards = "[data-role=grid] canvas.atlas-pca"
+    page.locator("[data-role=grid]").scroll_into_view_if_needed()  # cards are painted as they come near the viewport
+    _wait_until(page, f"() => document.querySelectorAll('{cards}').length")
+    _wait_until(page, f"() => [...document.querySelectorAll('{cards}')].every((c) => c.dataset.ready)")
+    manifest = json.loads((build / "maps" / "manifest.json").read_text())
+    (entry,) = [m for m in manifest["models"] if m["name"] == MODEL]
+    shown = page.eval_on_selector_all(cards, "els => els.map((c) => [c.closest('li').querySelector("
+                                      "'.atlas-card-title').textContent, c.width, c.height, Array.from("
+                                      "c.getContext('2d').getImageData(0, 0, c.width, c.height).data)])")
+    for image_id, width, height, data in shown:
+        with np.load(build / "maps" / entry["maps"][image_id]) as npz:
+            pca = npz["pca"][layer].reshape(3, -1).astype(np.float64)
+        rgba = np.array(data, dtype=np.uint8).reshape(height * width, 4)
+        assert (width, height) == (GRID[1], GRID[0])
+        assert np.array_equal(rgba[:, :3], _pca_rgb(pca)), image_id  # exactly the npz, min-max per channel
+        assert (rgba[:, 3] == 255).all()
+    return len(shown)
+
+
+def test_head_viewer_shows_each_images_pca_colours_at_its_layer(browser, feature_site):
+    """Issue 26 item 3: the head viewer's "PCA colours" choice paints every card with its image's PCA RGB at the
+    viewer's layer (whatever the head), reading only that layer's bytes of features.bin (an HTTP Range request);
+    the permalink restores it; axe passes and the console stays clean."""
+    from tests.fixtures.node_tools import axe_source
+    from tests.test_site_instrument import AXE_RUN, SETTLED
+
+    url, _, site = feature_site
+    build = site.parent
+    with checked_page(browser) as page:
+        ranges = []
+        page.on("response", lambda r: ranges.append((r.request.headers.get("range"), r.status, r.headers.get(
+            "content-length"))) if r.url.endswith("/features.bin") else None)
+        page.goto(url + f"atlas/heads/{MODEL}/#l01-h02&method=cls")
+        page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        assert page.locator("[data-role=pca-note]").is_hidden()
+        page.check("input[name=feat][value=pca]")
+        _wait_until(page, "() => location.hash.includes('feat=pca')")
+        assert _head_viewer_pca(page, build, 1) == 3  # every image of the fake build
+        note = page.text_content("[data-role=pca-note]")
+        assert page.locator("[data-role=pca-note]").is_visible() and "do not compare across images" in note
+        cells = GRID[0] * GRID[1]
+        start = 20 + 1 * 3 * cells * 4  # the header's five uint32, then pca [L, 3, N] float32
+        assert ranges and all(r == (f"bytes={start}-{start + 3 * cells * 4 - 1}", 206, str(3 * cells * 4))
+                              for r in ranges), ranges
+        # another head of the layer: the same colours; the permalink restores the choice at another layer
+        page.locator("h1").click()
+        page.keyboard.press("ArrowRight")
+        _wait_until(page, "() => location.hash.startsWith('#l01-h03&')")
+        assert _head_viewer_pca(page, build, 1) == 3
+        page.goto(url + f"atlas/heads/{MODEL}/#l02-h00&method=cls&feat=pca")
+        page.reload()
+        page.wait_for_selector(".atlas-root[data-atlas-ready]")
+        assert page.is_checked("input[name=feat][value=pca]")
+        assert _head_viewer_pca(page, build, 2) == 3
+        for scheme in ("default", "slate"):
+            page.evaluate(f"() => document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+            page.evaluate(SETTLED)
+            page.evaluate(axe_source())
+            assert page.evaluate(AXE_RUN) == []
+        page.check("input[name=feat][value=map]")
+        _wait_until(page, "() => !location.hash.includes('feat=') && document.querySelector('[data-role=grid] "
+                          "canvas.atlas-heat')")
+    siglip = site / "atlas" / "heads" / "siglip" / "index.html"  # the fake siglip has no pca: no such choice
+    assert siglip.is_file() and 'name="feat"' not in siglip.read_text(encoding="utf-8")

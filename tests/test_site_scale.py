@@ -245,3 +245,75 @@ def test_model_page_chooses_its_image_among_every_image(spage, scaled_site_url):
     page.go_back()
     _wait_until(page, "() => location.hash.includes('image=img_00141')")
     assert _grid_images(page) == {"img_00141"} and field.input_value() == "img_00141"
+
+
+def _label_view(scaled_build, label: str, method: str, layer: int, head: int, worst: bool = False):
+    """Image ids in the head viewer's order for the sort by box label ``label``, computed from the per-image rows:
+    each image's box metric of this head averaged over its boxes of ``label`` (as float32, the page's values),
+    highest first (or lowest with ``worst``); images without such a box (no value) last, in file order."""
+    from atlas.metrics.rows import SUFFIX, read_rows
+
+    metric = json.loads((scaled_build / "metrics" / "summary.json").read_text(encoding="utf-8"))["box_metric"]
+    found: dict[str, list[float]] = {}
+    for r in read_rows(scaled_build / "metrics" / f"dinov2{SUFFIX}"):
+        if (r.metric, r.label, r.method, r.layer, r.head) == (metric, label, method, layer, str(head)) \
+                and r.box is not None and math.isfinite(r.value):
+            found.setdefault(r.image, []).append(r.value)
+    catalog = load_catalog(scaled_build)
+    model = next(m for m in catalog.models if m.name == "dinov2")
+    ids = [i.id for i in catalog.images if i.id in model.maps]  # the score files' (and the index's) order
+    values = {i: np.float32(np.mean(np.array(v, dtype=np.float64))) for i, v in found.items()}
+    sign = 1.0 if worst else -1.0
+    ranked = sorted((i for i in ids if i in values), key=lambda i: (sign * float(values[i]), ids.index(i)))
+    return ranked + [i for i in ids if i not in values], values, metric
+
+
+def test_head_label_matrix_cell_opens_the_head_sorted_by_the_label(spage, scaled_site_url, scaled_build):
+    """Issue 27 item 5: a cell of the model metrics page's head x label matrix opens the head viewer at that head,
+    its images ordered by that label's box metric of the head on each image (images without the label last, said
+    to have none); the sort is in the permalink and offered by the sort chooser while it is shown."""
+    page, url = spage, scaled_site_url
+    _open(page, url, "atlas/leaderboard/dinov2/")
+    block = page.locator('[data-chooser="label"]')
+    label = "window"
+    block.locator("select").select_option(label)
+    shown = block.locator("[data-choice]:visible")
+    best_link = shown.locator('.atlas-label-best li[data-method="cls"] a').get_attribute("href")
+    assert "&sort=label%3Awindow" in best_link  # the best head's link sorts by the label too
+    shown.locator('table.atlas-label-heat[data-method="cls"] td[data-layer="1"][data-head="2"] a').click()
+    page.wait_for_selector(".atlas-root[data-atlas-page=head][data-atlas-ready]")
+    _wait_until(page, "() => document.querySelector('.atlas-root').dataset.drawn")
+    assert page.evaluate("location.hash") == "#l01-h02&method=cls&sort=label%3Awindow"
+    assert page.locator("[data-role=head-title]").text_content() == "layer 1 · head 2"
+    ordered, values, metric = _label_view(scaled_build, label, "cls", 1, 2)
+    sort = page.locator("select[name=sort]")
+    assert sort.input_value() == "label:window"
+    assert sort.locator("option:checked").text_content() == f"{metric} on “window” boxes"
+    assert 6 < len(values) < HEAD_PAGE_SIZE < len(ordered)  # the first page holds images with and without the label
+    assert _titles(page, "[data-role=grid]") == ordered[:HEAD_PAGE_SIZE]
+    assert _titles(page, "[data-role=best]") == ordered[:EXTREMES]
+    scores = page.locator("[data-role=grid] [data-role=score]").all_text_contents()
+    first = scores[0]
+    assert first.startswith(f"{metric} on “window” ") and float(first.split()[-1]) == pytest.approx(
+        float(values[ordered[0]]), rel=2e-3)
+    assert scores[len(values):] == ["no “window” box"] * (HEAD_PAGE_SIZE - len(values))
+    # worst first: lowest first, still without the label last
+    drawn = page.evaluate("() => document.querySelector('.atlas-root').dataset.drawn")
+    page.select_option("select[name=order]", "worst")
+    _wait_until(page, f"() => document.querySelector('.atlas-root').dataset.drawn !== '{drawn}'")
+    worst, *_ = _label_view(scaled_build, label, "cls", 1, 2, worst=True)
+    assert _titles(page, "[data-role=grid]") == worst[:HEAD_PAGE_SIZE] and worst[0] != ordered[0]
+    # the permalink restores the label sort; another head keeps it; another sort drops the label from the chooser
+    page.reload()
+    page.wait_for_selector(".atlas-root[data-atlas-ready]")
+    _wait_until(page, "() => document.querySelector('.atlas-root').dataset.drawn")
+    assert sort.input_value() == "label:window" and _titles(page, "[data-role=grid]") == worst[:HEAD_PAGE_SIZE]
+    page.locator("h1").click()
+    page.keyboard.press("ArrowRight")
+    _wait_until(page, "() => location.hash.startsWith('#l01-h03&')")
+    worst, *_ = _label_view(scaled_build, label, "cls", 1, 3, worst=True)
+    _wait_first(page, worst[0])
+    assert _titles(page, "[data-role=grid]") == worst[:HEAD_PAGE_SIZE]
+    page.select_option("select[name=sort]", "entropy")
+    _wait_until(page, "() => location.hash.includes('sort=entropy')")
+    assert sort.locator("option[data-label]").count() == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import urlencode
 
 import pytest
 
@@ -103,7 +104,10 @@ def test_model_page_head_label_chooser_shows_summary_values(page, site_url, fake
         best = max(heads, key=lambda c: (c[0], -c[1], -c[2]))
         link = shown.locator(f'.atlas-label-best li[data-method="{e["method"]}"] a')
         assert link.inner_text() == f"l{best[1]:02d} h{best[2]:02d}"
-        assert link.get_attribute("href").endswith(f"#l{best[1]:02d}-h{best[2]:02d}&method={e['method']}")
+        assert link.get_attribute("href").endswith(  # the head viewer sorted by this label (issue 27 item 5)
+            f"#l{best[1]:02d}-h{best[2]:02d}&{urlencode({'method': e['method'], 'sort': 'label:' + label})}")
+        cell = table.locator(f'td[data-layer="{best[1]}"][data-head="{best[2]}"] a')
+        assert cell.get_attribute("href") == link.get_attribute("href")  # the matrix cell links there too
 
 
 @pytest.mark.parametrize("scheme", ["default", "slate"])

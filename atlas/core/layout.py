@@ -95,6 +95,13 @@ def head_scores(model_slug: str, layer: int, head: int) -> str:
     return f"{DATA_DIR}/heads/{model_slug}/l{layer:02d}-h{head:02d}.f32"
 
 
+def head_label_scores(model_slug: str, index: int) -> str:
+    """The head viewer's sort by the box label ``index`` (of the viewer's ``labelSorts``), relative to the site
+    root: little-endian uint32 ``[k]`` image indices, then float32 ``[methods, layers, heads, k]``
+    (``atlas.site.head_scores.LabelSort``)."""
+    return f"{DATA_DIR}/heads/{model_slug}/labels/{index}.bin"
+
+
 def head_url(model_slug: str, layer: int, head: int) -> str:
     """The permalink of one head: its model's head viewer with the head's fragment (``relative`` resolves it)."""
     return f"{head_viewer(model_slug)}#{head_anchor(layer, head)}"

@@ -3,7 +3,8 @@
 * ``head_labels``: per model x method and label, the layer x head table (shaped like ``tables``: head numbers
   then ``fused``) of the box metric: each map's per-box values averaged over the label's boxes within an
   image, then over the images (NaN ignored, as the per-label summary does); at most ``MAX_HEAD_LABELS``
-  labels per model x method, those on the most images.
+  labels per model x method, those on the most images. ``label_head_values`` keeps the per-image step of
+  those labels (the head viewer's sort by a label: ``atlas.site.head_scores.LabelSort``).
 * ``tags``: per image tag (WikiChurches styles, COCO image tags), every leaderboard entry's primary and
   lower-is-better (threshold-free) metrics over the images with that tag, with bootstrap CIs; ``few``
   marks tags with fewer than :data:`FEW_IMAGES` images.
@@ -12,7 +13,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,33 @@ def head_labels(blocks_of: Mapping[str, Sequence[ScoreBlock]], metric: str) -> l
                       for layer in layers]
             out.append({"model": model, "method": method, "metric": metric, "label": label,
                         "layers": layers, "heads": heads, "values": values})
+    return out
+
+
+def label_head_values(blocks: Sequence[ScoreBlock], metric: str, kept: Collection[tuple[str, str]]
+                      ) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
+    """Per method with per-head maps: the (label, image) pairs of the ``kept`` (method, label) pairs (those
+    ``head_labels`` lists) and float32 ``[pairs, layers, heads]``: each head's ``metric`` averaged over the
+    label's boxes in that image, the values ``head_labels`` then averages over the images."""
+    found: dict[str, list[tuple[str, str, list[tuple[int, int, float]]]]] = {}
+    for b in blocks:
+        heads = [(i, layer, int(head)) for i, (layer, head) in enumerate(b.keys)
+                 if layer is not None and head.isdigit()]
+        if not heads or b.method in BASELINES:
+            continue
+        for label, means in sorted(_label_means(b, metric).items()):
+            if (b.method, label) in kept:
+                cells = [(layer, head, float(means[i])) for i, layer, head in heads]
+                found.setdefault(b.method, []).append((label, b.image, cells))
+    out = {}
+    for method, pairs in found.items():
+        layers = 1 + max(layer for _, _, cells in pairs for layer, _, _ in cells)
+        count = 1 + max(head for _, _, cells in pairs for _, head, _ in cells)
+        values = np.full((len(pairs), layers, count), np.nan, dtype=np.float32)
+        for n, (_, _, cells) in enumerate(pairs):
+            for layer, head, v in cells:
+                values[n, layer, head] = v
+        out[method] = ([label for label, _, _ in pairs], [image for _, image, _ in pairs], values)
     return out
 
 

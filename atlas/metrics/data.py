@@ -23,6 +23,10 @@ from ssl_attention.metrics import MetricConfig
 PANELS_FILE = "panels.json"
 HEADS_SUFFIX = ".heads.npz"  # per model: the primary metric of every head on every image (the head viewer)
 HEAD_SORT_METRICS = ("mse", "kl")  # the head viewer's other sorts: arrays ``<method>@<metric>`` of that file
+# the head viewer's sort by a box label: per method, the box metric of every head on each (label, image) pair
+# of head_labels' labels (``atlas.metrics.breakdowns.label_head_values``): ``<method>@label_values``
+# float32 [pairs, layers, heads], ``<method>@label_names`` and ``<method>@label_images`` (the pairs)
+LABEL_ARRAYS = ("@label_values", "@label_names", "@label_images")
 
 
 def panel_metric_names(seen: set[str]) -> list[str]:
@@ -53,6 +57,18 @@ class MetricsData:
                     for name in data.files if not name.startswith("images_")
                     and (name.endswith(suffix) if suffix else "@" not in name)}
 
+    def label_values(self, model: str) -> dict[str, list[tuple[str, str, np.ndarray]]]:
+        """Per method with heads: ``(label, image id, [layers, heads])`` of every (label, image) pair of the
+        labels ``head_labels`` lists: each head's box metric averaged over the label's boxes in the image."""
+        path = self.heads.get(model)
+        if path is None:
+            return {}
+        values, names, images = LABEL_ARRAYS
+        with np.load(path, allow_pickle=False) as data:
+            methods = [name.removesuffix(values) for name in data.files if name.endswith(values)]
+            return {m: list(zip(data[m + names].tolist(), data[m + images].tolist(), data[m + values], strict=True))
+                    for m in methods}
+
     @property
     def primary(self) -> str:
         return self.summary.primary
@@ -75,9 +91,15 @@ def load_metrics(build_dir: Path) -> MetricsData | None:
     return MetricsData(summary=summary, files={"summary": summary_path}, panels=panels, heads=heads)
 
 
-def write_head_values(heads: dict[str, tuple[list[str], np.ndarray]], path: Path) -> None:
-    """Write ``atlas.metrics.rows.head_values`` of one model (read back by ``MetricsData.head_values``)."""
+def write_head_values(heads: dict[str, tuple[list[str], np.ndarray]], path: Path,
+                      labels: dict[str, tuple[list[str], list[str], np.ndarray]] | None = None) -> None:
+    """Write ``atlas.metrics.rows.head_values`` of one model (read back by ``MetricsData.head_values``) and
+    its ``labels`` (``atlas.metrics.breakdowns.label_head_values``, read back by ``MetricsData.label_values``)."""
     arrays = {}
+    for method, (names, images, values) in (labels or {}).items():
+        for suffix, array in zip(LABEL_ARRAYS, (values, np.array(names, dtype=str), np.array(images, dtype=str)),
+                                 strict=True):
+            arrays[method + suffix] = array
     for method, (images, values) in heads.items():
         arrays[method] = values
         if "@" not in method:  # ``<method>@<metric>``: the method's images

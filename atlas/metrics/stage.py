@@ -33,7 +33,7 @@ from atlas.core.pool import parallel_map
 from atlas.core.variants import VariantPair
 from atlas.metrics.box_features import METHOD as BOX_METHOD
 from atlas.metrics.box_features import box_similarity_blocks, summarise_box_similarity
-from atlas.metrics.breakdowns import box_panel, head_labels, tag_breakdown
+from atlas.metrics.breakdowns import box_panel, head_labels, label_head_values, tag_breakdown
 from atlas.metrics.data import (
     HEAD_SORT_METRICS,
     HEADS_SUFFIX,
@@ -132,7 +132,7 @@ def compute_metrics(build_dir: Path, manifest: Manifest | None = None, pairs: Se
     box_similarity = summarise_box_similarity(scored.blocks)
     if box_similarity:  # builds without box_similarity keep their summary's bytes
         summary["box_similarity"] = box_similarity
-    heads = _write_page_data(scored, summary["primary_metric"], paths.metrics, report)
+    heads = _write_page_data(scored, summary, paths.metrics, report)
     for stale in sorted(set(paths.metrics.iterdir()) - set(report.files)):  # e.g. the rows of a model not built now
         if stale.is_dir():
             shutil.rmtree(stale)
@@ -175,9 +175,11 @@ def _score_models(manifest: Manifest, boxed: dict[str, ImageEntry], paths: Build
     return scored
 
 
-def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: MetricsReport) -> dict[str, Path]:
-    """``panels.json`` and each model's head values (the pages' data), listed in ``report``; returns the head
-    values' file of each model."""
+def _write_page_data(scored: _Scored, summary: dict, out_dir: Path, report: MetricsReport) -> dict[str, Path]:
+    """``panels.json`` and each model's head values (the pages' data: the primary metric, ``HEAD_SORT_METRICS``
+    and the box metric of ``head_labels``' labels per image), listed in ``report``; returns the head values'
+    file of each model."""
+    primary = summary["primary_metric"]
     files: dict[str, Path] = {}
     panels_path = out_dir / PANELS_FILE
     write_via_temp(panels_path,
@@ -187,9 +189,11 @@ def _write_page_data(scored: _Scored, primary: str, out_dir: Path, report: Metri
         heads = head_values(blocks, primary)
         for metric in HEAD_SORT_METRICS:  # the head viewer also sorts by these (``<method>@<metric>`` arrays)
             heads.update({f"{method}@{metric}": found for method, found in head_values(blocks, metric).items()})
+        kept = {(e["method"], e["label"]) for e in summary["head_labels"] if e["model"] == model}
+        labels = label_head_values([b for b in blocks if b.method != BOX_METHOD], summary["box_metric"], kept)
         if heads:
             path = out_dir / f"{model}{HEADS_SUFFIX}"
-            write_via_temp(path, lambda tmp, heads=heads: write_head_values(heads, tmp))
+            write_via_temp(path, lambda tmp, heads=heads, labels=labels: write_head_values(heads, tmp, labels))
             report.files.append(path)
             files[model] = path
     return files

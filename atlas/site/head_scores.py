@@ -5,6 +5,9 @@ One model's scores are ``values[layer, score, head, image]`` (float32, NaN where
 e.g. no boxes). The site gets one file per head (``atlas.core.layout.head_scores``: ``[score, image]``,
 little-endian float32), so a head viewer loads only the head it shows, and the file count grows with
 models × layers × heads, never with images. ``order`` is the sort the viewer shows (``head.mjs`` sorts the same way).
+
+The sort by a box label (``LabelSort``, the links of the head x label matrix) has one file per label, not a row
+per head file: a label is on some images only, so it keeps the values of those images only, for every head.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ STATISTICS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+LABEL_SORT = "label:"  # the head viewer's sort by a box label: ``label:<label>`` (head_labels.mjs)
+
+
 @dataclass(frozen=True)
 class Score:
     """One sortable score of the head viewer."""
@@ -45,6 +51,25 @@ class Score:
 
 
 @dataclass(frozen=True)
+class LabelSort:
+    """The box metric of every head on the images with boxes of one ``label`` (``head_labels``' labels only):
+    per image, the head's metric averaged over the label's boxes in it. Images without the label have none."""
+
+    label: str
+    methods: tuple[str, ...]
+    images: tuple[int, ...]  # indices into ``HeadScores.images``, ascending
+    values: np.ndarray  # float32 [methods, layers, heads, images]
+
+    def file_bytes(self) -> bytes:
+        """The site file (``atlas.core.layout.head_label_scores``): uint32 ``images``, then float32 ``values``."""
+        return (np.asarray(self.images, dtype="<u4").tobytes()
+                + np.ascontiguousarray(self.values, dtype="<f4").tobytes())
+
+    def page_data(self) -> dict:
+        return {"label": self.label, "methods": list(self.methods), "images": len(self.images)}
+
+
+@dataclass(frozen=True)
 class HeadScores:
     """Every head's per-image scores of one model (images in catalog order, those the model has)."""
 
@@ -52,6 +77,8 @@ class HeadScores:
     images: tuple[ImageEntry, ...]
     scores: tuple[Score, ...]
     values: np.ndarray  # float32 [layers, scores, heads, images]
+    labels: tuple[LabelSort, ...] = ()  # the sorts by a box label, by label
+    box_metric: str = ""  # the labels' metric (summary.json's ``box_metric``)
 
     def means(self) -> list[list[list[float | None]]]:
         """Mean over images per ``[score][layer][head]`` (None where no image has a value)."""
@@ -109,7 +136,34 @@ def head_scores(catalog: Catalog, model: ModelEntry, metrics: MetricsData | None
             if found is not None:
                 layers, heads = min(found.shape[0], model.layers), min(found.shape[1], model.heads)
                 values[:layers, k, :heads, n] = found[:layers, :heads]
-    return HeadScores(model=model, images=images, scores=tuple(scores), values=values)
+    labels = _label_sorts(metrics.label_values(model.name), model, images) if metrics is not None else ()
+    return HeadScores(model=model, images=images, scores=tuple(scores), values=values, labels=labels,
+                      box_metric=metrics.summary.box_metric if metrics is not None else "")
+
+
+def _label_sorts(found: dict[str, list[tuple[str, str, np.ndarray]]], model: ModelEntry,
+                 images: tuple[ImageEntry, ...]) -> tuple[LabelSort, ...]:
+    """One ``LabelSort`` per label of ``found`` (``MetricsData.label_values``) with a value on ``images``."""
+    at = {image.id: n for n, image in enumerate(images)}
+    by_label: dict[str, dict[str, dict[int, np.ndarray]]] = {}
+    for method, pairs in found.items():
+        if method in model.head_methods:
+            for label, image, grid in pairs:
+                if image in at:
+                    by_label.setdefault(label, {}).setdefault(method, {})[at[image]] = grid
+    out = []
+    for label in sorted(by_label):
+        methods = tuple(m for m in model.head_methods if m in by_label[label])
+        kept = sorted({n for m in methods for n in by_label[label][m]})
+        values = np.full((len(methods), model.layers, model.heads, len(kept)), np.nan, dtype=np.float32)
+        for i, method in enumerate(methods):
+            for j, n in enumerate(kept):
+                grid = by_label[label][method].get(n)
+                if grid is not None:
+                    layers, heads = min(grid.shape[0], model.layers), min(grid.shape[1], model.heads)
+                    values[i, :layers, :heads, j] = grid[:layers, :heads]
+        out.append(LabelSort(label, methods, tuple(kept), values))
+    return tuple(out)
 
 
 def write_head_scores(all_scores: list[HeadScores], site_dir: Path) -> None:
@@ -120,3 +174,7 @@ def write_head_scores(all_scores: list[HeadScores], site_dir: Path) -> None:
                 path = site_dir / layout.head_scores(hs.model.slug, layer, head)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(hs.head_bytes(layer, head))  # into the partial site, swapped in when complete
+        for index, sort in enumerate(hs.labels):
+            path = site_dir / layout.head_label_scores(hs.model.slug, index)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(sort.file_bytes())

@@ -19,6 +19,7 @@ from atlas.site.pages.variant_pages import declared_pairs
 from atlas.site.pages.writer import AtlasPages, Page
 from atlas.site.svg_charts import PALETTE
 from ssl_attention.methods import get_method
+from ssl_attention.metrics import higher_is_better
 
 # An image page draws at most this many boxes (in file order; the page says so): 100,000 drawn boxes made
 # a page of hundreds of MB that took a minute to paint. The metrics always use every box.
@@ -185,6 +186,10 @@ def head_viewer(site: AtlasPages, scores: HeadScores) -> Page:
         scores=[s.page_data() for s in scores.scores],
         means=scores.means(),
         scoresUrl=site.url(src, layout.head_scores(model.slug, 0, 0)).removesuffix("l00-h00.f32"),
+        labelSorts=None if not scores.labels else {
+            "metric": scores.box_metric, "desc": higher_is_better(scores.box_metric),
+            "url": site.url(src, layout.head_label_scores(model.slug, 0)).removesuffix("0.bin"),
+            "labels": [sort.page_data() for sort in scores.labels]},
         **site.index_urls(src),  # the images (in the score files' order) come from the image index
     )
     context = {

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 
@@ -321,15 +322,20 @@ class MetricPages:
         return {"labels": self.label_table(label_columns), "label_chart": chart,
                 "label_chart_shown": len(chart_labels), "label_total": label_total}
 
-    def head_href(self, src: str, model: str, method: str, layer: int, head: int) -> str | None:
+    def head_href(self, src: str, model: str, method: str, layer: int, head: int, sort: str = "") -> str | None:
+        """The head viewer at this head and method; ``sort``: its sort (e.g. ``label:<label>``), if not the default."""
         info = self.models.get(model)
         if info is None or method not in info.head_methods or not (0 <= head < info.heads):
             return None
         anchor = layout.head_anchor(layer, head)
-        return self.writer.url(src, layout.head_viewer(info.slug)) + f"#{anchor}&method={method}"
+        state = urlencode({"method": method, **({"sort": sort} if sort else {})})
+        return self.writer.url(src, layout.head_viewer(info.slug)) + f"#{anchor}&{state}"
 
     # -- per-model page ------------------------------------------------------------------------
-    def heat_table(self, src: str, table: LayerHeadTable, best: tuple[int | None, str] | None) -> dict[str, Any]:
+    def heat_table(self, src: str, table: LayerHeadTable, best: tuple[int | None, str] | None,
+                   sort: str = "") -> dict[str, Any]:
+        """A layer x head table's cells, each head's linked to the head viewer; ``sort``: the viewer's sort for
+        every link of the table, which ``choosers.mjs`` adds to them (``data-head-sort``: not in every href)."""
         model, method = table.model, table.method
         finite = [v for row in table.values for v in row if math.isfinite(v)]
         lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
@@ -349,7 +355,7 @@ class MetricPages:
                     }
                 )
             rows.append({"layer": layer, "cells": cells})
-        return {"method": method, "heads": table.heads, "rows": rows, "lo": fmt(lo), "hi": fmt(hi)}
+        return {"method": method, "heads": table.heads, "rows": rows, "lo": fmt(lo), "hi": fmt(hi), "sort": sort}
 
     def ranking(self, src: str, name: str, metric: str | None = None) -> list[dict[str, Any]]:
         """Per method, the first ``RANKING_ROWS`` heads of the model ``name`` by mean rank of ``metric``

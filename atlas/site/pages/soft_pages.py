@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from atlas.metrics.summary import LabelHeadTable, SummaryEntry, TagStat
+from atlas.site.head_scores import LABEL_SORT
 from atlas.site.pages.metric_pages import MetricPages, ci_text, fmt
 from atlas.site.pages.metric_pages import leaderboard_page as metric_leaderboard_page
 from atlas.site.pages.metric_pages import model_metrics_page as metric_model_page
@@ -81,7 +82,7 @@ def _best_head(table: LabelHeadTable) -> tuple[int, str, float] | None:
 
 def label_choices(view: MetricPages, src: str, model: str, head_methods: tuple[str, ...]) -> list[dict[str, Any]]:
     """Per label (at most ``MAX_CHOOSER_LABELS``, those with the most images): each method's heat table of
-    the box metric and its best head, linked to the head viewer."""
+    the box metric and its best head, each head linked to the head viewer sorted by the label's box metric."""
     tables = [t for t in view.summary.head_labels_of(model) if t.method in head_methods]
     images: dict[str, int] = {}  # label -> images of the model's leaderboard entries (summary's index, no scan)
     for method in head_methods:
@@ -92,12 +93,13 @@ def label_choices(view: MetricPages, src: str, model: str, head_methods: tuple[s
     out = []
     for label in chosen:
         methods = []
+        sort = LABEL_SORT + label  # the head viewer sorts the images by this label's box metric (head_scores.LabelSort)
         for t in (t for t in tables if t.label == label):
             best = _best_head(t)
-            href = view.head_href(src, model, t.method, best[0], int(best[1])) if best else None
+            href = view.head_href(src, model, t.method, best[0], int(best[1]), sort) if best else None
             methods.append({
                 "method": t.method,
-                "table": view.heat_table(src, t, (best[0], best[1]) if best else None),
+                "table": view.heat_table(src, t, (best[0], best[1]) if best else None, sort),
                 "best": None if best is None else {"layer": best[0], "head": int(best[1]), "value": fmt(best[2]),
                                                    "href": href},
             })

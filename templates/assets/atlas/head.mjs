@@ -1,12 +1,16 @@
 /* A model's head viewer: one head (#lLL-hHH) on every image, sorted by a score of that head on each image
  * (alignment, attention entropy...), best and worst first, then every image one page at a time. The
- * scores of one head come from one file (atlas/head_scores.py: float32 [score, image]); each card's
- * heatmap is painted from its image's sprite sheet once it comes near the viewport. */
+ * scores of one head come from one file (atlas/head_scores.py: float32 [score, image]); the sort by a box
+ * label (sort=label:<label>, head_labels.mjs) from one file per label. Each card's heatmap is painted from its
+ * image's sprite sheet once it comes near the viewport, or with feat=pca its image's PCA colours at the
+ * layer (head_pca.mjs). */
 
-import { el } from "./dom.mjs";
+import { el, setField } from "./dom.mjs";
 import { onHashChange, readHash } from "./hash.mjs";
 import { bindHeatReadout, clearRange, showRange } from "./heat_readout.mjs";
 import { groupRange, groupWords, headRange } from "./head_range.mjs";
+import { fetchLabel, labelSort, labelValues } from "./head_labels.mjs";
+import { paintPca } from "./head_pca.mjs";
 import { extremes, headHash, parseHeadKey, sortedImages, stepHead } from "./head_sort.mjs";
 import { paintHeat } from "./heat.mjs";
 import { fetchIndex, modelImages } from "./image_index.mjs";
@@ -72,22 +76,27 @@ function showHeadPage(root, data) {
   const pager = root.querySelector("[data-role=pager]");
   const readout = root.querySelector("[data-role=readout]");
   const visible = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
-    for (const e of entries) if (e.isIntersecting) { visible.unobserve(e.target); paintHeat(data, e.target); }
-  }, { rootMargin: "300px" }) : { observe: (c) => paintHeat(data, c) };
+    for (const e of entries) if (e.isIntersecting) { visible.unobserve(e.target); paint(e.target); }
+  }, { rootMargin: "300px" }) : { observe: (c) => paint(c) };
+  const paint = (canvas) => (canvas.classList.contains("atlas-pca") ? paintPca(data, canvas) : paintHeat(data, canvas));
+  const pcaNote = root.querySelector("[data-role=pca-note]");
   let state = null, drawn = 0;
 
   function readState() {
     const q = readHash();
     const key = parseHeadKey(q, layers, heads);
     const view = readView(q, data, model.headMethods, data.method);
-    const sorts = [...form.elements.sort.options].map((o) => o.value);
-    const sort = sorts.includes(q.get("sort")) ? q.get("sort") : sorts[0];
+    const sorts = [...form.elements.sort.options].filter((o) => !("label" in o.dataset)).map((o) => o.value);
+    const wanted = q.get("sort");  // a label sort is offered while it is the one shown (showLabelSort)
+    const sort = sorts.includes(wanted) || labelSort(data.labelSorts, wanted, view.method) ? wanted : sorts[0];
     const order = q.get("order") === "worst" ? "worst" : "best";
     return { ...key, method: view.method, sort: sort, order: order, page: q.get("page") || "1",
+      feat: q.get("feat") === "pca" && model.pca ? "pca" : "",
       display: view.display, cmap: view.cmap, view: view, scale: SCALES.includes(q.get("scale")) ? q.get("scale") : "map" };
   }
   const hashOfState = (s) => headHash({ layer: s.layer, head: s.head, method: s.method, sort: s.sort,
-    order: s.order, page: s.page, display: s.display, cmap: s.cmap, ...(s.scale !== "map" ? { scale: s.scale } : {}) });
+    order: s.order, page: s.page, display: s.display, cmap: s.cmap, ...(s.scale !== "map" ? { scale: s.scale } : {}),
+    ...(s.feat ? { feat: s.feat } : {}) });
   function go(s, push) {
     const hash = hashOfState(s);
     if (hash !== location.hash) history[push ? "pushState" : "replaceState"](null, "", hash);
@@ -96,6 +105,32 @@ function showHeadPage(root, data) {
   /** Index of the score ``sort`` names in data.scores for ``method`` (-1: file order or no such score). */
   const scoreIndex = (sort, method) => data.scores.findIndex((s) => (s.method ? s.key === sort + ":" + method
     : s.key === sort));
+
+  /** The sort ``s`` shows: {values (per image), label, desc, none (the text of an image without a value)}, or
+   *  null for file order. */
+  async function sortScores(s) {
+    const byLabel = labelSort(data.labelSorts, s.sort, s.method);
+    if (byLabel) {
+      const buffer = await fetchLabel(data.labelSorts, byLabel.index);
+      return { values: labelValues(buffer, byLabel, s.method, s.layer, s.head, [layers, heads], n),
+        label: data.labelSorts.metric + " on “" + byLabel.label + "”", desc: data.labelSorts.desc,
+        none: "no “" + byLabel.label + "” box" };
+    }
+    const k = scoreIndex(s.sort, s.method);
+    if (k < 0) return null;
+    const scores = await headScores(data, s.layer, s.head);
+    return { values: scores.subarray(k * n, (k + 1) * n), label: data.scores[k].label, desc: data.scores[k].desc, none: "" };
+  }
+
+  /** The sort chooser offers the label sort while it is shown (a matrix cell's link); no other label. */
+  function showLabelSort(s) {
+    const select = form.elements.sort;
+    for (const o of [...select.options]) if ("label" in o.dataset) o.remove();
+    const byLabel = labelSort(data.labelSorts, s.sort, s.method);
+    if (byLabel) select.appendChild(el("option", { value: s.sort, "data-label": byLabel.label,
+      text: data.labelSorts.metric + " on “" + byLabel.label + "” boxes" }));
+    select.value = s.sort;
+  }
 
   function renderFigures(s) {
     const rows = data.scores.filter((sc) => !sc.method || sc.method === s.method).map((sc) => {
@@ -134,7 +169,7 @@ function showHeadPage(root, data) {
     carryState(root, readHash());
   }
 
-  function card(s, index, values, scoreLabel, group) {
+  function card(s, index, sorted, group) {
     const [id, slug, width, height, grid] = data.images[index];  // grid: the image's own (--resize keep)
     const variant = variantName(s.head);
     const params = new URLSearchParams({ models: model.slug, method: s.method, layer: String(s.layer), view: "heads",
@@ -142,13 +177,16 @@ function showHeadPage(root, data) {
     const stack = el("span", { class: "atlas-stack" });
     stack.style.aspectRatio = width + " / " + height;
     stack.appendChild(el("img", { class: "atlas-photo", src: data.thumbUrl.replace("IMAGE", slug), alt: "", loading: "lazy" }));
-    const heat = el("canvas", { class: "atlas-heat", width: (grid || model.grid)[1], height: (grid || model.grid)[0], role: "img",
-      "aria-label": model.name + " " + s.method + " layer " + s.layer + " head " + s.head + " on " + id });
-    Object.assign(heat.dataset, { model: model.slug, image: slug, method: s.method, layer: String(s.layer), variant: variant,
-      scale: s.scale, ...(group ? { group: group } : {}) });
+    const pca = s.feat === "pca";
+    const heat = el("canvas", { class: pca ? "atlas-pca" : "atlas-heat", width: (grid || model.grid)[1],
+      height: (grid || model.grid)[0], role: "img", "aria-label": model.name + " " + (pca ? "PCA colours layer " + s.layer
+      : s.method + " layer " + s.layer + " head " + s.head) + " on " + id });
+    Object.assign(heat.dataset, pca ? { model: model.slug, image: slug, layer: String(s.layer) } : { model: model.slug,
+      image: slug, method: s.method, layer: String(s.layer), variant: variant, scale: s.scale, ...(group ? { group: group } : {}) });
     stack.appendChild(heat);
     visible.observe(heat);
-    const meta = scoreLabel ? scoreLabel + " " + fmt(values ? values[index] : null) : "";
+    const value = sorted ? sorted.values[index] : null;
+    const meta = !sorted ? "" : !Number.isFinite(value) && sorted.none ? sorted.none : sorted.label + " " + fmt(value);
     return el("li", { class: "atlas-card", "data-index": String(index) }, [
       el("a", { href: data.imageUrl.replace("IMAGE", slug) + "#" + params.toString(), "data-image": slug }, [
         stack, el("span", { class: "atlas-card-title", text: id })]),
@@ -159,7 +197,9 @@ function showHeadPage(root, data) {
     const s = readState();
     state = s;
     showView(form, root, s.view);
-    form.elements.sort.value = s.sort;
+    showLabelSort(s);
+    if (pcaNote) pcaNote.hidden = s.feat !== "pca";
+    setField(form, "feat", s.feat || "map");
     form.elements.order.value = s.order;
     form.elements.scale.value = s.scale;
     root.querySelector("[data-role=head-title]").textContent = "layer " + s.layer + " · head " + s.head;
@@ -167,29 +207,24 @@ function showHeadPage(root, data) {
     renderPicker(s);
     renderFigures(s);
     compareLink(root.querySelector("a[data-role=compare]"), model, s);
-    const k = scoreIndex(s.sort, s.method);
-    let values = null;
-    if (k >= 0) {
-      const scores = await headScores(data, s.layer, s.head);
-      if (state !== s) return;  // a newer state is being shown
-      values = scores.subarray(k * n, (k + 1) * n);
-    }
-    const label = k >= 0 ? data.scores[k].label : "";
-    const descending = k >= 0 && data.scores[k].desc;
-    const best = k >= 0 ? sortedImages(values, descending) : null;  // one sort for the default view
-    const order = k < 0 ? Array.from({ length: n }, (_, i) => i)
+    const sorted = await sortScores(s);
+    if (state !== s) return;  // a newer state is being shown
+    const values = sorted ? sorted.values : null;
+    const descending = !!sorted && sorted.desc;
+    const best = sorted ? sortedImages(values, descending) : null;  // one sort for the default view
+    const order = !sorted ? Array.from({ length: n }, (_, i) => i)
       : s.order === "best" ? best : sortedImages(values, !descending);
-    const ends = k >= 0 ? extremes(values, descending, EXTREMES, best) : { best: [], worst: [] };
+    const ends = sorted ? extremes(values, descending, EXTREMES, best) : { best: [], worst: [] };
     const page = pageOf(s.page, n, HEAD_PAGE_SIZE);
     const [start, end] = pageRange(page, n, HEAD_PAGE_SIZE);
-    const group = s.scale === "head" ? showHeadScale(s, [...ends.best, ...ends.worst, ...order.slice(start, end)]) : null;
+    const group = s.scale === "head" && !s.feat ? showHeadScale(s, [...ends.best, ...ends.worst, ...order.slice(start, end)]) : null;
     if (!group) clearRange(readout);  // own min-max or one range per image: no one range until a card is pointed at
     for (const part of ["best", "worst"]) {
-      lists[part].replaceChildren(...ends[part].map((i) => card(s, i, values, label, group)));
+      lists[part].replaceChildren(...ends[part].map((i) => card(s, i, sorted, group)));
       lists[part].hidden = !ends[part].length;
       root.querySelector("#atlas-head-" + part).hidden = !ends[part].length;
     }
-    lists.grid.replaceChildren(...order.slice(start, end).map((i) => card(s, i, values, label, group)));
+    lists.grid.replaceChildren(...order.slice(start, end).map((i) => card(s, i, sorted, group)));
     renderPager(pager, page, pageCount(n, HEAD_PAGE_SIZE), (to) => go({ ...state, page: String(to) }, true));
     root.dataset.drawn = String(++drawn);  // tests and the benchmark wait for this
   }
@@ -208,7 +243,8 @@ function showHeadPage(root, data) {
     const fd = new FormData(form);
     const keep = e.target.name === "display" || e.target.name === "cmap";
     go({ ...state, method: fd.get("method"), sort: fd.get("sort"), order: fd.get("order"), display: fd.get("display"),
-      cmap: fd.get("cmap"), scale: fd.get("scale") || "map", page: keep || e.target.name === "scale" ? state.page : "1" }, true);
+      cmap: fd.get("cmap"), scale: fd.get("scale") || "map", feat: fd.get("feat") === "pca" ? "pca" : "",
+      page: keep || e.target.name === "scale" || e.target.name === "feat" ? state.page : "1" }, true);
   });
   document.addEventListener("keydown", (e) => {
     const action = shortcutIn(KEYS, e);
