@@ -46,8 +46,9 @@ def load_model(request: ModelRequest, *, weights: str = "auto", device: str = "c
             _warn_random(request, exc)
     else:
         model = load(request, pretrained=weights == "pretrained", image_size=image_size, explain=explain)
-        if weights == "random":
-            model.note = "RANDOM weights requested (--weights random)"
+        if weights == "random":  # the build's --weights, or the request's own mode (the sample's variant)
+            model.note = ("RANDOM weights: this model always has random weights" if request.weights == "random"
+                          else "RANDOM weights requested (--weights random)")
     if model.weights == "pretrained":
         model.revision = checkpoint_revision(request.checkpoint)
     model.module.to(device)
