@@ -18,7 +18,7 @@ import re
 import stat
 import sys
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 from urllib.parse import unquote, urlsplit
@@ -39,6 +39,22 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     start = int(found[1])
     end = min(int(found[2]) if found[2] else size - 1, size - 1)
     return (start, end) if start <= end else None
+
+
+def send_range(handler: BaseHTTPRequestHandler, opened: BinaryIO, content_type: str, span: tuple[int, int],
+               size: int) -> BinaryIO:
+    """Send the headers of a 206 for the inclusive bytes ``span`` of the open file of ``size`` bytes (closed
+    here) through ``handler``; returns those bytes, for ``copyfile``."""
+    start, end = span
+    with opened:
+        opened.seek(start)
+        body = opened.read(end - start + 1)
+    handler.send_response(HTTPStatus.PARTIAL_CONTENT)
+    handler.send_header("Content-type", content_type)
+    handler.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    return io.BytesIO(body)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -74,26 +90,13 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         status = os.fstat(opened.fileno())
         span = byte_range(self.headers.get("Range"), status.st_size)
         if span is not None:
-            return self._send_range(opened, local, span, status.st_size)
+            return send_range(self, opened, self.guess_type(str(local)), span, status.st_size)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-type", self.guess_type(str(local)))
         self.send_header("Content-Length", str(status.st_size))
         self.send_header("Last-Modified", self.date_time_string(status.st_mtime))
         self.end_headers()
         return opened
-
-    def _send_range(self, opened: BinaryIO, local: Path, span: tuple[int, int], size: int) -> BinaryIO:
-        """Send the headers of a 206 for bytes ``span`` of the open file; returns those bytes to copy."""
-        start, end = span
-        with opened:
-            opened.seek(start)
-            body = opened.read(end - start + 1)
-        self.send_response(HTTPStatus.PARTIAL_CONTENT)
-        self.send_header("Content-type", self.guess_type(str(local)))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        return io.BytesIO(body)
 
     def _open_site_file(self, local: Path) -> BinaryIO | None:
         """``local`` opened, if it is (after resolving every link) a regular file inside the site; else None."""
