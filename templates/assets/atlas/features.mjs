@@ -3,6 +3,8 @@
  * [B, L, N], float32 features_scale [Lf, N], int8 features [Lf, N, D]. A decoded token is codes * scale.
  * Pure, except fetchFeatures. */
 
+import { fetchBytes } from "./fetch_bytes.mjs";
+
 const HEADER = 5;
 
 /** The decoded file: sizes, ``pca(l)`` -> three Float32Arrays of N, ``box(b, l)`` -> Float32Array of N,
@@ -87,10 +89,7 @@ const cache = new Map();
 /** The decoded features of a (model, image) file, fetched once per page. */
 export function fetchFeatures(url) {
   if (!cache.has(url)) {
-    cache.set(url, fetch(url).then((r) => {
-      if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
-      return r.arrayBuffer();
-    }).then(decodeFeatures));
+    cache.set(url, fetchBytes(url).then(decodeFeatures));
   }
   return cache.get(url);
 }

@@ -6,6 +6,7 @@
  * layer (head_pca.mjs). */
 
 import { el, setField } from "./dom.mjs";
+import { fetchBytes } from "./fetch_bytes.mjs";
 import { onHashChange, readHash } from "./hash.mjs";
 import { bindHeatReadout, clearRange, showRange } from "./heat_readout.mjs";
 import { groupRange, groupWords, headRange } from "./head_range.mjs";
@@ -30,10 +31,7 @@ const scoreCache = new Map();
 function headScores(data, layer, head) {
   const url = data.scoresUrl + "l" + pad(layer) + "-h" + pad(head) + ".f32";
   if (!scoreCache.has(url)) {
-    scoreCache.set(url, fetch(url).then((r) => {
-      if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
-      return r.arrayBuffer();
-    }).then((b) => new Float32Array(b)));
+    scoreCache.set(url, fetchBytes(url).then((b) => new Float32Array(b)));
   }
   return scoreCache.get(url);
 }

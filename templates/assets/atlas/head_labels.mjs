@@ -5,6 +5,8 @@
  * indices (into the image index's order of the model), then float32 [method, layer, head, k]. Pure, except
  * fetchLabel. */
 
+import { fetchBytes } from "./fetch_bytes.mjs";
+
 export const LABEL_PREFIX = "label:";
 
 /** The label sort that ``sort`` names for ``method`` ({index, label, methods, images}), or null. */
@@ -37,10 +39,7 @@ const files = new Map();
 export function fetchLabel(sorts, index) {
   const url = sorts.url + index + ".bin";
   if (!files.has(url)) {
-    files.set(url, fetch(url).then((r) => {
-      if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
-      return r.arrayBuffer();
-    }));
+    files.set(url, fetchBytes(url));
   }
   return files.get(url);
 }

@@ -4,6 +4,8 @@
  * point is a position in the image (fractions of its width and height), so one point picks the patch
  * under it in every model's own grid. Pure, except fetchQuery. */
 
+import { fetchBytes } from "./fetch_bytes.mjs";
+
 /** The decoded rows of one file: ``row(k, h, cell)`` -> Float64Array of the P cells patch ``cell``
  *  attends to in the k-th exported layer and head h; ``fused(k, cell)``: their mean over heads. */
 export function decodeQuery(buffer, layers, heads, cells) {
@@ -35,10 +37,8 @@ const cache = new Map();
 export function fetchQuery(url, model) {
   if (!cache.has(url)) {
     const cells = model.grid[0] * model.grid[1];
-    cache.set(url, fetch(url).then((r) => {
-      if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
-      return r.arrayBuffer();
-    }).then((buffer) => decodeQuery(buffer, model.queryLayers.length, model.heads, cells)));
+    cache.set(url, fetchBytes(url).then((buffer) => decodeQuery(buffer, model.queryLayers.length, model.heads,
+      cells)));
   }
   return cache.get(url);
 }

@@ -4,6 +4,7 @@
  * (format on the Export format page); the PNG is decoded here, not through a canvas, so no colour
  * management can touch an index. fetchValues is the one loader of values for every page script. */
 
+import { fetchBytes } from "./fetch_bytes.mjs";
 import { spriteUrl } from "./layout.mjs";
 
 const be32 = (b, at) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
@@ -90,10 +91,7 @@ const sheets = new Map();  // sprite URL -> Promise of decodeSprite's result
 export function fetchValues(data, model, image, method, layer) {
   const url = spriteUrl(data, model, image, method);
   if (!sheets.has(url)) {
-    sheets.set(url, fetch(url).then((r) => {
-      if (!r.ok) throw new Error("atlas: " + r.status + " " + url);
-      return r.arrayBuffer();
-    }).then(decodeSprite));
+    sheets.set(url, fetchBytes(url).then(decodeSprite));
     sheets.get(url).catch(() => sheets.delete(url));  // a later call may try again
   }
   return sheets.get(url).then((s) => Array.from({ length: s.variants }, (_, v) => s.values(Number(layer), v)));
